@@ -1,0 +1,28 @@
+//! The vocabulary of Sluice: identifiers, addresses, messages, recipients, events,
+//! tenants and domains. No I/O lives here, so every other crate can share these
+//! types and the API schema is generated from the same definitions the workers use.
+//!
+//! Values that come from users are newtypes that can only be built by parsing
+//! (`EmailAddress`, `Mailbox`, `DomainName`, `HeaderName`, …): once a value exists,
+//! it is known to be safe to put on the wire (no CR/LF, no header injection).
+
+pub mod address;
+pub mod domain;
+pub mod event;
+pub mod ids;
+pub mod message;
+pub mod record;
+pub mod tenant;
+pub mod validate;
+
+pub use address::{AddressError, DomainName, EmailAddress, Mailbox};
+pub use domain::{DkimAlgorithm, DkimInfo, DnsRecord, DnsRecordPurpose, DomainView};
+pub use event::{EventType, MessageEvent, SmtpReply};
+pub use ids::{ApiKeyId, IdError, MessageId, TenantId};
+pub use message::{
+    Attachment, AttachmentRequest, HeaderName, HeaderValue, MessageStream, OutboundMessage,
+    SendMessageRequest,
+};
+pub use record::{MessageStatus, MessageView, RecipientKind, RecipientState, RecipientStatus};
+pub use tenant::{ApiKeyCreated, Scope, TenantView};
+pub use validate::{FieldError, Limits, ValidationFailure};
