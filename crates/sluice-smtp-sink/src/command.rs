@@ -5,8 +5,14 @@
 pub(crate) enum Command<'a> {
     Helo(&'a str),
     Ehlo(&'a str),
-    Mail { path: &'a str, params: &'a str },
-    Rcpt { path: &'a str, params: &'a str },
+    Mail {
+        path: &'a str,
+        params: &'a str,
+    },
+    Rcpt {
+        path: &'a str,
+        params: &'a str,
+    },
     Data,
     Rset,
     Noop,
@@ -136,7 +142,10 @@ mod tests {
 
     #[test]
     fn parses_simple_verbs() {
-        assert_eq!(parse("ehlo client.example"), Command::Ehlo("client.example"));
+        assert_eq!(
+            parse("ehlo client.example"),
+            Command::Ehlo("client.example")
+        );
         assert!(matches!(parse("EHLO"), Command::Syntax(_)));
         assert_eq!(parse("DATA"), Command::Data);
         assert!(matches!(parse("DATA x"), Command::Syntax(_)));

@@ -140,7 +140,10 @@ mod tests {
 
     #[test]
     fn adds_enhanced_codes_only_when_missing() {
-        assert_eq!(wire(&Reply::ok().with_enhanced("2.1.5")), "250 2.1.5 Ok\r\n");
+        assert_eq!(
+            wire(&Reply::ok().with_enhanced("2.1.5")),
+            "250 2.1.5 Ok\r\n"
+        );
         let r = Reply::new(550, "5.1.1 No such user").with_enhanced("2.1.5");
         assert_eq!(wire(&r), "550 5.1.1 No such user\r\n");
         let r = Reply::new(451, "later").with_enhanced("2.0.0");

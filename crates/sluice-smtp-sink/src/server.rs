@@ -173,9 +173,7 @@ impl Shared {
 
     /// A unique id `<unix-millis>-<seq>` for a message received at `at`.
     pub(crate) fn next_id(&self, at: SystemTime) -> String {
-        let millis = at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
+        let millis = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         format!("{millis}-{seq:06}")
     }

@@ -144,9 +144,7 @@ impl Session {
     /// Discards client input until EOF (bounded by [`LINGER`]).
     async fn linger(&mut self) {
         let mut sink = [0u8; 4096];
-        let drain = async {
-            while matches!(self.reader.read(&mut sink).await, Ok(n) if n > 0) {}
-        };
+        let drain = async { while matches!(self.reader.read(&mut sink).await, Ok(n) if n > 0) {} };
         let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
@@ -436,7 +434,10 @@ mod tests {
 
     #[tokio::test]
     async fn body_limit_is_exact() {
-        assert_eq!(body(b"12345678\r\n.\r\n", 10).await.unwrap(), b"12345678\r\n");
+        assert_eq!(
+            body(b"12345678\r\n.\r\n", 10).await.unwrap(),
+            b"12345678\r\n"
+        );
         assert!(body(b"123456789\r\n.\r\n", 10).await.is_none());
         assert!(body(b"1234\r\n1234\r\n...\r\n.\r\n", 10).await.is_none());
         // Stuffed dots do not count against the limit.

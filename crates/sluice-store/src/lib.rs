@@ -1,0 +1,107 @@
+//! Everything that touches Redis. This is the only crate that knows key names.
+//!
+//! # Key schema
+//!
+//! Keys that a single atomic call touches together share a hash tag, so the layout
+//! works unchanged on Redis Cluster.
+//!
+//! Queue partition (tag `{sluice:q0}`; one partition today, the tag is the seam for more):
+//! - `sluice:{sluice:q0}:stream:transactional`, `…:stream:bulk` — Streams with the
+//!   consumer group `workers`; each entry is `m = <message id>`. Transactional is read
+//!   first; bulk only when transactional is empty. Entries are XACK+XDEL'd once settled.
+//! - `…:delayed` — ZSET of `<stream>|<message id>` scored by due time (unix ms):
+//!   scheduled sends and deferred retries. The mover returns due members to their stream.
+//! - `…:msg:<message id>` — HASH: `tenant`, `stream`, `status`, `body` (the validated
+//!   message as JSON, dropped once final), `from`, `subject`, `recipients` (JSON per-recipient
+//!   state), `attempts`, `created_at`, `updated_at`, `next_attempt_at` (unix ms or empty),
+//!   `message_id_header`, `tags`, `metadata`. Expires after the retention period.
+//! - `…:msg:<message id>:events` — LIST of event JSON, oldest first; same expiry.
+//! - `…:idem:<tenant id>:<sha256(Idempotency-Key)>` — STRING `<fingerprint>\n<id>\n<status>`,
+//!   24 h: the first response to replay, or a 409 when the body differs.
+//!
+//! Tenant scope (tag `{sluice:t:<tenant id>}`):
+//! - `sluice:{sluice:t:<id>}:tenant` — HASH `id`, `name`, `created_at`.
+//! - `…:domains` — SET of domain names; `…:domain:<name>` — HASH with the DKIM selector,
+//!   algorithm, public key, private key (PKCS#8, base64) and `created_at`.
+//! - `…:api-keys` — SET of API key ids.
+//!
+//! Global:
+//! - `sluice:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`. Keys
+//!   are stored only as hashes; lookup is one HGETALL per request.
+
+mod domains;
+pub mod embedded;
+mod error;
+mod keys;
+mod messages;
+mod queue;
+mod scripts;
+mod tenants;
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+pub use domains::DomainRecord;
+pub use error::StoreError;
+pub use messages::{AcceptOutcome, NewMessage};
+pub use queue::{DeliveryJob, Queue, QueueDepth, QueueEntry, Settlement};
+pub use tenants::ApiKeyRecord;
+
+/// How long settled message records and their events are kept.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+#[derive(Clone)]
+pub struct Store {
+    client: redis::Client,
+    conn: ConnectionManager,
+    retention: Duration,
+}
+
+impl Store {
+    /// Connects and checks the server answers. The connection manager reconnects by
+    /// itself, so a Redis restart costs failed requests, not a restart of Sluice.
+    pub async fn connect(url: &str, retention: Duration) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let store = Self {
+            client,
+            conn,
+            retention,
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The queue side: its own connection for blocking reads, so a worker waiting
+    /// for mail never stalls the API's commands.
+    pub async fn queue(&self) -> Result<Queue, StoreError> {
+        Queue::new(self.client.clone(), self.conn.clone(), self.retention).await
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub(crate) fn from_ms(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+pub(crate) fn to_ms(at: time::OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}

@@ -1,0 +1,165 @@
+//! Runs a private `redis-server` process: the embedded default for `sluice dev` and
+//! the real Redis every test gets (never a shared instance, never port 6379).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedRedisError {
+    #[error(
+        "redis-server was not found on PATH; install it (Debian/Ubuntu: `sudo apt-get install redis-server`) or point SLUICE_REDIS_URL at a running Redis"
+    )]
+    NotInstalled,
+    #[error("could not prepare {path}: {source}")]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("could not start redis-server: {0}")]
+    Spawn(std::io::Error),
+    #[error("redis-server did not become ready on port {port} (see {log})")]
+    NotReady { port: u16, log: PathBuf },
+}
+
+pub struct EmbeddedRedis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl EmbeddedRedis {
+    /// Starts redis-server on a free loopback port with its files under `dir`.
+    /// `persist` turns on the append-only file so `sluice dev` keeps data across runs.
+    pub async fn start(dir: &Path, persist: bool) -> Result<Self, EmbeddedRedisError> {
+        let binary = find_on_path("redis-server").ok_or(EmbeddedRedisError::NotInstalled)?;
+        std::fs::create_dir_all(dir).map_err(|source| EmbeddedRedisError::Directory {
+            path: dir.into(),
+            source,
+        })?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|source| EmbeddedRedisError::Directory {
+                path: dir.into(),
+                source,
+            })?;
+        let mut last_error = None;
+        // A port found free can be taken before redis binds it; try a few.
+        for _ in 0..5 {
+            let port = free_port().map_err(EmbeddedRedisError::Spawn)?;
+            match Self::spawn(&binary, &dir, port, persist).await {
+                Ok(redis) => return Ok(redis),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or(EmbeddedRedisError::NotInstalled))
+    }
+
+    async fn spawn(
+        binary: &Path,
+        dir: &Path,
+        port: u16,
+        persist: bool,
+    ) -> Result<Self, EmbeddedRedisError> {
+        let log = dir.join("redis.log");
+        let mut command = Command::new(binary);
+        command
+            .arg("--port")
+            .arg(port.to_string())
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--protected-mode",
+                "yes",
+                "--daemonize",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .arg("--logfile")
+            .arg(&log)
+            .args(["--save", ""])
+            .args(["--appendonly", if persist { "yes" } else { "no" }])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let child = command.spawn().map_err(EmbeddedRedisError::Spawn)?;
+        let mut redis = Self {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = redis.child.try_wait() {
+                break;
+            }
+            if redis.ping().await {
+                return Ok(redis);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let _ = redis.child.start_kill();
+        Err(EmbeddedRedisError::NotReady { port, log })
+    }
+
+    async fn ping(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            return false;
+        };
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .is_ok()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Asks redis to shut down (flushing its append-only file), then makes sure it is gone.
+    pub async fn stop(mut self) {
+        if let Ok(client) = redis::Client::open(self.url())
+            && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+        {
+            let _ = redis::cmd("SHUTDOWN").query_async::<()>(&mut conn).await;
+        }
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([
+            PathBuf::from("/usr/bin"),
+            PathBuf::from("/usr/sbin"),
+            PathBuf::from("/usr/local/bin"),
+        ])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}

@@ -1,0 +1,56 @@
+//! Key names (see the crate documentation for the schema).
+
+use sluice_model::{MessageId, MessageStream, TenantId};
+
+const QUEUE: &str = "sluice:{sluice:q0}";
+
+pub const GROUP: &str = "workers";
+
+pub fn stream(stream: MessageStream) -> String {
+    format!("{QUEUE}:stream:{}", stream.as_str())
+}
+
+pub fn delayed() -> String {
+    format!("{QUEUE}:delayed")
+}
+
+pub fn message(id: &MessageId) -> String {
+    format!("{QUEUE}:msg:{id}")
+}
+
+pub fn message_events(id: &MessageId) -> String {
+    format!("{QUEUE}:msg:{id}:events")
+}
+
+pub fn idempotency(tenant: &TenantId, key_hash: &str) -> String {
+    format!("{QUEUE}:idem:{tenant}:{key_hash}")
+}
+
+fn tenant_scope(tenant: &TenantId) -> String {
+    format!("sluice:{{sluice:t:{tenant}}}")
+}
+
+pub fn tenant(tenant: &TenantId) -> String {
+    format!("{}:tenant", tenant_scope(tenant))
+}
+
+pub fn tenant_domains(tenant: &TenantId) -> String {
+    format!("{}:domains", tenant_scope(tenant))
+}
+
+pub fn domain(tenant: &TenantId, name: &str) -> String {
+    format!("{}:domain:{name}", tenant_scope(tenant))
+}
+
+pub fn tenant_api_keys(tenant: &TenantId) -> String {
+    format!("{}:api-keys", tenant_scope(tenant))
+}
+
+pub fn api_key(key_hash: &str) -> String {
+    format!("sluice:api-key:{key_hash}")
+}
+
+/// Member of the delayed set: the stream travels with the id so the mover needs no lookup.
+pub fn delayed_member(stream: MessageStream, id: &MessageId) -> String {
+    format!("{}|{id}", stream.as_str())
+}

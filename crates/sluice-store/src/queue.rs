@@ -1,0 +1,387 @@
+//! The worker side of the queues: priority reads, reclaiming a crashed worker's
+//! entries, settling attempts, and moving due retries back into their stream.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamReadOptions, StreamReadReply,
+};
+use sluice_model::{
+    MessageEvent, MessageId, MessageStatus, MessageStream, OutboundMessage, RecipientState,
+    TenantId,
+};
+use time::OffsetDateTime;
+
+use crate::messages::parse_status;
+use crate::{StoreError, from_ms, keys, now_ms, scripts, to_ms};
+
+/// The longest a blocking read waits; the reader's connection allows this plus a margin.
+pub const MAX_BLOCK: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub stream: MessageStream,
+    /// The Redis stream entry id (what XACK needs).
+    pub entry_id: String,
+    pub message_id: MessageId,
+}
+
+/// Everything a worker needs to attempt a delivery.
+#[derive(Clone, Debug)]
+pub struct DeliveryJob {
+    pub entry: QueueEntry,
+    pub tenant: TenantId,
+    pub status: MessageStatus,
+    pub message: OutboundMessage,
+    pub message_id_header: String,
+    pub recipients: Vec<RecipientState>,
+    pub attempts: u32,
+    pub created_at: OffsetDateTime,
+}
+
+/// The outcome of one attempt, written atomically with the acknowledgement.
+#[derive(Clone, Debug)]
+pub struct Settlement {
+    pub status: MessageStatus,
+    pub recipients: Vec<RecipientState>,
+    pub attempts: u32,
+    pub events: Vec<MessageEvent>,
+    /// When to try the unfinished recipients again; `None` once every one is final.
+    pub retry_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub transactional: u64,
+    pub bulk: u64,
+    /// Scheduled sends and deferred retries waiting for their time.
+    pub delayed: u64,
+    /// Entries read by a worker and not yet settled.
+    pub in_flight: u64,
+}
+
+#[derive(Clone)]
+pub struct Queue {
+    conn: ConnectionManager,
+    reader: ConnectionManager,
+    retention: Duration,
+}
+
+impl Queue {
+    pub(crate) async fn new(
+        client: redis::Client,
+        conn: ConnectionManager,
+        retention: Duration,
+    ) -> Result<Self, StoreError> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(MAX_BLOCK + Duration::from_secs(10)));
+        let reader = ConnectionManager::new_with_config(client, config).await?;
+        let queue = Self {
+            conn,
+            reader,
+            retention,
+        };
+        queue.ensure_groups().await?;
+        Ok(queue)
+    }
+
+    /// Creates the streams and the consumer group if missing. The group starts at id 0
+    /// so messages accepted before any worker ever ran are still delivered.
+    pub async fn ensure_groups(&self) -> Result<(), StoreError> {
+        for stream in MessageStream::ALL {
+            let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(keys::stream(stream))
+                .arg(keys::GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut self.conn.clone())
+                .await;
+            match created {
+                Err(e) if e.code() != Some("BUSYGROUP") => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `count` new entries: transactional first, bulk only when no transactional
+    /// entry waits; blocks up to `block` when both are empty.
+    pub async fn next_batch(
+        &self,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        for stream in MessageStream::ALL {
+            let entries = self.read(consumer, count, &[stream], None).await?;
+            if !entries.is_empty() {
+                return Ok(entries);
+            }
+        }
+        if block.is_zero() {
+            return Ok(Vec::new());
+        }
+        let mut entries = self
+            .read(
+                consumer,
+                count,
+                &MessageStream::ALL,
+                Some(block.min(MAX_BLOCK)),
+            )
+            .await?;
+        entries.sort_by_key(|e| e.stream != MessageStream::Transactional);
+        Ok(entries)
+    }
+
+    async fn read(
+        &self,
+        consumer: &str,
+        count: usize,
+        streams: &[MessageStream],
+        block: Option<Duration>,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        let mut options = StreamReadOptions::default()
+            .group(keys::GROUP, consumer)
+            .count(count);
+        if let Some(block) = block {
+            options = options.block(block.as_millis() as usize);
+        }
+        let stream_keys: Vec<String> = streams.iter().map(|s| keys::stream(*s)).collect();
+        let ids = vec![">"; streams.len()];
+        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg(&options)
+            .arg("STREAMS")
+            .arg(&stream_keys)
+            .arg(&ids)
+            .query_async(&mut self.reader.clone())
+            .await?;
+        let mut entries = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            let Some(stream) = streams
+                .iter()
+                .copied()
+                .find(|s| keys::stream(*s) == key.key)
+            else {
+                continue;
+            };
+            entries.extend(
+                key.ids
+                    .into_iter()
+                    .filter_map(|entry| to_entry(stream, entry)),
+            );
+        }
+        Ok(entries)
+    }
+
+    /// Takes over entries another consumer read but has not settled for `min_idle`
+    /// (a crashed or killed worker). Transactional first.
+    pub async fn reclaim(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        let mut claimed = Vec::new();
+        for stream in MessageStream::ALL {
+            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(keys::stream(stream))
+                .arg(keys::GROUP)
+                .arg(consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg("0-0")
+                .arg(StreamAutoClaimOptions::default().count(count))
+                .query_async(&mut self.conn.clone())
+                .await?;
+            claimed.extend(
+                reply
+                    .claimed
+                    .into_iter()
+                    .filter_map(|entry| to_entry(stream, entry)),
+            );
+        }
+        Ok(claimed)
+    }
+
+    /// Resets the idle time of entries this consumer is still working on, so a slow
+    /// but alive delivery is not reclaimed by another worker and sent twice.
+    pub async fn heartbeat(
+        &self,
+        consumer: &str,
+        entries: &[QueueEntry],
+    ) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        for stream in MessageStream::ALL {
+            let ids: Vec<&str> = entries
+                .iter()
+                .filter(|e| e.stream == stream)
+                .map(|e| e.entry_id.as_str())
+                .collect();
+            if !ids.is_empty() {
+                pipe.cmd("XCLAIM")
+                    .arg(keys::stream(stream))
+                    .arg(keys::GROUP)
+                    .arg(consumer)
+                    .arg(0)
+                    .arg(&ids)
+                    .arg("JUSTID")
+                    .ignore();
+            }
+        }
+        let _: () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    /// Loads the job behind an entry; `None` when the record has expired or is already
+    /// final (a reclaimed entry whose delivery was recorded before the crash).
+    pub async fn load(&self, entry: &QueueEntry) -> Result<Option<DeliveryJob>, StoreError> {
+        let key = keys::message(&entry.message_id);
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let status = match fields.get("status").and_then(|s| parse_status(s)) {
+            Some(status) if !status.is_final() => status,
+            _ => return Ok(None),
+        };
+        let Some(body) = fields.get("body") else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| StoreError::corrupt(&key, reason);
+        let text = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
+        Ok(Some(DeliveryJob {
+            entry: entry.clone(),
+            tenant: TenantId::parse(text("tenant")).map_err(|e| corrupt(e.to_string()))?,
+            status,
+            message: serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?,
+            message_id_header: text("message_id_header").to_string(),
+            recipients: serde_json::from_str(text("recipients"))
+                .map_err(|e| corrupt(e.to_string()))?,
+            attempts: text("attempts").parse().unwrap_or_default(),
+            created_at: from_ms(text("created_at").parse().unwrap_or_default()),
+        }))
+    }
+
+    pub async fn settle(
+        &self,
+        entry: &QueueEntry,
+        settlement: &Settlement,
+    ) -> Result<(), StoreError> {
+        let final_ = settlement.retry_at.is_none();
+        let mut invocation = scripts::SETTLE.prepare_invoke();
+        invocation
+            .key(keys::message(&entry.message_id))
+            .key(keys::message_events(&entry.message_id))
+            .key(keys::stream(entry.stream))
+            .key(keys::delayed())
+            .arg(&entry.entry_id)
+            .arg(settlement.status.as_str())
+            .arg(
+                serde_json::to_string(&settlement.recipients)
+                    .map_err(|e| StoreError::corrupt("recipients", e))?,
+            )
+            .arg(now_ms())
+            .arg(settlement.attempts)
+            .arg(
+                settlement
+                    .retry_at
+                    .map(|at| to_ms(at).to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(keys::delayed_member(entry.stream, &entry.message_id))
+            .arg(self.retention.as_millis() as u64)
+            .arg(if final_ { "1" } else { "0" });
+        for event in &settlement.events {
+            invocation
+                .arg(serde_json::to_string(event).map_err(|e| StoreError::corrupt("event", e))?);
+        }
+        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    /// Acknowledges an entry with nothing left to do (its record is final or gone).
+    pub async fn discard(&self, entry: &QueueEntry) -> Result<(), StoreError> {
+        let _: () = redis::pipe()
+            .cmd("XACK")
+            .arg(keys::stream(entry.stream))
+            .arg(keys::GROUP)
+            .arg(&entry.entry_id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(keys::stream(entry.stream))
+            .arg(&entry.entry_id)
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Returns due scheduled and deferred messages to their stream; the count moved.
+    pub async fn promote_due(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let moved: usize = scripts::PROMOTE
+            .key(keys::delayed())
+            .key(keys::stream(MessageStream::Transactional))
+            .key(keys::stream(MessageStream::Bulk))
+            .arg(to_ms(now))
+            .arg(limit)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(moved)
+    }
+
+    pub async fn depth(&self) -> Result<QueueDepth, StoreError> {
+        let mut pipe = redis::pipe();
+        for stream in MessageStream::ALL {
+            pipe.cmd("XLEN").arg(keys::stream(stream));
+            pipe.cmd("XPENDING")
+                .arg(keys::stream(stream))
+                .arg(keys::GROUP);
+        }
+        pipe.cmd("ZCARD").arg(keys::delayed());
+        let (t_len, t_pending, b_len, b_pending, delayed): (
+            u64,
+            redis::Value,
+            u64,
+            redis::Value,
+            u64,
+        ) = pipe.query_async(&mut self.conn.clone()).await?;
+        let pending = |v: &redis::Value| match v {
+            redis::Value::Array(items) => items
+                .first()
+                .and_then(|c| redis::from_redis_value_ref::<u64>(c).ok())
+                .unwrap_or(0),
+            _ => 0,
+        };
+        let (t_pending, b_pending) = (pending(&t_pending), pending(&b_pending));
+        Ok(QueueDepth {
+            transactional: t_len.saturating_sub(t_pending),
+            bulk: b_len.saturating_sub(b_pending),
+            delayed,
+            in_flight: t_pending + b_pending,
+        })
+    }
+}
+
+fn to_entry(stream: MessageStream, entry: redis::streams::StreamId) -> Option<QueueEntry> {
+    let message_id = entry
+        .get::<String>("m")
+        .and_then(|m| MessageId::parse(&m).ok());
+    match message_id {
+        Some(message_id) => Some(QueueEntry {
+            stream,
+            entry_id: entry.id,
+            message_id,
+        }),
+        None => {
+            tracing::warn!(entry = %entry.id, %stream, "queue entry without a valid message id; skipping");
+            None
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Server-side scripts: each is one atomic step of a message's life. Every key a
+//! script touches is passed in KEYS and shares one hash tag (Redis Cluster safe).
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Accept a message: idempotency check, record, first event, enqueue — all or nothing.
+///
+/// KEYS: idempotency key, message hash, events list, stream (or delayed set when
+/// scheduled). ARGV: use_idempotency, fingerprint, message id, status, due_ms ('' = now),
+/// delayed member, ttl_ms, event JSON, then field/value pairs for the message hash.
+/// Returns {'created'|'replayed'|'conflict', id, status}.
+pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local use_idem = ARGV[1] == '1'
+if use_idem then
+  local existing = redis.call('GET', KEYS[1])
+  if existing then
+    local fp, id, status = string.match(existing, '^([^\n]*)\n([^\n]*)\n([^\n]*)$')
+    if fp == ARGV[2] then return {'replayed', id, status} end
+    return {'conflict', id, status}
+  end
+end
+local fields = {}
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+redis.call('RPUSH', KEYS[3], ARGV[8])
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
+else
+  redis.call('XADD', KEYS[4], '*', 'm', ARGV[3])
+end
+if use_idem then
+  redis.call('SET', KEYS[1], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4], 'EX', 86400)
+end
+return {'created', ARGV[3], ARGV[4]}
+"#,
+    )
+});
+
+/// Settle one delivery attempt: record the outcome and events, schedule the retry if
+/// any, and only then acknowledge and delete the stream entry. Because recording and
+/// acknowledging are one step, a reclaimed entry never repeats a finished delivery.
+///
+/// KEYS: message hash, events list, stream, delayed set. ARGV: entry id, status,
+/// recipients JSON, updated_at ms, attempts, retry due ms ('' = none), delayed member,
+/// ttl_ms, drop_body ('1' once final), then event JSONs.
+pub static SETTLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'recipients', ARGV[3], 'updated_at', ARGV[4],
+    'attempts', ARGV[5], 'next_attempt_at', ARGV[6])
+  if ARGV[9] == '1' then redis.call('HDEL', KEYS[1], 'body') end
+  for i = 10, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+  redis.call('PEXPIRE', KEYS[2], ARGV[8])
+  if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7]) end
+end
+redis.call('XACK', KEYS[3], 'workers', ARGV[1])
+redis.call('XDEL', KEYS[3], ARGV[1])
+return 1
+"#,
+    )
+});
+
+/// Move due members of the delayed set back to their stream.
+///
+/// KEYS: delayed set, transactional stream, bulk stream. ARGV: now ms, max count.
+pub static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, member in ipairs(due) do
+  local sep = string.find(member, '|', 1, true)
+  local target = KEYS[2]
+  if string.sub(member, 1, sep - 1) == 'bulk' then target = KEYS[3] end
+  redis.call('XADD', target, '*', 'm', string.sub(member, sep + 1))
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+"#,
+    )
+});
+
+/// Add a domain to a tenant only if it is new. KEYS: domain set, domain hash.
+/// ARGV: name, then field/value pairs.
+pub static CREATE_DOMAIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[2], unpack(fields))
+return 1
+"#,
+    )
+});

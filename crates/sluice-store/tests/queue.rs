@@ -1,0 +1,328 @@
+//! The store against a real, private redis-server.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use sluice_model::{
+    EventType, Limits, MessageEvent, MessageId, MessageStatus, MessageStream, OutboundMessage,
+    RecipientStatus, SendMessageRequest, TenantId,
+};
+use sluice_store::embedded::EmbeddedRedis;
+use sluice_store::{AcceptOutcome, NewMessage, Settlement, Store};
+use time::OffsetDateTime;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _redis: EmbeddedRedis,
+    store: Store,
+    tenant: TenantId,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
+    let store = Store::connect(&redis.url(), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let tenant = store.create_tenant("acme").await.unwrap().id;
+    Fixture {
+        _dir: dir,
+        _redis: redis,
+        store,
+        tenant,
+    }
+}
+
+fn message(stream: MessageStream, to: &str) -> OutboundMessage {
+    SendMessageRequest {
+        from: "Acme <noreply@acme.test>".into(),
+        to: vec![to.into()],
+        subject: "Hello".into(),
+        text: Some("Hi".into()),
+        stream: Some(stream),
+        ..Default::default()
+    }
+    .validate(&Limits::default(), OffsetDateTime::now_utc())
+    .unwrap()
+}
+
+async fn accept(
+    f: &Fixture,
+    message: &OutboundMessage,
+    idempotency: Option<(&str, &str)>,
+) -> AcceptOutcome {
+    let id = MessageId::generate();
+    let header = format!("<{id}@acme.test>");
+    f.store
+        .accept_message(NewMessage {
+            tenant: &f.tenant,
+            id: &id,
+            message,
+            message_id_header: &header,
+            idempotency,
+            now: OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap()
+}
+
+fn created_id(outcome: AcceptOutcome) -> MessageId {
+    match outcome {
+        AcceptOutcome::Created { id, .. } => id,
+        other => panic!("expected created, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn accepted_messages_are_visible_only_to_their_tenant() {
+    let f = fixture().await;
+    let id = created_id(
+        accept(
+            &f,
+            &message(MessageStream::Transactional, "jane@example.com"),
+            None,
+        )
+        .await,
+    );
+    let view = f.store.get_message(&f.tenant, &id).await.unwrap().unwrap();
+    assert_eq!(view.status, MessageStatus::Queued);
+    assert_eq!(view.recipients[0].address, "jane@example.com");
+    assert_eq!(view.events[0].kind, EventType::Accepted);
+
+    let other = f.store.create_tenant("other").await.unwrap().id;
+    assert!(f.store.get_message(&other, &id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn idempotency_replays_the_same_body_and_refuses_another() {
+    let f = fixture().await;
+    let msg = message(MessageStream::Transactional, "jane@example.com");
+    let first = created_id(accept(&f, &msg, Some(("key-1", "fp-a"))).await);
+    assert_eq!(
+        accept(&f, &msg, Some(("key-1", "fp-a"))).await,
+        AcceptOutcome::Replayed {
+            id: first.clone(),
+            status: MessageStatus::Queued
+        }
+    );
+    assert_eq!(
+        accept(&f, &msg, Some(("key-1", "fp-b"))).await,
+        AcceptOutcome::Conflict { id: first }
+    );
+    // The replay enqueued nothing new.
+    let queue = f.store.queue().await.unwrap();
+    assert_eq!(queue.depth().await.unwrap().transactional, 1);
+}
+
+#[tokio::test]
+async fn transactional_is_read_before_bulk_even_when_queued_later() {
+    let f = fixture().await;
+    for i in 0..200 {
+        accept(
+            &f,
+            &message(MessageStream::Bulk, &format!("b{i}@example.com")),
+            None,
+        )
+        .await;
+    }
+    let otp = created_id(
+        accept(
+            &f,
+            &message(MessageStream::Transactional, "otp@example.com"),
+            None,
+        )
+        .await,
+    );
+    let queue = f.store.queue().await.unwrap();
+    let batch = queue.next_batch("w1", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        batch.len(),
+        1,
+        "a transactional batch is not padded with bulk"
+    );
+    assert_eq!(batch[0].message_id, otp);
+    let batch = queue.next_batch("w1", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(batch.len(), 10);
+    assert!(batch.iter().all(|e| e.stream == MessageStream::Bulk));
+}
+
+#[tokio::test]
+async fn settling_records_the_outcome_and_removes_the_entry() {
+    let f = fixture().await;
+    let id = created_id(
+        accept(
+            &f,
+            &message(MessageStream::Transactional, "jane@example.com"),
+            None,
+        )
+        .await,
+    );
+    let queue = f.store.queue().await.unwrap();
+    let entry = queue
+        .next_batch("w1", 10, Duration::ZERO)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut job = queue.load(&entry).await.unwrap().unwrap();
+    job.recipients[0].status = RecipientStatus::Delivered;
+    let now = OffsetDateTime::now_utc();
+    let settlement = Settlement {
+        status: MessageStatus::Delivered,
+        recipients: job.recipients.clone(),
+        attempts: 1,
+        events: vec![MessageEvent::new(EventType::Delivered, now).recipient("jane@example.com")],
+        retry_at: None,
+    };
+    queue.settle(&entry, &settlement).await.unwrap();
+
+    let view = f.store.get_message(&f.tenant, &id).await.unwrap().unwrap();
+    assert_eq!(view.status, MessageStatus::Delivered);
+    assert_eq!(view.attempts, 1);
+    assert_eq!(
+        view.events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EventType::Accepted, EventType::Delivered]
+    );
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.transactional, depth.in_flight), (0, 0));
+    // A stale reclaim of the same entry finds nothing left to do.
+    assert!(queue.load(&entry).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn deferred_messages_come_back_when_due() {
+    let f = fixture().await;
+    let id = created_id(accept(&f, &message(MessageStream::Bulk, "jane@example.com"), None).await);
+    let queue = f.store.queue().await.unwrap();
+    let entry = queue
+        .next_batch("w1", 10, Duration::ZERO)
+        .await
+        .unwrap()
+        .remove(0);
+    let job = queue.load(&entry).await.unwrap().unwrap();
+    let retry_at = OffsetDateTime::now_utc() + time::Duration::seconds(60);
+    let settlement = Settlement {
+        status: MessageStatus::Deferred,
+        recipients: job.recipients,
+        attempts: 1,
+        events: vec![],
+        retry_at: Some(retry_at),
+    };
+    queue.settle(&entry, &settlement).await.unwrap();
+    assert_eq!(queue.depth().await.unwrap().delayed, 1);
+    assert_eq!(
+        queue
+            .promote_due(OffsetDateTime::now_utc(), 100)
+            .await
+            .unwrap(),
+        0,
+        "not due yet"
+    );
+    assert_eq!(queue.promote_due(retry_at, 100).await.unwrap(), 1);
+    let again = queue.next_batch("w1", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(again[0].message_id, id);
+    assert_eq!(again[0].stream, MessageStream::Bulk);
+    assert_eq!(queue.load(&again[0]).await.unwrap().unwrap().attempts, 1);
+}
+
+#[tokio::test]
+async fn a_dead_consumers_entries_are_reclaimed() {
+    let f = fixture().await;
+    let id = created_id(
+        accept(
+            &f,
+            &message(MessageStream::Transactional, "jane@example.com"),
+            None,
+        )
+        .await,
+    );
+    let queue = f.store.queue().await.unwrap();
+    let taken = queue
+        .next_batch("crashed", 10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert!(
+        queue
+            .next_batch("alive", 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let reclaimed = queue
+        .reclaim("alive", Duration::from_millis(50), 10)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!(reclaimed[0].message_id, id);
+}
+
+#[tokio::test]
+async fn heartbeats_keep_slow_deliveries_from_being_reclaimed() {
+    let f = fixture().await;
+    accept(
+        &f,
+        &message(MessageStream::Transactional, "jane@example.com"),
+        None,
+    )
+    .await;
+    let queue = f.store.queue().await.unwrap();
+    let taken = queue.next_batch("slow", 10, Duration::ZERO).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    queue.heartbeat("slow", &taken).await.unwrap();
+    assert!(
+        queue
+            .reclaim("other", Duration::from_millis(100), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn scheduled_messages_wait_in_the_delayed_set() {
+    let f = fixture().await;
+    let mut msg = message(MessageStream::Transactional, "jane@example.com");
+    let at = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    msg.send_at = Some(at);
+    let outcome = accept(&f, &msg, None).await;
+    let AcceptOutcome::Created { id, status } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(status, MessageStatus::Scheduled);
+    let queue = f.store.queue().await.unwrap();
+    assert!(
+        queue
+            .next_batch("w1", 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(queue.promote_due(at, 10).await.unwrap(), 1);
+    assert_eq!(
+        queue.next_batch("w1", 10, Duration::ZERO).await.unwrap()[0].message_id,
+        id
+    );
+}
+
+#[tokio::test]
+async fn blocking_reads_wake_up_when_mail_arrives() {
+    let f = fixture().await;
+    let queue = f.store.queue().await.unwrap();
+    let reader = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            queue
+                .next_batch("w1", 10, Duration::from_secs(4))
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let id = created_id(accept(&f, &message(MessageStream::Bulk, "jane@example.com"), None).await);
+    let batch = tokio::time::timeout(Duration::from_secs(3), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch[0].message_id, id);
+}
