@@ -1,0 +1,119 @@
+//! The HTTP API: routes, authentication, validation and the OpenAPI document.
+//!
+//! Each resource has its own module under [`routes`]; each handler declares its
+//! method and path once, in its `#[utoipa::path]`, and the router and the spec are
+//! both built from those declarations.
+
+pub mod extract;
+pub mod problem;
+pub mod routes;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use sluice_delivery::dkim::DnsRecordSettings;
+use sluice_model::Limits;
+use sluice_store::Store;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+/// What the API needs to know from the configuration.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub limits: Limits,
+    /// The operator's bearer token for `/v1/admin`; `None` disables the admin API.
+    pub admin_token: Option<String>,
+    pub dns: DnsRecordSettings,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: Arc<ApiSettings>,
+    /// Set when shutdown begins, so `/readyz` turns 503 and load balancers drain us.
+    pub draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(store: Store, settings: ApiSettings) -> Self {
+        Self {
+            store,
+            settings: Arc::new(settings),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sluice",
+        description = "Transactional email API gateway: accept messages in milliseconds, deliver them DKIM-signed, report every step.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "messages", description = "Send messages and follow their delivery"),
+        (name = "domains", description = "Sending domains, DKIM keys and the DNS records to publish"),
+        (name = "admin", description = "Operator API: tenants and API keys"),
+        (name = "health", description = "Liveness, readiness and the spec itself")
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            let mut http = Http::new(HttpAuthScheme::Bearer);
+            http.description = Some(description.to_string());
+            SecurityScheme::Http(http)
+        };
+        components.add_security_scheme(
+            "api_key",
+            bearer("A tenant API key (`sk_…`) with the scopes the route needs."),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            bearer("The operator's admin token (SLUICE_ADMIN_TOKEN)."),
+        );
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::messages::router())
+        .merge(routes::domains::router())
+        .merge(routes::admin::router())
+        .merge(routes::health::router())
+}
+
+/// The complete application: every route, with request tracing and body limits.
+pub fn app(state: AppState) -> Router {
+    let body_limit = routes::messages::body_limit_layer(state.settings.limits.max_message_bytes);
+    let (router, _) = api_router().split_for_parts();
+    router
+        .layer(body_limit)
+        .fallback(|| async { problem::ApiError::NotFound("no such route".into()) })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The OpenAPI document, as `sluice openapi` prints it and `api-spec/openapi.json` holds it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().into_openapi()
+}
+
+/// The spec as served at `/openapi.json`, built once.
+pub fn openapi_json() -> &'static serde_json::Value {
+    static SPEC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| serde_json::to_value(openapi()).unwrap_or_default())
+}

@@ -1,0 +1,13 @@
+//! Delivery: turning a queued message into bytes on a remote SMTP server.
+//!
+//! - [`mime`] builds the RFC 5322 message,
+//! - [`dkim`] generates keys and signs (CPU work: callers run it off the reactor),
+//! - [`smtp`] holds the client and its connection pool (TCP_NODELAY, source address
+//!   binding, reuse without a NOOP per message, capped concurrency),
+//! - [`worker`] reads the queues and records outcomes through `sluice-store`.
+
+pub mod dkim;
+pub mod mime;
+pub mod retry;
+pub mod smtp;
+pub mod worker;

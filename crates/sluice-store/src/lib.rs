@@ -26,6 +26,7 @@
 //! - `…:api-keys` — SET of API key ids.
 //!
 //! Global:
+//! - `sluice:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
 //! - `sluice:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`. Keys
 //!   are stored only as hashes; lookup is one HGETALL per request.
 

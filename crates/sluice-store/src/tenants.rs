@@ -134,3 +134,24 @@ impl Store {
         }))
     }
 }
+
+impl Store {
+    /// The tenant registered under `label`, created (named `name`) on first use. Lets
+    /// `sluice dev` reuse its tenant across runs instead of piling up new ones.
+    pub async fn ensure_labeled_tenant(
+        &self,
+        label: &str,
+        name: &str,
+    ) -> Result<TenantView, StoreError> {
+        let label_key = format!("sluice:tenant-label:{label}");
+        let existing: Option<String> = self.conn().get(&label_key).await?;
+        if let Some(id) = existing.and_then(|id| TenantId::parse(&id).ok())
+            && let Some(tenant) = self.get_tenant(&id).await?
+        {
+            return Ok(tenant);
+        }
+        let tenant = self.create_tenant(name).await?;
+        let _: () = self.conn().set(&label_key, tenant.id.as_str()).await?;
+        Ok(tenant)
+    }
+}

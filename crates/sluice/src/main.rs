@@ -1,1 +1,97 @@
-fn main() {}
+//! `sluice`: the transactional email gateway. See `sluice --help`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sluice::config::Config;
+use sluice::run::{self, Roles};
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "Transactional email API gateway")]
+struct Cli {
+    /// TOML configuration file (default: $SLUICE_CONFIG, else ./sluice.toml if present).
+    /// Every key can be overridden by a SLUICE_* environment variable.
+    #[arg(long, global = true, env = "SLUICE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The API and the delivery workers in one process.
+    Serve,
+    /// The HTTP API only.
+    Api,
+    /// The delivery workers only.
+    Worker,
+    /// Everything on this machine: a private redis-server, a capture SMTP sink, a tenant,
+    /// a domain and an API key.
+    Dev {
+        /// Where Redis data and captured messages (outbox/*.eml) are kept.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        println!("{}", serde_json::to_string_pretty(&sluice_api::openapi())?);
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    init_tracing(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(&config, Roles::ALL).await,
+            Command::Api => {
+                serve(
+                    &config,
+                    Roles {
+                        api: true,
+                        worker: false,
+                    },
+                )
+                .await
+            }
+            Command::Worker => {
+                serve(
+                    &config,
+                    Roles {
+                        api: false,
+                        worker: true,
+                    },
+                )
+                .await
+            }
+            Command::Dev { data_dir } => sluice::dev::run(config, data_dir).await,
+            Command::Openapi => Ok(()),
+        }
+    })
+}
+
+async fn serve(config: &Config, roles: Roles) -> anyhow::Result<()> {
+    let running = run::start(config, roles).await?;
+    running.wait(run::cancel_on_signal()).await
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,20 @@
+pub mod admin;
+pub mod domains;
+pub mod health;
+pub mod messages;
+
+use crate::problem::Problem;
+
+/// Error responses shared by most routes, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum CommonErrors {
+    /// Missing, malformed or unknown credentials.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(#[to_schema] Problem),
+    /// The credentials lack the scope this route needs.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// Redis is unreachable; nothing was changed. Retry after the `Retry-After` delay.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}

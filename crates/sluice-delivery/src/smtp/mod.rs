@@ -1,0 +1,35 @@
+//! SMTP client and connection pool.
+//!
+//! Built on lettre's low-level `AsyncSmtpConnection`, not its transports,
+//! because of three measured problems (see `DEPENDENCIES.md`): lettre never
+//! sets TCP_NODELAY (~40 ms per message from Nagle plus delayed ACK), its
+//! pooled transport cannot bind a source address (IP pools need that), and it
+//! sends a NOOP before every reuse without really capping concurrency. Its
+//! `send()` also stops at the first refused recipient, while we need a reply
+//! for every one.
+//!
+//! - [`RelayTarget`] / [`TlsMode`]: where to connect and how (from a URL or routing),
+//! - [`SmtpPool::send`]: one transaction on a pooled session, giving a
+//!   [`TransactionOutcome`] with one [`sluice_model::SmtpReply`] per recipient,
+//! - [`SmtpError`]: session-level failures, each transient or permanent.
+//!
+//! Known limits: no PIPELINING (lettre has no API for it, so each command is a
+//! round trip); implicit TLS (`smtps://`) goes through lettre's own connect,
+//! which binds the source address but cannot set TCP_NODELAY.
+
+mod connect;
+mod error;
+mod pool;
+mod stream;
+mod target;
+mod transaction;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_pool;
+
+pub use error::SmtpError;
+pub use pool::{PoolConfig, PoolStats, SmtpPool, TargetStats, Timeouts};
+pub use target::{PoolKey, RelayTarget, TlsMode};
+pub use transaction::{Envelope, TransactionOutcome};

@@ -1,0 +1,364 @@
+//! One mail transaction (MAIL, RCPT…, DATA) on an open session, collecting a
+//! final reply for every recipient.
+//!
+//! We drive lettre's low-level `command()`/`message_iter()` instead of its
+//! `send()`, which stops at the first refused RCPT: a message to three
+//! recipients where one mailbox is unknown must still reach the other two.
+
+use std::fmt::Display;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lettre::Address;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
+use sluice_model::SmtpReply;
+
+use super::connect::{Connection, timed};
+use super::error::{classify, reply_from_response, synthesized};
+use super::{SmtpError, Timeouts};
+
+/// The SMTP envelope (RFC 5321), separate from the message's headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// Return path; `None` is the null sender `<>` (bounces, auto-replies).
+    pub mail_from: Option<String>,
+    pub recipients: Vec<String>,
+    /// The envelope or headers contain UTF-8 addresses (RFC 6531).
+    pub smtputf8: bool,
+    /// Message size in bytes, announced as `SIZE=` and checked against the
+    /// server's advertised maximum before anything is sent.
+    pub size_hint: usize,
+}
+
+/// One final reply per recipient, in envelope order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransactionOutcome {
+    /// The RCPT reply if it was negative, else the reply to the final dot (or
+    /// to MAIL/DATA if those were refused). Replies the client made up instead of
+    /// sending (size, SMTPUTF8, address syntax) look like server replies.
+    pub recipients: Vec<(String, SmtpReply)>,
+}
+
+impl TransactionOutcome {
+    /// Recipients the server took responsibility for.
+    pub fn delivered(&self) -> impl Iterator<Item = &str> {
+        self.recipients
+            .iter()
+            .filter(|(_, r)| r.is_success())
+            .map(|(rcpt, _)| rcpt.as_str())
+    }
+}
+
+/// A finished transaction and whether its session can serve another one.
+pub(crate) struct Finished {
+    pub(crate) outcome: TransactionOutcome,
+    pub(crate) reusable: bool,
+}
+
+/// Why no outcome exists.
+pub(crate) enum Failed {
+    /// A reused session turned out to be dead at MAIL (closed by the server
+    /// while idle, or its queued `421 timeout`): nothing was accepted, so the
+    /// pool may retry on a fresh session.
+    Stale(SmtpError),
+    /// Anything else; the session is unusable.
+    Broken(SmtpError),
+}
+
+/// How much of the body one write carries; the data-block timeout applies per
+/// chunk, like RFC 5321's per-send timeout.
+const CHUNK: usize = 64 * 1024;
+
+/// Runs one transaction. `reused` tells whether the session served an earlier
+/// one, which makes an early failure [`Failed::Stale`].
+pub(crate) async fn run(
+    conn: &mut Connection,
+    envelope: &Envelope,
+    message: &[u8],
+    t: &Timeouts,
+    reused: bool,
+) -> Result<Finished, Failed> {
+    let all = |reply: SmtpReply| Finished {
+        outcome: outcome_for_all(envelope, &reply),
+        reusable: true,
+    };
+    if envelope.recipients.is_empty() {
+        return Ok(all(synthesized(250, "2.0.0 No recipients")));
+    }
+    if conn
+        .caps
+        .size_max
+        .is_some_and(|max| envelope.size_hint > max)
+    {
+        return Ok(all(synthesized(
+            552,
+            "5.3.4 Message size exceeds fixed maximum message size",
+        )));
+    }
+    if envelope.smtputf8 && !conn.caps.smtputf8 {
+        return Ok(all(synthesized(
+            553,
+            "5.6.7 SMTPUTF8 not supported by the receiving server",
+        )));
+    }
+    let sender = match envelope.mail_from.as_deref().map(str::parse::<Address>) {
+        None => None,
+        Some(Ok(address)) => Some(address),
+        Some(Err(_)) => return Ok(all(synthesized(553, "5.1.7 Invalid sender address syntax"))),
+    };
+
+    let mut params = Vec::new();
+    if conn.caps.size {
+        params.push(MailParameter::Size(envelope.size_hint));
+    }
+    if conn.caps.eight_bit_mime {
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    if envelope.smtputf8 {
+        params.push(MailParameter::SmtpUtfEight);
+    }
+    conn.transactions += 1;
+    let mail = command(conn, Mail::new(sender, params), t.command, "mail").await;
+    let mail = match mail {
+        Err(e @ SmtpError::Network { .. }) if reused => return Err(Failed::Stale(e)),
+        Err(e) => return Err(Failed::Broken(e)),
+        Ok(r) if r.code == 421 && reused => {
+            return Err(Failed::Stale(SmtpError::Network {
+                stage: "mail",
+                detail: format!("reused session answered {r}"),
+            }));
+        }
+        Ok(r) => r,
+    };
+    if mail.code == 421 {
+        return Ok(closing(
+            envelope,
+            vec![None; envelope.recipients.len()],
+            &mail,
+        ));
+    }
+    if !mail.is_success() {
+        return Ok(end_early(conn, t, all(mail)).await);
+    }
+
+    let mut replies: Vec<Option<SmtpReply>> = vec![None; envelope.recipients.len()];
+    let mut accepted = Vec::new();
+    for (i, rcpt) in envelope.recipients.iter().enumerate() {
+        let Ok(address) = rcpt.parse::<Address>() else {
+            replies[i] = Some(synthesized(553, "5.1.3 Invalid recipient address syntax"));
+            continue;
+        };
+        let reply = command(conn, Rcpt::new(address, Vec::new()), t.command, "rcpt")
+            .await
+            .map_err(Failed::Broken)?;
+        if reply.code == 421 {
+            // The server is closing: everyone not refused yet gets its words.
+            return Ok(closing(envelope, replies, &reply));
+        }
+        if reply.is_success() {
+            accepted.push(i);
+        } else {
+            replies[i] = Some(reply);
+        }
+    }
+    if accepted.is_empty() {
+        return Ok(end_early(conn, t, finish(envelope, replies, &[], None)).await);
+    }
+
+    let data = command(conn, Data, t.data_init, "data")
+        .await
+        .map_err(Failed::Broken)?;
+    if data.code == 421 {
+        return Ok(closing(envelope, replies, &data));
+    }
+    if data.is_transient() || data.is_permanent() {
+        let done = finish(envelope, replies, &accepted, Some(&data));
+        return Ok(end_early(conn, t, done).await);
+    }
+    if data.code != 354 {
+        return Err(Failed::Broken(SmtpError::Protocol {
+            stage: "data",
+            detail: format!("expected 354 after DATA, got {data}"),
+        }));
+    }
+
+    let end = send_body(conn, message, t).await.map_err(Failed::Broken)?;
+    if end.code == 421 {
+        return Ok(closing(envelope, replies, &end));
+    }
+    let negative = !end.is_success();
+    let done = finish(envelope, replies, &accepted, Some(&end));
+    if negative {
+        return Ok(end_early(conn, t, done).await);
+    }
+    Ok(done)
+}
+
+/// Sends the body and returns the reply to the final dot.
+///
+/// lettre's `message()` dot-stuffs and then writes `\r\n.\r\n` itself, so a
+/// body already ending in CRLF would arrive with an extra empty line: we strip
+/// one trailing CRLF and the receiver gets exactly `message` (a body without a
+/// final CRLF gets one, as RFC 5321 requires).
+async fn send_body(
+    conn: &mut Connection,
+    message: &[u8],
+    t: &Timeouts,
+) -> Result<SmtpReply, SmtpError> {
+    let body = message.strip_suffix(b"\r\n").unwrap_or(message);
+    let progress = Progress::new();
+    let chunks = Tracked {
+        chunks: body.chunks(CHUNK),
+        progress: &progress,
+    };
+    let sending = conn.inner.message_iter(chunks);
+    tokio::pin!(sending);
+    loop {
+        let deadline = progress.last() + phase(&progress, t).1;
+        tokio::select! {
+            result = &mut sending => {
+                return match result {
+                    Ok(response) => Ok(reply_from_response(&response)),
+                    Err(e) => classify(&e, "data_end"),
+                };
+            }
+            () = tokio::time::sleep_until(deadline.into()) => {
+                // Progress may have moved the deadline while we slept.
+                let (stage, after) = phase(&progress, t);
+                if Instant::now() >= progress.last() + after {
+                    return Err(SmtpError::Timeout { stage, after });
+                }
+            }
+        }
+    }
+}
+
+/// Writing the body is bounded per chunk, waiting for the final reply by `data_end`.
+fn phase(progress: &Progress, t: &Timeouts) -> (&'static str, Duration) {
+    if progress.written.load(Ordering::Acquire) {
+        ("data_end", t.data_end)
+    } else {
+        ("data_block", t.data_block)
+    }
+}
+
+/// When the last chunk finished writing, and whether all of them have.
+struct Progress {
+    start: Instant,
+    last_ms: AtomicU64,
+    written: AtomicBool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            written: AtomicBool::new(false),
+        }
+    }
+
+    fn mark(&self, done: bool) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Release);
+        if done {
+            self.written.store(true, Ordering::Release);
+        }
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Acquire))
+    }
+}
+
+/// Body chunks that record progress: lettre asks for the next chunk only once
+/// the previous one is written, and gets `None` once the body is out.
+struct Tracked<'a> {
+    chunks: std::slice::Chunks<'a, u8>,
+    progress: &'a Progress,
+}
+
+impl<'a> Iterator for Tracked<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let chunk = self.chunks.next();
+        self.progress.mark(chunk.is_none());
+        chunk
+    }
+}
+
+/// Sends a command; negative replies are `Ok` (they are answers), only a
+/// missing answer is an error.
+async fn command<C: Display>(
+    conn: &mut Connection,
+    cmd: C,
+    limit: Duration,
+    stage: &'static str,
+) -> Result<SmtpReply, SmtpError> {
+    match timed(limit, stage, conn.inner.command(cmd)).await? {
+        Ok(response) => Ok(reply_from_response(&response)),
+        Err(e) => classify(&e, stage),
+    }
+}
+
+/// Ends an unsuccessful transaction with RSET so the session stays usable.
+async fn end_early(conn: &mut Connection, t: &Timeouts, mut done: Finished) -> Finished {
+    let rset = command(conn, Rset, t.command, "rset").await;
+    done.reusable = rset.is_ok_and(|r| r.is_success());
+    done
+}
+
+/// Every recipient without a reply yet gets `reply` (a 421): the session ends.
+fn closing(envelope: &Envelope, replies: Vec<Option<SmtpReply>>, reply: &SmtpReply) -> Finished {
+    let outcome = envelope
+        .recipients
+        .iter()
+        .zip(replies)
+        .map(|(rcpt, r)| (rcpt.clone(), r.unwrap_or_else(|| reply.clone())))
+        .collect();
+    Finished {
+        outcome: TransactionOutcome {
+            recipients: outcome,
+        },
+        reusable: false,
+    }
+}
+
+/// Accepted recipients get `last`; the rest already hold their refusal.
+fn finish(
+    envelope: &Envelope,
+    mut replies: Vec<Option<SmtpReply>>,
+    accepted: &[usize],
+    last: Option<&SmtpReply>,
+) -> Finished {
+    if let Some(last) = last {
+        for &i in accepted {
+            replies[i] = Some(last.clone());
+        }
+    }
+    let recipients = envelope
+        .recipients
+        .iter()
+        .zip(replies)
+        .map(|(rcpt, r)| {
+            let r = r.unwrap_or_else(|| synthesized(451, "4.3.0 No reply recorded"));
+            (rcpt.clone(), r)
+        })
+        .collect();
+    Finished {
+        outcome: TransactionOutcome { recipients },
+        reusable: true,
+    }
+}
+
+fn outcome_for_all(envelope: &Envelope, reply: &SmtpReply) -> TransactionOutcome {
+    TransactionOutcome {
+        recipients: envelope
+            .recipients
+            .iter()
+            .map(|r| (r.clone(), reply.clone()))
+            .collect(),
+    }
+}

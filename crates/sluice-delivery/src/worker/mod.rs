@@ -1,0 +1,385 @@
+//! The delivery worker: reads the queues (transactional first), builds, signs and
+//! relays each message, and records the outcome atomically with the acknowledgement.
+//!
+//! Concurrency is a semaphore of `concurrency` permits: a permit is taken before an
+//! entry is read, so a worker never holds more entries than it can work on, and the
+//! rest stay in Redis for other worker processes. Side loops move due retries back to
+//! their stream, reclaim entries of crashed workers, and keep this worker's own slow
+//! deliveries from being reclaimed (heartbeat).
+
+mod outcome;
+mod signers;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sluice_model::MessageStream;
+use sluice_store::{Queue, QueueEntry, Store, StoreError};
+use time::OffsetDateTime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use outcome::{AttemptResult, settle_attempt};
+use signers::{SignerCache, SignerError};
+
+use crate::mime::{MimeEnvelopeInfo, build_message};
+use crate::retry::RetryPolicy;
+use crate::smtp::{Envelope, RelayTarget, SmtpPool};
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Deliveries in flight at once in this process (SLUICE_WORKERS).
+    pub concurrency: usize,
+    /// This process's consumer name in the Redis consumer group; unique per process.
+    pub consumer: String,
+    pub relay: RelayTarget,
+    pub retry: RetryPolicy,
+    /// An entry read by a worker and unsettled this long is taken over by another.
+    pub reclaim_idle: Duration,
+    /// How often due retries and scheduled sends are moved back to their stream.
+    pub promote_interval: Duration,
+    /// At shutdown, how long in-flight deliveries may take to finish.
+    pub drain_timeout: Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(relay: RelayTarget) -> Self {
+        Self {
+            concurrency: 64,
+            consumer: format!("worker-{}", std::process::id()),
+            relay,
+            retry: RetryPolicy::default(),
+            reclaim_idle: Duration::from_secs(300),
+            promote_interval: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: Queue,
+    pool: SmtpPool,
+    config: WorkerConfig,
+    signers: SignerCache,
+    /// Signing is CPU-bound: at most one signing job per core runs on the blocking pool.
+    cpu: Arc<Semaphore>,
+    in_flight: Mutex<HashMap<String, QueueEntry>>,
+}
+
+impl Worker {
+    pub async fn new(
+        store: Store,
+        pool: SmtpPool,
+        config: WorkerConfig,
+    ) -> Result<Self, StoreError> {
+        let queue = store.queue().await?;
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                queue,
+                pool,
+                config,
+                signers: SignerCache::new(store),
+                cpu: Arc::new(Semaphore::new(cores)),
+                in_flight: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Runs until `shutdown` is cancelled, then lets in-flight deliveries finish (up to
+    /// the drain timeout). Entries it could not finish stay pending and are reclaimed.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let config = &self.inner.config;
+        let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let (reclaimed_tx, mut reclaimed_rx) = mpsc::channel::<QueueEntry>(1024);
+        let mut side_loops = JoinSet::new();
+        side_loops.spawn(self.clone().promote_loop(shutdown.clone()));
+        side_loops.spawn(self.clone().reclaim_loop(reclaimed_tx, shutdown.clone()));
+        side_loops.spawn(self.clone().heartbeat_loop(shutdown.clone()));
+        tracing::info!(consumer = %config.consumer, concurrency = config.concurrency, "delivery worker started");
+
+        let mut deliveries = JoinSet::new();
+        while !shutdown.is_cancelled() {
+            let mut held = match Self::take_permits(&permits, &shutdown).await {
+                Some(held) => held,
+                None => break,
+            };
+            let mut entries = Vec::new();
+            while entries.len() < held.len() {
+                match reclaimed_rx.try_recv() {
+                    Ok(entry) => entries.push(entry),
+                    Err(_) => break,
+                }
+            }
+            if entries.is_empty() {
+                // Not cancelled mid-read: entries Redis hands us are always processed.
+                match self
+                    .inner
+                    .queue
+                    .next_batch(&config.consumer, held.len(), Duration::from_secs(1))
+                    .await
+                {
+                    Ok(batch) => entries = batch,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the queue failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = shutdown.cancelled() => {}
+                        }
+                    }
+                }
+            }
+            for entry in entries {
+                let Some(permit) = held.pop() else { break };
+                deliveries.spawn(self.clone().process(entry, permit));
+            }
+            while deliveries.try_join_next().is_some() {}
+        }
+        tracing::info!(in_flight = deliveries.len(), "worker draining");
+        if tokio::time::timeout(config.drain_timeout, async {
+            while deliveries.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                left = deliveries.len(),
+                "drain timeout: unfinished deliveries will be reclaimed by another worker"
+            );
+            deliveries.abort_all();
+        }
+        side_loops.abort_all();
+        self.inner.pool.close_idle().await;
+        tracing::info!("delivery worker stopped");
+    }
+
+    /// Waits for at least one free permit and takes as many as are free (up to 64).
+    async fn take_permits(
+        permits: &Arc<Semaphore>,
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<OwnedSemaphorePermit>> {
+        let first = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.ok()?,
+            _ = shutdown.cancelled() => return None,
+        };
+        let mut held = vec![first];
+        while held.len() < 64 {
+            match permits.clone().try_acquire_owned() {
+                Ok(permit) => held.push(permit),
+                Err(_) => break,
+            }
+        }
+        Some(held)
+    }
+
+    async fn process(self, entry: QueueEntry, _permit: OwnedSemaphorePermit) {
+        self.lock_in_flight()
+            .insert(entry.entry_id.clone(), entry.clone());
+        if let Err(e) = self.deliver(&entry).await {
+            // The entry stays pending; it is retried by reclaim after `reclaim_idle`.
+            tracing::warn!(message = %entry.message_id, error = %e, "could not record a delivery attempt");
+        }
+        self.lock_in_flight().remove(&entry.entry_id);
+    }
+
+    async fn deliver(&self, entry: &QueueEntry) -> Result<(), StoreError> {
+        let queue = &self.inner.queue;
+        let Some(job) = queue.load(entry).await? else {
+            return queue.discard(entry).await;
+        };
+        let result = self.attempt(&job).await;
+        let settlement = settle_attempt(
+            &job,
+            &result,
+            &self.inner.config.retry,
+            OffsetDateTime::now_utc(),
+        );
+        queue.settle(entry, &settlement).await?;
+        tracing::debug!(message = %entry.message_id, status = settlement.status.as_str(), attempts = settlement.attempts, "delivery attempt settled");
+        Ok(())
+    }
+
+    async fn attempt(&self, job: &sluice_store::DeliveryJob) -> AttemptResult {
+        let pending: Vec<String> = job
+            .recipients
+            .iter()
+            .filter(|r| !r.status.is_final())
+            .map(|r| r.address.clone())
+            .collect();
+        if pending.is_empty() {
+            return AttemptResult::Replies(Vec::new());
+        }
+        let domain = job.message.from.address.domain();
+        let signer = match self.inner.signers.get(&job.tenant, domain).await {
+            Ok(signer) => signer,
+            Err(SignerError::Store(e)) => {
+                return AttemptResult::Transient(format!("loading the DKIM key: {e}"));
+            }
+            Err(e) => return AttemptResult::Failed(e.to_string()),
+        };
+        let data = match self.build_and_sign(job, signer).await {
+            Ok(data) => data,
+            Err(detail) => return AttemptResult::Failed(detail),
+        };
+        let envelope = Envelope {
+            mail_from: Some(job.message.from.address.to_string()),
+            recipients: pending,
+            smtputf8: job.message.needs_smtputf8(),
+            size_hint: data.len(),
+        };
+        match self
+            .inner
+            .pool
+            .send(&self.inner.config.relay, &envelope, &data)
+            .await
+        {
+            Ok(outcome) => AttemptResult::Replies(outcome.recipients),
+            Err(e) if e.is_transient() => AttemptResult::Transient(e.to_string()),
+            Err(e) => AttemptResult::Permanent {
+                reply: e.reply().cloned(),
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// MIME building and DKIM signing on the blocking pool, at most one per core.
+    async fn build_and_sign(
+        &self,
+        job: &sluice_store::DeliveryJob,
+        signer: Arc<crate::dkim::DkimSigner>,
+    ) -> Result<Vec<u8>, String> {
+        let _cpu = self
+            .inner
+            .cpu
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let message = job.message.clone();
+        let message_id = job
+            .message_id_header
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string();
+        let date = job.created_at;
+        tokio::task::spawn_blocking(move || {
+            let info = MimeEnvelopeInfo {
+                message_id: &message_id,
+                date,
+                extra_headers: &[],
+            };
+            let unsigned =
+                build_message(&message, &info).map_err(|e| format!("building the message: {e}"))?;
+            signer
+                .sign_into(&unsigned)
+                .map_err(|e| format!("DKIM signing: {e}"))
+        })
+        .await
+        .map_err(|e| format!("signing task: {e}"))?
+    }
+
+    async fn promote_loop(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.inner.config.promote_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            loop {
+                match self
+                    .inner
+                    .queue
+                    .promote_due(OffsetDateTime::now_utc(), 1000)
+                    .await
+                {
+                    Ok(1000) => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "moving due messages failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn reclaim_loop(self, reclaimed: mpsc::Sender<QueueEntry>, shutdown: CancellationToken) {
+        let config = &self.inner.config;
+        let mut tick =
+            tokio::time::interval((config.reclaim_idle / 2).max(Duration::from_millis(100)));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            let wanted = reclaimed.capacity().min(256);
+            if wanted == 0 {
+                continue;
+            }
+            match self
+                .inner
+                .queue
+                .reclaim(&config.consumer, config.reclaim_idle, wanted)
+                .await
+            {
+                Ok(entries) => {
+                    if !entries.is_empty() {
+                        tracing::info!(
+                            count = entries.len(),
+                            "reclaimed entries left by a stopped worker"
+                        );
+                    }
+                    for entry in entries {
+                        if reclaimed.send(entry).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reclaiming entries failed"),
+            }
+        }
+    }
+
+    async fn heartbeat_loop(self, shutdown: CancellationToken) {
+        let config = &self.inner.config;
+        let mut tick =
+            tokio::time::interval((config.reclaim_idle / 3).max(Duration::from_millis(100)));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            let entries: Vec<QueueEntry> = self.lock_in_flight().values().cloned().collect();
+            if !entries.is_empty()
+                && let Err(e) = self.inner.queue.heartbeat(&config.consumer, &entries).await
+            {
+                tracing::warn!(error = %e, "heartbeat failed");
+            }
+        }
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, QueueEntry>> {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queue depth, for readiness and metrics.
+    pub async fn depth(&self) -> Result<sluice_store::QueueDepth, StoreError> {
+        self.inner.queue.depth().await
+    }
+}
+
+/// Which stream an entry came from, for log fields.
+pub fn stream_name(stream: MessageStream) -> &'static str {
+    stream.as_str()
+}

@@ -1,0 +1,295 @@
+//! Turning the result of one delivery attempt into the recorded outcome: each
+//! recipient's new state, the events, and when (if ever) to retry. Pure, so every
+//! branch is unit-tested without a network.
+
+use sluice_model::{
+    EventType, MessageEvent, MessageStatus, RecipientState, RecipientStatus, SmtpReply,
+};
+use sluice_store::{DeliveryJob, Settlement};
+use time::OffsetDateTime;
+
+use crate::retry::RetryPolicy;
+
+/// What happened when this attempt talked to (or failed to reach) the relay.
+#[derive(Clone, Debug)]
+pub enum AttemptResult {
+    /// The transaction ran: one final reply per attempted recipient.
+    Replies(Vec<(String, SmtpReply)>),
+    /// No transaction: a temporary problem (connection refused, timeout, 4xx greeting).
+    Transient(String),
+    /// No transaction: a permanent refusal of the whole session (5xx greeting, auth).
+    Permanent {
+        reply: Option<SmtpReply>,
+        detail: String,
+    },
+    /// Sluice could not build or sign the message; retrying would not help.
+    Failed(String),
+}
+
+pub fn settle_attempt(
+    job: &DeliveryJob,
+    result: &AttemptResult,
+    policy: &RetryPolicy,
+    now: OffsetDateTime,
+) -> Settlement {
+    let attempts = job.attempts + 1;
+    let mut recipients = job.recipients.clone();
+    let mut events = Vec::new();
+    let mut deferred = Vec::new();
+    for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
+        let (status, reply, detail) = match result {
+            AttemptResult::Replies(replies) => {
+                let reply = replies
+                    .iter()
+                    .find(|(address, _)| address.eq_ignore_ascii_case(&recipient.address));
+                match reply {
+                    Some((_, reply)) if reply.is_success() => {
+                        (RecipientStatus::Delivered, Some(reply.clone()), None)
+                    }
+                    Some((_, reply)) if reply.is_permanent() => {
+                        (RecipientStatus::Bounced, Some(reply.clone()), None)
+                    }
+                    Some((_, reply)) => (RecipientStatus::Deferred, Some(reply.clone()), None),
+                    None => (
+                        RecipientStatus::Deferred,
+                        None,
+                        Some("the relay gave no reply for this recipient".into()),
+                    ),
+                }
+            }
+            AttemptResult::Transient(detail) => {
+                (RecipientStatus::Deferred, None, Some(detail.clone()))
+            }
+            AttemptResult::Permanent { reply, detail } => (
+                RecipientStatus::Bounced,
+                reply.clone(),
+                Some(detail.clone()),
+            ),
+            AttemptResult::Failed(detail) => (RecipientStatus::Failed, None, Some(detail.clone())),
+        };
+        recipient.attempts += 1;
+        recipient.updated_at = now;
+        recipient.status = status;
+        if reply.is_some() {
+            recipient.smtp_reply = reply;
+        }
+        let kind = match status {
+            RecipientStatus::Delivered => EventType::Delivered,
+            RecipientStatus::Bounced => EventType::Bounced,
+            RecipientStatus::Failed => EventType::Failed,
+            RecipientStatus::Deferred | RecipientStatus::Queued => EventType::Deferred,
+        };
+        events.push(event(kind, recipient, now, detail));
+        if status == RecipientStatus::Deferred {
+            deferred.push(recipient.address.clone());
+        }
+    }
+    let mut retry_at = None;
+    if !deferred.is_empty() {
+        retry_at = policy.next_attempt(attempts, job.created_at, now);
+        if retry_at.is_none() {
+            give_up(&mut recipients, &mut events, attempts, now);
+        }
+    }
+    Settlement {
+        status: MessageStatus::from_recipients(&recipients),
+        recipients,
+        attempts,
+        events,
+        retry_at,
+    }
+}
+
+/// Past the maximum age, deferred recipients bounce (a soft bounce: the last reply
+/// was temporary, but the sender must know the message will not arrive).
+fn give_up(
+    recipients: &mut [RecipientState],
+    events: &mut Vec<MessageEvent>,
+    attempts: u32,
+    now: OffsetDateTime,
+) {
+    for recipient in recipients
+        .iter_mut()
+        .filter(|r| r.status == RecipientStatus::Deferred)
+    {
+        recipient.status = RecipientStatus::Bounced;
+        let detail =
+            format!("gave up after {attempts} attempts: the maximum queue age was reached");
+        events.push(event(EventType::Bounced, recipient, now, Some(detail)));
+    }
+}
+
+fn event(
+    kind: EventType,
+    recipient: &RecipientState,
+    now: OffsetDateTime,
+    detail: Option<String>,
+) -> MessageEvent {
+    let mut event = MessageEvent::new(kind, now).recipient(recipient.address.clone());
+    event.smtp_reply = recipient.smtp_reply.clone();
+    event.detail = detail;
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_model::{
+        Limits, MessageId, MessageStream, RecipientKind, SendMessageRequest, TenantId,
+    };
+    use sluice_store::QueueEntry;
+
+    fn job(addresses: &[&str]) -> DeliveryJob {
+        let now = OffsetDateTime::now_utc();
+        let message = SendMessageRequest {
+            from: "a@acme.test".into(),
+            to: addresses.iter().map(|a| a.to_string()).collect(),
+            subject: "s".into(),
+            text: Some("t".into()),
+            ..Default::default()
+        }
+        .validate(&Limits::default(), now)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let recipients = addresses
+            .iter()
+            .map(|a| RecipientState {
+                address: a.to_string(),
+                kind: RecipientKind::To,
+                status: RecipientStatus::Queued,
+                smtp_reply: None,
+                attempts: 0,
+                updated_at: now,
+            })
+            .collect();
+        let id = MessageId::generate();
+        DeliveryJob {
+            entry: QueueEntry {
+                stream: MessageStream::Transactional,
+                entry_id: "1-0".into(),
+                message_id: id,
+            },
+            tenant: TenantId::generate(),
+            status: MessageStatus::Queued,
+            message,
+            message_id_header: "<x@acme.test>".into(),
+            recipients,
+            attempts: 0,
+            created_at: now,
+        }
+    }
+
+    fn reply(code: u16, text: &str) -> SmtpReply {
+        SmtpReply::from_parts(code, text)
+    }
+
+    #[test]
+    fn mixed_replies_set_each_recipient_and_schedule_a_retry() {
+        let job = job(&["ok@x.test", "gone@x.test", "later@x.test"]);
+        let result = AttemptResult::Replies(vec![
+            ("ok@x.test".into(), reply(250, "2.0.0 ok")),
+            ("gone@x.test".into(), reply(550, "5.1.1 no such user")),
+            ("later@x.test".into(), reply(451, "4.7.1 try later")),
+        ]);
+        let now = OffsetDateTime::now_utc();
+        let settlement = settle_attempt(&job, &result, &RetryPolicy::default(), now);
+        let statuses: Vec<_> = settlement.recipients.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                RecipientStatus::Delivered,
+                RecipientStatus::Bounced,
+                RecipientStatus::Deferred
+            ]
+        );
+        assert_eq!(settlement.status, MessageStatus::Deferred);
+        assert_eq!(
+            settlement.retry_at,
+            Some(now + std::time::Duration::from_secs(60))
+        );
+        assert_eq!(settlement.attempts, 1);
+        let kinds: Vec<_> = settlement.events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventType::Delivered,
+                EventType::Bounced,
+                EventType::Deferred
+            ]
+        );
+        assert_eq!(
+            settlement.recipients[1].smtp_reply.as_ref().map(|r| r.code),
+            Some(550)
+        );
+    }
+
+    #[test]
+    fn a_retry_only_touches_unfinished_recipients() {
+        let mut job = job(&["ok@x.test", "later@x.test"]);
+        job.recipients[0].status = RecipientStatus::Delivered;
+        job.attempts = 1;
+        let result = AttemptResult::Replies(vec![("later@x.test".into(), reply(250, "ok"))]);
+        let settlement = settle_attempt(
+            &job,
+            &result,
+            &RetryPolicy::default(),
+            OffsetDateTime::now_utc(),
+        );
+        assert_eq!(settlement.status, MessageStatus::Delivered);
+        assert_eq!(settlement.retry_at, None);
+        assert_eq!(settlement.events.len(), 1);
+        assert_eq!(
+            settlement.recipients[0].attempts, 0,
+            "the finished recipient was not attempted again"
+        );
+    }
+
+    #[test]
+    fn connection_problems_defer_everyone() {
+        let job = job(&["a@x.test", "b@x.test"]);
+        let result = AttemptResult::Transient("connection refused".into());
+        let settlement = settle_attempt(
+            &job,
+            &result,
+            &RetryPolicy::default(),
+            OffsetDateTime::now_utc(),
+        );
+        assert_eq!(settlement.status, MessageStatus::Deferred);
+        assert!(
+            settlement
+                .events
+                .iter()
+                .all(|e| e.detail.as_deref() == Some("connection refused"))
+        );
+    }
+
+    #[test]
+    fn past_the_maximum_age_deferred_recipients_bounce() {
+        let mut job = job(&["a@x.test"]);
+        job.created_at -= time::Duration::days(4);
+        let result = AttemptResult::Replies(vec![("a@x.test".into(), reply(451, "4.3.0 later"))]);
+        let settlement = settle_attempt(
+            &job,
+            &result,
+            &RetryPolicy::default(),
+            OffsetDateTime::now_utc(),
+        );
+        assert_eq!(settlement.status, MessageStatus::Bounced);
+        assert_eq!(settlement.retry_at, None);
+        assert_eq!(
+            settlement.events.last().map(|e| e.kind),
+            Some(EventType::Bounced)
+        );
+    }
+
+    #[test]
+    fn build_failures_fail_the_message() {
+        let job = job(&["a@x.test"]);
+        let settlement = settle_attempt(
+            &job,
+            &AttemptResult::Failed("no DKIM key".into()),
+            &RetryPolicy::default(),
+            OffsetDateTime::now_utc(),
+        );
+        assert_eq!(settlement.status, MessageStatus::Failed);
+    }
+}

@@ -1,0 +1,311 @@
+//! Configuration: built-in defaults, then the TOML file, then `SLUICE_*` environment
+//! variables — validated once at start, with errors that name the offending key.
+//!
+//! Top-level keys map to `SLUICE_<KEY>` (`SLUICE_LISTEN`, `SLUICE_REDIS_URL`, …); keys
+//! in a section map to `SLUICE_<SECTION>_<KEY>` (`SLUICE_DELIVERY_RECLAIM_IDLE`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
+const SECTIONS: &[&str] = &["delivery", "dns"];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP listen address (SLUICE_LISTEN).
+    pub listen: SocketAddr,
+    /// Redis URL (SLUICE_REDIS_URL).
+    pub redis_url: String,
+    /// The smart host every message is relayed through (SLUICE_RELAY_URL):
+    /// `smtp://host:port` (STARTTLS when offered), `smtp+starttls://` (required),
+    /// `smtps://` (implicit TLS), `user:pass@` for AUTH.
+    pub relay_url: Option<String>,
+    /// Bearer token for the operator's admin API (SLUICE_ADMIN_TOKEN); unset disables it.
+    pub admin_token: Option<String>,
+    /// Largest message accepted, in bytes (SLUICE_MAX_MESSAGE_BYTES).
+    pub max_message_bytes: usize,
+    /// Deliveries in flight at once per process (SLUICE_WORKERS).
+    pub workers: usize,
+    /// This host's name: EHLO greeting and default bounce domain (SLUICE_HOSTNAME).
+    pub hostname: String,
+    /// How long finished messages stay readable (SLUICE_RETENTION), e.g. "30d".
+    pub retention: String,
+    /// `text` or `json` logs (SLUICE_LOG_FORMAT).
+    pub log_format: String,
+    pub delivery: DeliveryConfig,
+    pub dns: DnsConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Delays between attempts; the last one repeats.
+    pub retry_schedule: Vec<String>,
+    /// Give up (bounce) on messages older than this.
+    pub max_age: String,
+    /// Take over entries a stopped worker left unsettled after this long.
+    pub reclaim_idle: String,
+    /// At shutdown, how long in-flight deliveries may take.
+    pub drain_timeout: String,
+    /// Concurrent SMTP connections per destination.
+    pub max_connections: usize,
+    /// Messages sent over one connection before it is closed.
+    pub messages_per_connection: usize,
+    pub connect_timeout: String,
+    pub greeting_timeout: String,
+    pub command_timeout: String,
+    pub data_timeout: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// The SPF `include:` domain tenants publish (default `_spf.<hostname>`).
+    pub spf_include: Option<String>,
+    /// Where tenants point their `bounces.<domain>` CNAME (default: the hostname).
+    pub return_path_target: Option<String>,
+    /// Optional `rua=` address for the suggested DMARC record.
+    pub dmarc_rua: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            redis_url: "redis://127.0.0.1:6379/".into(),
+            relay_url: None,
+            admin_token: None,
+            max_message_bytes: 10_000_000,
+            workers: 64,
+            hostname: default_hostname(),
+            retention: "30d".into(),
+            log_format: "text".into(),
+            delivery: DeliveryConfig::default(),
+            dns: DnsConfig::default(),
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            retry_schedule: ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]
+                .map(String::from)
+                .to_vec(),
+            max_age: "3d".into(),
+            reclaim_idle: "5m".into(),
+            drain_timeout: "30s".into(),
+            max_connections: 16,
+            messages_per_connection: 100,
+            connect_timeout: "30s".into(),
+            greeting_timeout: "5m".into(),
+            command_timeout: "5m".into(),
+            data_timeout: "10m".into(),
+        }
+    }
+}
+
+fn default_hostname() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = name.trim().to_ascii_lowercase();
+    if name.contains('.') {
+        name
+    } else {
+        "sluice.localhost".into()
+    }
+}
+
+/// Maps `SLUICE_DELIVERY_RECLAIM_IDLE` to `delivery.reclaim_idle`.
+fn env_key(key: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    for section in SECTIONS {
+        if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
+            return format!("{section}.{rest}");
+        }
+    }
+    key
+}
+
+impl Config {
+    /// Loads defaults, then `path` (if given, it must exist; the default `sluice.toml`
+    /// may be absent), then the environment. Validates everything.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(path) if !path.exists() => bail!("config file {} does not exist", path.display()),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("sluice.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("sluice.toml"))
+            }
+            None => {}
+        }
+        figment = figment.merge(
+            Env::prefixed("SLUICE_")
+                .ignore(&["config"])
+                .map(|k| env_key(k.as_str()).into()),
+        );
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.workers == 0 || self.workers > 10_000 {
+            bail!(
+                "invalid configuration: `workers` (SLUICE_WORKERS) must be 1 to 10000, got {}",
+                self.workers
+            );
+        }
+        if self.max_message_bytes < 1024 {
+            bail!(
+                "invalid configuration: `max_message_bytes` (SLUICE_MAX_MESSAGE_BYTES) must be at least 1024"
+            );
+        }
+        if self.delivery.max_connections == 0 || self.delivery.messages_per_connection == 0 {
+            bail!(
+                "invalid configuration: `delivery.max_connections` and `delivery.messages_per_connection` must be positive"
+            );
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!(
+                "invalid configuration: `log_format` (SLUICE_LOG_FORMAT) must be `text` or `json`"
+            );
+        }
+        if matches!(&self.admin_token, Some(t) if t.len() < 16) {
+            bail!(
+                "invalid configuration: `admin_token` (SLUICE_ADMIN_TOKEN) must be at least 16 characters"
+            );
+        }
+        redis::parse_url(&self.redis_url)?;
+        parse_duration(&self.retention).context("`retention` (SLUICE_RETENTION)")?;
+        self.retry_schedule()?;
+        for (key, value) in [
+            ("delivery.max_age", &self.delivery.max_age),
+            ("delivery.reclaim_idle", &self.delivery.reclaim_idle),
+            ("delivery.drain_timeout", &self.delivery.drain_timeout),
+            ("delivery.connect_timeout", &self.delivery.connect_timeout),
+            ("delivery.greeting_timeout", &self.delivery.greeting_timeout),
+            ("delivery.command_timeout", &self.delivery.command_timeout),
+            ("delivery.data_timeout", &self.delivery.data_timeout),
+        ] {
+            parse_duration(value).with_context(|| format!("invalid configuration: `{key}`"))?;
+        }
+        Ok(())
+    }
+
+    pub fn retry_schedule(&self) -> anyhow::Result<Vec<Duration>> {
+        if self.delivery.retry_schedule.is_empty() {
+            bail!("invalid configuration: `delivery.retry_schedule` must not be empty");
+        }
+        self.delivery
+            .retry_schedule
+            .iter()
+            .map(|d| parse_duration(d).context("invalid configuration: `delivery.retry_schedule`"))
+            .collect()
+    }
+
+    /// A duration field already checked by `validate`.
+    pub fn duration(value: &str) -> Duration {
+        parse_duration(value).unwrap_or(Duration::from_secs(60))
+    }
+}
+
+mod redis {
+    /// Checks the URL's shape without connecting.
+    pub fn parse_url(url: &str) -> anyhow::Result<()> {
+        if url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("redis+unix://")
+        {
+            Ok(())
+        } else {
+            anyhow::bail!(
+                "invalid configuration: `redis_url` (SLUICE_REDIS_URL) must start with redis:// or rediss://"
+            )
+        }
+    }
+}
+
+/// `250ms`, `90s`, `5m`, `4h`, `3d`.
+pub fn parse_duration(value: &str) -> anyhow::Result<Duration> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("`{value}` is not a duration like 90s, 5m, 4h or 3d"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "s" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        "d" => number * 86_400,
+        _ => bail!("`{value}` has no valid unit (ms, s, m, h, d)"),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("3d").unwrap(), Duration::from_secs(259_200));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn environment_overrides_file_and_errors_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "s.toml",
+                "workers = 8\nmax_message_bytes = 2000\n[delivery]\nmax_connections = 3\n",
+            )?;
+            jail.set_env("SLUICE_WORKERS", "12");
+            jail.set_env("SLUICE_DELIVERY_RECLAIM_IDLE", "2s");
+            let config = Config::load(Some(Path::new("s.toml"))).unwrap();
+            assert_eq!(config.workers, 12);
+            assert_eq!(config.max_message_bytes, 2000);
+            assert_eq!(config.delivery.max_connections, 3);
+            assert_eq!(config.delivery.reclaim_idle, "2s");
+
+            jail.set_env("SLUICE_WORKERS", "lots");
+            let error = Config::load(Some(Path::new("s.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("workers"), "{error}");
+
+            jail.set_env("SLUICE_WORKERS", "4");
+            jail.set_env("SLUICE_NO_SUCH_KEY", "x");
+            let error = Config::load(Some(Path::new("s.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("no_such_key"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_duration_names_its_key() {
+        let mut config = Config::default();
+        config.delivery.reclaim_idle = "soon".into();
+        let error = format!("{:#}", config.validate().unwrap_err());
+        assert!(error.contains("delivery.reclaim_idle"), "{error}");
+    }
+}

@@ -1,0 +1,103 @@
+//! `sluice dev`: the whole system on one machine with nothing installed but
+//! `redis-server` — a private Redis (data under `./data`), a capture SMTP sink that
+//! writes every delivered message to `./data/outbox/*.eml`, a tenant, the domain
+//! `example.test` and a fresh API key, all printed with a ready-to-run curl command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sluice_model::{DkimAlgorithm, DomainName, Scope};
+use sluice_smtp_sink::{SinkConfig, SmtpSink};
+use sluice_store::Store;
+use sluice_store::embedded::EmbeddedRedis;
+
+use crate::config::{Config, parse_duration};
+use crate::run::{self, Roles};
+
+pub const DEV_DOMAIN: &str = "example.test";
+
+pub async fn run(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize()?;
+    let redis = EmbeddedRedis::start(&data_dir.join("redis"), true).await?;
+    let outbox = data_dir.join("outbox");
+    let sink = SmtpSink::start(SinkConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        outbox: Some(outbox.clone()),
+        keep_in_memory: false,
+        ..SinkConfig::default()
+    })
+    .await
+    .context("starting the capture SMTP sink")?;
+
+    config.redis_url = redis.url();
+    config.relay_url = Some(format!("smtp://{}", sink.local_addr()));
+    let admin_token = config
+        .admin_token
+        .get_or_insert_with(|| random_token(32))
+        .clone();
+
+    let store = Store::connect(&config.redis_url, parse_duration(&config.retention)?).await?;
+    let tenant = store.ensure_labeled_tenant("dev", "dev").await?;
+    if !store.has_domain(&tenant.id, DEV_DOMAIN).await? {
+        let domain = DomainName::parse(DEV_DOMAIN)?;
+        sluice_api::routes::domains::provision_domain(
+            &store,
+            &tenant.id,
+            domain,
+            DkimAlgorithm::RsaSha256,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating {DEV_DOMAIN}: {e}"))?;
+    }
+    let key = store
+        .create_api_key(&tenant.id, &[Scope::Send, Scope::Read, Scope::Admin])
+        .await?;
+
+    let running = run::start(&config, Roles::ALL).await?;
+    let api = running.api_addr.context("the API did not start")?;
+    println!(
+        r#"
+Sluice is running (Ctrl-C stops everything it started).
+
+  API            http://{api}   (spec: http://{api}/openapi.json)
+  Redis          {redis_url}   (data in {redis_dir})
+  Capture sink   smtp://{sink_addr} → every delivered message lands in {outbox}
+  Tenant         {tenant_id}   with domain {DEV_DOMAIN}
+  API key        {key}
+  Admin token    {admin_token}
+
+Send a message:
+
+  curl -sS http://{api}/v1/messages \
+    -H 'Authorization: Bearer {key}' \
+    -H 'Content-Type: application/json' \
+    -d '{{"from": "Sluice Dev <hello@{DEV_DOMAIN}>", "to": ["you@example.com"], "subject": "Hello from Sluice", "text": "It works."}}'
+
+Then follow it with GET http://{api}/v1/messages/<id> and look in {outbox}.
+"#,
+        redis_url = redis.url(),
+        redis_dir = redis.dir().display(),
+        sink_addr = sink.local_addr(),
+        outbox = outbox.display(),
+        tenant_id = tenant.id,
+        key = key.key,
+    );
+
+    let result = running.wait(run::cancel_on_signal()).await;
+    sink.shutdown().await;
+    redis.stop().await;
+    result
+}
+
+fn random_token(len: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}

@@ -1,0 +1,254 @@
+//! Starting and stopping the roles: the HTTP API and the delivery worker, alone or
+//! together, sharing one Redis.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sluice_api::{ApiSettings, AppState};
+use sluice_delivery::dkim::DnsRecordSettings;
+use sluice_delivery::retry::RetryPolicy;
+use sluice_delivery::smtp::{PoolConfig, RelayTarget, SmtpPool, Timeouts};
+use sluice_delivery::worker::{Worker, WorkerConfig};
+use sluice_model::Limits;
+use sluice_store::Store;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, parse_duration};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Roles {
+    pub api: bool,
+    pub worker: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        api: true,
+        worker: true,
+    };
+}
+
+/// The running roles of one process.
+pub struct Running {
+    /// Where the API listens (the real port when the config asked for port 0).
+    pub api_addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    state: Option<AppState>,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Graceful stop: readiness turns 503, the API stops accepting connections and
+    /// finishes the requests it has, the worker finishes its deliveries.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.begin_shutdown();
+        self.join().await
+    }
+
+    /// Runs until a task ends by itself or `shutdown` is cancelled (then stops gracefully).
+    pub async fn wait(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            Some(result) = self.tasks.join_next() => {
+                self.begin_shutdown();
+                result.context("task panicked")??;
+            }
+        }
+        self.stop().await
+    }
+
+    fn begin_shutdown(&mut self) {
+        if let Some(state) = &self.state {
+            state.start_draining();
+        }
+        self.shutdown.cancel();
+    }
+
+    async fn join(&mut self) -> anyhow::Result<()> {
+        while let Some(result) = self.tasks.join_next().await {
+            result.context("task panicked")??;
+        }
+        Ok(())
+    }
+}
+
+pub fn api_settings(config: &Config) -> ApiSettings {
+    ApiSettings {
+        limits: Limits {
+            max_message_bytes: config.max_message_bytes,
+            ..Limits::default()
+        },
+        admin_token: config.admin_token.clone(),
+        dns: DnsRecordSettings {
+            spf_include: config
+                .dns
+                .spf_include
+                .clone()
+                .unwrap_or_else(|| format!("_spf.{}", config.hostname)),
+            return_path_target: config
+                .dns
+                .return_path_target
+                .clone()
+                .unwrap_or_else(|| config.hostname.clone()),
+            dmarc_rua: config.dns.dmarc_rua.clone(),
+        },
+    }
+}
+
+pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
+    let relay_url = config.relay_url.as_deref().context(
+        "invalid configuration: `relay_url` (SLUICE_RELAY_URL) is required to deliver mail, e.g. smtp://127.0.0.1:2525",
+    )?;
+    let relay = RelayTarget::from_url(relay_url, &config.hostname).map_err(|e| {
+        anyhow::anyhow!("invalid configuration: `relay_url` (SLUICE_RELAY_URL): {e}")
+    })?;
+    let d = &config.delivery;
+    let mut worker = WorkerConfig::new(relay);
+    worker.concurrency = config.workers;
+    worker.retry = RetryPolicy {
+        schedule: config.retry_schedule()?,
+        max_age: Config::duration(&d.max_age),
+    };
+    worker.reclaim_idle = Config::duration(&d.reclaim_idle);
+    worker.drain_timeout = Config::duration(&d.drain_timeout);
+    Ok(worker)
+}
+
+pub fn pool_config(config: &Config) -> PoolConfig {
+    let d = &config.delivery;
+    let command = Config::duration(&d.command_timeout);
+    let data = Config::duration(&d.data_timeout);
+    PoolConfig {
+        max_connections_per_target: d.max_connections,
+        max_messages_per_connection: d.messages_per_connection,
+        idle_timeout: Duration::from_secs(30),
+        timeouts: Timeouts {
+            connect: Config::duration(&d.connect_timeout),
+            greeting: Config::duration(&d.greeting_timeout),
+            command,
+            data_init: command,
+            data_block: data,
+            data_end: data,
+        },
+    }
+}
+
+/// Connects to Redis and starts the requested roles.
+pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
+    config.validate()?;
+    let retention = parse_duration(&config.retention)?;
+    let worker_config = if roles.worker {
+        Some(worker_config(config)?)
+    } else {
+        None
+    };
+    let store = Store::connect(&config.redis_url, retention)
+        .await
+        .with_context(|| format!("connecting to Redis at {}", redact(&config.redis_url)))?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut api_addr = None;
+    let mut state = None;
+
+    if let Some(worker_config) = worker_config {
+        tracing::info!(relay = %redact(config.relay_url.as_deref().unwrap_or_default()), "delivering through the relay");
+        let pool = SmtpPool::new(pool_config(config));
+        let worker = Worker::new(store.clone(), pool, worker_config)
+            .await
+            .context("starting the delivery worker")?;
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            worker.run(token).await;
+            Ok(())
+        });
+    }
+
+    if roles.api {
+        let app_state = AppState::new(store.clone(), api_settings(config));
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (SLUICE_LISTEN)", config.listen))?;
+        let addr = listener.local_addr()?;
+        let app = sluice_api::app(app_state.clone());
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+                .context("HTTP server")
+        });
+        tracing::info!(%addr, "API listening");
+        api_addr = Some(addr);
+        state = Some(app_state);
+    }
+    Ok(Running {
+        api_addr,
+        shutdown,
+        state,
+        tasks,
+    })
+}
+
+/// A URL with its password replaced, for logs and error messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Resolves when SIGINT (Ctrl-C) or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Spawns the signal listener, returning the token it cancels.
+pub fn cancel_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let child = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        child.cancel();
+    });
+    token
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("smtp://user:secret@relay.test:587"),
+            "smtp://user:***@relay.test:587"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+    }
+}

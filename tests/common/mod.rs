@@ -1,0 +1,261 @@
+//! Test harness: every test gets its own redis-server (on a free port, in a temp
+//! dir), its own SMTP sink on loopback, and Sluice's real roles started in-process
+//! against them. Nothing here talks to anything but 127.0.0.1.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use sluice::config::Config;
+use sluice::run::{self, Roles, Running};
+use sluice_smtp_sink::{AcceptAll, SinkBehavior, SinkConfig, SinkHandle, SmtpSink};
+use sluice_store::embedded::EmbeddedRedis;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub redis: EmbeddedRedis,
+    pub sink: SinkHandle,
+    pub config: Config,
+    pub running: Option<Running>,
+    pub base: String,
+    pub http: Client,
+}
+
+/// A configuration pointing at this test's Redis and sink, with fast retries.
+pub fn test_config(redis_url: &str, sink: SocketAddr) -> Config {
+    let mut config = Config::default();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.redis_url = redis_url.to_string();
+    config.relay_url = Some(format!("smtp://{sink}"));
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    config.hostname = "mta.sluice.test".into();
+    config.workers = 8;
+    config.delivery.retry_schedule = vec!["1s".into()];
+    config.delivery.reclaim_idle = "2s".into();
+    config.delivery.drain_timeout = "5s".into();
+    config.delivery.connect_timeout = "2s".into();
+    config.delivery.greeting_timeout = "2s".into();
+    config
+}
+
+impl TestEnv {
+    pub async fn start() -> Self {
+        Self::start_with(Arc::new(AcceptAll), Roles::ALL, |_| {}).await
+    }
+
+    pub async fn start_with(
+        behavior: Arc<dyn SinkBehavior>,
+        roles: Roles,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let redis = EmbeddedRedis::start(&dir.path().join("redis"), false)
+            .await
+            .unwrap();
+        let sink = SmtpSink::start(SinkConfig {
+            behavior,
+            ..SinkConfig::default()
+        })
+        .await
+        .unwrap();
+        let mut config = test_config(&redis.url(), sink.local_addr());
+        tweak(&mut config);
+        let running = run::start(&config, roles).await.unwrap();
+        let base = running
+            .api_addr
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default();
+        Self {
+            dir,
+            redis,
+            sink,
+            config,
+            running: Some(running),
+            base,
+            http: Client::new(),
+        }
+    }
+
+    /// Starts another set of roles (e.g. a worker) against the same Redis and sink.
+    pub async fn start_roles(&self, roles: Roles, tweak: impl FnOnce(&mut Config)) -> Running {
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        run::start(&config, roles).await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A new tenant and an API key with `scopes`.
+    pub async fn tenant_with_key(&self, scopes: &[&str]) -> (String, String) {
+        let tenant = self
+            .admin_post("/v1/admin/tenants", json!({"name": "acme"}))
+            .await;
+        assert_eq!(tenant.status(), StatusCode::CREATED);
+        let tenant: Value = tenant.json().await.unwrap();
+        let id = tenant["id"].as_str().unwrap().to_string();
+        let key = self
+            .admin_post(
+                &format!("/v1/admin/tenants/{id}/api-keys"),
+                json!({"scopes": scopes}),
+            )
+            .await;
+        assert_eq!(key.status(), StatusCode::CREATED);
+        let key: Value = key.json().await.unwrap();
+        (id, key["key"].as_str().unwrap().to_string())
+    }
+
+    /// A tenant with a full-scope key and the domain `acme.test`; returns the key.
+    pub async fn ready_tenant(&self) -> String {
+        let (_, key) = self.tenant_with_key(&["send", "read", "admin"]).await;
+        let domain = self
+            .post(&key, "/v1/domains", json!({"name": "acme.test"}))
+            .await;
+        assert_eq!(domain.status(), StatusCode::CREATED);
+        key
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends a message and returns its id, asserting the 202.
+    pub async fn send(&self, key: &str, body: Value) -> String {
+        let response = self.post(key, "/v1/messages", body).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn message(&self, key: &str, id: &str) -> Value {
+        let response = self.get(key, &format!("/v1/messages/{id}")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// Polls the message until `done` holds, failing with the last view after `timeout`.
+    pub async fn wait_for(
+        &self,
+        key: &str,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let view = self.message(key, id).await;
+            if done(&view) {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "timed out; last view: {view:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_for_status(
+        &self,
+        key: &str,
+        id: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> Value {
+        self.wait_for(key, id, timeout, |v| v["status"] == status)
+            .await
+    }
+}
+
+pub fn simple_message(to: &str) -> Value {
+    json!({
+        "from": "Acme <noreply@acme.test>",
+        "to": [to],
+        "subject": "Hello",
+        "text": "Hi there"
+    })
+}
+
+/// Runs the independent DKIM verifier (dkimpy) on a message.
+pub fn dkim_verify(message: &[u8], dns_txt: &str, dns_name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("message.eml");
+    std::fs::write(&path, message).unwrap();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/dkim_verify.py");
+    let python = std::env::var("SLUICE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&path)
+        .arg(dns_txt)
+        .arg(dns_name)
+        .output()
+        .unwrap_or_else(|e| panic!("running {python}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert!(
+        !stdout.starts_with("ERROR"),
+        "the DKIM verifier could not run: {stdout} {} (install with `pip install dkimpy pynacl`, or set SLUICE_TEST_PYTHON)",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The header section of a raw message, unfolded, as (name, value) pairs.
+pub fn headers(raw: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.1.push_str(line);
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            out.push((name.to_string(), value.trim().to_string()));
+        }
+    }
+    out
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
