@@ -276,3 +276,21 @@ async fn throughput() {
         );
     }
 }
+
+/// Manual check against a real relay with STARTTLS/implicit TLS and AUTH, which
+/// the sink does not offer. E.g. with aiosmtpd and a self-signed certificate:
+/// `SLUICE_SMTP_SMOKE_URL='smtp+starttls://user:pw@127.0.0.1:8025?insecure=true'
+/// cargo test -p sluice-delivery --lib smtp::tests_pool::external_relay -- --ignored`
+#[tokio::test]
+#[ignore = "needs an external SMTP server"]
+async fn external_relay() {
+    let url = std::env::var("SLUICE_SMTP_SMOKE_URL").expect("SLUICE_SMTP_SMOKE_URL");
+    let target = RelayTarget::from_url(&url, "mta.sluice.test").unwrap();
+    let pool = pool_with(1);
+    for _ in 0..3 {
+        let env = envelope(&["rcpt@x.test"], MESSAGE.len());
+        let out = pool.send(&target, &env, MESSAGE).await.unwrap();
+        assert!(out.recipients[0].1.is_success(), "{out:?}");
+    }
+    assert_eq!(pool.stats().created_total, 1);
+}
