@@ -11,17 +11,31 @@ use common::{ADMIN_TOKEN, TestEnv, simple_message};
 
 async fn problem(response: Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], status.as_u16());
-    assert!(body["type"].as_str().unwrap().starts_with("urn:sluice:problem:"), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:sluice:problem:"),
+        "{body}"
+    );
     assert!(!body["title"].as_str().unwrap().is_empty());
     assert!(!body["detail"].as_str().unwrap().is_empty());
     body
 }
 
 fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -44,17 +58,46 @@ async fn malformed_json_is_400() {
 #[tokio::test]
 async fn missing_or_unknown_credentials_are_401() {
     let env = TestEnv::start().await;
-    let none = env.http.post(env.url("/v1/messages")).json(&simple_message("a@example.com")).send().await.unwrap();
+    let none = env
+        .http
+        .post(env.url("/v1/messages"))
+        .json(&simple_message("a@example.com"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
     problem(none, StatusCode::UNAUTHORIZED).await;
-    let wrong = env.post("sk_not_a_real_key", "/v1/messages", simple_message("a@example.com")).await;
+    let wrong = env
+        .post(
+            "sk_not_a_real_key",
+            "/v1/messages",
+            simple_message("a@example.com"),
+        )
+        .await;
     problem(wrong, StatusCode::UNAUTHORIZED).await;
-    let basic = env.http.get(env.url("/v1/domains/acme.test")).basic_auth("u", Some("p")).send().await.unwrap();
+    let basic = env
+        .http
+        .get(env.url("/v1/domains/acme.test"))
+        .basic_auth("u", Some("p"))
+        .send()
+        .await
+        .unwrap();
     problem(basic, StatusCode::UNAUTHORIZED).await;
     // An API key is not an admin token, and a wrong admin token is refused.
     let key = env.ready_tenant().await;
-    problem(env.post(&key, "/v1/admin/tenants", json!({"name": "x"})).await, StatusCode::UNAUTHORIZED).await;
-    let wrong_admin = env.post("test-admin-token-WRONG", "/v1/admin/tenants", json!({"name": "x"})).await;
+    problem(
+        env.post(&key, "/v1/admin/tenants", json!({"name": "x"}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let wrong_admin = env
+        .post(
+            "test-admin-token-WRONG",
+            "/v1/admin/tenants",
+            json!({"name": "x"}),
+        )
+        .await;
     problem(wrong_admin, StatusCode::UNAUTHORIZED).await;
     env.stop().await;
 }
@@ -63,12 +106,21 @@ async fn missing_or_unknown_credentials_are_401() {
 async fn a_key_without_the_scope_is_403() {
     let env = TestEnv::start().await;
     let (_, read_only) = env.tenant_with_key(&["read"]).await;
-    let body = problem(env.post(&read_only, "/v1/messages", simple_message("a@example.com")).await, StatusCode::FORBIDDEN).await;
+    let body = problem(
+        env.post(&read_only, "/v1/messages", simple_message("a@example.com"))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     assert!(body["detail"].as_str().unwrap().contains("send"));
-    let domain = env.post(&read_only, "/v1/domains", json!({"name": "acme.test"})).await;
+    let domain = env
+        .post(&read_only, "/v1/domains", json!({"name": "acme.test"}))
+        .await;
     problem(domain, StatusCode::FORBIDDEN).await;
     let (_, send_only) = env.tenant_with_key(&["send"]).await;
-    let read = env.get(&send_only, "/v1/messages/msg_01jdx8k3m5n6p7q8r9s0t1v2w3").await;
+    let read = env
+        .get(&send_only, "/v1/messages/msg_01jdx8k3m5n6p7q8r9s0t1v2w3")
+        .await;
     problem(read, StatusCode::FORBIDDEN).await;
     env.stop().await;
 }
@@ -77,35 +129,76 @@ async fn a_key_without_the_scope_is_403() {
 async fn unknown_things_are_404() {
     let env = TestEnv::start().await;
     let key = env.ready_tenant().await;
-    problem(env.get(&key, "/v1/messages/msg_01jdx8k3m5n6p7q8r9s0t1v2w3").await, StatusCode::NOT_FOUND).await;
-    problem(env.get(&key, "/v1/messages/not-an-id").await, StatusCode::NOT_FOUND).await;
-    problem(env.get(&key, "/v1/domains/unknown.test").await, StatusCode::NOT_FOUND).await;
-    problem(env.get(&key, "/v1/no/such/route").await, StatusCode::NOT_FOUND).await;
-    let tenant = env.admin_post("/v1/admin/tenants/ten_01jdx8k3m5n6p7q8r9s0t1v2w3/api-keys", json!({"scopes": ["send"]})).await;
+    problem(
+        env.get(&key, "/v1/messages/msg_01jdx8k3m5n6p7q8r9s0t1v2w3")
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        env.get(&key, "/v1/messages/not-an-id").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        env.get(&key, "/v1/domains/unknown.test").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        env.get(&key, "/v1/no/such/route").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let tenant = env
+        .admin_post(
+            "/v1/admin/tenants/ten_01jdx8k3m5n6p7q8r9s0t1v2w3/api-keys",
+            json!({"scopes": ["send"]}),
+        )
+        .await;
     problem(tenant, StatusCode::NOT_FOUND).await;
     env.stop().await;
 }
 
 #[tokio::test]
 async fn oversized_messages_are_413_and_nothing_is_queued() {
-    let env = TestEnv::start_with(std::sync::Arc::new(sluice_smtp_sink::AcceptAll), sluice::run::Roles::ALL, |c| {
-        c.max_message_bytes = 100_000;
-    })
+    let env = TestEnv::start_with(
+        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        sluice::run::Roles::ALL,
+        |c| {
+            c.max_message_bytes = 100_000;
+        },
+    )
     .await;
     let key = env.ready_tenant().await;
     // Within the HTTP body limit, but over the message limit once encoded.
     let mut body = simple_message("a@example.com");
     body["text"] = json!("x".repeat(120_000));
-    let estimated = problem(env.post(&key, "/v1/messages", body).await, StatusCode::PAYLOAD_TOO_LARGE).await;
-    assert!(estimated["detail"].as_str().unwrap().contains("100000"), "{estimated}");
+    let estimated = problem(
+        env.post(&key, "/v1/messages", body).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    assert!(
+        estimated["detail"].as_str().unwrap().contains("100000"),
+        "{estimated}"
+    );
     // Far over: refused while reading the body.
     let mut body = simple_message("a@example.com");
     body["text"] = json!("x".repeat(1_000_000));
-    problem(env.post(&key, "/v1/messages", body).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    problem(
+        env.post(&key, "/v1/messages", body).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
     let depth = env.redis.url();
     let client = redis::Client::open(depth).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let len: u64 = redis::cmd("XLEN").arg("sluice:{sluice:q0}:stream:transactional").query_async(&mut conn).await.unwrap();
+    let len: u64 = redis::cmd("XLEN")
+        .arg("sluice:{sluice:q0}:stream:transactional")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(len, 0);
     env.stop().await;
 }
@@ -123,22 +216,50 @@ async fn invalid_fields_are_422_with_one_entry_each() {
         "attachments": [{"filename": "a.txt", "content": "%%%not base64%%%"}],
         "stream": "bulk"
     });
-    let body = problem(env.post(&key, "/v1/messages", body).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let body = problem(
+        env.post(&key, "/v1/messages", body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     let named = fields(&body);
-    for expected in ["from", "to[1]", "to[2]", "subject", "headers.X-Evil", "headers.From", "attachments[0].content"] {
-        assert!(named.contains(&expected.to_string()), "missing {expected} in {named:?}");
+    for expected in [
+        "from",
+        "to[1]",
+        "to[2]",
+        "subject",
+        "headers.X-Evil",
+        "headers.From",
+        "attachments[0].content",
+    ] {
+        assert!(
+            named.contains(&expected.to_string()),
+            "missing {expected} in {named:?}"
+        );
     }
     assert!(!named.contains(&"to[0]".to_string()));
 
     // Wrong JSON types name the field too.
-    let wrong_type = json!({"from": "a@acme.test", "to": "single@example.com", "subject": "s", "text": "t"});
-    let body = problem(env.post(&key, "/v1/messages", wrong_type).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let wrong_type =
+        json!({"from": "a@acme.test", "to": "single@example.com", "subject": "s", "text": "t"});
+    let body = problem(
+        env.post(&key, "/v1/messages", wrong_type).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(fields(&body), ["to"]);
     let unknown = json!({"from": "a@acme.test", "to": ["b@example.com"], "subject": "s", "text": "t", "tp": 1});
-    let body = problem(env.post(&key, "/v1/messages", unknown).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let body = problem(
+        env.post(&key, "/v1/messages", unknown).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert!(body["detail"].as_str().unwrap().contains("tp"), "{body}");
     let bad_stream = json!({"from": "a@acme.test", "to": ["b@example.com"], "subject": "s", "text": "t", "stream": "urgent"});
-    let body = problem(env.post(&key, "/v1/messages", bad_stream).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let body = problem(
+        env.post(&key, "/v1/messages", bad_stream).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(fields(&body), ["stream"]);
 
     // Nothing was queued by any of these.
@@ -178,18 +299,49 @@ async fn wrong_content_type_is_415_and_bad_idempotency_key_is_422() {
 async fn domains_and_tenants_validate_their_input() {
     let env = TestEnv::start().await;
     let key = env.ready_tenant().await;
-    let bad = problem(env.post(&key, "/v1/domains", json!({"name": "not a domain"})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let bad = problem(
+        env.post(&key, "/v1/domains", json!({"name": "not a domain"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(fields(&bad), ["name"]);
-    problem(env.post(&key, "/v1/domains", json!({"name": "acme.test"})).await, StatusCode::CONFLICT).await;
+    problem(
+        env.post(&key, "/v1/domains", json!({"name": "acme.test"}))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     let algo = json!({"name": "b.test", "dkim_algorithm": "dsa"});
-    problem(env.post(&key, "/v1/domains", algo).await, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let empty = env.admin_post("/v1/admin/tenants", json!({"name": " "})).await;
+    problem(
+        env.post(&key, "/v1/domains", algo).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let empty = env
+        .admin_post("/v1/admin/tenants", json!({"name": " "}))
+        .await;
     problem(empty, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let tenant: Value = env.admin_post("/v1/admin/tenants", json!({"name": "t"})).await.json().await.unwrap();
+    let tenant: Value = env
+        .admin_post("/v1/admin/tenants", json!({"name": "t"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = tenant["id"].as_str().unwrap();
-    let no_scopes = env.admin_post(&format!("/v1/admin/tenants/{id}/api-keys"), json!({"scopes": []})).await;
+    let no_scopes = env
+        .admin_post(
+            &format!("/v1/admin/tenants/{id}/api-keys"),
+            json!({"scopes": []}),
+        )
+        .await;
     problem(no_scopes, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let bad_scope = env.admin_post(&format!("/v1/admin/tenants/{id}/api-keys"), json!({"scopes": ["root"]})).await;
+    let bad_scope = env
+        .admin_post(
+            &format!("/v1/admin/tenants/{id}/api-keys"),
+            json!({"scopes": ["root"]}),
+        )
+        .await;
     problem(bad_scope, StatusCode::UNPROCESSABLE_ENTITY).await;
     let _ = ADMIN_TOKEN;
     env.stop().await;
@@ -202,7 +354,15 @@ async fn health_and_readiness() {
     assert_eq!(health.status(), StatusCode::OK);
     let ready = env.http.get(env.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    let spec: Value = env.http.get(env.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: Value = env
+        .http
+        .get(env.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(spec["paths"]["/v1/messages"]["post"].is_object());
     env.stop().await;
 }

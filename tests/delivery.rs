@@ -36,16 +36,31 @@ async fn a_deferred_recipient_is_retried_from_the_delayed_set() {
     let env = TestEnv::start_with(Arc::new(DeferFirstAttempt::default()), Roles::ALL, |_| {}).await;
     let key = env.ready_tenant().await;
     let id = env.send(&key, simple_message("jane@example.com")).await;
-    let deferred = env.wait_for_status(&key, &id, "deferred", Duration::from_secs(10)).await;
+    let deferred = env
+        .wait_for_status(&key, &id, "deferred", Duration::from_secs(10))
+        .await;
     assert_eq!(deferred["recipients"][0]["status"], "deferred");
     assert_eq!(deferred["recipients"][0]["smtp_reply"]["code"], 451);
-    assert_eq!(deferred["recipients"][0]["smtp_reply"]["enhanced_code"], "4.3.0");
+    assert_eq!(
+        deferred["recipients"][0]["smtp_reply"]["enhanced_code"],
+        "4.3.0"
+    );
     assert!(deferred["next_attempt_at"].is_string());
-    let delivered = env.wait_for_status(&key, &id, "delivered", Duration::from_secs(10)).await;
+    let delivered = env
+        .wait_for_status(&key, &id, "delivered", Duration::from_secs(10))
+        .await;
     assert_eq!(delivered["attempts"], 2);
     assert_eq!(delivered["recipients"][0]["attempts"], 2);
-    let kinds: Vec<&str> = delivered["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["message.accepted", "message.deferred", "message.delivered"]);
+    let kinds: Vec<&str> = delivered["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["message.accepted", "message.deferred", "message.delivered"]
+    );
     assert_eq!(env.sink.count(), 1);
     env.stop().await;
 }
@@ -57,9 +72,21 @@ async fn permanent_refusals_bounce_at_once_and_other_recipients_still_get_it() {
     let mut body = simple_message("ok@example.com");
     body["cc"] = json!(["bounce-me@example.com"]);
     let mixed = env.send(&key, body).await;
-    let view = env.wait_for(&key, &mixed, Duration::from_secs(10), |v| v["status"] != "queued").await;
+    let view = env
+        .wait_for(&key, &mixed, Duration::from_secs(10), |v| {
+            v["status"] != "queued"
+        })
+        .await;
     assert_eq!(view["status"], "delivered");
-    let by_address = |address: &str| view["recipients"].as_array().unwrap().iter().find(|r| r["address"] == address).unwrap().clone();
+    let by_address = |address: &str| {
+        view["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == address)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by_address("ok@example.com")["status"], "delivered");
     let bounced = by_address("bounce-me@example.com");
     assert_eq!(bounced["status"], "bounced");
@@ -70,8 +97,16 @@ async fn permanent_refusals_bounce_at_once_and_other_recipients_still_get_it() {
     assert_eq!(received[0].rcpt_to, ["ok@example.com"]);
 
     let only_bounce = env.send(&key, simple_message("bounce@example.com")).await;
-    let view = env.wait_for_status(&key, &only_bounce, "bounced", Duration::from_secs(10)).await;
-    let bounce_event = view["events"].as_array().unwrap().iter().find(|e| e["type"] == "message.bounced").unwrap().clone();
+    let view = env
+        .wait_for_status(&key, &only_bounce, "bounced", Duration::from_secs(10))
+        .await;
+    let bounce_event = view["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "message.bounced")
+        .unwrap()
+        .clone();
     assert_eq!(bounce_event["recipient"], "bounce@example.com");
     assert_eq!(bounce_event["smtp_reply"]["code"], 550);
     env.stop().await;
@@ -85,13 +120,27 @@ async fn deferrals_give_up_and_bounce_at_the_maximum_age() {
     .await;
     let key = env.ready_tenant().await;
     let id = env.send(&key, simple_message("defer@example.com")).await;
-    let view = env.wait_for_status(&key, &id, "bounced", Duration::from_secs(15)).await;
+    let view = env
+        .wait_for_status(&key, &id, "bounced", Duration::from_secs(15))
+        .await;
     let attempts = view["attempts"].as_u64().unwrap();
-    assert!((2..=4).contains(&attempts), "retried every second for 3 s, made {attempts} attempts");
+    assert!(
+        (2..=4).contains(&attempts),
+        "retried every second for 3 s, made {attempts} attempts"
+    );
     let last = view["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["type"], "message.bounced");
-    assert!(last["detail"].as_str().unwrap().contains("maximum queue age"), "{last}");
-    assert_eq!(view["recipients"][0]["smtp_reply"]["code"], 451, "the last real reply is kept");
+    assert!(
+        last["detail"]
+            .as_str()
+            .unwrap()
+            .contains("maximum queue age"),
+        "{last}"
+    );
+    assert_eq!(
+        view["recipients"][0]["smtp_reply"]["code"], 451,
+        "the last real reply is kept"
+    );
     env.stop().await;
 }
 
@@ -104,7 +153,9 @@ async fn an_unreachable_relay_defers_without_losing_the_message() {
     .await;
     let key = env.ready_tenant().await;
     let id = env.send(&key, simple_message("jane@example.com")).await;
-    let view = env.wait_for_status(&key, &id, "deferred", Duration::from_secs(10)).await;
+    let view = env
+        .wait_for_status(&key, &id, "deferred", Duration::from_secs(10))
+        .await;
     let event = view["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(event["type"], "message.deferred");
     assert!(!event["detail"].as_str().unwrap().is_empty());
@@ -120,21 +171,38 @@ struct HangFirstTime {
 
 impl SinkBehavior for HangFirstTime {
     fn data_end(&self, _peer: &Peer, message: &ReceivedMessage) -> Reply {
-        let hang = message.rcpt_to.iter().any(|r| r.starts_with("hang") && self.seen.lock().unwrap().insert(r.clone()));
+        let hang = message
+            .rcpt_to
+            .iter()
+            .any(|r| r.starts_with("hang") && self.seen.lock().unwrap().insert(r.clone()));
         if hang { Reply::hang() } else { Reply::ok() }
     }
 }
 
 #[tokio::test]
 async fn a_worker_killed_mid_batch_loses_nothing() {
-    let env = TestEnv::start_with(Arc::new(HangFirstTime::default()), Roles { api: true, worker: false }, |_| {}).await;
+    let env = TestEnv::start_with(
+        Arc::new(HangFirstTime::default()),
+        Roles {
+            api: true,
+            worker: false,
+        },
+        |_| {},
+    )
+    .await;
     let key = env.ready_tenant().await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        ids.push(env.send(&key, simple_message(&format!("hang{i}@example.com"))).await);
+        ids.push(
+            env.send(&key, simple_message(&format!("hang{i}@example.com")))
+                .await,
+        );
     }
     for i in 0..60 {
-        ids.push(env.send(&key, simple_message(&format!("user{i}@example.com"))).await);
+        ids.push(
+            env.send(&key, simple_message(&format!("user{i}@example.com")))
+                .await,
+        );
     }
 
     // A real worker process, killed with SIGKILL while three deliveries hang in DATA.
@@ -151,11 +219,19 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    assert!(env.sink.wait_for_count(60, Duration::from_secs(30)).await, "the worker process delivered {}", env.sink.count());
+    assert!(
+        env.sink.wait_for_count(60, Duration::from_secs(30)).await,
+        "the worker process delivered {}",
+        env.sink.count()
+    );
     let client = redis::Client::open(env.redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let summary: redis::Value =
-        redis::cmd("XPENDING").arg("sluice:{sluice:q0}:stream:transactional").arg("workers").query_async(&mut conn).await.unwrap();
+    let summary: redis::Value = redis::cmd("XPENDING")
+        .arg("sluice:{sluice:q0}:stream:transactional")
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let in_flight = match summary {
         redis::Value::Array(items) => redis::from_redis_value_ref::<u64>(&items[0]).unwrap(),
         other => panic!("{other:?}"),
@@ -164,9 +240,18 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
     worker.kill().await.unwrap();
 
     // Another worker takes over the dead one's entries once they have been idle for 2 s.
-    let survivor = env.start_roles(Roles { api: false, worker: true }, |_| {}).await;
+    let survivor = env
+        .start_roles(
+            Roles {
+                api: false,
+                worker: true,
+            },
+            |_| {},
+        )
+        .await;
     for id in &ids {
-        env.wait_for_status(&key, id, "delivered", Duration::from_secs(20)).await;
+        env.wait_for_status(&key, id, "delivered", Duration::from_secs(20))
+            .await;
     }
     let delivered_ids: HashSet<String> = env
         .sink
@@ -175,9 +260,16 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
         .filter_map(|m| common::header(&common::headers(&m.data), "Message-ID").map(str::to_string))
         .collect();
     for id in &ids {
-        assert!(delivered_ids.iter().any(|h| h.contains(id.as_str())), "message {id} never reached the sink");
+        assert!(
+            delivered_ids.iter().any(|h| h.contains(id.as_str())),
+            "message {id} never reached the sink"
+        );
     }
-    assert_eq!(env.sink.count(), 63, "each message accepted by the sink exactly once");
+    assert_eq!(
+        env.sink.count(),
+        63,
+        "each message accepted by the sink exactly once"
+    );
     survivor.stop().await.unwrap();
     env.stop().await;
 }

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 fn committed() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../api-spec/openapi.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -25,7 +26,14 @@ fn the_committed_spec_matches_the_code() {
 fn every_operation_is_documented_with_descriptions_and_problem_errors() {
     let spec = serde_json::to_value(sluice_api::openapi()).unwrap();
     let paths = spec["paths"].as_object().unwrap();
-    for path in ["/v1/messages", "/v1/messages/{id}", "/v1/domains", "/v1/domains/{name}", "/v1/admin/tenants", "/v1/admin/tenants/{id}/api-keys"] {
+    for path in [
+        "/v1/messages",
+        "/v1/messages/{id}",
+        "/v1/domains",
+        "/v1/domains/{name}",
+        "/v1/admin/tenants",
+        "/v1/admin/tenants/{id}/api-keys",
+    ] {
         assert!(paths.contains_key(path), "{path} is not in the spec");
     }
     for (path, item) in paths {
@@ -33,7 +41,9 @@ fn every_operation_is_documented_with_descriptions_and_problem_errors() {
             let responses = operation["responses"].as_object().unwrap();
             for (status, response) in responses {
                 assert!(
-                    response["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
                     "{method} {path} {status} has no description (SDK generators reject that)"
                 );
                 if status.starts_with('4') || status.starts_with('5') {
@@ -44,8 +54,14 @@ fn every_operation_is_documented_with_descriptions_and_problem_errors() {
                 }
             }
             if path.starts_with("/v1/") {
-                assert!(responses.contains_key("401"), "{method} {path} does not document 401");
-                assert!(operation["security"].is_array(), "{method} {path} has no security requirement");
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path} does not document 401"
+                );
+                assert!(
+                    operation["security"].is_array(),
+                    "{method} {path} has no security requirement"
+                );
             }
         }
     }

@@ -29,13 +29,15 @@ pub struct TestEnv {
 
 /// A configuration pointing at this test's Redis and sink, with fast retries.
 pub fn test_config(redis_url: &str, sink: SocketAddr) -> Config {
-    let mut config = Config::default();
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.redis_url = redis_url.to_string();
-    config.relay_url = Some(format!("smtp://{sink}"));
-    config.admin_token = Some(ADMIN_TOKEN.into());
-    config.hostname = "mta.sluice.test".into();
-    config.workers = 8;
+    let mut config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        redis_url: redis_url.to_string(),
+        relay_url: Some(format!("smtp://{sink}")),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        hostname: "mta.sluice.test".into(),
+        workers: 8,
+        ..Config::default()
+    };
     config.delivery.retry_schedule = vec!["1s".into()];
     config.delivery.reclaim_idle = "2s".into();
     config.delivery.drain_timeout = "5s".into();

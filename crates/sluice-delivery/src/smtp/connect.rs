@@ -155,14 +155,22 @@ async fn implicit_tls_session(
         target.source_ip,
     );
     timed(limit, "connect", connecting).await?.map_err(|e| {
-        if e.is_tls() {
-            return SmtpError::Tls(e.to_string());
+        let text = e.to_string();
+        // lettre reports handshake and certificate failures as connection
+        // errors too; its text is all that tells them apart from TCP ones.
+        let lower = text.to_ascii_lowercase();
+        if e.is_tls()
+            || ["certificate", "handshake", "tls"]
+                .iter()
+                .any(|w| lower.contains(w))
+        {
+            return SmtpError::Tls(text);
         }
         match classify(&e, "greeting") {
             Ok(reply) => SmtpError::Greeting(reply),
             Err(_) => SmtpError::Connect {
                 target: target.label(),
-                source: io::Error::other(e.to_string()),
+                source: io::Error::other(text),
             },
         }
     })
@@ -184,7 +192,14 @@ async fn starttls(
     let params = tls_parameters(target, verify)?;
     timed(t.command, "starttls", conn.starttls(params, client_id))
         .await?
-        .map_err(|e| refused(&e, "starttls"))
+        .map_err(|e| match classify(&e, "starttls") {
+            Ok(reply) => SmtpError::Rejected {
+                stage: "starttls",
+                reply,
+            },
+            // lettre reports handshake and certificate failures as connection errors.
+            Err(_) => SmtpError::Tls(e.to_string()),
+        })
 }
 
 async fn authenticate(

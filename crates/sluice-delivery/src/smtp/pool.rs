@@ -183,6 +183,11 @@ impl SmtpPool {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<TransactionOutcome, SmtpError> {
+        if envelope.recipients.is_empty() {
+            return Ok(TransactionOutcome {
+                recipients: Vec::new(),
+            });
+        }
         let config = &self.inner.config;
         let pool = self.inner.target_pool(target);
         let _slot = pool.slots.acquire().await.map_err(|_| SmtpError::Network {

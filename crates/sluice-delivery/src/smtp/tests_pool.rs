@@ -113,13 +113,17 @@ async fn a_restarted_server_is_retried_transparently() {
     assert_eq!(pool.stats().created_total, 2);
 }
 
-/// What the raw server does after each transaction.
+/// How the raw server behaves around DATA.
 #[derive(Clone, Copy)]
 enum AfterData {
     Stay,
     Close,
     /// Queue a `421` (as Postfix does on its idle timeout), then close.
     Say421,
+    /// Answer 354, then stop reading: the client's writes stall.
+    StallBody,
+    /// Read the body, never answer the final dot.
+    SilentAfterDot,
 }
 
 /// A bare SMTP server advertising no extensions at all (no SIZE, SMTPUTF8 or
@@ -150,14 +154,20 @@ async fn raw_server(after: AfterData) -> (SocketAddr, Arc<AtomicUsize>, Arc<Atom
                         break;
                     } else if cmd.starts_with("DATA") {
                         w.write_all(b"354 go\r\n").await?;
+                        if matches!(after, AfterData::StallBody) {
+                            std::future::pending::<()>().await;
+                        }
                         while {
                             line.clear();
                             r.read_line(&mut line).await? > 0 && line != ".\r\n"
                         } {}
+                        if matches!(after, AfterData::SilentAfterDot) {
+                            std::future::pending::<()>().await;
+                        }
                         m.fetch_add(1, Ordering::SeqCst);
                         w.write_all(b"250 2.0.0 ok\r\n").await?;
                         match after {
-                            AfterData::Stay => {}
+                            AfterData::Stay | AfterData::StallBody | AfterData::SilentAfterDot => {}
                             AfterData::Close => break,
                             AfterData::Say421 => {
                                 w.write_all(b"421 4.4.2 raw Error: timeout exceeded\r\n")
@@ -194,6 +204,43 @@ async fn sessions_closed_while_idle_are_replaced_once() {
         assert_eq!(msgs.load(Ordering::SeqCst), 3);
         assert_eq!(conns.load(Ordering::SeqCst), 3);
     }
+}
+
+#[tokio::test]
+async fn stalled_bodies_and_silent_final_dots_time_out() {
+    let pool = SmtpPool::new(PoolConfig {
+        timeouts: Timeouts {
+            data_block: Duration::from_millis(300),
+            data_end: Duration::from_millis(300),
+            ..fast_timeouts()
+        },
+        ..PoolConfig::default()
+    });
+    // Far more than the socket buffers hold, so writing blocks for good.
+    let big = vec![b'x'; 64 << 20];
+    let cases: [(AfterData, &[u8], &str); 2] = [
+        (AfterData::StallBody, &big, "data_block"),
+        (AfterData::SilentAfterDot, MESSAGE, "data_end"),
+    ];
+    for (mode, message, stage) in cases {
+        let (addr, _, _) = raw_server(mode).await;
+        let started = Instant::now();
+        let err = pool
+            .send(&target_for(addr), &envelope(&["a@x.test"], 0), message)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SmtpError::Timeout { stage: s, .. } if *s == stage),
+            "{err:?}"
+        );
+        assert!(err.is_transient());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert!(pool.stats().targets.iter().all(|t| t.open == 0));
 }
 
 #[tokio::test]
@@ -234,8 +281,9 @@ async fn smtputf8_needs_server_support() {
     assert_eq!(sink.messages()[0].rcpt_to[0], "дмитрий@x.test");
 }
 
-/// Messages per second over 1 and 8 connections with a 3 KB message. Run with
-/// `cargo test -p sluice-delivery --release --lib smtp::tests_pool::throughput -- --ignored --nocapture`.
+/// Messages per second over 1 and 8 connections with a 3 KB message (client
+/// and sink share the machine's cores). Run with `SLUICE_BENCH_MESSAGES=20000
+/// cargo test -p sluice-delivery --release --lib smtp::tests_pool::throughput -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement, not a check"]
 async fn throughput() {
@@ -253,7 +301,10 @@ async fn throughput() {
         .await;
         let pool = pool_with(connections);
         let target = target_for(sink.local_addr());
-        let total = 4000;
+        let total: usize = std::env::var("SLUICE_BENCH_MESSAGES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(4000);
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..connections {

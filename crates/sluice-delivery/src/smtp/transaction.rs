@@ -24,10 +24,12 @@ pub struct Envelope {
     /// Return path; `None` is the null sender `<>` (bounces, auto-replies).
     pub mail_from: Option<String>,
     pub recipients: Vec<String>,
-    /// The envelope or headers contain UTF-8 addresses (RFC 6531).
+    /// The envelope or headers contain UTF-8 addresses (RFC 6531). UTF-8 in the
+    /// envelope addresses is detected anyway; set this for UTF-8 headers.
     pub smtputf8: bool,
     /// Message size in bytes, announced as `SIZE=` and checked against the
-    /// server's advertised maximum before anything is sent.
+    /// server's advertised maximum before anything is sent; 0 means "use the
+    /// length of the message".
     pub size_hint: usize,
 }
 
@@ -86,17 +88,22 @@ pub(crate) async fn run(
     if envelope.recipients.is_empty() {
         return Ok(all(synthesized(250, "2.0.0 No recipients")));
     }
-    if conn
-        .caps
-        .size_max
-        .is_some_and(|max| envelope.size_hint > max)
-    {
+    // A zero hint means "unknown": the bytes at hand are the best estimate.
+    let size = match envelope.size_hint {
+        0 => message.len(),
+        hint => hint,
+    };
+    if conn.caps.size_max.is_some_and(|max| size > max) {
         return Ok(all(synthesized(
             552,
             "5.3.4 Message size exceeds fixed maximum message size",
         )));
     }
-    if envelope.smtputf8 && !conn.caps.smtputf8 {
+    // UTF-8 addresses need SMTPUTF8 even if the caller forgot to say so.
+    let utf8 = envelope.smtputf8
+        || !envelope.mail_from.as_deref().unwrap_or_default().is_ascii()
+        || envelope.recipients.iter().any(|r| !r.is_ascii());
+    if utf8 && !conn.caps.smtputf8 {
         return Ok(all(synthesized(
             553,
             "5.6.7 SMTPUTF8 not supported by the receiving server",
@@ -110,12 +117,12 @@ pub(crate) async fn run(
 
     let mut params = Vec::new();
     if conn.caps.size {
-        params.push(MailParameter::Size(envelope.size_hint));
+        params.push(MailParameter::Size(size));
     }
     if conn.caps.eight_bit_mime {
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    if envelope.smtputf8 {
+    if utf8 {
         params.push(MailParameter::SmtpUtfEight);
     }
     conn.transactions += 1;

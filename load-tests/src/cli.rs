@@ -1,0 +1,235 @@
+//! Command-line options.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+
+/// Drives `POST /v1/messages` at a fixed concurrency against Sluice with a fast SMTP
+/// sink behind it, and reports accepted messages/s, accept latency and delivered
+/// messages/s.
+///
+/// Without `--target` it is self-contained: it starts a private redis-server, the
+/// sink and `sluice serve` (as a subprocess), provisions a tenant, an API key and the
+/// domain `load.test`, runs the load and stops everything again.
+///
+/// With `--target` it drives an already-running Sluice whose relay
+/// (SLUICE_RELAY_URL) points at this tool's sink (`--sink-listen`).
+#[derive(Parser, Debug)]
+#[command(name = "sluice-load-tests", version, verbatim_doc_comment)]
+pub struct Cli {
+    /// Base URL of a running Sluice (e.g. http://127.0.0.1:8080). Omit for the
+    /// self-contained mode.
+    #[arg(long, requires = "api_key")]
+    pub target: Option<String>,
+
+    /// API key with the `send` scope (only with --target).
+    #[arg(long, requires = "target")]
+    pub api_key: Option<String>,
+
+    /// Sender of every message; its domain must belong to the key's tenant
+    /// (self-contained mode creates `load.test`).
+    #[arg(long, default_value = "Load <noreply@load.test>")]
+    pub from: String,
+
+    /// Where the SMTP sink listens. Default: 127.0.0.1:2525 with --target, a free
+    /// loopback port otherwise.
+    #[arg(long)]
+    pub sink_listen: Option<SocketAddr>,
+
+    /// The sluice binary to start in self-contained mode
+    /// [default: <workspace>/target/release/sluice, or $CARGO_TARGET_DIR/release/sluice].
+    #[arg(long, conflicts_with = "target")]
+    pub sluice_bin: Option<PathBuf>,
+
+    /// Requests in flight at once (one task and one keep-alive connection each).
+    #[arg(long, short = 'c', default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+
+    /// Total messages to send.
+    #[arg(long, short = 'n', default_value_t = 20_000, conflicts_with = "duration")]
+    pub messages: u64,
+
+    /// Send for this long instead of a fixed number of messages (e.g. 20s, 2m, 500ms).
+    #[arg(long, short = 'd', value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Which queue the messages go to; `mixed` alternates transactional and bulk.
+    #[arg(long, value_enum, default_value_t = StreamMode::Transactional)]
+    pub stream: StreamMode,
+
+    /// Approximate size of the message content in bytes (text and HTML parts together).
+    #[arg(long, default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(16..=5_000_000))]
+    pub size: u64,
+
+    /// DKIM key type of the `load.test` domain (self-contained mode only).
+    #[arg(long, value_enum, default_value_t = DkimKind::Rsa, conflicts_with = "target")]
+    pub dkim: DkimKind,
+
+    /// Delivery concurrency of the server, passed as SLUICE_WORKERS (self-contained
+    /// mode only) [default: the server's own default, 64].
+    #[arg(long, conflicts_with = "target")]
+    pub workers: Option<u32>,
+
+    /// How long to wait, after sending stopped, for the sink to receive every
+    /// accepted message.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Keep the temporary directory (server log, redis files) and print its path.
+    #[arg(long, conflicts_with = "target")]
+    pub keep_dir: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StreamMode {
+    Transactional,
+    Bulk,
+    Mixed,
+}
+
+impl StreamMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamMode::Transactional => "transactional",
+            StreamMode::Bulk => "bulk",
+            StreamMode::Mixed => "mixed",
+        }
+    }
+
+    /// The stream of the `index`-th message.
+    pub fn stream_of(self, index: u64) -> Stream {
+        match self {
+            StreamMode::Transactional => Stream::Transactional,
+            StreamMode::Bulk => Stream::Bulk,
+            StreamMode::Mixed if index.is_multiple_of(2) => Stream::Transactional,
+            StreamMode::Mixed => Stream::Bulk,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Transactional,
+    Bulk,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Transactional => "transactional",
+            Stream::Bulk => "bulk",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DkimKind {
+    Rsa,
+    Ed25519,
+}
+
+impl DkimKind {
+    /// The API's name for the algorithm (`dkim_algorithm` in `POST /v1/domains`).
+    pub fn algorithm(self) -> &'static str {
+        match self {
+            DkimKind::Rsa => "rsa-sha256",
+            DkimKind::Ed25519 => "ed25519-sha256",
+        }
+    }
+}
+
+/// When the sending phase ends.
+#[derive(Clone, Copy, Debug)]
+pub enum Limit {
+    Messages(u64),
+    Duration(Duration),
+}
+
+impl Cli {
+    pub fn limit(&self) -> Limit {
+        match self.duration {
+            Some(d) => Limit::Duration(d),
+            None => Limit::Messages(self.messages),
+        }
+    }
+
+    pub fn self_contained(&self) -> bool {
+        self.target.is_none()
+    }
+
+    /// Checks what clap cannot express.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.duration.is_none() && self.messages == 0 {
+            bail!("--messages must be at least 1");
+        }
+        if matches!(self.duration, Some(d) if d.is_zero()) {
+            bail!("--duration must be positive");
+        }
+        if let Some(target) = &self.target
+            && !(target.starts_with("http://") || target.starts_with("https://"))
+        {
+            bail!("--target must be an http:// URL, e.g. http://127.0.0.1:8080");
+        }
+        if matches!(self.workers, Some(0)) {
+            bail!("--workers must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// `500ms`, `20s`, `2m`, `1h`; a bare number is seconds.
+pub fn parse_duration(value: &str) -> anyhow::Result<Duration> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("`{value}` is not a duration like 500ms, 20s or 2m"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "" | "s" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        _ => bail!("`{value}` has no valid unit (ms, s, m, h)"),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() -> anyhow::Result<()> {
+        assert_eq!(parse_duration("20s")?, Duration::from_secs(20));
+        assert_eq!(parse_duration("500ms")?, Duration::from_millis(500));
+        assert_eq!(parse_duration("2m")?, Duration::from_secs(120));
+        assert_eq!(parse_duration("7")?, Duration::from_secs(7));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3d").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn mixed_alternates() {
+        let mode = StreamMode::Mixed;
+        assert_eq!(mode.stream_of(0), Stream::Transactional);
+        assert_eq!(mode.stream_of(1), Stream::Bulk);
+        assert_eq!(StreamMode::Bulk.stream_of(0), Stream::Bulk);
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

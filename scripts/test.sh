@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, and integration tests that start their own
+# redis-server processes on free ports, real SMTP sinks on loopback, and check
+# DKIM signatures with dkimpy. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_cc
+ensure_redis_server
+ensure_dkim_verifier
+say "dkimpy found via $SLUICE_TEST_PYTHON"
+cargo test --workspace "$@"
