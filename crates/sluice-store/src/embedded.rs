@@ -35,6 +35,21 @@ impl EmbeddedRedis {
     /// Starts redis-server on a free loopback port with its files under `dir`.
     /// `persist` turns on the append-only file so `sluice dev` keeps data across runs.
     pub async fn start(dir: &Path, persist: bool) -> Result<Self, EmbeddedRedisError> {
+        Self::start_with(dir, persist, false).await
+    }
+
+    /// Like [`start`](Self::start), but in its own process group: a Ctrl-C at the
+    /// terminal then reaches only Sluice, which drains its workers before stopping
+    /// Redis (instead of Redis dying under in-flight deliveries).
+    pub async fn start_detached(dir: &Path, persist: bool) -> Result<Self, EmbeddedRedisError> {
+        Self::start_with(dir, persist, true).await
+    }
+
+    async fn start_with(
+        dir: &Path,
+        persist: bool,
+        detach: bool,
+    ) -> Result<Self, EmbeddedRedisError> {
         let binary = find_on_path("redis-server").ok_or(EmbeddedRedisError::NotInstalled)?;
         std::fs::create_dir_all(dir).map_err(|source| EmbeddedRedisError::Directory {
             path: dir.into(),
@@ -50,7 +65,7 @@ impl EmbeddedRedis {
         // A port found free can be taken before redis binds it; try a few.
         for _ in 0..5 {
             let port = free_port().map_err(EmbeddedRedisError::Spawn)?;
-            match Self::spawn(&binary, &dir, port, persist).await {
+            match Self::spawn(&binary, &dir, port, persist, detach).await {
                 Ok(redis) => return Ok(redis),
                 Err(e) => last_error = Some(e),
             }
@@ -63,6 +78,7 @@ impl EmbeddedRedis {
         dir: &Path,
         port: u16,
         persist: bool,
+        detach: bool,
     ) -> Result<Self, EmbeddedRedisError> {
         let log = dir.join("redis.log");
         let mut command = Command::new(binary);
@@ -87,6 +103,10 @@ impl EmbeddedRedis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
+        #[cfg(unix)]
+        if detach {
+            command.process_group(0);
+        }
         let child = command.spawn().map_err(EmbeddedRedisError::Spawn)?;
         let mut redis = Self {
             child,

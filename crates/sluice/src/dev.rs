@@ -23,7 +23,7 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
-    let redis = EmbeddedRedis::start(&data_dir.join("redis"), true).await?;
+    let redis = EmbeddedRedis::start_detached(&data_dir.join("redis"), true).await?;
     let outbox = data_dir.join("outbox");
     let sink = SmtpSink::start(SinkConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),

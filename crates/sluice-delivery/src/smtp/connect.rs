@@ -27,6 +27,9 @@ pub(crate) struct Connection {
     pub(crate) caps: Capabilities,
     /// Transactions started on this session (for `max_messages_per_connection`).
     pub(crate) transactions: usize,
+    /// Nagle's algorithm is on (implicit TLS, see [`implicit_tls_session`]):
+    /// the body must then go out in a single write.
+    pub(crate) nagle: bool,
 }
 
 /// What the last EHLO advertised, beyond what lettre's `ServerInfo` keeps
@@ -88,7 +91,7 @@ pub(crate) async fn connect(target: &RelayTarget, t: &Timeouts) -> Result<Connec
                 && let Err(e) = starttls(&mut conn, target, t, &client_id, false).await
             {
                 // lettre has closed the session; plain text beats no delivery.
-                tracing::debug!(target = %target.label(), error = %e,
+                tracing::debug!(relay = %target.label(), error = %e,
                     "opportunistic STARTTLS failed, retrying in plain text");
                 conn = plain_session(target, t, &client_id).await?;
             }
@@ -106,12 +109,13 @@ pub(crate) async fn connect(target: &RelayTarget, t: &Timeouts) -> Result<Connec
     if let Some((user, password)) = &target.credentials {
         authenticate(&mut inner, target, t, user, password).await?;
     }
-    tracing::debug!(target = %target.label(), encrypted = inner.is_encrypted(), ?caps,
+    tracing::debug!(relay = %target.label(), encrypted = inner.is_encrypted(), ?caps,
         "smtp session open");
     Ok(Connection {
         inner,
         caps,
         transactions: 0,
+        nagle: target.tls == TlsMode::Implicit,
     })
 }
 

@@ -217,7 +217,7 @@ impl SmtpPool {
             match result {
                 Ok(done) => {
                     tracing::debug!(
-                        target = %pool.label,
+                        relay = %pool.label,
                         reused,
                         recipients = envelope.recipients.len(),
                         delivered = done.outcome.delivered().count(),
@@ -229,11 +229,11 @@ impl SmtpPool {
                     return Ok(done.outcome);
                 }
                 Err(Failed::Stale(e)) => {
-                    tracing::debug!(target = %pool.label, error = %e,
+                    tracing::debug!(relay = %pool.label, error = %e,
                         "pooled session was closed by the server, retrying on a fresh one");
                 }
                 Err(Failed::Broken(e)) => {
-                    tracing::debug!(target = %pool.label, reused, error = %e,
+                    tracing::debug!(relay = %pool.label, reused, error = %e,
                         "smtp transaction failed");
                     return Err(e);
                 }

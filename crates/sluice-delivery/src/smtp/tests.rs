@@ -98,6 +98,15 @@ async fn a_body_without_final_crlf_gets_one_and_null_sender_works() {
     let got = sink.messages();
     assert_eq!(got[0].data, b"Subject: x\r\n\r\nno newline\r\n");
     assert_eq!(got[0].mail_from, "");
+
+    let verp = "bounces+01HX=ok=x.test@sluice.test";
+    env.mail_from = Some(verp.to_owned());
+    let out = pool
+        .send(&target_for(sink.local_addr()), &env, MESSAGE)
+        .await
+        .unwrap();
+    assert!(out.recipients[0].1.is_success(), "{out:?}");
+    assert_eq!(sink.messages()[1].mail_from, verp);
 }
 
 #[tokio::test]
@@ -353,4 +362,26 @@ async fn auth_without_a_common_mechanism_is_permanent() {
     );
     assert!(!err.is_transient());
     assert!(!err.to_string().contains("secret"));
+}
+
+#[tokio::test]
+async fn the_single_write_body_path_is_byte_exact_too() {
+    let sink = sink(SinkConfig::default()).await;
+    let target = target_for(sink.local_addr());
+    let mut conn = connect::connect(&target, &fast_timeouts()).await.unwrap();
+    conn.nagle = true; // as on implicit TLS sessions
+    let bodies: [&[u8]; 4] = [MESSAGE, b".\r\n", b"", b"x\r\n.\r\n..\r\nno end"];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let env = envelope(&["a@x.test"], 1);
+        let done = transaction::run(&mut conn, &env, body, &fast_timeouts(), i > 0)
+            .await
+            .ok()
+            .unwrap();
+        assert!(done.outcome.recipients[0].1.is_success());
+    }
+    let got: Vec<Vec<u8>> = sink.messages().into_iter().map(|m| m.data).collect();
+    assert_eq!(got[0], MESSAGE);
+    assert_eq!(got[1], b".\r\n");
+    assert_eq!(got[2], b"\r\n");
+    assert_eq!(got[3], b"x\r\n.\r\n..\r\nno end\r\n");
 }

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sluice_model::MessageStream;
 use sluice_store::{Queue, QueueEntry, Store, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -48,7 +47,7 @@ impl WorkerConfig {
     pub fn new(relay: RelayTarget) -> Self {
         Self {
             concurrency: 64,
-            consumer: format!("worker-{}", std::process::id()),
+            consumer: unique_consumer_name(),
             relay,
             retry: RetryPolicy::default(),
             reclaim_idle: Duration::from_secs(300),
@@ -379,7 +378,12 @@ impl Worker {
     }
 }
 
-/// Which stream an entry came from, for log fields.
-pub fn stream_name(stream: MessageStream) -> &'static str {
-    stream.as_str()
+/// `<host>-<pid>-<n>`: unique per worker instance (several may share a process),
+/// readable in `XINFO CONSUMERS`.
+fn unique_consumer_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let host =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{}-{n}", host.trim(), std::process::id())
 }

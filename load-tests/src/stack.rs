@@ -1,0 +1,302 @@
+//! The self-contained environment: a private redis-server and `sluice serve` as a
+//! subprocess relaying to our sink, with a tenant, an API key and a domain.
+//!
+//! Both processes are killed when the [`Stack`] is dropped (tokio's `kill_on_drop`),
+//! so an error or an interrupted start never leaves them behind; [`Stack::stop`] is
+//! the orderly way.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sluice_store::embedded::EmbeddedRedis;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+use crate::cli::{Cli, DkimKind};
+
+/// How long `sluice serve` may take to answer `GET /readyz` with 200.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Stack {
+    dir: TempDir,
+    keep_dir: bool,
+    redis: EmbeddedRedis,
+    server: Child,
+    pub server_pid: Option<u32>,
+    pub redis_pid: Option<u32>,
+    pub base_url: String,
+    admin_token: String,
+    pub sluice_bin: PathBuf,
+    pub sluice_version: String,
+    pub redis_version: String,
+}
+
+impl Stack {
+    pub async fn start(cli: &Cli, sink: SocketAddr, http: &reqwest::Client) -> anyhow::Result<Self> {
+        let sluice_bin = sluice_binary(cli.sluice_bin.as_deref())?;
+        let sluice_version = version_of(&sluice_bin).await;
+        let dir = tempfile::Builder::new()
+            .prefix("sluice-load-")
+            .tempdir()
+            .context("creating a temporary directory")?;
+        let redis = EmbeddedRedis::start(&dir.path().join("redis"), false)
+            .await
+            .context("starting redis-server")?;
+        let (redis_pid, redis_version) = redis_info(&redis.url()).await.unwrap_or_default();
+
+        let port = free_port()?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], port));
+        let admin_token = random_token()?;
+        let log_path = dir.path().join("sluice.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let mut command = Command::new(&sluice_bin);
+        command.arg("serve");
+        // Only our settings: a stray SLUICE_* variable or ./sluice.toml must not change
+        // what is measured (the working directory is the empty temporary directory).
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SLUICE_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .current_dir(dir.path())
+            .env("SLUICE_LISTEN", listen.to_string())
+            .env("SLUICE_REDIS_URL", redis.url())
+            .env("SLUICE_RELAY_URL", format!("smtp://{sink}"))
+            .env("SLUICE_ADMIN_TOKEN", &admin_token)
+            .env("SLUICE_HOSTNAME", "sluice.localhost");
+        if let Some(workers) = cli.workers {
+            command.env("SLUICE_WORKERS", workers.to_string());
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        let server = command
+            .spawn()
+            .with_context(|| format!("starting {}", sluice_bin.display()))?;
+        let mut stack = Self {
+            server_pid: server.id(),
+            dir,
+            keep_dir: cli.keep_dir,
+            redis,
+            server,
+            redis_pid,
+            base_url: format!("http://{listen}"),
+            admin_token,
+            sluice_bin,
+            sluice_version,
+            redis_version,
+        };
+        stack.wait_ready(http, &log_path).await?;
+        Ok(stack)
+    }
+
+    async fn wait_ready(&mut self, http: &reqwest::Client, log_path: &Path) -> anyhow::Result<()> {
+        let url = format!("{}/readyz", self.base_url);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.server.try_wait()? {
+                bail!(
+                    "sluice exited during start-up ({status}); its log:\n{}",
+                    tail(log_path, 30)
+                );
+            }
+            match http.get(&url).send().await {
+                Ok(r) if r.status() == StatusCode::OK => return Ok(()),
+                _ if Instant::now() > deadline => bail!(
+                    "sluice did not become ready at {url} within {}s; its log:\n{}",
+                    READY_TIMEOUT.as_secs(),
+                    tail(log_path, 30)
+                ),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// Creates a tenant, an API key with every scope and the domain of `from`; returns
+    /// the key.
+    pub async fn provision(
+        &self,
+        http: &reqwest::Client,
+        from: &str,
+        dkim: DkimKind,
+    ) -> anyhow::Result<String> {
+        let tenant = post(
+            http,
+            &format!("{}/v1/admin/tenants", self.base_url),
+            &self.admin_token,
+            &json!({ "name": "load-test" }),
+        )
+        .await?;
+        let tenant_id = tenant["id"]
+            .as_str()
+            .context("POST /v1/admin/tenants answered without an id")?;
+        let key = post(
+            http,
+            &format!("{}/v1/admin/tenants/{tenant_id}/api-keys", self.base_url),
+            &self.admin_token,
+            &json!({ "scopes": ["send", "read", "admin"] }),
+        )
+        .await?;
+        let key = key["key"]
+            .as_str()
+            .context("POST /v1/admin/tenants/{id}/api-keys answered without a key")?
+            .to_owned();
+        let domain = sender_domain(from)
+            .with_context(|| format!("--from `{from}` has no domain"))?;
+        post(
+            http,
+            &format!("{}/v1/domains", self.base_url),
+            &key,
+            &json!({ "name": domain, "dkim_algorithm": dkim.algorithm() }),
+        )
+        .await?;
+        Ok(key)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Kills the server, shuts redis down and removes the temporary directory (unless
+    /// `--keep-dir`, then its path is returned).
+    pub async fn stop(mut self) -> Option<PathBuf> {
+        let _ = self.server.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server.wait()).await;
+        self.redis.stop().await;
+        if self.keep_dir {
+            Some(self.dir.keep())
+        } else {
+            None
+        }
+    }
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<Value> {
+    let response = http
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if status != StatusCode::CREATED {
+        bail!("POST {url} answered {status}: {text}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("POST {url} answered {text}"))
+}
+
+/// The domain of `Name <local@domain>` or `local@domain`.
+pub fn sender_domain(from: &str) -> Option<&str> {
+    let address = match (from.rfind('<'), from.rfind('>')) {
+        (Some(start), Some(end)) if start < end => &from[start + 1..end],
+        _ => from,
+    };
+    let (_, domain) = address.trim().rsplit_once('@')?;
+    (!domain.is_empty()).then_some(domain)
+}
+
+/// `--sluice-bin`, else `$CARGO_TARGET_DIR/release/sluice`, else
+/// `<workspace>/target/release/sluice`.
+fn sluice_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .parent()
+                        .unwrap_or(Path::new("."))
+                        .join("target")
+                });
+            target.join("release").join("sluice")
+        }
+    };
+    if !path.is_file() {
+        bail!(
+            "the sluice binary was not found at {}; build it first with\n\n    cargo build --release -p sluice\n\n(or pass its path with --sluice-bin)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+async fn version_of(bin: &Path) -> String {
+    match Command::new(bin).arg("--version").output().await {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+/// redis-server's pid (for CPU accounting) and version.
+async fn redis_info(url: &str) -> anyhow::Result<(Option<u32>, String)> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(|v| v.trim().to_owned())
+    };
+    Ok((
+        field("process_id").and_then(|p| p.parse().ok()),
+        field("redis_version").unwrap_or_default(),
+    ))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// 32 hex characters from the kernel's random source.
+fn random_token() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The last `lines` lines of a file, for error messages.
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    if all.is_empty() {
+        format!("({} is empty)", path.display())
+    } else {
+        all[start..].join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sender_domain;
+
+    #[test]
+    fn sender_domains() {
+        assert_eq!(sender_domain("Load <noreply@load.test>"), Some("load.test"));
+        assert_eq!(sender_domain("noreply@load.test"), Some("load.test"));
+        assert_eq!(sender_domain("nobody"), None);
+    }
+}
