@@ -366,3 +366,92 @@ async fn health_and_readiness() {
     assert!(spec["paths"]["/v1/messages"]["post"].is_object());
     env.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_api_takes_operator_jwts_with_the_algorithm_pinned() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    const SECRET: &str = "jwt-secret-jwt-secret-jwt-secret-42";
+    let env = TestEnv::start_with(
+        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        sluice::run::Roles::ALL,
+        |c| {
+            c.admin.jwt = Some(sluice::config::JwtConfig {
+                algorithm: "HS256".into(),
+                secret: Some(SECRET.into()),
+                public_key_pem: None,
+                issuer: "https://idp.test".into(),
+                audience: "sluice-admin".into(),
+            });
+        },
+    )
+    .await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = |exp: i64, aud: &str, role: &str| json!({"iss": "https://idp.test", "aud": aud, "exp": exp, "role": role});
+    let sign = |alg: Algorithm, claims: Value| {
+        encode(
+            &Header::new(alg),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let create = |token: String| {
+        let env = &env;
+        async move {
+            env.http
+                .post(env.url("/v1/admin/tenants"))
+                .bearer_auth(token)
+                .json(&json!({"name": "jwt"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        create(sign(
+            Algorithm::HS256,
+            claims(now + 300, "sluice-admin", "admin")
+        ))
+        .await
+        .status(),
+        StatusCode::CREATED
+    );
+    problem(
+        create(sign(
+            Algorithm::HS384,
+            claims(now + 300, "sluice-admin", "admin"),
+        ))
+        .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    problem(
+        create(sign(
+            Algorithm::HS256,
+            claims(now - 300, "sluice-admin", "admin"),
+        ))
+        .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    problem(
+        create(sign(Algorithm::HS256, claims(now + 300, "other", "admin"))).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    problem(
+        create(sign(
+            Algorithm::HS256,
+            claims(now + 300, "sluice-admin", "viewer"),
+        ))
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    // The static token still works alongside.
+    assert_eq!(
+        create(ADMIN_TOKEN.to_string()).await.status(),
+        StatusCode::CREATED
+    );
+    env.stop().await;
+}

@@ -49,7 +49,12 @@ pub struct Cli {
     pub concurrency: u32,
 
     /// Total messages to send.
-    #[arg(long, short = 'n', default_value_t = 20_000, conflicts_with = "duration")]
+    #[arg(
+        long,
+        short = 'n',
+        default_value_t = 20_000,
+        conflicts_with = "duration"
+    )]
     pub messages: u64,
 
     /// Send for this long instead of a fixed number of messages (e.g. 20s, 2m, 500ms).
@@ -72,6 +77,12 @@ pub struct Cli {
     /// mode only) [default: the server's own default, 64].
     #[arg(long, conflicts_with = "target")]
     pub workers: Option<u32>,
+
+    /// Run `sluice api` and `sluice worker` as two processes instead of one
+    /// `sluice serve`, so the CPU of the accept path and of delivery (MIME, DKIM,
+    /// SMTP) are reported separately (self-contained mode only).
+    #[arg(long, conflicts_with = "target")]
+    pub split_roles: bool,
 
     /// How long to wait, after sending stopped, for the sink to receive every
     /// accepted message.

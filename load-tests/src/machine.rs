@@ -68,25 +68,19 @@ pub struct CpuSnapshot {
     pub components: BTreeMap<&'static str, f64>,
 }
 
-/// Which processes to account for.
+/// Which other processes to account for, besides this one.
 #[derive(Clone, Debug, Default)]
 pub struct CpuProbe {
-    pub sluice_pid: Option<u32>,
-    pub redis_pid: Option<u32>,
+    pub processes: Vec<(&'static str, u32)>,
 }
 
 impl CpuProbe {
     pub fn snapshot(&self) -> CpuSnapshot {
         let mut components = BTreeMap::new();
-        if let Some(pid) = self.sluice_pid
-            && let Some(s) = process_seconds(&format!("/proc/{pid}/stat"))
-        {
-            components.insert("sluice", s);
-        }
-        if let Some(pid) = self.redis_pid
-            && let Some(s) = process_seconds(&format!("/proc/{pid}/stat"))
-        {
-            components.insert("redis-server", s);
+        for (name, pid) in &self.processes {
+            if let Some(s) = process_seconds(&format!("/proc/{pid}/stat")) {
+                components.insert(*name, s);
+            }
         }
         // This process: the sink runs on threads named `lt-sink`, everything else
         // (HTTP client, bookkeeping) is the load generator.
@@ -114,32 +108,42 @@ impl CpuProbe {
     }
 }
 
-/// CPU use between two snapshots, as a share of one core (100% = one core busy).
+/// CPU use between two snapshots.
 #[derive(Clone, Debug, Serialize)]
 pub struct CpuUse {
-    pub seconds: f64,
-    /// Busy share of the whole machine, all cores: 100% × nproc at most.
-    pub machine_percent_of_core: f64,
-    pub components_percent_of_core: BTreeMap<&'static str, f64>,
+    pub wall_seconds: f64,
+    /// Busy CPU seconds of the whole machine (all cores, every process).
+    pub machine_cpu_seconds: f64,
+    pub components_cpu_seconds: BTreeMap<&'static str, f64>,
 }
 
 impl CpuUse {
     pub fn between(a: &CpuSnapshot, b: &CpuSnapshot, wall: Duration) -> Option<Self> {
-        let wall = wall.as_secs_f64();
-        if wall <= 0.0 {
+        let wall_seconds = wall.as_secs_f64();
+        if wall_seconds <= 0.0 {
             return None;
         }
-        let pct = |x: f64| (x / wall * 100.0).max(0.0);
-        let components_percent_of_core = b
+        let components_cpu_seconds = b
             .components
             .iter()
-            .filter_map(|(name, end)| Some((*name, pct(end - a.components.get(name)?))))
+            .filter_map(|(name, end)| Some((*name, (end - a.components.get(name)?).max(0.0))))
             .collect();
         Some(Self {
-            seconds: wall,
-            machine_percent_of_core: pct(b.machine_busy - a.machine_busy),
-            components_percent_of_core,
+            wall_seconds,
+            machine_cpu_seconds: (b.machine_busy - a.machine_busy).max(0.0),
+            components_cpu_seconds,
         })
+    }
+
+    /// Average use as a share of one core (100% = one core busy all the time).
+    pub fn percent_of_core(&self, cpu_seconds: f64) -> f64 {
+        cpu_seconds / self.wall_seconds * 100.0
+    }
+
+    /// CPU of everything that is not one of the components (other processes, the
+    /// kernel's own work), never below zero.
+    pub fn others_cpu_seconds(&self) -> f64 {
+        (self.machine_cpu_seconds - self.components_cpu_seconds.values().sum::<f64>()).max(0.0)
     }
 }
 
@@ -187,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn percentages_are_per_core() {
+    fn percentages_are_per_core() -> anyhow::Result<()> {
         let a = CpuSnapshot {
             machine_busy: 1.0,
             components: BTreeMap::from([("sluice", 1.0)]),
@@ -196,12 +200,16 @@ mod tests {
             machine_busy: 4.0,
             components: BTreeMap::from([("sluice", 2.5)]),
         };
-        let used = CpuUse::between(&a, &b, Duration::from_secs(2));
-        let used = used.as_ref();
-        assert_eq!(used.map(|u| u.machine_percent_of_core), Some(150.0));
+        let used = CpuUse::between(&a, &b, Duration::from_secs(2))
+            .ok_or_else(|| anyhow::anyhow!("no CPU use"))?;
+        assert_eq!(used.percent_of_core(used.machine_cpu_seconds), 150.0);
         assert_eq!(
-            used.and_then(|u| u.components_percent_of_core.get("sluice").copied()),
+            used.components_cpu_seconds
+                .get("sluice")
+                .map(|s| used.percent_of_core(*s)),
             Some(75.0)
         );
+        assert_eq!(used.others_cpu_seconds(), 1.5);
+        Ok(())
     }
 }

@@ -6,10 +6,42 @@ use serde::Serialize;
 use crate::cli::Stream;
 
 const WORDS: &[&str] = &[
-    "your", "order", "has", "shipped", "and", "will", "arrive", "soon", "track", "parcel",
-    "account", "security", "code", "expires", "in", "ten", "minutes", "thanks", "for",
-    "shopping", "with", "us", "receipt", "total", "invoice", "reset", "password", "link",
-    "confirm", "address", "welcome", "team", "support", "reply", "questions", "today",
+    "your",
+    "order",
+    "has",
+    "shipped",
+    "and",
+    "will",
+    "arrive",
+    "soon",
+    "track",
+    "parcel",
+    "account",
+    "security",
+    "code",
+    "expires",
+    "in",
+    "ten",
+    "minutes",
+    "thanks",
+    "for",
+    "shopping",
+    "with",
+    "us",
+    "receipt",
+    "total",
+    "invoice",
+    "reset",
+    "password",
+    "link",
+    "confirm",
+    "address",
+    "welcome",
+    "team",
+    "support",
+    "reply",
+    "questions",
+    "today",
 ];
 
 /// The parts shared by every message of a run.
@@ -38,9 +70,7 @@ impl Payload {
         let text = filler(text_size, "\n");
         // The HTML part carries the same words plus markup, so it gets the rest.
         let html_words = filler(size.saturating_sub(text.len() + 60), "</p>\n<p>");
-        let html = format!(
-            "<!doctype html>\n<html><body>\n<p>{html_words}</p>\n</body></html>\n"
-        );
+        let html = format!("<!doctype html>\n<html><body>\n<p>{html_words}</p>\n</body></html>\n");
         Self {
             from: from.to_owned(),
             text,

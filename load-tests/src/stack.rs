@@ -26,9 +26,9 @@ pub struct Stack {
     dir: TempDir,
     keep_dir: bool,
     redis: EmbeddedRedis,
-    server: Child,
-    pub server_pid: Option<u32>,
-    pub redis_pid: Option<u32>,
+    redis_pid: Option<u32>,
+    /// `sluice serve`, or `sluice api` and `sluice worker`.
+    servers: Vec<Server>,
     pub base_url: String,
     admin_token: String,
     pub sluice_bin: PathBuf,
@@ -36,8 +36,21 @@ pub struct Stack {
     pub redis_version: String,
 }
 
+struct Server {
+    /// `sluice`, `sluice api` or `sluice worker`: the name in the CPU table.
+    name: &'static str,
+    subcommand: &'static str,
+    child: Child,
+    pid: Option<u32>,
+    log: PathBuf,
+}
+
 impl Stack {
-    pub async fn start(cli: &Cli, sink: SocketAddr, http: &reqwest::Client) -> anyhow::Result<Self> {
+    pub async fn start(
+        cli: &Cli,
+        sink: SocketAddr,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<Self> {
         let sluice_bin = sluice_binary(cli.sluice_bin.as_deref())?;
         let sluice_version = version_of(&sluice_bin).await;
         let dir = tempfile::Builder::new()
@@ -49,76 +62,106 @@ impl Stack {
             .context("starting redis-server")?;
         let (redis_pid, redis_version) = redis_info(&redis.url()).await.unwrap_or_default();
 
-        let port = free_port()?;
-        let listen = SocketAddr::from(([127, 0, 0, 1], port));
+        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let admin_token = random_token()?;
-        let log_path = dir.path().join("sluice.log");
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("creating {}", log_path.display()))?;
-        let mut command = Command::new(&sluice_bin);
-        command.arg("serve");
-        // Only our settings: a stray SLUICE_* variable or ./sluice.toml must not change
-        // what is measured (the working directory is the empty temporary directory).
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SLUICE_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .current_dir(dir.path())
-            .env("SLUICE_LISTEN", listen.to_string())
-            .env("SLUICE_REDIS_URL", redis.url())
-            .env("SLUICE_RELAY_URL", format!("smtp://{sink}"))
-            .env("SLUICE_ADMIN_TOKEN", &admin_token)
-            .env("SLUICE_HOSTNAME", "sluice.localhost");
+        let mut env = vec![
+            ("SLUICE_LISTEN", listen.to_string()),
+            ("SLUICE_REDIS_URL", redis.url()),
+            ("SLUICE_RELAY_URL", format!("smtp://{sink}")),
+            ("SLUICE_ADMIN_TOKEN", admin_token.clone()),
+            ("SLUICE_HOSTNAME", "sluice.localhost".to_owned()),
+        ];
         if let Some(workers) = cli.workers {
-            command.env("SLUICE_WORKERS", workers.to_string());
+            env.push(("SLUICE_WORKERS", workers.to_string()));
         }
-        command
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true);
-        let server = command
-            .spawn()
-            .with_context(|| format!("starting {}", sluice_bin.display()))?;
+        let roles: &[(&'static str, &'static str)] = if cli.split_roles {
+            &[("sluice api", "api"), ("sluice worker", "worker")]
+        } else {
+            &[("sluice", "serve")]
+        };
+        let mut servers = Vec::new();
+        for (name, subcommand) in roles {
+            servers.push(spawn_sluice(
+                &sluice_bin,
+                dir.path(),
+                name,
+                subcommand,
+                &env,
+            )?);
+        }
         let mut stack = Self {
-            server_pid: server.id(),
             dir,
             keep_dir: cli.keep_dir,
             redis,
-            server,
             redis_pid,
+            servers,
             base_url: format!("http://{listen}"),
             admin_token,
             sluice_bin,
             sluice_version,
             redis_version,
         };
-        stack.wait_ready(http, &log_path).await?;
+        stack.wait_ready(http).await?;
         Ok(stack)
     }
 
-    async fn wait_ready(&mut self, http: &reqwest::Client, log_path: &Path) -> anyhow::Result<()> {
+    async fn wait_ready(&mut self, http: &reqwest::Client) -> anyhow::Result<()> {
         let url = format!("{}/readyz", self.base_url);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Some(status) = self.server.try_wait()? {
-                bail!(
-                    "sluice exited during start-up ({status}); its log:\n{}",
-                    tail(log_path, 30)
-                );
+            if let Some(problem) = self.exited().into_iter().next() {
+                bail!("{problem}");
             }
             match http.get(&url).send().await {
                 Ok(r) if r.status() == StatusCode::OK => return Ok(()),
                 _ if Instant::now() > deadline => bail!(
                     "sluice did not become ready at {url} within {}s; its log:\n{}",
                     READY_TIMEOUT.as_secs(),
-                    tail(log_path, 30)
+                    self.servers
+                        .first()
+                        .map(|s| tail(&s.log, 30))
+                        .unwrap_or_default()
                 ),
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
+    }
+
+    /// A description (with the end of its log) of every server process that exited.
+    pub fn exited(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for server in &mut self.servers {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                problems.push(format!(
+                    "{} exited ({status}); the end of its log ({}):\n{}",
+                    server.name,
+                    server.log.display(),
+                    tail(&server.log, 30)
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The processes to account CPU for: the server(s) and redis-server.
+    pub fn processes(&self) -> Vec<(&'static str, u32)> {
+        let mut processes: Vec<(&'static str, u32)> = self
+            .servers
+            .iter()
+            .filter_map(|s| Some((s.name, s.pid?)))
+            .collect();
+        if let Some(pid) = self.redis_pid {
+            processes.push(("redis-server", pid));
+        }
+        processes
+    }
+
+    /// `sluice serve`, or `sluice api` and `sluice worker`.
+    pub fn roles(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|s| format!("sluice {}", s.subcommand))
+            .collect()
     }
 
     /// Creates a tenant, an API key with every scope and the domain of `from`; returns
@@ -150,8 +193,8 @@ impl Stack {
             .as_str()
             .context("POST /v1/admin/tenants/{id}/api-keys answered without a key")?
             .to_owned();
-        let domain = sender_domain(from)
-            .with_context(|| format!("--from `{from}` has no domain"))?;
+        let domain =
+            sender_domain(from).with_context(|| format!("--from `{from}` has no domain"))?;
         post(
             http,
             &format!("{}/v1/domains", self.base_url),
@@ -169,8 +212,12 @@ impl Stack {
     /// Kills the server, shuts redis down and removes the temporary directory (unless
     /// `--keep-dir`, then its path is returned).
     pub async fn stop(mut self) -> Option<PathBuf> {
-        let _ = self.server.start_kill();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.server.wait()).await;
+        for server in &mut self.servers {
+            let _ = server.child.start_kill();
+        }
+        for server in &mut self.servers {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server.child.wait()).await;
+        }
         self.redis.stop().await;
         if self.keep_dir {
             Some(self.dir.keep())
@@ -178,6 +225,44 @@ impl Stack {
             None
         }
     }
+}
+
+/// Starts `sluice <subcommand>` with only our settings: a stray SLUICE_* variable or
+/// ./sluice.toml must not change what is measured (its working directory is the
+/// empty temporary directory). Output goes to `<dir>/<subcommand>.log`.
+fn spawn_sluice(
+    bin: &Path,
+    dir: &Path,
+    name: &'static str,
+    subcommand: &'static str,
+    env: &[(&str, String)],
+) -> anyhow::Result<Server> {
+    let log = dir.join(format!("{subcommand}.log"));
+    let file =
+        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let mut command = Command::new(bin);
+    command.arg(subcommand).current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SLUICE_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .kill_on_drop(true);
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {} {subcommand}", bin.display()))?;
+    Ok(Server {
+        name,
+        subcommand,
+        pid: child.id(),
+        child,
+        log,
+    })
 }
 
 async fn post(

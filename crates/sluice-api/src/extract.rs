@@ -12,6 +12,7 @@ use sluice_store::ApiKeyRecord;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::admin_jwt::{JwtRejection, looks_like_jwt};
 use crate::problem::ApiError;
 
 /// A JSON body, plus a fingerprint of its canonical form (for idempotency checks:
@@ -153,15 +154,32 @@ impl FromRequestParts<AppState> for AdminAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        let Some(expected) = state.settings.admin_token.as_deref() else {
-            return Err(ApiError::Forbidden(
-                "the admin API is disabled: set SLUICE_ADMIN_TOKEN".into(),
-            ));
-        };
-        if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) {
-            Ok(AdminAuth)
-        } else {
-            Err(ApiError::Unauthorized("invalid admin token"))
+        let settings = &state.settings;
+        if let Some(verifier) = &settings.admin_jwt
+            && looks_like_jwt(token)
+        {
+            return match verifier.verify(token) {
+                Ok(()) => Ok(AdminAuth),
+                Err(JwtRejection::NotAdmin) => {
+                    Err(ApiError::Forbidden("the token lacks role \"admin\"".into()))
+                }
+                Err(JwtRejection::Invalid(reason)) => {
+                    tracing::info!(%reason, "admin JWT refused");
+                    Err(ApiError::Unauthorized("invalid admin token"))
+                }
+            };
+        }
+        match settings.admin_token.as_deref() {
+            Some(expected) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
+                Ok(AdminAuth)
+            }
+            Some(_) => Err(ApiError::Unauthorized("invalid admin token")),
+            None if settings.admin_jwt.is_some() => {
+                Err(ApiError::Unauthorized("invalid admin token"))
+            }
+            None => Err(ApiError::Forbidden(
+                "the admin API is disabled: set SLUICE_ADMIN_TOKEN or configure admin.jwt".into(),
+            )),
         }
     }
 }

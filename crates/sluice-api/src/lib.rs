@@ -4,6 +4,7 @@
 //! method and path once, in its `#[utoipa::path]`, and the router and the spec are
 //! both built from those declarations.
 
+pub mod admin_jwt;
 pub mod extract;
 pub mod problem;
 pub mod routes;
@@ -23,8 +24,10 @@ use utoipa_axum::router::OpenApiRouter;
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
     pub limits: Limits,
-    /// The operator's bearer token for `/v1/admin`; `None` disables the admin API.
+    /// The operator's static bearer token for `/v1/admin`.
     pub admin_token: Option<String>,
+    /// The operator's JWT verifier for `/v1/admin`. With neither, the admin API is off.
+    pub admin_jwt: Option<admin_jwt::AdminJwtVerifier>,
     pub dns: DnsRecordSettings,
 }
 

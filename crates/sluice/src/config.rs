@@ -41,6 +41,29 @@ pub struct Config {
     pub log_format: String,
     pub delivery: DeliveryConfig,
     pub dns: DnsConfig,
+    pub admin: AdminConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Operator JWTs accepted by the admin API (besides `admin_token`).
+    pub jwt: Option<JwtConfig>,
+}
+
+/// `[admin.jwt]`, or `SLUICE_JWT_ALGORITHM`, `SLUICE_JWT_SECRET`, `SLUICE_JWT_PUBLIC_KEY`,
+/// `SLUICE_JWT_ISSUER`, `SLUICE_JWT_AUDIENCE`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// HS256/384/512 (with `secret`), RS256/384/512, PS256, ES256/384 or EdDSA (with
+    /// `public_key_pem`). Tokens signed with any other algorithm are refused.
+    pub algorithm: String,
+    pub secret: Option<String>,
+    /// The PEM text, or the path of a PEM file.
+    pub public_key_pem: Option<String>,
+    pub issuer: String,
+    pub audience: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -89,6 +112,7 @@ impl Default for Config {
             log_format: "text".into(),
             delivery: DeliveryConfig::default(),
             dns: DnsConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -122,9 +146,18 @@ fn default_hostname() -> String {
     }
 }
 
-/// Maps `SLUICE_DELIVERY_RECLAIM_IDLE` to `delivery.reclaim_idle`.
+/// Maps `SLUICE_DELIVERY_RECLAIM_IDLE` to `delivery.reclaim_idle` and
+/// `SLUICE_JWT_SECRET` to `admin.jwt.secret`.
 fn env_key(key: &str) -> String {
     let key = key.to_ascii_lowercase();
+    if let Some(rest) = key.strip_prefix("jwt_") {
+        let rest = if rest == "public_key" {
+            "public_key_pem"
+        } else {
+            rest
+        };
+        return format!("admin.jwt.{rest}");
+    }
     for section in SECTIONS {
         if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
             return format!("{section}.{rest}");
@@ -186,6 +219,7 @@ impl Config {
             );
         }
         redis::parse_url(&self.redis_url)?;
+        self.admin_jwt_verifier()?;
         parse_duration(&self.retention).context("`retention` (SLUICE_RETENTION)")?;
         self.retry_schedule()?;
         for (key, value) in [
@@ -211,6 +245,31 @@ impl Config {
             .iter()
             .map(|d| parse_duration(d).context("invalid configuration: `delivery.retry_schedule`"))
             .collect()
+    }
+
+    /// The admin JWT verifier, when `admin.jwt` is configured.
+    pub fn admin_jwt_verifier(
+        &self,
+    ) -> anyhow::Result<Option<sluice_api::admin_jwt::AdminJwtVerifier>> {
+        let Some(jwt) = &self.admin.jwt else {
+            return Ok(None);
+        };
+        let pem = match jwt.public_key_pem.as_deref() {
+            Some(text) if text.trim_start().starts_with("-----BEGIN") => Some(text.as_bytes().to_vec()),
+            Some(path) => Some(std::fs::read(path).with_context(|| {
+                format!("invalid configuration: `admin.jwt.public_key_pem` (SLUICE_JWT_PUBLIC_KEY): cannot read {path}")
+            })?),
+            None => None,
+        };
+        let verifier = sluice_api::admin_jwt::AdminJwtVerifier::new(
+            &jwt.algorithm,
+            jwt.secret.as_deref(),
+            pem.as_deref(),
+            &jwt.issuer,
+            &jwt.audience,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        Ok(Some(verifier))
     }
 
     /// A duration field already checked by `validate`.
@@ -303,6 +362,24 @@ mod tests {
                 .to_string()
                 .to_lowercase();
             assert!(error.contains("no_such_key"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn jwt_settings_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SLUICE_JWT_ALGORITHM", "HS256");
+            jail.set_env("SLUICE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+            jail.set_env("SLUICE_JWT_ISSUER", "https://idp.test");
+            jail.set_env("SLUICE_JWT_AUDIENCE", "sluice-admin");
+            let config = Config::load(None).unwrap();
+            assert!(config.admin_jwt_verifier().unwrap().is_some());
+            jail.set_env("SLUICE_JWT_ALGORITHM", "RS256");
+            jail.set_env("SLUICE_JWT_PUBLIC_KEY", "/nonexistent/key.pem");
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains("SLUICE_JWT_PUBLIC_KEY"), "{error}");
             Ok(())
         });
     }

@@ -74,13 +74,14 @@ impl Running {
     }
 }
 
-pub fn api_settings(config: &Config) -> ApiSettings {
-    ApiSettings {
+pub fn api_settings(config: &Config) -> anyhow::Result<ApiSettings> {
+    Ok(ApiSettings {
         limits: Limits {
             max_message_bytes: config.max_message_bytes,
             ..Limits::default()
         },
         admin_token: config.admin_token.clone(),
+        admin_jwt: config.admin_jwt_verifier()?,
         dns: DnsRecordSettings {
             spf_include: config
                 .dns
@@ -94,7 +95,7 @@ pub fn api_settings(config: &Config) -> ApiSettings {
                 .unwrap_or_else(|| config.hostname.clone()),
             dmarc_rua: config.dns.dmarc_rua.clone(),
         },
-    }
+    })
 }
 
 pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
@@ -166,7 +167,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     }
 
     if roles.api {
-        let app_state = AppState::new(store.clone(), api_settings(config));
+        let app_state = AppState::new(store.clone(), api_settings(config)?);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (SLUICE_LISTEN)", config.listen))?;

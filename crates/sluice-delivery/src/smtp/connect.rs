@@ -142,8 +142,8 @@ async fn plain_session(
 
 /// Implicit TLS goes through lettre's own connect, the only way to get a TLS
 /// stream into an `AsyncSmtpConnection` without depending on a TLS crate
-/// ourselves. It binds the source address but cannot set TCP_NODELAY, so smtps
-/// relays are slower per connection than STARTTLS ones (see the module docs).
+/// ourselves. It binds the source address but cannot set TCP_NODELAY; the
+/// session is marked [`Connection::nagle`] so bodies avoid the Nagle stall.
 async fn implicit_tls_session(
     target: &RelayTarget,
     t: &Timeouts,

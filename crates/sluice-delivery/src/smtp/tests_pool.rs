@@ -337,11 +337,21 @@ async fn throughput() {
 async fn external_relay() {
     let url = std::env::var("SLUICE_SMTP_SMOKE_URL").expect("SLUICE_SMTP_SMOKE_URL");
     let target = RelayTarget::from_url(&url, "mta.sluice.test").unwrap();
+    let count: u32 = std::env::var("SLUICE_SMTP_SMOKE_COUNT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
     let pool = pool_with(1);
-    for _ in 0..3 {
+    let started = Instant::now();
+    for _ in 0..count {
         let env = envelope(&["rcpt@x.test"], MESSAGE.len());
         let out = pool.send(&target, &env, MESSAGE).await.unwrap();
         assert!(out.recipients[0].1.is_success(), "{out:?}");
     }
-    assert_eq!(pool.stats().created_total, 1);
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{count} messages in {secs:.2}s = {:.0} msg/s",
+        f64::from(count) / secs
+    );
+    assert_eq!(pool.stats().created_total, u64::from(count.div_ceil(100)));
 }

@@ -190,8 +190,15 @@ impl Worker {
 
     async fn deliver(&self, entry: &QueueEntry) -> Result<(), StoreError> {
         let queue = &self.inner.queue;
-        let Some(job) = queue.load(entry).await? else {
-            return queue.discard(entry).await;
+        let job = match queue.load(entry).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return queue.discard(entry).await,
+            // A record this version cannot read would otherwise be reclaimed forever.
+            Err(StoreError::Corrupt { key, reason }) => {
+                tracing::error!(message = %entry.message_id, %key, %reason, "unreadable message record; dropping its queue entry");
+                return queue.discard(entry).await;
+            }
+            Err(e) => return Err(e),
         };
         let result = self.attempt(&job).await;
         let settlement = settle_attempt(
