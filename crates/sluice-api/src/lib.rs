@@ -41,6 +41,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, settings: ApiSettings) -> Self {
+        routes::metrics::prometheus();
         Self {
             store,
             settings: Arc::new(settings),
@@ -97,6 +98,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::domains::router())
         .merge(routes::admin::router())
         .merge(routes::health::router())
+        .merge(routes::metrics::router())
 }
 
 /// The complete application: every route, with request tracing and body limits.

@@ -89,6 +89,11 @@ impl Store {
         Queue::new(self.client.clone(), self.conn.clone(), self.retention).await
     }
 
+    /// Queue lengths (for metrics and operators).
+    pub async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
+        queue::queue_depth(&mut self.conn()).await
+    }
+
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }

@@ -337,36 +337,36 @@ impl Queue {
     }
 
     pub async fn depth(&self) -> Result<QueueDepth, StoreError> {
-        let mut pipe = redis::pipe();
-        for stream in MessageStream::ALL {
-            pipe.cmd("XLEN").arg(keys::stream(stream));
-            pipe.cmd("XPENDING")
-                .arg(keys::stream(stream))
-                .arg(keys::GROUP);
-        }
-        pipe.cmd("ZCARD").arg(keys::delayed());
-        let (t_len, t_pending, b_len, b_pending, delayed): (
-            u64,
-            redis::Value,
-            u64,
-            redis::Value,
-            u64,
-        ) = pipe.query_async(&mut self.conn.clone()).await?;
-        let pending = |v: &redis::Value| match v {
-            redis::Value::Array(items) => items
-                .first()
-                .and_then(|c| redis::from_redis_value_ref::<u64>(c).ok())
-                .unwrap_or(0),
-            _ => 0,
-        };
-        let (t_pending, b_pending) = (pending(&t_pending), pending(&b_pending));
-        Ok(QueueDepth {
-            transactional: t_len.saturating_sub(t_pending),
-            bulk: b_len.saturating_sub(b_pending),
-            delayed,
-            in_flight: t_pending + b_pending,
-        })
+        queue_depth(&mut self.conn.clone()).await
     }
+}
+
+/// Queue lengths in one round trip (pipelined).
+pub(crate) async fn queue_depth(conn: &mut ConnectionManager) -> Result<QueueDepth, StoreError> {
+    let mut pipe = redis::pipe();
+    for stream in MessageStream::ALL {
+        pipe.cmd("XLEN").arg(keys::stream(stream));
+        pipe.cmd("XPENDING")
+            .arg(keys::stream(stream))
+            .arg(keys::GROUP);
+    }
+    pipe.cmd("ZCARD").arg(keys::delayed());
+    let (t_len, t_pending, b_len, b_pending, delayed): (u64, redis::Value, u64, redis::Value, u64) =
+        pipe.query_async(conn).await?;
+    let pending = |v: &redis::Value| match v {
+        redis::Value::Array(items) => items
+            .first()
+            .and_then(|c| redis::from_redis_value_ref::<u64>(c).ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    let (t_pending, b_pending) = (pending(&t_pending), pending(&b_pending));
+    Ok(QueueDepth {
+        transactional: t_len.saturating_sub(t_pending),
+        bulk: b_len.saturating_sub(b_pending),
+        delayed,
+        in_flight: t_pending + b_pending,
+    })
 }
 
 fn to_entry(stream: MessageStream, entry: redis::streams::StreamId) -> Option<QueueEntry> {

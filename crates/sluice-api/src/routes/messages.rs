@@ -108,7 +108,10 @@ async fn send_message(
         })
         .await?;
     let (id, status, replayed) = match outcome {
-        AcceptOutcome::Created { id, status } => (id, status, false),
+        AcceptOutcome::Created { id, status } => {
+            metrics::counter!("sluice_messages_accepted_total", "stream" => message.stream.as_str()).increment(1);
+            (id, status, false)
+        }
         AcceptOutcome::Replayed { id, status } => (id, status, true),
         AcceptOutcome::Conflict { id } => {
             return Err(ApiError::Conflict(format!(

@@ -2,6 +2,7 @@ pub mod admin;
 pub mod domains;
 pub mod health;
 pub mod messages;
+pub mod metrics;
 
 use crate::problem::Problem;
 

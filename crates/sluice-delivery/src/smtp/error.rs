@@ -65,12 +65,12 @@ impl SmtpError {
     /// mechanism and invalid URLs are not.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::InvalidUrl { .. } | Self::Auth { reply: None, .. } => false,
-            Self::Greeting(reply)
-            | Self::Rejected { reply, .. }
-            | Self::Auth {
-                reply: Some(reply), ..
-            } => !reply.is_permanent(),
+            Self::InvalidUrl { .. } => false,
+            // Authentication failures are the operator's configuration (a rotated relay
+            // password), not the recipient's: mail waits for the fix instead of
+            // bouncing, like Postfix's smtp_sasl_auth_soft_bounce.
+            Self::Auth { .. } => true,
+            Self::Greeting(reply) | Self::Rejected { reply, .. } => !reply.is_permanent(),
             Self::Connect { .. }
             | Self::Timeout { .. }
             | Self::Tls(_)
@@ -156,9 +156,10 @@ mod tests {
             reply,
             detail: "x".into(),
         };
-        assert!(!auth(Some(r(535, "5.7.8 bad credentials"))).is_transient());
+        // Relay credentials are configuration: mail waits for the fix, never bounces.
+        assert!(auth(Some(r(535, "5.7.8 bad credentials"))).is_transient());
         assert!(auth(Some(r(454, "4.7.0 try later"))).is_transient());
-        assert!(!auth(None).is_transient());
+        assert!(auth(None).is_transient());
         let timeout = SmtpError::Timeout {
             stage: "greeting",
             after: Duration::from_millis(300),
