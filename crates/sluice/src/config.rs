@@ -179,11 +179,12 @@ impl Config {
             }
             None => {}
         }
-        figment = figment.merge(
-            Env::prefixed("SLUICE_")
-                .ignore(&["config"])
-                .map(|k| env_key(k.as_str()).into()),
-        );
+        // `SLUICE_TEST_*` belongs to the test suite (e.g. SLUICE_TEST_PYTHON), not to Sluice.
+        let env = Env::prefixed("SLUICE_")
+            .ignore(&["config"])
+            .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+            .map(|key| env_key(key.as_str()).into());
+        figment = figment.merge(env);
         let config: Config = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -338,6 +339,7 @@ mod tests {
                 "workers = 8\nmax_message_bytes = 2000\n[delivery]\nmax_connections = 3\n",
             )?;
             jail.set_env("SLUICE_WORKERS", "12");
+            jail.set_env("SLUICE_TEST_PYTHON", "/usr/bin/python3");
             jail.set_env("SLUICE_DELIVERY_RECLAIM_IDLE", "2s");
             let config = Config::load(Some(Path::new("s.toml"))).unwrap();
             assert_eq!(config.workers, 12);
