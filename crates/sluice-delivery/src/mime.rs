@@ -24,6 +24,7 @@ use mail_builder::headers::message_id::MessageId;
 use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
+use sluice_model::message::RESERVED_HEADERS;
 use sluice_model::{Attachment, HeaderName, HeaderValue, Mailbox, OutboundMessage};
 
 /// RFC 5322 §2.1.1: a line is at most 998 octets, excluding the CRLF.
@@ -72,27 +73,6 @@ pub enum MimeError {
     #[error("built message is malformed at byte {offset}: {reason}")]
     Malformed { offset: usize, reason: &'static str },
 }
-
-/// Headers this module writes (or that describe the MIME structure it builds). A
-/// second copy from user input could forge the sender or break DKIM and the MIME
-/// tree, so any such name in `headers` or `extra_headers` is refused.
-const RESERVED_HEADERS: &[&str] = &[
-    "from",
-    "to",
-    "cc",
-    "bcc",
-    "reply-to",
-    "subject",
-    "date",
-    "message-id",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "content-disposition",
-    "dkim-signature",
-    "return-path",
-    "sender",
-];
 
 /// Builds the complete message: headers, then a body whose shape follows the content:
 ///

@@ -109,6 +109,27 @@ pub struct AttachmentRequest {
     pub content: String,
 }
 
+/// Headers Sluice writes itself (lower-case). Accepting them from a client would let
+/// it forge structure (a second From, a fake DKIM-Signature) or break the MIME tree;
+/// the API refuses them and the MIME builder checks again.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "content-disposition",
+    "dkim-signature",
+    "return-path",
+    "sender",
+];
+
 /// A header field name: printable ASCII without colon or space (RFC 5322 `ftext`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

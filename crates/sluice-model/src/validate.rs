@@ -9,7 +9,9 @@ use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 
 use crate::address::Mailbox;
-use crate::message::{Attachment, HeaderName, HeaderValue, OutboundMessage, SendMessageRequest};
+use crate::message::{
+    Attachment, HeaderName, HeaderValue, OutboundMessage, RESERVED_HEADERS, SendMessageRequest,
+};
 
 /// One invalid field: `field` is a JSON path such as `to[2]` or `headers.X-Foo`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -56,26 +58,6 @@ impl Default for Limits {
         }
     }
 }
-
-/// Headers Sluice writes itself; accepting them from a client would let it forge
-/// structure (a second From, a fake DKIM-Signature) or break the MIME tree.
-const RESERVED_HEADERS: &[&str] = &[
-    "from",
-    "to",
-    "cc",
-    "bcc",
-    "reply-to",
-    "subject",
-    "date",
-    "message-id",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "content-disposition",
-    "dkim-signature",
-    "return-path",
-    "sender",
-];
 
 const MAX_TAGS: usize = 10;
 const MAX_METADATA: usize = 20;
