@@ -273,3 +273,16 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
     survivor.stop().await.unwrap();
     env.stop().await;
 }
+
+#[tokio::test]
+async fn the_worker_recovers_when_redis_loses_its_streams() {
+    let env = TestEnv::start().await;
+    // This test's own redis-server: emptied as an operator's FLUSHALL or a restore would.
+    let client = redis::Client::open(env.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    let key = env.ready_tenant().await;
+    let id = env.send(&key, simple_message("jane@example.com")).await;
+    env.wait_for_status(&key, &id, "delivered", Duration::from_secs(10)).await;
+    env.stop().await;
+}

@@ -128,6 +128,11 @@ impl Worker {
                     Ok(batch) => entries = batch,
                     Err(e) => {
                         tracing::warn!(error = %e, "reading the queue failed; retrying");
+                        // The streams or the group may have been deleted (FLUSHALL, a
+                        // restored snapshot): recreate them rather than fail forever.
+                        if let Err(e) = self.inner.queue.ensure_groups().await {
+                            tracing::debug!(error = %e, "recreating the consumer group failed");
+                        }
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                             _ = shutdown.cancelled() => {}
@@ -139,7 +144,12 @@ impl Worker {
                 let Some(permit) = held.pop() else { break };
                 deliveries.spawn(self.clone().process(entry, permit));
             }
-            while deliveries.try_join_next().is_some() {}
+            while let Some(finished) = deliveries.try_join_next() {
+                if let Err(e) = finished {
+                    // The entry stays pending and is reclaimed; the panic must not pass unseen.
+                    tracing::error!(error = %e, "a delivery task panicked");
+                }
+            }
         }
         tracing::info!(in_flight = deliveries.len(), "worker draining");
         if tokio::time::timeout(config.drain_timeout, async {
