@@ -283,6 +283,7 @@ async fn the_worker_recovers_when_redis_loses_its_streams() {
     let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
     let key = env.ready_tenant().await;
     let id = env.send(&key, simple_message("jane@example.com")).await;
-    env.wait_for_status(&key, &id, "delivered", Duration::from_secs(10)).await;
+    env.wait_for_status(&key, &id, "delivered", Duration::from_secs(10))
+        .await;
     env.stop().await;
 }

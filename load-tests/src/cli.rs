@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Parser, ValueEnum};
 
 /// Drives `POST /v1/messages` at a fixed concurrency against Sluice with a fast SMTP
@@ -195,24 +195,9 @@ impl Cli {
     }
 }
 
-/// `500ms`, `20s`, `2m`, `1h`; a bare number is seconds.
+/// The same duration syntax as Sluice's configuration (`500ms`, `20s`, `2m`, `1h`).
 pub fn parse_duration(value: &str) -> anyhow::Result<Duration> {
-    let value = value.trim();
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(value.len());
-    let (number, unit) = value.split_at(split);
-    let number: u64 = number
-        .parse()
-        .with_context(|| format!("`{value}` is not a duration like 500ms, 20s or 2m"))?;
-    let seconds = match unit {
-        "ms" => return Ok(Duration::from_millis(number)),
-        "" | "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        _ => bail!("`{value}` has no valid unit (ms, s, m, h)"),
-    };
-    Ok(Duration::from_secs(seconds))
+    sluice::config::parse_duration(value)
 }
 
 #[cfg(test)]
@@ -224,9 +209,7 @@ mod tests {
         assert_eq!(parse_duration("20s")?, Duration::from_secs(20));
         assert_eq!(parse_duration("500ms")?, Duration::from_millis(500));
         assert_eq!(parse_duration("2m")?, Duration::from_secs(120));
-        assert_eq!(parse_duration("7")?, Duration::from_secs(7));
         assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("3d").is_err());
         Ok(())
     }
 

@@ -35,6 +35,9 @@ use crate::stack::Stack;
 /// Name prefix of the sink runtime's threads (see [`machine::CpuProbe`]).
 pub const SINK_THREAD: &str = "lt-sink";
 const CLIENT_THREAD: &str = "lt-client";
+/// Below these, the drain after sending is reported but not rated.
+const MIN_DRAIN_MESSAGES: u64 = 100;
+const MIN_DRAIN_TIME: Duration = Duration::from_millis(200);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -250,6 +253,10 @@ async fn scenario(
         Some(last) if drain_messages > 0 => Some(last.saturating_duration_since(result.finished)),
         _ => None,
     };
+    // A drain of a handful of messages over a few milliseconds has no meaningful
+    // rate (and CPU times are counted in 10 ms ticks).
+    let rate_drain =
+        drain_messages >= MIN_DRAIN_MESSAGES && drain.is_some_and(|d| d >= MIN_DRAIN_TIME);
     let drained = delivered
         .count
         .min(accepted)
@@ -263,13 +270,15 @@ async fn scenario(
         delivered_per_second: window.and_then(|w| per_second(delivered.count.min(accepted), w)),
         drain_messages,
         drain_seconds: drain.map(|d| d.as_secs_f64()),
-        drain_per_second: drain.and_then(|d| per_second(drained, d)),
+        drain_per_second: drain
+            .filter(|_| rate_drain)
+            .and_then(|d| per_second(drained, d)),
         drain_timeout_seconds: cli.drain_timeout.as_secs_f64(),
     };
 
     let cpu = Cpu::new(
         CpuUse::between(&cpu_start, &cpu_sent, cpu_sent_at - cpu_start_at),
-        if drain_messages > 0 {
+        if rate_drain {
             CpuUse::between(&cpu_sent, &cpu_drained, cpu_drained_at - cpu_sent_at)
         } else {
             None

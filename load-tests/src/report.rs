@@ -256,6 +256,13 @@ impl Report {
                     d.drain_messages
                 );
             }
+            (None, Some(secs)) => {
+                let _ = writeln!(
+                    o,
+                    "  drain          {} in {secs:.2} s after sending stopped (too few to rate)",
+                    d.drain_messages
+                );
+            }
             _ => {
                 let _ = writeln!(o, "  drain          nothing left to drain");
             }
