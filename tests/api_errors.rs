@@ -364,6 +364,31 @@ async fn health_and_readiness() {
         .await
         .unwrap();
     assert!(spec["paths"]["/v1/messages"]["post"].is_object());
+
+    let key = env.ready_tenant().await;
+    let id = env.send(&key, simple_message("jane@example.com")).await;
+    env.wait_for_status(&key, &id, "delivered", std::time::Duration::from_secs(10))
+        .await;
+    let metrics = env
+        .http
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "sluice_queue_depth{queue=\"transactional\"} 0",
+        "sluice_messages_accepted_total{stream=\"transactional\"}",
+        "sluice_recipient_outcomes_total{event=\"message.delivered\",stream=\"transactional\"}",
+        "sluice_smtp_transaction_seconds",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
     env.stop().await;
 }
 

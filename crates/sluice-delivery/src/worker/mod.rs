@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use outcome::{AttemptResult, settle_attempt};
+pub use outcome::{AttemptResult, RecipientOutcome, settle_attempt};
 use signers::{SignerCache, SignerError};
 
 use crate::mime::{MimeEnvelopeInfo, build_message};
@@ -218,6 +218,17 @@ impl Worker {
             OffsetDateTime::now_utc(),
         );
         queue.settle(entry, &settlement).await?;
+        for event in &settlement.events {
+            let name = serde_json::to_value(event.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            metrics::counter!(
+                "sluice_recipient_outcomes_total",
+                "event" => name.unwrap_or_default(),
+                "stream" => entry.stream.as_str()
+            )
+            .increment(1);
+        }
         tracing::debug!(message = %entry.message_id, status = settlement.status.as_str(), attempts = settlement.attempts, "delivery attempt settled");
         Ok(())
     }
@@ -230,19 +241,19 @@ impl Worker {
             .map(|r| r.address.clone())
             .collect();
         if pending.is_empty() {
-            return AttemptResult::Replies(Vec::new());
+            return AttemptResult::replies(Vec::new());
         }
         let domain = job.message.from.address.domain();
         let signer = match self.inner.signers.get(&job.tenant, domain).await {
             Ok(signer) => signer,
             Err(SignerError::Store(e)) => {
-                return AttemptResult::Transient(format!("loading the DKIM key: {e}"));
+                return AttemptResult::transient(format!("loading the DKIM key: {e}"));
             }
-            Err(e) => return AttemptResult::Failed(e.to_string()),
+            Err(e) => return AttemptResult::failed(e.to_string()),
         };
         let data = match self.build_and_sign(job, signer).await {
             Ok(data) => data,
-            Err(detail) => return AttemptResult::Failed(detail),
+            Err(detail) => return AttemptResult::failed(detail),
         };
         let envelope = Envelope {
             mail_from: Some(job.message.from.address.to_string()),
@@ -250,18 +261,17 @@ impl Worker {
             smtputf8: job.message.needs_smtputf8(),
             size_hint: data.len(),
         };
-        match self
+        let started = std::time::Instant::now();
+        let sent = self
             .inner
             .pool
             .send(&self.inner.config.relay, &envelope, &data)
-            .await
-        {
-            Ok(outcome) => AttemptResult::Replies(outcome.recipients),
-            Err(e) if e.is_transient() => AttemptResult::Transient(e.to_string()),
-            Err(e) => AttemptResult::Permanent {
-                reply: e.reply().cloned(),
-                detail: e.to_string(),
-            },
+            .await;
+        metrics::histogram!("sluice_smtp_transaction_seconds")
+            .record(started.elapsed().as_secs_f64());
+        match sent {
+            Ok(outcome) => AttemptResult::replies(outcome.recipients),
+            Err(e) => AttemptResult::everyone(RecipientOutcome::from(&e)),
         }
     }
 

@@ -10,20 +10,89 @@ use time::OffsetDateTime;
 
 use crate::retry::RetryPolicy;
 
-/// What happened when this attempt talked to (or failed to reach) the relay.
+/// What happened to one recipient in this attempt.
 #[derive(Clone, Debug)]
-pub enum AttemptResult {
-    /// The transaction ran: one final reply per attempted recipient.
-    Replies(Vec<(String, SmtpReply)>),
-    /// No transaction: a temporary problem (connection refused, timeout, 4xx greeting).
+pub enum RecipientOutcome {
+    /// The receiving server answered for this recipient (RCPT refusal or the reply to DATA).
+    Reply(SmtpReply),
+    /// No answer: a temporary problem (connection refused, timeout, 4xx greeting, DNS).
     Transient(String),
-    /// No transaction: a permanent refusal of the whole session (5xx greeting, auth).
+    /// No transaction possible, permanently (5xx greeting, null MX, no such domain).
     Permanent {
         reply: Option<SmtpReply>,
         detail: String,
     },
     /// Sluice could not build or sign the message; retrying would not help.
     Failed(String),
+}
+
+impl From<&crate::smtp::SmtpError> for RecipientOutcome {
+    /// A session that failed before any recipient was answered.
+    fn from(error: &crate::smtp::SmtpError) -> Self {
+        if error.is_transient() {
+            RecipientOutcome::Transient(error.to_string())
+        } else {
+            RecipientOutcome::Permanent {
+                reply: error.reply().cloned(),
+                detail: error.to_string(),
+            }
+        }
+    }
+}
+
+/// The outcome of one attempt, per recipient. Recipients of one attempt may have gone
+/// to different destinations, so each carries its own outcome; a recipient not named
+/// gets `otherwise`.
+#[derive(Clone, Debug)]
+pub struct AttemptResult {
+    outcomes: Vec<(String, RecipientOutcome)>,
+    otherwise: RecipientOutcome,
+}
+
+impl AttemptResult {
+    /// The same outcome for every recipient (a relay that could not be reached, …).
+    pub fn everyone(outcome: RecipientOutcome) -> Self {
+        Self {
+            outcomes: Vec::new(),
+            otherwise: outcome,
+        }
+    }
+
+    pub fn transient(detail: impl Into<String>) -> Self {
+        Self::everyone(RecipientOutcome::Transient(detail.into()))
+    }
+
+    pub fn failed(detail: impl Into<String>) -> Self {
+        Self::everyone(RecipientOutcome::Failed(detail.into()))
+    }
+
+    /// One SMTP reply per recipient, as a transaction returns them.
+    pub fn replies(replies: Vec<(String, SmtpReply)>) -> Self {
+        let mut result = Self::transient("the server gave no reply for this recipient");
+        result.outcomes = replies
+            .into_iter()
+            .map(|(address, reply)| (address, RecipientOutcome::Reply(reply)))
+            .collect();
+        result
+    }
+
+    /// Records `outcome` for each of `recipients` (one destination's share of the attempt).
+    pub fn record(&mut self, recipients: &[String], outcome: &RecipientOutcome) {
+        self.outcomes
+            .extend(recipients.iter().map(|r| (r.clone(), outcome.clone())));
+    }
+
+    /// Adds the per-recipient outcomes of another part of this attempt.
+    pub fn merge(&mut self, other: AttemptResult) {
+        self.outcomes.extend(other.outcomes);
+    }
+
+    fn outcome_for(&self, address: &str) -> &RecipientOutcome {
+        self.outcomes
+            .iter()
+            .find(|(a, _)| a.eq_ignore_ascii_case(address))
+            .map_or(&self.otherwise, |(_, o)| o)
+    }
 }
 
 pub fn settle_attempt(
@@ -37,35 +106,27 @@ pub fn settle_attempt(
     let mut events = Vec::new();
     let mut deferred = Vec::new();
     for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
-        let (status, reply, detail) = match result {
-            AttemptResult::Replies(replies) => {
-                let reply = replies
-                    .iter()
-                    .find(|(address, _)| address.eq_ignore_ascii_case(&recipient.address));
-                match reply {
-                    Some((_, reply)) if reply.is_success() => {
-                        (RecipientStatus::Delivered, Some(reply.clone()), None)
-                    }
-                    Some((_, reply)) if reply.is_permanent() => {
-                        (RecipientStatus::Bounced, Some(reply.clone()), None)
-                    }
-                    Some((_, reply)) => (RecipientStatus::Deferred, Some(reply.clone()), None),
-                    None => (
-                        RecipientStatus::Deferred,
-                        None,
-                        Some("the relay gave no reply for this recipient".into()),
-                    ),
-                }
+        let (status, reply, detail) = match result.outcome_for(&recipient.address) {
+            RecipientOutcome::Reply(reply) if reply.is_success() => {
+                (RecipientStatus::Delivered, Some(reply.clone()), None)
             }
-            AttemptResult::Transient(detail) => {
+            RecipientOutcome::Reply(reply) if reply.is_permanent() => {
+                (RecipientStatus::Bounced, Some(reply.clone()), None)
+            }
+            RecipientOutcome::Reply(reply) => {
+                (RecipientStatus::Deferred, Some(reply.clone()), None)
+            }
+            RecipientOutcome::Transient(detail) => {
                 (RecipientStatus::Deferred, None, Some(detail.clone()))
             }
-            AttemptResult::Permanent { reply, detail } => (
+            RecipientOutcome::Permanent { reply, detail } => (
                 RecipientStatus::Bounced,
                 reply.clone(),
                 Some(detail.clone()),
             ),
-            AttemptResult::Failed(detail) => (RecipientStatus::Failed, None, Some(detail.clone())),
+            RecipientOutcome::Failed(detail) => {
+                (RecipientStatus::Failed, None, Some(detail.clone()))
+            }
         };
         recipient.attempts += 1;
         recipient.updated_at = now;
@@ -185,7 +246,7 @@ mod tests {
     #[test]
     fn mixed_replies_set_each_recipient_and_schedule_a_retry() {
         let job = job(&["ok@x.test", "gone@x.test", "later@x.test"]);
-        let result = AttemptResult::Replies(vec![
+        let result = AttemptResult::replies(vec![
             ("ok@x.test".into(), reply(250, "2.0.0 ok")),
             ("gone@x.test".into(), reply(550, "5.1.1 no such user")),
             ("later@x.test".into(), reply(451, "4.7.1 try later")),
@@ -227,7 +288,7 @@ mod tests {
         let mut job = job(&["ok@x.test", "later@x.test"]);
         job.recipients[0].status = RecipientStatus::Delivered;
         job.attempts = 1;
-        let result = AttemptResult::Replies(vec![("later@x.test".into(), reply(250, "ok"))]);
+        let result = AttemptResult::replies(vec![("later@x.test".into(), reply(250, "ok"))]);
         let settlement = settle_attempt(
             &job,
             &result,
@@ -246,7 +307,7 @@ mod tests {
     #[test]
     fn connection_problems_defer_everyone() {
         let job = job(&["a@x.test", "b@x.test"]);
-        let result = AttemptResult::Transient("connection refused".into());
+        let result = AttemptResult::transient("connection refused");
         let settlement = settle_attempt(
             &job,
             &result,
@@ -266,7 +327,7 @@ mod tests {
     fn past_the_maximum_age_deferred_recipients_bounce() {
         let mut job = job(&["a@x.test"]);
         job.created_at -= time::Duration::days(4);
-        let result = AttemptResult::Replies(vec![("a@x.test".into(), reply(451, "4.3.0 later"))]);
+        let result = AttemptResult::replies(vec![("a@x.test".into(), reply(451, "4.3.0 later"))]);
         let settlement = settle_attempt(
             &job,
             &result,
@@ -282,11 +343,43 @@ mod tests {
     }
 
     #[test]
+    fn each_destination_can_fail_its_own_way() {
+        let job = job(&["a@up.test", "b@down.test", "c@gone.test"]);
+        let mut result = AttemptResult::replies(vec![("a@up.test".into(), reply(250, "ok"))]);
+        result.record(
+            &["b@down.test".into()],
+            &RecipientOutcome::Transient("connection timed out".into()),
+        );
+        let null_mx = RecipientOutcome::Permanent {
+            reply: None,
+            detail: "gone.test accepts no mail (null MX)".into(),
+        };
+        result.record(&["c@gone.test".into()], &null_mx);
+        let settlement = settle_attempt(
+            &job,
+            &result,
+            &RetryPolicy::default(),
+            OffsetDateTime::now_utc(),
+        );
+        let statuses: Vec<_> = settlement.recipients.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                RecipientStatus::Delivered,
+                RecipientStatus::Deferred,
+                RecipientStatus::Bounced
+            ]
+        );
+        assert_eq!(settlement.status, MessageStatus::Deferred);
+        assert!(settlement.retry_at.is_some());
+    }
+
+    #[test]
     fn build_failures_fail_the_message() {
         let job = job(&["a@x.test"]);
         let settlement = settle_attempt(
             &job,
-            &AttemptResult::Failed("no DKIM key".into()),
+            &AttemptResult::failed("no DKIM key"),
             &RetryPolicy::default(),
             OffsetDateTime::now_utc(),
         );
