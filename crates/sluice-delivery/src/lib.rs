@@ -8,6 +8,8 @@
 
 pub mod dkim;
 pub mod mime;
+pub mod providers;
 pub mod retry;
+pub mod routing;
 pub mod smtp;
 pub mod worker;

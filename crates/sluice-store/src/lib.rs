@@ -25,6 +25,13 @@
 //!   algorithm, public key, private key (PKCS#8, base64) and `created_at`.
 //! - `…:api-keys` — SET of API key ids.
 //!
+//! Throttles (tag `{<throttle key>}`; the key names an (IP × provider), e.g. `127.0.0.2|gmail`):
+//! - `sluice:throttle:{<key>}:<limit>:<period ms>` — STRING: the GCRA theoretical arrival
+//!   time (unix µs on the Redis server's clock). The rate is in the name, so a changed
+//!   limit starts a fresh bucket; a burst other than the limit adds `:<burst>`. Every rate
+//!   of one key shares the tag, so admitting against all of them is one script call.
+//!   Expires once the bucket is full again (with the default burst, at most one period).
+//!
 //! Global:
 //! - `sluice:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
 //! - `sluice:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`. Keys
@@ -38,6 +45,7 @@ mod messages;
 mod queue;
 mod scripts;
 mod tenants;
+pub mod throttle;
 
 use std::time::Duration;
 
@@ -48,6 +56,7 @@ pub use error::StoreError;
 pub use messages::{AcceptOutcome, NewMessage};
 pub use queue::{DeliveryJob, Queue, QueueDepth, QueueEntry, Settlement};
 pub use tenants::ApiKeyRecord;
+pub use throttle::{Admission, Rate, Throttle, ThrottleError};
 
 /// How long settled message records and their events are kept.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);

@@ -23,7 +23,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Redis URL (SLUICE_REDIS_URL).
     pub redis_url: String,
-    /// The smart host every message is relayed through (SLUICE_RELAY_URL):
+    /// The default smart host (SLUICE_RELAY_URL); unset = direct MX delivery:
     /// `smtp://host:port` (STARTTLS when offered), `smtp+starttls://` (required),
     /// `smtps://` (implicit TLS), `user:pass@` for AUTH.
     pub relay_url: Option<String>,
@@ -85,6 +85,20 @@ pub struct DeliveryConfig {
     pub greeting_timeout: String,
     pub command_timeout: String,
     pub data_timeout: String,
+    /// Port MX hosts are contacted on (`SLUICE_DELIVERY_MX_PORT`; 25, tests use a sink's).
+    pub mx_port: u16,
+    /// Name servers (`ip:port`) for MX lookups; empty = the system's resolv.conf.
+    pub dns_servers: Vec<String>,
+    /// Per-domain relays: `[[delivery.routes]]` with `domain` (exact or `*.example.com`)
+    /// and `relay` (an `smtp://` / `smtps://` URL).
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub domain: String,
+    pub relay: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -132,6 +146,9 @@ impl Default for DeliveryConfig {
             greeting_timeout: "5m".into(),
             command_timeout: "5m".into(),
             data_timeout: "10m".into(),
+            mx_port: 25,
+            dns_servers: Vec::new(),
+            routes: Vec::new(),
         }
     }
 }
@@ -223,6 +240,12 @@ impl Config {
         self.admin_jwt_verifier()?;
         parse_duration(&self.retention).context("`retention` (SLUICE_RETENTION)")?;
         self.retry_schedule()?;
+        self.dns_servers()?;
+        if self.delivery.mx_port == 0 {
+            bail!(
+                "invalid configuration: `delivery.mx_port` (SLUICE_DELIVERY_MX_PORT) must not be 0"
+            );
+        }
         for (key, value) in [
             ("delivery.max_age", &self.delivery.max_age),
             ("delivery.reclaim_idle", &self.delivery.reclaim_idle),
@@ -235,6 +258,21 @@ impl Config {
             parse_duration(value).with_context(|| format!("invalid configuration: `{key}`"))?;
         }
         Ok(())
+    }
+
+    /// `delivery.dns_servers` as socket addresses.
+    pub fn dns_servers(&self) -> anyhow::Result<Vec<std::net::SocketAddr>> {
+        self.delivery
+            .dns_servers
+            .iter()
+            .map(|s| {
+                s.parse().with_context(|| {
+                    format!(
+                        "invalid configuration: `delivery.dns_servers` entry `{s}` is not ip:port"
+                    )
+                })
+            })
+            .collect()
     }
 
     pub fn retry_schedule(&self) -> anyhow::Result<Vec<Duration>> {

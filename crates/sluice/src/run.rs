@@ -8,7 +8,8 @@ use anyhow::Context;
 use sluice_api::{ApiSettings, AppState};
 use sluice_delivery::dkim::DnsRecordSettings;
 use sluice_delivery::retry::RetryPolicy;
-use sluice_delivery::smtp::{PoolConfig, RelayTarget, SmtpPool, Timeouts};
+use sluice_delivery::routing::{ResolverConfig, Router, RouterConfig};
+use sluice_delivery::smtp::{PoolConfig, SmtpPool, Timeouts};
 use sluice_delivery::worker::{Worker, WorkerConfig};
 use sluice_model::Limits;
 use sluice_store::Store;
@@ -99,14 +100,29 @@ pub fn api_settings(config: &Config) -> anyhow::Result<ApiSettings> {
 }
 
 pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
-    let relay_url = config.relay_url.as_deref().context(
-        "invalid configuration: `relay_url` (SLUICE_RELAY_URL) is required to deliver mail, e.g. smtp://127.0.0.1:2525",
-    )?;
-    let relay = RelayTarget::from_url(relay_url, &config.hostname).map_err(|e| {
-        anyhow::anyhow!("invalid configuration: `relay_url` (SLUICE_RELAY_URL): {e}")
+    let router = RouterConfig {
+        routes: config
+            .delivery
+            .routes
+            .iter()
+            .map(|r| (r.domain.clone(), r.relay.clone()))
+            .collect(),
+        default_relay: config.relay_url.clone(),
+        mx_port: config.delivery.mx_port,
+        helo_name: config.hostname.clone(),
+    };
+    // Fail at start, naming the key, rather than at the first delivery.
+    Router::new(&router).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid configuration: `relay_url` (SLUICE_RELAY_URL) or `delivery.routes`: {e}"
+        )
     })?;
+    let resolver = ResolverConfig {
+        name_servers: config.dns_servers()?,
+        ..ResolverConfig::default()
+    };
     let d = &config.delivery;
-    let mut worker = WorkerConfig::new(relay);
+    let mut worker = WorkerConfig::new(router, resolver);
     worker.concurrency = config.workers;
     worker.retry = RetryPolicy {
         schedule: config.retry_schedule()?,
@@ -154,7 +170,15 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     let mut state = None;
 
     if let Some(worker_config) = worker_config {
-        tracing::info!(relay = %redact(config.relay_url.as_deref().unwrap_or_default()), "delivering through the relay");
+        match config.relay_url.as_deref() {
+            Some(url) => {
+                tracing::info!(relay = %redact(url), "delivering through the default relay")
+            }
+            None => tracing::info!(
+                mx_port = config.delivery.mx_port,
+                "delivering directly to MX hosts"
+            ),
+        }
         let pool = SmtpPool::new(pool_config(config));
         let worker = Worker::new(store.clone(), pool, worker_config)
             .await

@@ -7,6 +7,7 @@
 //! their stream, reclaim entries of crashed workers, and keep this worker's own slow
 //! deliveries from being reclaimed (heartbeat).
 
+mod dispatch;
 mod outcome;
 mod signers;
 
@@ -25,7 +26,9 @@ use signers::{SignerCache, SignerError};
 
 use crate::mime::{MimeEnvelopeInfo, build_message};
 use crate::retry::RetryPolicy;
-use crate::smtp::{Envelope, RelayTarget, SmtpPool};
+use crate::routing::{MxResolver, ResolverConfig, RouteError, Router, RouterConfig};
+use crate::smtp::SmtpPool;
+use dispatch::{Dispatcher, Outgoing};
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -33,7 +36,11 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// This process's consumer name in the Redis consumer group; unique per process.
     pub consumer: String,
-    pub relay: RelayTarget,
+    /// Where each recipient domain's mail goes: per-domain relays, the default relay
+    /// (SLUICE_RELAY_URL), or direct MX delivery.
+    pub router: RouterConfig,
+    /// The name servers MX lookups use (`delivery.dns_servers`).
+    pub resolver: ResolverConfig,
     pub retry: RetryPolicy,
     /// An entry read by a worker and unsettled this long is taken over by another.
     pub reclaim_idle: Duration,
@@ -44,11 +51,12 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    pub fn new(relay: RelayTarget) -> Self {
+    pub fn new(router: RouterConfig, resolver: ResolverConfig) -> Self {
         Self {
             concurrency: 64,
             consumer: unique_consumer_name(),
-            relay,
+            router,
+            resolver,
             retry: RetryPolicy::default(),
             reclaim_idle: Duration::from_secs(300),
             promote_interval: Duration::from_secs(1),
@@ -62,9 +70,18 @@ pub struct Worker {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Routing(#[from] RouteError),
+}
+
 struct Inner {
     queue: Queue,
     pool: SmtpPool,
+    dispatcher: Dispatcher,
     config: WorkerConfig,
     signers: SignerCache,
     /// Signing is CPU-bound: at most one signing job per core runs on the blocking pool.
@@ -77,13 +94,20 @@ impl Worker {
         store: Store,
         pool: SmtpPool,
         config: WorkerConfig,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, WorkerError> {
         let queue = store.queue().await?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let dispatcher = Dispatcher {
+            router: Router::new(&config.router)?,
+            resolver: MxResolver::new(&config.resolver)?,
+            pool: pool.clone(),
+            helo_name: config.router.helo_name.clone(),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 queue,
                 pool,
+                dispatcher,
                 config,
                 signers: SignerCache::new(store),
                 cpu: Arc::new(Semaphore::new(cores)),
@@ -255,24 +279,12 @@ impl Worker {
             Ok(data) => data,
             Err(detail) => return AttemptResult::failed(detail),
         };
-        let envelope = Envelope {
+        let outgoing = Outgoing {
             mail_from: Some(job.message.from.address.to_string()),
-            recipients: pending,
             smtputf8: job.message.needs_smtputf8(),
-            size_hint: data.len(),
+            data: Arc::new(data),
         };
-        let started = std::time::Instant::now();
-        let sent = self
-            .inner
-            .pool
-            .send(&self.inner.config.relay, &envelope, &data)
-            .await;
-        metrics::histogram!("sluice_smtp_transaction_seconds")
-            .record(started.elapsed().as_secs_f64());
-        match sent {
-            Ok(outcome) => AttemptResult::replies(outcome.recipients),
-            Err(e) => AttemptResult::everyone(RecipientOutcome::from(&e)),
-        }
+        self.inner.dispatcher.send(outgoing, pending).await
     }
 
     /// MIME building and DKIM signing on the blocking pool, at most one per core.

@@ -87,6 +87,25 @@ impl AttemptResult {
         self.outcomes.extend(other.outcomes);
     }
 
+    /// Keeps only the outcomes of `recipients` (a destination group's own), so merging
+    /// groups can never overwrite another group's recipients.
+    pub fn limit_to(&mut self, recipients: &[String]) {
+        let otherwise = self.otherwise.clone();
+        let mut kept: Vec<(String, RecipientOutcome)> = Vec::with_capacity(recipients.len());
+        for recipient in recipients {
+            let outcome = self.outcome_for(recipient).clone();
+            kept.push((recipient.clone(), outcome));
+        }
+        self.outcomes = kept;
+        self.otherwise = otherwise;
+    }
+
+    /// True when no recipient was answered and the failure is temporary (the session
+    /// never happened): the caller may try another host.
+    pub fn is_transient_for_all(&self) -> bool {
+        self.outcomes.is_empty() && matches!(self.otherwise, RecipientOutcome::Transient(_))
+    }
+
     fn outcome_for(&self, address: &str) -> &RecipientOutcome {
         self.outcomes
             .iter()

@@ -1,0 +1,45 @@
+//! Why a domain could not be routed, and whether that is worth a retry.
+
+/// A routing failure. The split between permanent and transient matters more
+/// than the detail: a permanent one bounces the message at once, a transient
+/// one puts it back on the retry schedule.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The domain publishes a null MX (RFC 7505): it accepts no mail at all.
+    #[error("{domain} accepts no mail (null MX, RFC 7505)")]
+    NullMx { domain: String },
+    /// The domain does not exist (NXDOMAIN) or is not a valid domain name.
+    #[error("domain {domain} does not exist")]
+    NoSuchDomain { domain: String },
+    /// DNS failed (SERVFAIL, timeout, unreachable name server) or no MX host
+    /// has an address right now. DNS trouble is usually short-lived and
+    /// bouncing on it would lose mail, so this is always retried.
+    #[error("cannot route mail for {domain} now: {reason}")]
+    Temporary { domain: String, reason: String },
+    /// The resolver or router configuration is unusable (bad relay URL or
+    /// pattern, zero timeout, unreadable resolv.conf). An operator error:
+    /// found at start-up, and never a reason to bounce mail.
+    #[error("invalid routing configuration: {0}")]
+    InvalidConfig(String),
+}
+
+impl RouteError {
+    /// True when retrying cannot help and the message should bounce now.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::NullMx { .. } | Self::NoSuchDomain { .. })
+    }
+
+    /// The RFC 3463 enhanced status code for the DSN or event:
+    /// - `5.1.10` null MX (RFC 7505 §4.2),
+    /// - `5.1.2` bad destination system address,
+    /// - `4.4.3` directory server failure (DNS), transient,
+    /// - `4.3.5` system incorrectly configured, transient (ours, not theirs).
+    pub fn enhanced_code(&self) -> &'static str {
+        match self {
+            Self::NullMx { .. } => "5.1.10",
+            Self::NoSuchDomain { .. } => "5.1.2",
+            Self::Temporary { .. } => "4.4.3",
+            Self::InvalidConfig(_) => "4.3.5",
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Where mail for a domain goes (DESIGN.md, Delivery; issue 3 item 1).
+//!
+//! - [`Router`] decides the [`Route`] from configuration alone: a per-domain
+//!   relay (exact or `*.` wildcard), else the default relay, else direct MX
+//!   delivery on `delivery.mx_port`.
+//! - [`MxResolver`] turns a domain into the [`MxHost`]s to try, in order,
+//!   following RFC 5321 §5.1 (preference order, implicit MX) and RFC 7505
+//!   (null MX), with the name servers of `delivery.dns_servers`.
+//! - [`RouteError`] says whether a failure bounces now (NXDOMAIN, null MX) or
+//!   waits for a retry (any DNS trouble).
+//!
+//! Known limit: hickory answers `localhost.` and names under it itself with
+//! loopback addresses, and MX records may point at private or loopback
+//! addresses; nothing here refuses such destinations.
+
+mod error;
+mod name;
+mod order;
+mod resolver;
+mod router;
+
+#[cfg(test)]
+mod tests_mx;
+
+pub use error::RouteError;
+pub use resolver::{MxHost, MxResolver, ResolverConfig};
+pub use router::{Route, Router, RouterConfig};

@@ -1,0 +1,168 @@
+//! Sending one signed message to its unfinished recipients, grouped by destination:
+//! all recipients behind one relay share a transaction, MX-routed recipients share one
+//! per domain (RFC 5321 §5.1), and the groups run concurrently so a slow destination
+//! delays only its own recipients.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sluice_model::SmtpReply;
+use tokio::task::JoinSet;
+
+use super::outcome::{AttemptResult, RecipientOutcome};
+use crate::routing::{MxResolver, Route, RouteError, Router};
+use crate::smtp::{Envelope, RelayTarget, SmtpPool};
+
+/// What a destination group is keyed by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Destination {
+    Relay(RelayTarget),
+    Mx { domain: String, port: u16 },
+}
+
+/// Everything needed to reach a destination; cheap to clone into tasks.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub router: Router,
+    pub resolver: MxResolver,
+    pub pool: SmtpPool,
+    pub helo_name: String,
+}
+
+/// The envelope sender and options shared by every group of one message.
+pub struct Outgoing {
+    pub mail_from: Option<String>,
+    pub smtputf8: bool,
+    pub data: Arc<Vec<u8>>,
+}
+
+impl Dispatcher {
+    pub async fn send(&self, outgoing: Outgoing, recipients: Vec<String>) -> AttemptResult {
+        let outgoing = Arc::new(outgoing);
+        let mut groups: HashMap<Destination, Vec<String>> = HashMap::new();
+        for recipient in recipients {
+            let domain = recipient
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_ascii_lowercase())
+                .unwrap_or_default();
+            let destination = match self.router.route_for(&domain) {
+                Route::Relay(target) => Destination::Relay(target),
+                Route::Mx { port } => Destination::Mx { domain, port },
+            };
+            groups.entry(destination).or_default().push(recipient);
+        }
+        let mut tasks = JoinSet::new();
+        for (destination, recipients) in groups {
+            let (dispatcher, outgoing) = (self.clone(), outgoing.clone());
+            tasks.spawn(async move {
+                dispatcher
+                    .send_group(destination, &outgoing, recipients)
+                    .await
+            });
+        }
+        let mut result =
+            AttemptResult::transient("the delivery task for this recipient did not finish");
+        while let Some(part) = tasks.join_next().await {
+            match part {
+                Ok(part) => result.merge(part),
+                Err(e) => tracing::error!(error = %e, "a destination task failed"),
+            }
+        }
+        result
+    }
+
+    async fn send_group(
+        &self,
+        destination: Destination,
+        outgoing: &Outgoing,
+        recipients: Vec<String>,
+    ) -> AttemptResult {
+        let envelope = Envelope {
+            mail_from: outgoing.mail_from.clone(),
+            recipients: recipients.clone(),
+            smtputf8: outgoing.smtputf8,
+            size_hint: outgoing.data.len(),
+        };
+        let mut result = match destination {
+            Destination::Relay(target) => self
+                .transaction(&target, &envelope, &outgoing.data)
+                .await
+                .unwrap_or_else(|e| e),
+            Destination::Mx { domain, port } => {
+                self.via_mx(&domain, port, &envelope, &outgoing.data).await
+            }
+        };
+        // Recipients the transaction did not answer (none normally) keep the group's fallback.
+        result.limit_to(&recipients);
+        result
+    }
+
+    /// One SMTP transaction; `Err` carries the outcome for every recipient when the
+    /// session failed before any of them was answered.
+    async fn transaction(
+        &self,
+        target: &RelayTarget,
+        envelope: &Envelope,
+        data: &[u8],
+    ) -> Result<AttemptResult, AttemptResult> {
+        let started = std::time::Instant::now();
+        let sent = self.pool.send(target, envelope, data).await;
+        metrics::histogram!("sluice_smtp_transaction_seconds")
+            .record(started.elapsed().as_secs_f64());
+        match sent {
+            Ok(outcome) => Ok(AttemptResult::replies(outcome.recipients)),
+            Err(e) => Err(AttemptResult::everyone(RecipientOutcome::from(&e))),
+        }
+    }
+
+    /// Tries the domain's MX hosts in preference order, moving to the next address
+    /// only when a session could not be had (connection refused, timeout, 4xx
+    /// greeting); any transaction that ran is final for this attempt.
+    async fn via_mx(
+        &self,
+        domain: &str,
+        port: u16,
+        envelope: &Envelope,
+        data: &[u8],
+    ) -> AttemptResult {
+        let hosts = match self.resolver.resolve(domain).await {
+            Ok(hosts) => hosts,
+            Err(e) => return AttemptResult::everyone(route_failure(&e)),
+        };
+        let mut last_failure =
+            AttemptResult::transient(format!("no MX host of {domain} could be reached"));
+        for host in &hosts {
+            for address in &host.addresses {
+                let target = RelayTarget::new(address.to_string(), port, self.helo_name.clone());
+                match self.transaction(&target, envelope, data).await {
+                    Ok(result) => return result,
+                    Err(failure) if failure.is_transient_for_all() => {
+                        tracing::debug!(%domain, mx = %host.name, %address, "MX host unavailable; trying the next");
+                        last_failure = failure;
+                    }
+                    Err(permanent) => return permanent,
+                }
+            }
+        }
+        last_failure
+    }
+}
+
+/// A DNS verdict as a recipient outcome: null MX and NXDOMAIN bounce with the codes
+/// RFC 7505 and RFC 3463 name; anything else waits for a retry.
+fn route_failure(error: &RouteError) -> RecipientOutcome {
+    if error.is_permanent() {
+        let code = if matches!(error, RouteError::NullMx { .. }) {
+            556
+        } else {
+            550
+        };
+        let reply = SmtpReply::from_parts(code, &format!("{} {error}", error.enhanced_code()));
+        RecipientOutcome::Permanent {
+            reply: Some(reply),
+            detail: error.to_string(),
+        }
+    } else {
+        RecipientOutcome::Transient(error.to_string())
+    }
+}
