@@ -4,7 +4,8 @@
 //! Top-level keys map to `SLUICE_<KEY>` (`SLUICE_LISTEN`, `SLUICE_REDIS_URL`, …); keys
 //! in a section map to `SLUICE_<SECTION>_<KEY>` (`SLUICE_DELIVERY_RECLAIM_IDLE`).
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,6 +13,9 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use sluice_delivery::providers::ProviderTable;
+use sluice_delivery::worker::Source;
+use sluice_model::MessageStream;
 
 /// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
 const SECTIONS: &[&str] = &["delivery", "dns"];
@@ -92,6 +96,25 @@ pub struct DeliveryConfig {
     /// Per-domain relays: `[[delivery.routes]]` with `domain` (exact or `*.example.com`)
     /// and `relay` (an `smtp://` / `smtps://` URL).
     pub routes: Vec<RouteConfig>,
+    /// Named sets of source addresses: `[[delivery.pools]]` with `name` and `sources`.
+    pub pools: Vec<IpPoolConfig>,
+    /// The pool every stream uses unless `stream_pools` names another.
+    pub default_pool: Option<String>,
+    /// Per-stream pools, e.g. `{ bulk = "bulk-ips" }`.
+    pub stream_pools: BTreeMap<String, String>,
+    /// EHLO name per source address (`{ "192.0.2.10" = "mta1.example.com" }`);
+    /// default: `hostname`.
+    pub ehlo_names: BTreeMap<String, String>,
+    /// Mailbox providers recognised by MX host patterns, with per-IP limits; they
+    /// replace built-ins of the same name (`[[delivery.providers]]`).
+    pub providers: Vec<sluice_delivery::providers::ProviderRule>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpPoolConfig {
+    pub name: String,
+    pub sources: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -149,6 +172,11 @@ impl Default for DeliveryConfig {
             mx_port: 25,
             dns_servers: Vec::new(),
             routes: Vec::new(),
+            pools: Vec::new(),
+            default_pool: None,
+            stream_pools: BTreeMap::new(),
+            ehlo_names: BTreeMap::new(),
+            providers: Vec::new(),
         }
     }
 }
@@ -241,6 +269,8 @@ impl Config {
         parse_duration(&self.retention).context("`retention` (SLUICE_RETENTION)")?;
         self.retry_schedule()?;
         self.dns_servers()?;
+        self.source_pools()?;
+        self.providers()?;
         if self.delivery.mx_port == 0 {
             bail!(
                 "invalid configuration: `delivery.mx_port` (SLUICE_DELIVERY_MX_PORT) must not be 0"
@@ -273,6 +303,64 @@ impl Config {
                 })
             })
             .collect()
+    }
+
+    /// Each stream's source pool: `(stream, pool name, sources)`, validated.
+    pub fn source_pools(&self) -> anyhow::Result<Vec<(MessageStream, String, Vec<Source>)>> {
+        let d = &self.delivery;
+        let mut pools: BTreeMap<&str, Vec<Source>> = BTreeMap::new();
+        for pool in &d.pools {
+            if pool.sources.is_empty() {
+                bail!(
+                    "invalid configuration: `delivery.pools` pool `{}` has no sources",
+                    pool.name
+                );
+            }
+            let sources = pool
+                .sources
+                .iter()
+                .map(|ip| {
+                    let parsed: IpAddr = ip.parse().with_context(|| {
+                        format!("invalid configuration: `delivery.pools` pool `{}`: `{ip}` is not an IP address", pool.name)
+                    })?;
+                    let helo_name = d.ehlo_names.get(ip).cloned().unwrap_or_else(|| self.hostname.clone());
+                    Ok(Source { ip: parsed, helo_name })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if pools.insert(&pool.name, sources).is_some() {
+                bail!(
+                    "invalid configuration: `delivery.pools` names `{}` twice",
+                    pool.name
+                );
+            }
+        }
+        for stream in d.stream_pools.keys() {
+            if MessageStream::parse(stream).is_none() {
+                bail!(
+                    "invalid configuration: `delivery.stream_pools` key `{stream}` is not transactional or bulk"
+                );
+            }
+        }
+        let mut chosen = Vec::new();
+        for stream in MessageStream::ALL {
+            let name = d
+                .stream_pools
+                .get(stream.as_str())
+                .or(d.default_pool.as_ref());
+            if let Some(name) = name {
+                let sources = pools.get(name.as_str()).with_context(|| {
+                    format!("invalid configuration: no `delivery.pools` entry named `{name}` (used for {stream} mail)")
+                })?;
+                chosen.push((stream, name.clone(), sources.clone()));
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// The provider table: built-ins, replaced or extended by `delivery.providers`.
+    pub fn providers(&self) -> anyhow::Result<ProviderTable> {
+        ProviderTable::try_with_overrides(self.delivery.providers.clone())
+            .map_err(|e| anyhow::anyhow!("invalid configuration: `delivery.providers`: {e}"))
     }
 
     pub fn retry_schedule(&self) -> anyhow::Result<Vec<Duration>> {
@@ -422,6 +510,37 @@ mod tests {
             assert!(error.contains("SLUICE_JWT_PUBLIC_KEY"), "{error}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn pools_are_validated_with_the_key_named() {
+        let mut config = Config::default();
+        config.delivery.default_pool = Some("missing".into());
+        let error = format!("{:#}", config.validate().unwrap_err());
+        assert!(
+            error.contains("delivery.pools") && error.contains("missing"),
+            "{error}"
+        );
+
+        config.delivery.pools = vec![IpPoolConfig {
+            name: "missing".into(),
+            sources: vec!["not-an-ip".into()],
+        }];
+        let error = format!("{:#}", config.validate().unwrap_err());
+        assert!(error.contains("not-an-ip"), "{error}");
+
+        config.delivery.pools[0].sources = vec!["127.0.0.2".into()];
+        config
+            .delivery
+            .stream_pools
+            .insert("bulk".into(), "missing".into());
+        let pools = config.source_pools().unwrap();
+        assert_eq!(pools.len(), 2, "both streams use a pool");
+        config
+            .delivery
+            .stream_pools
+            .insert("urgent".into(), "missing".into());
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -123,6 +123,8 @@ pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
     };
     let d = &config.delivery;
     let mut worker = WorkerConfig::new(router, resolver);
+    worker.source_pools = config.source_pools()?;
+    worker.providers = config.providers()?;
     worker.concurrency = config.workers;
     worker.retry = RetryPolicy {
         schedule: config.retry_schedule()?,

@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_model::SmtpReply;
+use sluice_model::{MessageStream, SmtpReply};
 use tokio::task::JoinSet;
 
 use super::outcome::{AttemptResult, RecipientOutcome};
+use super::shaping::{Shaper, Slot, Source, SourcePool};
 use crate::routing::{MxResolver, Route, RouteError, Router};
 use crate::smtp::{Envelope, RelayTarget, SmtpPool};
 
@@ -27,10 +28,14 @@ pub struct Dispatcher {
     pub resolver: MxResolver,
     pub pool: SmtpPool,
     pub helo_name: String,
+    /// Source addresses per stream; a stream without a pool lets the OS choose.
+    pub sources: Arc<HashMap<MessageStream, SourcePool>>,
+    pub shaper: Arc<Shaper>,
 }
 
 /// The envelope sender and options shared by every group of one message.
 pub struct Outgoing {
+    pub stream: MessageStream,
     pub mail_from: Option<String>,
     pub smtputf8: bool,
     pub data: Arc<Vec<u8>>,
@@ -84,12 +89,22 @@ impl Dispatcher {
             size_hint: outgoing.data.len(),
         };
         let mut result = match destination {
-            Destination::Relay(target) => self
-                .transaction(&target, &envelope, &outgoing.data)
-                .await
-                .unwrap_or_else(|e| e),
+            Destination::Relay(mut target) => {
+                // A smart host shapes its own traffic: only the source address is ours.
+                if let Some(source) = self
+                    .sources
+                    .get(&outgoing.stream)
+                    .and_then(|p| p.rotation().next())
+                {
+                    bind(&mut target, source);
+                }
+                self.transaction(&target, &envelope, &outgoing.data)
+                    .await
+                    .unwrap_or_else(|e| e)
+            }
             Destination::Mx { domain, port } => {
-                self.via_mx(&domain, port, &envelope, &outgoing.data).await
+                self.via_mx(&domain, port, outgoing.stream, &envelope, &outgoing.data)
+                    .await
             }
         };
         // Recipients the transaction did not answer (none normally) keep the group's fallback.
@@ -122,6 +137,7 @@ impl Dispatcher {
         &self,
         domain: &str,
         port: u16,
+        stream: MessageStream,
         envelope: &Envelope,
         data: &[u8],
     ) -> AttemptResult {
@@ -129,11 +145,29 @@ impl Dispatcher {
             Ok(hosts) => hosts,
             Err(e) => return AttemptResult::everyone(route_failure(&e)),
         };
+        // The best MX host names the provider (gmail, outlook, …) whose limits apply.
+        let best = hosts.first().map_or(domain, |h| h.name.as_str());
+        let provider = self.shaper.providers.classify(best, domain);
+        let source = match self
+            .shaper
+            .acquire(self.sources.get(&stream), &provider)
+            .await
+        {
+            Slot::Granted { source, _permit } => (source, _permit),
+            Slot::Wait(wait) => return AttemptResult::everyone(RecipientOutcome::Throttled(wait)),
+            Slot::Unavailable(reason) => {
+                return AttemptResult::transient(format!("throttle state unavailable: {reason}"));
+            }
+        };
         let mut last_failure =
             AttemptResult::transient(format!("no MX host of {domain} could be reached"));
         for host in &hosts {
             for address in &host.addresses {
-                let target = RelayTarget::new(address.to_string(), port, self.helo_name.clone());
+                let mut target =
+                    RelayTarget::new(address.to_string(), port, self.helo_name.clone());
+                if let Some(source) = &source.0 {
+                    bind(&mut target, source);
+                }
                 match self.transaction(&target, envelope, data).await {
                     Ok(result) => return result,
                     Err(failure) if failure.is_transient_for_all() => {
@@ -146,6 +180,11 @@ impl Dispatcher {
         }
         last_failure
     }
+}
+
+fn bind(target: &mut RelayTarget, source: &Source) {
+    target.source_ip = Some(source.ip);
+    target.helo_name = source.helo_name.clone();
 }
 
 /// A DNS verdict as a recipient outcome: null MX and NXDOMAIN bounce with the codes

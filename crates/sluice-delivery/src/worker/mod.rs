@@ -9,12 +9,14 @@
 
 mod dispatch;
 mod outcome;
+mod shaping;
 mod signers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sluice_model::MessageStream;
 use sluice_store::{Queue, QueueEntry, Store, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -29,6 +31,9 @@ use crate::retry::RetryPolicy;
 use crate::routing::{MxResolver, ResolverConfig, RouteError, Router, RouterConfig};
 use crate::smtp::SmtpPool;
 use dispatch::{Dispatcher, Outgoing};
+pub use shaping::{Source, SourcePool};
+
+use crate::providers::ProviderTable;
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -41,6 +46,10 @@ pub struct WorkerConfig {
     pub router: RouterConfig,
     /// The name servers MX lookups use (`delivery.dns_servers`).
     pub resolver: ResolverConfig,
+    /// Source-address pools per stream (`delivery.pools`, `default_pool`, `stream_pools`).
+    pub source_pools: Vec<(MessageStream, String, Vec<Source>)>,
+    /// Mailbox providers and their per-IP limits (built-ins plus `[[delivery.providers]]`).
+    pub providers: ProviderTable,
     pub retry: RetryPolicy,
     /// An entry read by a worker and unsettled this long is taken over by another.
     pub reclaim_idle: Duration,
@@ -57,6 +66,8 @@ impl WorkerConfig {
             consumer: unique_consumer_name(),
             router,
             resolver,
+            source_pools: Vec::new(),
+            providers: ProviderTable::builtin(),
             retry: RetryPolicy::default(),
             reclaim_idle: Duration::from_secs(300),
             promote_interval: Duration::from_secs(1),
@@ -97,11 +108,23 @@ impl Worker {
     ) -> Result<Self, WorkerError> {
         let queue = store.queue().await?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let sources = config
+            .source_pools
+            .iter()
+            .map(|(stream, name, sources)| {
+                (*stream, SourcePool::new(name.clone(), sources.clone()))
+            })
+            .collect();
         let dispatcher = Dispatcher {
             router: Router::new(&config.router)?,
             resolver: MxResolver::new(&config.resolver)?,
             pool: pool.clone(),
             helo_name: config.router.helo_name.clone(),
+            sources: Arc::new(sources),
+            shaper: Arc::new(shaping::Shaper::new(
+                config.providers.clone(),
+                store.throttle(),
+            )),
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -280,6 +303,7 @@ impl Worker {
             Err(detail) => return AttemptResult::failed(detail),
         };
         let outgoing = Outgoing {
+            stream: job.entry.stream,
             mail_from: Some(job.message.from.address.to_string()),
             smtputf8: job.message.needs_smtputf8(),
             data: Arc::new(data),

@@ -24,6 +24,9 @@ pub enum RecipientOutcome {
     },
     /// Sluice could not build or sign the message; retrying would not help.
     Failed(String),
+    /// Not attempted: every usable source address is over its rate for this
+    /// destination. The recipient waits (no attempt counted, no event) until then.
+    Throttled(std::time::Duration),
 }
 
 impl From<&crate::smtp::SmtpError> for RecipientOutcome {
@@ -120,12 +123,23 @@ pub fn settle_attempt(
     policy: &RetryPolicy,
     now: OffsetDateTime,
 ) -> Settlement {
-    let attempts = job.attempts + 1;
     let mut recipients = job.recipients.clone();
+    let pending = recipients.iter().filter(|r| !r.status.is_final()).count();
+    let throttled: Vec<std::time::Duration> = recipients
+        .iter()
+        .filter(|r| !r.status.is_final())
+        .filter_map(|r| match result.outcome_for(&r.address) {
+            RecipientOutcome::Throttled(wait) => Some(*wait),
+            _ => None,
+        })
+        .collect();
+    // An attempt counts only when at least one recipient was really tried.
+    let attempts = job.attempts + u32::from(throttled.len() < pending);
     let mut events = Vec::new();
     let mut deferred = Vec::new();
     for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
         let (status, reply, detail) = match result.outcome_for(&recipient.address) {
+            RecipientOutcome::Throttled(_) => continue,
             RecipientOutcome::Reply(reply) if reply.is_success() => {
                 (RecipientStatus::Delivered, Some(reply.clone()), None)
             }
@@ -169,6 +183,24 @@ pub fn settle_attempt(
         retry_at = policy.next_attempt(attempts, job.created_at, now);
         if retry_at.is_none() {
             give_up(&mut recipients, &mut events, attempts, now);
+        }
+    }
+    if let Some(wait) = throttled.iter().min() {
+        if now + *wait > job.created_at + policy.max_age {
+            let detail = "gave up: the destination stayed throttled until the maximum queue age";
+            for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
+                recipient.status = RecipientStatus::Bounced;
+                events.push(event(
+                    EventType::Bounced,
+                    recipient,
+                    now,
+                    Some(detail.into()),
+                ));
+            }
+            retry_at = None;
+        } else {
+            let throttle_at = now + *wait;
+            retry_at = Some(retry_at.map_or(throttle_at, |at: OffsetDateTime| at.min(throttle_at)));
         }
     }
     Settlement {
@@ -391,6 +423,37 @@ mod tests {
         );
         assert_eq!(settlement.status, MessageStatus::Deferred);
         assert!(settlement.retry_at.is_some());
+    }
+
+    #[test]
+    fn throttled_recipients_wait_without_an_attempt_or_event() {
+        let job = job(&["a@busy.test", "b@free.test"]);
+        let mut result = AttemptResult::replies(vec![("b@free.test".into(), reply(250, "ok"))]);
+        result.record(
+            &["a@busy.test".into()],
+            &RecipientOutcome::Throttled(std::time::Duration::from_secs(30)),
+        );
+        let now = OffsetDateTime::now_utc();
+        let settlement = settle_attempt(&job, &result, &RetryPolicy::default(), now);
+        assert_eq!(settlement.recipients[0].status, RecipientStatus::Queued);
+        assert_eq!(settlement.recipients[0].attempts, 0);
+        assert_eq!(settlement.recipients[1].status, RecipientStatus::Delivered);
+        assert_eq!(settlement.events.len(), 1, "only the delivery is an event");
+        assert_eq!(
+            settlement.retry_at,
+            Some(now + std::time::Duration::from_secs(30))
+        );
+        assert_eq!(settlement.status, MessageStatus::Queued);
+
+        let everyone = AttemptResult::everyone(RecipientOutcome::Throttled(
+            std::time::Duration::from_secs(5),
+        ));
+        let parked = settle_attempt(&job, &everyone, &RetryPolicy::default(), now);
+        assert_eq!(
+            parked.attempts, 0,
+            "a fully throttled pass is not an attempt"
+        );
+        assert!(parked.events.is_empty());
     }
 
     #[test]

@@ -1,0 +1,163 @@
+//! Traffic shaping for direct delivery: which source address sends, and whether it
+//! may send now. Each (source IP × provider) has a message rate shared by every
+//! worker process through Redis (GCRA) and a connection cap in this process.
+//!
+//! A message that must wait is not held by a worker: the caller parks it in the
+//! delayed set for the wait the throttle names, and other traffic flows meanwhile.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sluice_store::{Admission, Rate, Throttle};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::providers::{Provider, ProviderTable};
+
+/// One source address and the name it greets with (EHLO).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub ip: IpAddr,
+    pub helo_name: String,
+}
+
+/// A named set of source addresses, taken in turn so load spreads evenly.
+#[derive(Debug)]
+pub struct SourcePool {
+    pub name: String,
+    sources: Vec<Source>,
+    next: AtomicUsize,
+}
+
+impl SourcePool {
+    pub fn new(name: impl Into<String>, sources: Vec<Source>) -> Self {
+        Self {
+            name: name.into(),
+            sources,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Every source once, starting with the next one in turn.
+    pub fn rotation(&self) -> impl Iterator<Item = &Source> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let count = self.sources.len();
+        (0..count).map(move |i| &self.sources[(start + i) % count])
+    }
+}
+
+/// The result of asking for a sending slot.
+pub enum Slot {
+    /// Send now from `source` (`None`: the operating system picks the address);
+    /// the permit holds one of the (source × provider) connections until dropped.
+    Granted {
+        source: Option<Source>,
+        _permit: OwnedSemaphorePermit,
+    },
+    /// Every source is at its rate or connection cap; try again after this long.
+    Wait(Duration),
+    /// Redis could not answer; the attempt is retried like any transient failure.
+    Unavailable(String),
+}
+
+/// How long to park a message when only the connection cap (not the rate) is full.
+const CONNECTION_CAP_WAIT: Duration = Duration::from_secs(1);
+
+pub struct Shaper {
+    pub providers: ProviderTable,
+    throttle: Throttle,
+    caps: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Shaper {
+    pub fn new(providers: ProviderTable, throttle: Throttle) -> Self {
+        Self {
+            providers,
+            throttle,
+            caps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The first source (in turn) that is under both its connection cap and its
+    /// rates for `provider`; a rate is consumed only for the source that gets the slot.
+    pub async fn acquire(&self, pool: Option<&SourcePool>, provider: &Provider) -> Slot {
+        let candidates: Vec<Option<&Source>> = match pool {
+            Some(pool) => pool.rotation().map(Some).collect(),
+            None => vec![None],
+        };
+        let limits = &provider.limits;
+        let rates = [
+            Rate::per_minute(limits.messages_per_minute_per_ip),
+            Rate::per_hour(limits.messages_per_hour_per_ip),
+        ];
+        let mut shortest: Option<Duration> = None;
+        for source in candidates {
+            let key = format!(
+                "{}|{}",
+                source.map_or_else(|| "any".to_string(), |s| s.ip.to_string()),
+                provider.name
+            );
+            let Some(permit) = self.try_connection(&key, limits.max_connections_per_ip) else {
+                shortest =
+                    Some(shortest.map_or(CONNECTION_CAP_WAIT, |s| s.min(CONNECTION_CAP_WAIT)));
+                continue;
+            };
+            match self.throttle.admit_all(&key, &rates, 1).await {
+                Ok(Admission::Allowed) => {
+                    return Slot::Granted {
+                        source: source.cloned(),
+                        _permit: permit,
+                    };
+                }
+                Ok(Admission::RetryAfter(wait)) => {
+                    shortest = Some(shortest.map_or(wait, |s| s.min(wait)))
+                }
+                Err(e) => return Slot::Unavailable(e.to_string()),
+            }
+        }
+        metrics::counter!("sluice_throttled_total", "provider" => provider.name.clone())
+            .increment(1);
+        Slot::Wait(shortest.unwrap_or(CONNECTION_CAP_WAIT))
+    }
+
+    fn try_connection(&self, key: &str, max: usize) -> Option<OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut caps = self
+                .caps
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            caps.entry(key.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(max.max(1))))
+                .clone()
+        };
+        semaphore.try_acquire_owned().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_taken_in_turn() {
+        let source = |last: u8| Source {
+            ip: IpAddr::from([127, 0, 0, last]),
+            helo_name: format!("mta{last}.test"),
+        };
+        let pool = SourcePool::new("shared", vec![source(2), source(3), source(4)]);
+        let firsts: Vec<u8> = (0..6)
+            .map(|_| match pool.rotation().next().map(|s| s.ip) {
+                Some(IpAddr::V4(ip)) => ip.octets()[3],
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(firsts, [2, 3, 4, 2, 3, 4]);
+        assert_eq!(
+            pool.rotation().count(),
+            3,
+            "a rotation offers every source once"
+        );
+    }
+}

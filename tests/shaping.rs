@@ -1,0 +1,215 @@
+//! Source-address pools and provider rates for direct delivery: real SMTP from pool
+//! addresses on loopback, a real DNS fixture, and a rate shared by two `sluice worker`
+//! processes through one Redis.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sluice::config::{Config, IpPoolConfig};
+use sluice::run::Roles;
+use sluice_delivery::providers::{ProviderLimits, ProviderRule};
+use sluice_dns_fixture::DnsFixture;
+use sluice_smtp_sink::AcceptAll;
+
+use common::{TestEnv, simple_message};
+
+fn direct(config: &mut Config, dns: &DnsFixture) {
+    let relay = config.relay_url.take().unwrap();
+    config.delivery.mx_port = relay.rsplit(':').next().unwrap().parse().unwrap();
+    config.delivery.dns_servers = vec![dns.addr().to_string()];
+}
+
+async fn dest_dns() -> DnsFixture {
+    let dns = DnsFixture::start().await.unwrap();
+    dns.set_mx("dest.test", &[(10, "mx.dest.test")]);
+    dns.set_a("mx.dest.test", &[Ipv4Addr::LOCALHOST]);
+    dns
+}
+
+fn dest_provider(per_minute: u32) -> ProviderRule {
+    ProviderRule {
+        name: "dest".into(),
+        mx_patterns: vec!["*.dest.test".into()],
+        limits: ProviderLimits {
+            max_connections_per_ip: 4,
+            messages_per_connection: 100,
+            messages_per_minute_per_ip: per_minute,
+            messages_per_hour_per_ip: 10_000,
+        },
+    }
+}
+
+#[tokio::test]
+async fn pool_addresses_take_turns_and_greet_with_their_own_names() {
+    let dns = dest_dns().await;
+    let env = TestEnv::start_with(Arc::new(AcceptAll), Roles::ALL, |c| {
+        direct(c, &dns);
+        c.delivery.pools = vec![IpPoolConfig {
+            name: "shared".into(),
+            sources: vec!["127.0.0.2".into(), "127.0.0.3".into()],
+        }];
+        c.delivery.default_pool = Some("shared".into());
+        c.delivery
+            .ehlo_names
+            .insert("127.0.0.2".into(), "mta2.sluice.test".into());
+        c.delivery.providers = vec![dest_provider(1000)];
+    })
+    .await;
+    let key = env.ready_tenant().await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(
+            env.send(&key, simple_message(&format!("user{i}@dest.test")))
+                .await,
+        );
+    }
+    for id in &ids {
+        env.wait_for_status(&key, id, "delivered", Duration::from_secs(15))
+            .await;
+    }
+    let by_ip = env.sink.source_ips();
+    let from = |last: u8| {
+        by_ip
+            .get(&IpAddr::from([127, 0, 0, last]))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert!(
+        from(2) >= 2 && from(3) >= 2,
+        "both pool addresses send: {by_ip:?}"
+    );
+    assert_eq!(from(2) + from(3), 10, "only pool addresses send: {by_ip:?}");
+    for message in env.sink.messages() {
+        let expected = if message.peer.ip() == IpAddr::from([127, 0, 0, 2]) {
+            "mta2.sluice.test"
+        } else {
+            "mta.sluice.test"
+        };
+        assert_eq!(message.helo, expected);
+    }
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_rate_holds_across_two_worker_processes() {
+    let dns = dest_dns().await;
+    // API only in this process; delivery by two separate `sluice worker` processes.
+    let env = TestEnv::start_with(
+        Arc::new(AcceptAll),
+        Roles {
+            api: true,
+            worker: false,
+        },
+        |c| direct(c, &dns),
+    )
+    .await;
+    let key = env.ready_tenant().await;
+    let per_minute: u64 = 5;
+    let config_path = env.dir.path().join("sluice.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"redis_url = "{redis}"
+hostname = "mta.sluice.test"
+workers = 8
+
+[delivery]
+mx_port = {port}
+dns_servers = ["{dns}"]
+default_pool = "solo"
+retry_schedule = ["1s"]
+
+[[delivery.pools]]
+name = "solo"
+sources = ["127.0.0.2"]
+
+[[delivery.providers]]
+name = "dest"
+mx_patterns = ["*.dest.test"]
+max_connections_per_ip = 4
+messages_per_connection = 100
+messages_per_minute_per_ip = {per_minute}
+messages_per_hour_per_ip = 10000
+"#,
+            redis = env.redis.url(),
+            port = env.config.delivery.mx_port,
+            dns = dns.addr(),
+        ),
+    )
+    .unwrap();
+    let spawn_worker = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--config")
+            .arg(&config_path)
+            .arg("worker")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let (mut first, mut second) = (spawn_worker(), spawn_worker());
+
+    let mut ids = Vec::new();
+    for i in 0..15 {
+        ids.push(
+            env.send(&key, simple_message(&format!("user{i}@dest.test")))
+                .await,
+        );
+    }
+    // GCRA with burst = limit: 5 at once, then one every 12 s. Two processes that did
+    // not share the budget would send 10 in the first seconds.
+    assert!(
+        env.sink
+            .wait_for_count(per_minute, Duration::from_secs(20))
+            .await,
+        "sent {}",
+        env.sink.count()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        env.sink.count(),
+        per_minute,
+        "the per-minute rate was exceeded"
+    );
+
+    let mut waiting = 0;
+    for id in &ids {
+        let view: Value = env.message(&key, id).await;
+        if view["status"] == "queued" {
+            waiting += 1;
+            assert_eq!(
+                view["attempts"], 0,
+                "waiting for a throttle is not an attempt: {view:#}"
+            );
+            assert!(
+                view["next_attempt_at"].is_string(),
+                "a throttled message is parked: {view:#}"
+            );
+        }
+    }
+    assert_eq!(waiting, 15 - per_minute as usize);
+
+    // Both processes took part: alive (their configuration was accepted) and both
+    // registered as consumers of the stream.
+    assert!(first.try_wait().unwrap().is_none() && second.try_wait().unwrap().is_none());
+    let client = redis::Client::open(env.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let consumers: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg("sluice:{sluice:q0}:stream:transactional")
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(consumers.len(), 2, "two worker processes read the stream");
+    first.kill().await.unwrap();
+    second.kill().await.unwrap();
+    env.stop().await;
+}
