@@ -213,3 +213,68 @@ messages_per_hour_per_ip = 10000
     second.kill().await.unwrap();
     env.stop().await;
 }
+
+/// Accepts TCP and never says anything: a destination that ties up connections.
+struct Silent;
+
+impl sluice_smtp_sink::SinkBehavior for Silent {
+    fn greeting(&self, _peer: &sluice_smtp_sink::Peer) -> sluice_smtp_sink::Reply {
+        sluice_smtp_sink::Reply::hang()
+    }
+}
+
+#[tokio::test]
+async fn a_silent_destination_ties_up_only_its_own_connections() {
+    let dns = DnsFixture::start().await.unwrap();
+    // Few workers and a long greeting timeout: without per-destination caps, mail to
+    // the silent host would hold every worker and nothing else would move.
+    let env = TestEnv::start_with(Arc::new(AcceptAll), Roles::ALL, |c| {
+        direct(c, &dns);
+        c.workers = 4;
+        c.delivery.greeting_timeout = "60s".into();
+    })
+    .await;
+    let port = env.config.delivery.mx_port;
+    let silent = sluice_smtp_sink::SmtpSink::start(sluice_smtp_sink::SinkConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 5], port)),
+        behavior: Arc::new(Silent),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    dns.set_mx("silent.test", &[(10, "mx.silent.test")]);
+    dns.set_a("mx.silent.test", &[Ipv4Addr::new(127, 0, 0, 5)]);
+    dns.set_mx("healthy.test", &[(10, "mx.healthy.test")]);
+    dns.set_a("mx.healthy.test", &[Ipv4Addr::LOCALHOST]);
+
+    let key = env.ready_tenant().await;
+    let mut stuck = Vec::new();
+    for i in 0..10 {
+        stuck.push(
+            env.send(&key, simple_message(&format!("user{i}@silent.test")))
+                .await,
+        );
+    }
+    let mut healthy = Vec::new();
+    for i in 0..20 {
+        healthy.push(
+            env.send(&key, simple_message(&format!("user{i}@healthy.test")))
+                .await,
+        );
+    }
+    for id in &healthy {
+        env.wait_for_status(&key, id, "delivered", Duration::from_secs(20))
+            .await;
+    }
+    assert_eq!(env.sink.count(), 20);
+    assert_eq!(silent.count(), 0);
+    for id in &stuck {
+        let view = env.message(&key, id).await;
+        assert_eq!(
+            view["status"], "queued",
+            "mail to the silent host waits: {view:#}"
+        );
+    }
+    env.stop().await;
+    silent.shutdown().await;
+}
