@@ -278,3 +278,171 @@ async fn a_silent_destination_ties_up_only_its_own_connections() {
     env.stop().await;
     silent.shutdown().await;
 }
+
+/// Answers `421 4.7.0` (and closes) to the first `n` recipients, then accepts.
+struct ThrottleFirst(std::sync::atomic::AtomicUsize);
+
+impl sluice_smtp_sink::SinkBehavior for ThrottleFirst {
+    fn rcpt_to(&self, _peer: &sluice_smtp_sink::Peer, _rcpt: &str) -> sluice_smtp_sink::Reply {
+        let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.0.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            sluice_smtp_sink::Reply::closing(421, "4.7.0 Rate limited, try again later")
+        } else {
+            sluice_smtp_sink::Reply::ok()
+        }
+    }
+}
+
+async fn admin_get(env: &TestEnv, path: &str) -> Value {
+    let response = env
+        .http
+        .get(env.url(path))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn target(env: &TestEnv, name: &str) -> Option<Value> {
+    let overview = admin_get(env, "/v1/admin/delivery").await;
+    overview["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == name)
+        .cloned()
+}
+
+fn shaped(c: &mut Config, dns: &DnsFixture) {
+    direct(c, dns);
+    c.delivery.pools = vec![IpPoolConfig {
+        name: "solo".into(),
+        sources: vec!["127.0.0.2".into()],
+    }];
+    c.delivery.default_pool = Some("solo".into());
+    c.delivery.providers = vec![dest_provider(64)];
+    c.delivery.adaptive.suspend_after = 3;
+    c.delivery.adaptive.cooldown = "2s".into();
+    c.delivery.adaptive.increase_per_success = 8;
+    c.delivery.adaptive.recheck = "500ms".into();
+}
+
+#[tokio::test]
+async fn throttling_replies_slow_and_suspend_a_target_which_then_recovers() {
+    let dns = dest_dns().await;
+    let env = TestEnv::start_with(Arc::new(ThrottleFirst(3.into())), Roles::ALL, |c| {
+        shaped(c, &dns)
+    })
+    .await;
+    let key = env.ready_tenant().await;
+    let id = env.send(&key, simple_message("jane@dest.test")).await;
+
+    // Three 421s in a row: 64 → 32 → 16 → 8 per minute, and a 2 s suspension.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let suspended = loop {
+        if let Some(t) = target(&env, "127.0.0.2|dest").await
+            && t["suspension"] == "adaptive"
+        {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never suspended: {:#}",
+            admin_get(&env, "/v1/admin/delivery").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(suspended["rate_per_minute"], 8, "{suspended:#}");
+    let overview = admin_get(&env, "/v1/admin/delivery").await;
+    assert_eq!(overview["pools"][0]["sources"][0]["ip"], "127.0.0.2");
+    assert!(
+        overview["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "gmail" && p["builtin"] == true)
+    );
+
+    // The suspension ends by itself; the delivery then succeeds and the rate climbs.
+    let view = env
+        .wait_for_status(&key, &id, "delivered", Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        view["attempts"], 4,
+        "three throttled attempts and the delivery"
+    );
+    let recovered = target(&env, "127.0.0.2|dest").await.unwrap();
+    assert_eq!(
+        recovered["rate_per_minute"], 16,
+        "additive increase after a clean delivery: {recovered:#}"
+    );
+    assert!(recovered["suspended_until"].is_null());
+    let metrics = env
+        .http
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sluice_throttling_replies_total{provider=\"dest\"} 3"),
+        "{metrics}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn operators_pause_and_resume_a_provider() {
+    let dns = dest_dns().await;
+    let env = TestEnv::start_with(Arc::new(AcceptAll), Roles::ALL, |c| shaped(c, &dns)).await;
+    let key = env.ready_tenant().await;
+    let pause = |body: Value, path: &'static str| {
+        let env = &env;
+        async move {
+            env.http
+                .post(env.url(path))
+                .bearer_auth(common::ADMIN_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let paused = pause(
+        serde_json::json!({"provider": "dest", "minutes": 30}),
+        "/v1/admin/delivery/pause",
+    )
+    .await;
+    assert_eq!(paused.status(), reqwest::StatusCode::OK);
+    let paused: Value = paused.json().await.unwrap();
+    assert_eq!(paused["target"], "*|dest");
+    assert_eq!(paused["suspension"], "manual");
+
+    let id = env.send(&key, simple_message("jane@dest.test")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let view = env.message(&key, &id).await;
+    assert_eq!(view["status"], "queued", "{view:#}");
+    assert_eq!(env.sink.count(), 0);
+
+    let resumed = pause(
+        serde_json::json!({"provider": "dest"}),
+        "/v1/admin/delivery/resume",
+    )
+    .await;
+    assert_eq!(resumed.status(), reqwest::StatusCode::NO_CONTENT);
+    env.wait_for_status(&key, &id, "delivered", Duration::from_secs(10))
+        .await;
+
+    let invalid = pause(
+        serde_json::json!({"minutes": 5}),
+        "/v1/admin/delivery/pause",
+    )
+    .await;
+    assert_eq!(invalid.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    env.stop().await;
+}

@@ -29,6 +29,8 @@ pub struct ApiSettings {
     /// The operator's JWT verifier for `/v1/admin`. With neither, the admin API is off.
     pub admin_jwt: Option<admin_jwt::AdminJwtVerifier>,
     pub dns: DnsRecordSettings,
+    /// Pools and providers, for `GET /v1/admin/delivery`.
+    pub delivery: routes::delivery::DeliveryConfigView,
 }
 
 #[derive(Clone)]
@@ -97,6 +99,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::messages::router())
         .merge(routes::domains::router())
         .merge(routes::admin::router())
+        .merge(routes::delivery::router())
         .merge(routes::health::router())
         .merge(routes::metrics::router())
 }

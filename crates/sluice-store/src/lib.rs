@@ -32,11 +32,18 @@
 //!   of one key shares the tag, so admitting against all of them is one script call.
 //!   Expires once the bucket is full again (with the default burst, at most one period).
 //!
+//! Adaptive rates (tag `{<target>}`, target = `<source ip>|<provider>`):
+//! - `sluice:adaptive:{<target>}` — HASH `rate` (learned messages per minute), `strikes`
+//!   (throttling replies in a row), `suspended_until` (unix ms), `suspension`
+//!   (`adaptive` or `manual`).
+//! - `sluice:adaptive:index` — SET of targets with state, for the admin API.
+//!
 //! Global:
 //! - `sluice:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
 //! - `sluice:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`. Keys
 //!   are stored only as hashes; lookup is one HGETALL per request.
 
+pub mod adaptive;
 mod domains;
 pub mod embedded;
 mod error;

@@ -108,6 +108,38 @@ pub struct DeliveryConfig {
     /// Mailbox providers recognised by MX host patterns, with per-IP limits; they
     /// replace built-ins of the same name (`[[delivery.providers]]`).
     pub providers: Vec<sluice_delivery::providers::ProviderRule>,
+    /// How learned rates react to throttling replies (`[delivery.adaptive]`).
+    pub adaptive: AdaptiveSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdaptiveSettings {
+    /// Messages per minute regained after each clean delivery.
+    pub increase_per_success: u32,
+    /// The learned rate never drops below this (messages per minute).
+    pub floor: u32,
+    /// Throttling replies in a row that suspend an (IP × provider).
+    pub suspend_after: u32,
+    /// How long such a suspension lasts.
+    pub cooldown: String,
+    /// Extra reply texts (case-insensitive) that mean "slow down".
+    pub throttle_patterns: Vec<String>,
+    /// Mail waiting behind a suspension looks again at least this often.
+    pub recheck: String,
+}
+
+impl Default for AdaptiveSettings {
+    fn default() -> Self {
+        Self {
+            increase_per_success: 1,
+            floor: 1,
+            suspend_after: 5,
+            cooldown: "5m".into(),
+            throttle_patterns: Vec::new(),
+            recheck: "15s".into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -177,6 +209,7 @@ impl Default for DeliveryConfig {
             stream_pools: BTreeMap::new(),
             ehlo_names: BTreeMap::new(),
             providers: Vec::new(),
+            adaptive: AdaptiveSettings::default(),
         }
     }
 }
@@ -284,6 +317,11 @@ impl Config {
             ("delivery.greeting_timeout", &self.delivery.greeting_timeout),
             ("delivery.command_timeout", &self.delivery.command_timeout),
             ("delivery.data_timeout", &self.delivery.data_timeout),
+            (
+                "delivery.adaptive.cooldown",
+                &self.delivery.adaptive.cooldown,
+            ),
+            ("delivery.adaptive.recheck", &self.delivery.adaptive.recheck),
         ] {
             parse_duration(value).with_context(|| format!("invalid configuration: `{key}`"))?;
         }

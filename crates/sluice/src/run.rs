@@ -5,14 +5,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sluice_api::routes::delivery::{DeliveryConfigView, PoolView, ProviderView, SourceView};
 use sluice_api::{ApiSettings, AppState};
 use sluice_delivery::dkim::DnsRecordSettings;
 use sluice_delivery::retry::RetryPolicy;
 use sluice_delivery::routing::{ResolverConfig, Router, RouterConfig};
 use sluice_delivery::smtp::{PoolConfig, SmtpPool, Timeouts};
+use sluice_delivery::worker::AdaptiveConfig;
 use sluice_delivery::worker::{Worker, WorkerConfig};
 use sluice_model::Limits;
 use sluice_store::Store;
+use sluice_store::adaptive::AdaptivePolicy;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -83,6 +86,7 @@ pub fn api_settings(config: &Config) -> anyhow::Result<ApiSettings> {
         },
         admin_token: config.admin_token.clone(),
         admin_jwt: config.admin_jwt_verifier()?,
+        delivery: delivery_view(config)?,
         dns: DnsRecordSettings {
             spf_include: config
                 .dns
@@ -125,6 +129,17 @@ pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
     let mut worker = WorkerConfig::new(router, resolver);
     worker.source_pools = config.source_pools()?;
     worker.providers = config.providers()?;
+    let adaptive = &config.delivery.adaptive;
+    worker.adaptive = AdaptiveConfig {
+        policy: AdaptivePolicy {
+            increase_per_success: adaptive.increase_per_success,
+            floor: adaptive.floor,
+            suspend_after: adaptive.suspend_after,
+            cooldown: Config::duration(&adaptive.cooldown),
+        },
+        patterns: adaptive.throttle_patterns.clone(),
+        recheck: Config::duration(&adaptive.recheck),
+    };
     worker.concurrency = config.workers;
     worker.retry = RetryPolicy {
         schedule: config.retry_schedule()?,
@@ -152,6 +167,41 @@ pub fn pool_config(config: &Config) -> PoolConfig {
             data_end: data,
         },
     }
+}
+
+/// Pools and providers as `GET /v1/admin/delivery` shows them.
+fn delivery_view(config: &Config) -> anyhow::Result<DeliveryConfigView> {
+    let mut pools: Vec<PoolView> = Vec::new();
+    for (stream, name, sources) in config.source_pools()? {
+        match pools.iter_mut().find(|p| p.name == name) {
+            Some(pool) => pool.streams.push(stream.as_str().to_string()),
+            None => pools.push(PoolView {
+                name,
+                streams: vec![stream.as_str().to_string()],
+                sources: sources
+                    .iter()
+                    .map(|s| SourceView {
+                        ip: s.ip.to_string(),
+                        ehlo_name: s.helo_name.clone(),
+                    })
+                    .collect(),
+            }),
+        }
+    }
+    let providers = config
+        .providers()?
+        .rules()
+        .map(|(rule, builtin)| ProviderView {
+            name: rule.name.clone(),
+            mx_patterns: rule.mx_patterns.clone(),
+            builtin,
+            max_connections_per_ip: rule.limits.max_connections_per_ip,
+            messages_per_connection: rule.limits.messages_per_connection,
+            messages_per_minute_per_ip: rule.limits.messages_per_minute_per_ip,
+            messages_per_hour_per_ip: rule.limits.messages_per_hour_per_ip,
+        })
+        .collect();
+    Ok(DeliveryConfigView { pools, providers })
 }
 
 /// Connects to Redis and starts the requested roles.

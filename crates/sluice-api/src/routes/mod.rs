@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod delivery;
 pub mod domains;
 pub mod health;
 pub mod messages;

@@ -153,7 +153,11 @@ impl Dispatcher {
             .acquire(self.sources.get(&stream), &provider)
             .await
         {
-            Slot::Granted { source, _permit } => (source, _permit),
+            Slot::Granted {
+                source,
+                target,
+                _permit,
+            } => (source, target, _permit),
             Slot::Wait(wait) => return AttemptResult::everyone(RecipientOutcome::Throttled(wait)),
             Slot::Unavailable(reason) => {
                 return AttemptResult::transient(format!("throttle state unavailable: {reason}"));
@@ -169,7 +173,12 @@ impl Dispatcher {
                     bind(&mut target, source);
                 }
                 match self.transaction(&target, envelope, data).await {
-                    Ok(result) => return result,
+                    Ok(result) => {
+                        self.shaper
+                            .learn(&source.1, &provider, &result.smtp_replies())
+                            .await;
+                        return result;
+                    }
                     Err(failure) if failure.is_transient_for_all() => {
                         tracing::debug!(%domain, mx = %host.name, %address, "MX host unavailable; trying the next");
                         last_failure = failure;

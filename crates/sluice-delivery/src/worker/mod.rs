@@ -31,7 +31,7 @@ use crate::retry::RetryPolicy;
 use crate::routing::{MxResolver, ResolverConfig, RouteError, Router, RouterConfig};
 use crate::smtp::SmtpPool;
 use dispatch::{Dispatcher, Outgoing};
-pub use shaping::{Source, SourcePool};
+pub use shaping::{AdaptiveConfig, Source, SourcePool};
 
 use crate::providers::ProviderTable;
 
@@ -50,6 +50,8 @@ pub struct WorkerConfig {
     pub source_pools: Vec<(MessageStream, String, Vec<Source>)>,
     /// Mailbox providers and their per-IP limits (built-ins plus `[[delivery.providers]]`).
     pub providers: ProviderTable,
+    /// How learned rates react to throttling replies and clean deliveries.
+    pub adaptive: AdaptiveConfig,
     pub retry: RetryPolicy,
     /// An entry read by a worker and unsettled this long is taken over by another.
     pub reclaim_idle: Duration,
@@ -68,6 +70,7 @@ impl WorkerConfig {
             resolver,
             source_pools: Vec::new(),
             providers: ProviderTable::builtin(),
+            adaptive: AdaptiveConfig::default(),
             retry: RetryPolicy::default(),
             reclaim_idle: Duration::from_secs(300),
             promote_interval: Duration::from_secs(1),
@@ -124,6 +127,8 @@ impl Worker {
             shaper: Arc::new(shaping::Shaper::new(
                 config.providers.clone(),
                 store.throttle(),
+                store.adaptive(),
+                config.adaptive.clone(),
             )),
         };
         Ok(Self {

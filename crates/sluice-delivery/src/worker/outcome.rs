@@ -79,6 +79,17 @@ impl AttemptResult {
         result
     }
 
+    /// Every SMTP reply in this result (for learning from them).
+    pub fn smtp_replies(&self) -> Vec<&SmtpReply> {
+        self.outcomes
+            .iter()
+            .filter_map(|(_, outcome)| match outcome {
+                RecipientOutcome::Reply(reply) => Some(reply),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Records `outcome` for each of `recipients` (one destination's share of the attempt).
     pub fn record(&mut self, recipients: &[String], outcome: &RecipientOutcome) {
         self.outcomes

@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sluice_model::SmtpReply;
+use sluice_store::adaptive::{Adaptive, AdaptivePolicy};
 use sluice_store::{Admission, Rate, Throttle};
+use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::providers::{Provider, ProviderTable};
@@ -54,6 +57,7 @@ pub enum Slot {
     /// the permit holds one of the (source × provider) connections until dropped.
     Granted {
         source: Option<Source>,
+        target: String,
         _permit: OwnedSemaphorePermit,
     },
     /// Every source is at its rate or connection cap; try again after this long.
@@ -65,18 +69,104 @@ pub enum Slot {
 /// How long to park a message when only the connection cap (not the rate) is full.
 const CONNECTION_CAP_WAIT: Duration = Duration::from_secs(1);
 
+/// What the shaper learns from replies: which ones mean "slow down", and how the
+/// learned rate reacts.
+#[derive(Clone, Debug)]
+pub struct AdaptiveConfig {
+    pub policy: AdaptivePolicy,
+    /// Reply texts (case-insensitive substrings) that mean throttling, beyond 421 and
+    /// 4.7.x: e.g. Yahoo's "TS03", Gmail's "rate limited".
+    pub patterns: Vec<String>,
+    /// The longest a message waits behind a suspension before looking again, so a
+    /// resumed target is served soon without waiting out the original pause.
+    pub recheck: Duration,
+}
+
+impl Default for AdaptiveConfig {
+    fn default() -> Self {
+        Self {
+            policy: AdaptivePolicy::default(),
+            patterns: Vec::new(),
+            recheck: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Built-in throttling phrases seen from the large providers.
+const THROTTLE_PHRASES: &[&str] = &[
+    "rate limit",
+    "ratelimit",
+    "rate-limit",
+    "too many",
+    "try again later",
+    "temporarily deferred",
+    "throttl",
+    "ts01",
+    "ts02",
+    "ts03",
+];
+
 pub struct Shaper {
     pub providers: ProviderTable,
     throttle: Throttle,
+    adaptive: Adaptive,
+    learning: AdaptiveConfig,
     caps: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Shaper {
-    pub fn new(providers: ProviderTable, throttle: Throttle) -> Self {
+    pub fn new(
+        providers: ProviderTable,
+        throttle: Throttle,
+        adaptive: Adaptive,
+        learning: AdaptiveConfig,
+    ) -> Self {
         Self {
             providers,
             throttle,
+            adaptive,
+            learning,
             caps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a reply asks the sender to slow down (rather than being about one mailbox).
+    pub fn is_throttling(&self, reply: &SmtpReply) -> bool {
+        if reply.code == 421
+            || (reply.is_transient()
+                && reply
+                    .enhanced_code
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("4.7.")))
+        {
+            return true;
+        }
+        let text = reply.message.to_ascii_lowercase();
+        reply.is_transient()
+            && (THROTTLE_PHRASES.iter().any(|p| text.contains(p))
+                || self
+                    .learning
+                    .patterns
+                    .iter()
+                    .any(|p| text.contains(&p.to_ascii_lowercase())))
+    }
+
+    /// Feeds one transaction's replies back into the target's learned rate.
+    pub async fn learn(&self, target: &str, provider: &Provider, replies: &[&SmtpReply]) {
+        let ceiling = provider.limits.messages_per_minute_per_ip;
+        let policy = &self.learning.policy;
+        let result = if replies.iter().any(|r| self.is_throttling(r)) {
+            metrics::counter!("sluice_throttling_replies_total", "provider" => provider.name.clone()).increment(1);
+            self.adaptive
+                .record_throttled(target, ceiling, policy)
+                .await
+        } else if replies.iter().any(|r| r.is_success()) {
+            self.adaptive.record_success(target, ceiling, policy).await
+        } else {
+            return;
+        };
+        if let Err(e) = result {
+            tracing::warn!(%target, error = %e, "could not update the learned rate");
         }
     }
 
@@ -88,10 +178,7 @@ impl Shaper {
             None => vec![None],
         };
         let limits = &provider.limits;
-        let rates = [
-            Rate::per_minute(limits.messages_per_minute_per_ip),
-            Rate::per_hour(limits.messages_per_hour_per_ip),
-        ];
+
         let mut shortest: Option<Duration> = None;
         for source in candidates {
             let key = format!(
@@ -99,6 +186,28 @@ impl Shaper {
                 source.map_or_else(|| "any".to_string(), |s| s.ip.to_string()),
                 provider.name
             );
+            let ip = source.map_or_else(|| "any".to_string(), |s| s.ip.to_string());
+            let learned = match self
+                .adaptive
+                .effective(&ip, &provider.name, limits.messages_per_minute_per_ip)
+                .await
+            {
+                Ok(state) => state,
+                Err(e) => return Slot::Unavailable(e.to_string()),
+            };
+            if let Some(until) = learned.suspended_until {
+                let wait: Duration = (until - OffsetDateTime::now_utc())
+                    .try_into()
+                    .unwrap_or(CONNECTION_CAP_WAIT);
+                let wait = wait.min(self.learning.recheck);
+                shortest = Some(shortest.map_or(wait, |s: Duration| s.min(wait)));
+                continue;
+            }
+            let per_minute = level(learned.rate_per_minute, limits.messages_per_minute_per_ip);
+            let rates = [
+                Rate::per_minute(per_minute),
+                Rate::per_hour(limits.messages_per_hour_per_ip),
+            ];
             let Some(permit) = self.try_connection(&key, limits.max_connections_per_ip) else {
                 shortest =
                     Some(shortest.map_or(CONNECTION_CAP_WAIT, |s| s.min(CONNECTION_CAP_WAIT)));
@@ -108,6 +217,7 @@ impl Shaper {
                 Ok(Admission::Allowed) => {
                     return Slot::Granted {
                         source: source.cloned(),
+                        target: key,
                         _permit: permit,
                     };
                 }
@@ -136,9 +246,30 @@ impl Shaper {
     }
 }
 
+/// The learned rate rounded down to a power of two (the ceiling itself once reached):
+/// a GCRA bucket is keyed by its rate, so coarse levels keep buckets from being
+/// reset by every small additive step.
+fn level(learned: u32, ceiling: u32) -> u32 {
+    if learned >= ceiling {
+        return ceiling.max(1);
+    }
+    let learned = learned.max(1);
+    1 << (31 - learned.leading_zeros())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn learned_rates_snap_to_coarse_levels() {
+        assert_eq!(level(120, 120), 120);
+        assert_eq!(level(500, 120), 120);
+        assert_eq!(level(119, 120), 64);
+        assert_eq!(level(64, 120), 64);
+        assert_eq!(level(3, 120), 2);
+        assert_eq!(level(0, 120), 1);
+    }
 
     #[test]
     fn sources_are_taken_in_turn() {

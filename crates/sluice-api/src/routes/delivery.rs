@@ -1,0 +1,207 @@
+//! The operator's view of delivery: source pools, providers and their limits, and
+//! each (IP × provider)'s learned rate and suspension; manual pause and resume.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sluice_store::adaptive::AdaptiveState;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::extract::{AdminAuth, JsonBody};
+use crate::problem::{ApiError, Problem};
+use crate::routes::CommonErrors;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(delivery))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+}
+
+/// Static delivery configuration, as the API shows it.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct DeliveryConfigView {
+    pub pools: Vec<PoolView>,
+    pub providers: Vec<ProviderView>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PoolView {
+    #[schema(example = "shared")]
+    pub name: String,
+    /// The streams that send from this pool.
+    pub streams: Vec<String>,
+    pub sources: Vec<SourceView>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SourceView {
+    #[schema(example = "192.0.2.10")]
+    pub ip: String,
+    #[schema(example = "mta1.example.com")]
+    pub ehlo_name: String,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    #[schema(example = "gmail")]
+    pub name: String,
+    pub mx_patterns: Vec<String>,
+    pub builtin: bool,
+    pub max_connections_per_ip: usize,
+    pub messages_per_connection: usize,
+    pub messages_per_minute_per_ip: u32,
+    pub messages_per_hour_per_ip: u32,
+}
+
+/// One (IP × provider) — or a pause of a whole IP (`ip|*`) or provider (`*|provider`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TargetView {
+    #[schema(example = "192.0.2.10|gmail")]
+    pub target: String,
+    /// The learned rate (messages per minute); never above the provider's limit.
+    pub rate_per_minute: u32,
+    /// Throttling replies in a row.
+    pub strikes: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub suspended_until: Option<OffsetDateTime>,
+    /// `adaptive` (repeated throttling replies) or `manual`.
+    pub suspension: Option<String>,
+}
+
+impl From<AdaptiveState> for TargetView {
+    fn from(state: AdaptiveState) -> Self {
+        Self {
+            target: state.target,
+            rate_per_minute: state.rate_per_minute,
+            strikes: state.strikes,
+            suspended_until: state.suspended_until,
+            suspension: state.suspension,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryOverview {
+    #[serde(flatten)]
+    pub config: DeliveryConfigView,
+    /// Every target with learned state or a pause.
+    pub targets: Vec<TargetView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    /// A source address; omit to pause the provider from every address.
+    #[schema(example = "192.0.2.10")]
+    pub ip: Option<String>,
+    /// A provider name (see `providers`); omit to pause the address for every provider.
+    #[schema(example = "gmail")]
+    pub provider: Option<String>,
+    /// How long (1 to 10080 minutes; default 60). Only for pause.
+    #[serde(default)]
+    pub minutes: Option<u32>,
+}
+
+/// Delivery state: pools, providers, learned rates and suspensions.
+#[utoipa::path(get, path = "/v1/admin/delivery", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, description = "Delivery state", body = DeliveryOverview), CommonErrors))]
+async fn delivery(
+    _: AdminAuth,
+    State(state): State<AppState>,
+) -> Result<Json<DeliveryOverview>, ApiError> {
+    let targets = state
+        .store
+        .adaptive()
+        .list()
+        .await?
+        .into_iter()
+        .map(TargetView::from)
+        .collect();
+    Ok(Json(DeliveryOverview {
+        config: state.settings.delivery.clone(),
+        targets,
+    }))
+}
+
+/// Pause sending from an address, to a provider, or both, until a time; it ends by itself.
+#[utoipa::path(post, path = "/v1/admin/delivery/pause", tag = "admin", security(("admin_token" = [])),
+    request_body = PauseRequest,
+    responses(
+        (status = 200, description = "Paused", body = TargetView),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn pause(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    body: JsonBody<PauseRequest>,
+) -> Result<Json<TargetView>, ApiError> {
+    let minutes = body.value.minutes.unwrap_or(60);
+    if !(1..=10_080).contains(&minutes) {
+        return Err(ApiError::field("minutes", "must be 1 to 10080"));
+    }
+    let target = target(&body.value)?;
+    let until = OffsetDateTime::now_utc() + time::Duration::minutes(i64::from(minutes));
+    state.store.adaptive().suspend(&target, until).await?;
+    let (ip, provider) = target.split_once('|').unwrap_or_default();
+    Ok(Json(
+        state
+            .store
+            .adaptive()
+            .effective(ip, provider, 0)
+            .await?
+            .into(),
+    ))
+}
+
+/// Lift a pause or an adaptive suspension now.
+#[utoipa::path(post, path = "/v1/admin/delivery/resume", tag = "admin", security(("admin_token" = [])),
+    request_body = PauseRequest,
+    responses(
+        (status = 204, description = "Resumed"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn resume(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    body: JsonBody<PauseRequest>,
+) -> Result<StatusCode, ApiError> {
+    let target = target(&body.value)?;
+    state.store.adaptive().resume(&target).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn target(request: &PauseRequest) -> Result<String, ApiError> {
+    let ip = match request.ip.as_deref() {
+        Some(ip) if ip.parse::<std::net::IpAddr>().is_ok() || ip == "any" => ip,
+        Some(_) => return Err(ApiError::field("ip", "must be an IP address")),
+        None => "*",
+    };
+    let provider = match request.provider.as_deref() {
+        Some(p)
+            if !p.is_empty()
+                && p.len() <= 253
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+        {
+            p
+        }
+        Some(_) => return Err(ApiError::field("provider", "must be a provider name")),
+        None => "*",
+    };
+    if ip == "*" && provider == "*" {
+        return Err(ApiError::field(
+            "provider",
+            "name an ip, a provider, or both",
+        ));
+    }
+    Ok(format!("{ip}|{provider}"))
+}

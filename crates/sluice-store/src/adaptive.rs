@@ -1,0 +1,256 @@
+//! The learned sending rate of each (source IP × provider), shared by every worker
+//! process: additive increase while deliveries are clean, multiplicative decrease on
+//! throttling replies, and a suspension (cool-down) after repeated throttling. Each
+//! update is one Lua call using Redis server time, so workers on different hosts agree.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{Store, StoreError, from_ms};
+
+const INDEX: &str = "sluice:adaptive:index";
+
+fn key(target: &str) -> String {
+    format!("sluice:adaptive:{{{target}}}")
+}
+
+/// How the learned rate reacts; the rate never exceeds the configured ceiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdaptivePolicy {
+    /// Messages per minute added after each clean delivery.
+    pub increase_per_success: u32,
+    /// The rate never drops below this (messages per minute).
+    pub floor: u32,
+    /// Consecutive throttling replies that suspend the target.
+    pub suspend_after: u32,
+    pub cooldown: Duration,
+}
+
+impl Default for AdaptivePolicy {
+    fn default() -> Self {
+        Self {
+            increase_per_success: 1,
+            floor: 1,
+            suspend_after: 5,
+            cooldown: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One (IP × provider)'s state, as the admin API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AdaptiveState {
+    /// `<source ip>|<provider>`.
+    pub target: String,
+    /// The learned rate, messages per minute.
+    pub rate_per_minute: u32,
+    /// Throttling replies in a row.
+    pub strikes: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub suspended_until: Option<OffsetDateTime>,
+    /// Why it is suspended: `adaptive` or `manual`.
+    pub suspension: Option<String>,
+}
+
+/// ARGV: ceiling, increase, now-unused. Raises the rate, clears strikes.
+static SUCCESS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local ceiling = tonumber(ARGV[1])
+local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or ceiling)
+rate = math.min(ceiling, rate + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'rate', rate, 'strikes', 0)
+redis.call('SADD', KEYS[2], ARGV[3])
+return rate
+"#,
+    )
+});
+
+/// ARGV: ceiling, floor, suspend_after, cooldown ms, target. Halves the rate; past the
+/// threshold, suspends until now + cooldown (server time).
+static THROTTLED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local ceiling = tonumber(ARGV[1])
+local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or ceiling)
+rate = math.max(tonumber(ARGV[2]), math.floor(rate / 2))
+local strikes = tonumber(redis.call('HGET', KEYS[1], 'strikes') or '0') + 1
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if strikes >= tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'suspended_until', now + tonumber(ARGV[4]), 'suspension', 'adaptive')
+  strikes = 0
+end
+redis.call('HSET', KEYS[1], 'rate', rate, 'strikes', strikes)
+redis.call('SADD', KEYS[2], ARGV[5])
+return rate
+"#,
+    )
+});
+
+#[derive(Clone)]
+pub struct Adaptive {
+    conn: ConnectionManager,
+}
+
+impl Store {
+    pub fn adaptive(&self) -> Adaptive {
+        Adaptive { conn: self.conn() }
+    }
+}
+
+impl Adaptive {
+    /// The state of `target`; a target never seen runs at `ceiling`.
+    pub async fn get(&self, target: &str, ceiling: u32) -> Result<AdaptiveState, StoreError> {
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(key(target))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(state(target, &fields, ceiling))
+    }
+
+    /// The state that governs sending from `ip` to `provider`: the exact target's
+    /// learned rate, suspended if the target or a pause of the whole IP (`ip|*`) or of
+    /// the whole provider (`*|provider`) says so. One round trip.
+    pub async fn effective(
+        &self,
+        ip: &str,
+        provider: &str,
+        ceiling: u32,
+    ) -> Result<AdaptiveState, StoreError> {
+        let exact = format!("{ip}|{provider}");
+        let (own, by_ip, by_provider): (
+            HashMap<String, String>,
+            HashMap<String, String>,
+            HashMap<String, String>,
+        ) = redis::pipe()
+            .hgetall(key(&exact))
+            .hgetall(key(&format!("{ip}|*")))
+            .hgetall(key(&format!("*|{provider}")))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let mut state = state(&exact, &own, ceiling);
+        for other in [state_of(&by_ip), state_of(&by_provider)] {
+            if let (Some(until), reason) = other
+                && state.suspended_until.is_none_or(|current| until > current)
+            {
+                state.suspended_until = Some(until);
+                state.suspension = reason;
+            }
+        }
+        Ok(state)
+    }
+
+    pub async fn record_success(
+        &self,
+        target: &str,
+        ceiling: u32,
+        policy: &AdaptivePolicy,
+    ) -> Result<u32, StoreError> {
+        Ok(SUCCESS
+            .key(key(target))
+            .key(INDEX)
+            .arg(ceiling)
+            .arg(policy.increase_per_success)
+            .arg(target)
+            .invoke_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    pub async fn record_throttled(
+        &self,
+        target: &str,
+        ceiling: u32,
+        policy: &AdaptivePolicy,
+    ) -> Result<u32, StoreError> {
+        Ok(THROTTLED
+            .key(key(target))
+            .key(INDEX)
+            .arg(ceiling)
+            .arg(policy.floor.max(1))
+            .arg(policy.suspend_after.max(1))
+            .arg(policy.cooldown.as_millis() as u64)
+            .arg(target)
+            .invoke_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    /// An operator's pause: suspended until `until`, whatever the replies say.
+    pub async fn suspend(&self, target: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        let until_ms = (until.unix_timestamp_nanos() / 1_000_000) as i64;
+        let _: () = redis::pipe()
+            .hset_multiple(
+                key(target),
+                &[
+                    ("suspended_until", until_ms.to_string()),
+                    ("suspension", "manual".into()),
+                ],
+            )
+            .ignore()
+            .sadd(INDEX, target)
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Lifts a suspension (manual or adaptive) and clears the strikes.
+    pub async fn resume(&self, target: &str) -> Result<(), StoreError> {
+        let _: () = redis::pipe()
+            .hdel(key(target), &["suspended_until", "suspension"])
+            .ignore()
+            .hset(key(target), "strikes", 0)
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Every target that has state, for the admin API.
+    pub async fn list(&self) -> Result<Vec<AdaptiveState>, StoreError> {
+        let mut targets: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(INDEX)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        targets.sort();
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for target in &targets {
+            pipe.hgetall(key(target));
+        }
+        let all: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(targets
+            .iter()
+            .zip(all)
+            .map(|(t, fields)| state(t, &fields, 0))
+            .collect())
+    }
+}
+
+fn state_of(fields: &HashMap<String, String>) -> (Option<OffsetDateTime>, Option<String>) {
+    let state = state("", fields, 0);
+    (state.suspended_until, state.suspension)
+}
+
+fn state(target: &str, fields: &HashMap<String, String>, ceiling: u32) -> AdaptiveState {
+    let number = |name: &str| fields.get(name).and_then(|v| v.parse::<i64>().ok());
+    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let suspended_until = number("suspended_until")
+        .filter(|until| *until > now_ms)
+        .map(from_ms);
+    AdaptiveState {
+        target: target.to_string(),
+        rate_per_minute: number("rate").map_or(ceiling, |r| r.max(0) as u32),
+        strikes: number("strikes").unwrap_or(0).max(0) as u32,
+        suspension: suspended_until.and(fields.get("suspension").cloned()),
+        suspended_until,
+    }
+}
