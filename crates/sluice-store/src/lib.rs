@@ -37,6 +37,8 @@
 //!   (throttling replies in a row), `suspended_until` (unix ms), `suspension`
 //!   (`adaptive` or `manual`).
 //! - `sluice:adaptive:index` — SET of targets with state, for the admin API.
+//! - `sluice:warmup:{<target>}` — HASH `sent_day`, `sent` (today's count against the
+//!   warm-up cap), `setbacks`, `setback_day` (days the ramp lost to throttling).
 //!
 //! Global:
 //! - `sluice:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
@@ -53,6 +55,7 @@ mod queue;
 mod scripts;
 mod tenants;
 pub mod throttle;
+pub mod warmup;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,7 +15,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use sluice_delivery::providers::ProviderTable;
-use sluice_delivery::worker::Source;
+use sluice_delivery::worker::{Source, WarmupSchedule};
 use sluice_model::MessageStream;
 
 /// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
@@ -147,6 +148,17 @@ impl Default for AdaptiveSettings {
 pub struct IpPoolConfig {
     pub name: String,
     pub sources: Vec<String>,
+    /// A ramp for new addresses: `{ start = "2026-11-20", daily_caps = [50, 100, 500] }`,
+    /// messages per (IP × provider) per UTC day; warm (uncapped) after the last day.
+    #[serde(default)]
+    pub warmup: Option<WarmupConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupConfig {
+    pub start: String,
+    pub daily_caps: Vec<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -354,6 +366,27 @@ impl Config {
                     pool.name
                 );
             }
+            let warmup = match &pool.warmup {
+                None => None,
+                Some(w) => {
+                    let format = time::macros::format_description!("[year]-[month]-[day]");
+                    let start = time::Date::parse(&w.start, &format).with_context(|| {
+                        format!("invalid configuration: `delivery.pools` pool `{}`: warmup start `{}` is not YYYY-MM-DD", pool.name, w.start)
+                    })?;
+                    if w.daily_caps.is_empty() || w.daily_caps.contains(&0) {
+                        bail!(
+                            "invalid configuration: `delivery.pools` pool `{}`: warmup daily_caps must be positive numbers",
+                            pool.name
+                        );
+                    }
+                    let start_day =
+                        (start.midnight().assume_utc().unix_timestamp()).div_euclid(86_400);
+                    Some(Arc::new(WarmupSchedule {
+                        start_day,
+                        daily_caps: w.daily_caps.clone(),
+                    }))
+                }
+            };
             let sources = pool
                 .sources
                 .iter()
@@ -362,7 +395,7 @@ impl Config {
                         format!("invalid configuration: `delivery.pools` pool `{}`: `{ip}` is not an IP address", pool.name)
                     })?;
                     let helo_name = d.ehlo_names.get(ip).cloned().unwrap_or_else(|| self.hostname.clone());
-                    Ok(Source { ip: parsed, helo_name })
+                    Ok(Source { ip: parsed, helo_name, warmup: warmup.clone() })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             if pools.insert(&pool.name, sources).is_some() {
@@ -563,6 +596,7 @@ mod tests {
         config.delivery.pools = vec![IpPoolConfig {
             name: "missing".into(),
             sources: vec!["not-an-ip".into()],
+            warmup: None,
         }];
         let error = format!("{:#}", config.validate().unwrap_err());
         assert!(error.contains("not-an-ip"), "{error}");

@@ -175,7 +175,12 @@ impl Dispatcher {
                 match self.transaction(&target, envelope, data).await {
                     Ok(result) => {
                         self.shaper
-                            .learn(&source.1, &provider, &result.smtp_replies())
+                            .learn(
+                                &source.1,
+                                source.0.as_ref(),
+                                &provider,
+                                &result.smtp_replies(),
+                            )
                             .await;
                         return result;
                     }

@@ -31,7 +31,7 @@ use crate::retry::RetryPolicy;
 use crate::routing::{MxResolver, ResolverConfig, RouteError, Router, RouterConfig};
 use crate::smtp::SmtpPool;
 use dispatch::{Dispatcher, Outgoing};
-pub use shaping::{AdaptiveConfig, Source, SourcePool};
+pub use shaping::{AdaptiveConfig, Source, SourcePool, WarmupSchedule};
 
 use crate::providers::ProviderTable;
 
@@ -128,6 +128,7 @@ impl Worker {
                 config.providers.clone(),
                 store.throttle(),
                 store.adaptive(),
+                store.warmup(),
                 config.adaptive.clone(),
             )),
         };

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use sluice_model::SmtpReply;
 use sluice_store::adaptive::{Adaptive, AdaptivePolicy};
+use sluice_store::warmup::{Warmup, WarmupAdmission};
 use sluice_store::{Admission, Rate, Throttle};
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,6 +25,16 @@ use crate::providers::{Provider, ProviderTable};
 pub struct Source {
     pub ip: IpAddr,
     pub helo_name: String,
+    /// A new address's ramp: daily caps per provider from a start day.
+    pub warmup: Option<Arc<WarmupSchedule>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WarmupSchedule {
+    /// Days since 1970-01-01 (UTC) of the schedule's first day.
+    pub start_day: i64,
+    /// Messages per (IP × provider) on day 0, 1, …; past the end the address is warm.
+    pub daily_caps: Vec<u32>,
 }
 
 /// A named set of source addresses, taken in turn so load spreads evenly.
@@ -110,6 +121,7 @@ pub struct Shaper {
     pub providers: ProviderTable,
     throttle: Throttle,
     adaptive: Adaptive,
+    warmup: Warmup,
     learning: AdaptiveConfig,
     caps: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -119,12 +131,14 @@ impl Shaper {
         providers: ProviderTable,
         throttle: Throttle,
         adaptive: Adaptive,
+        warmup: Warmup,
         learning: AdaptiveConfig,
     ) -> Self {
         Self {
             providers,
             throttle,
             adaptive,
+            warmup,
             learning,
             caps: Mutex::new(HashMap::new()),
         }
@@ -152,11 +166,23 @@ impl Shaper {
     }
 
     /// Feeds one transaction's replies back into the target's learned rate.
-    pub async fn learn(&self, target: &str, provider: &Provider, replies: &[&SmtpReply]) {
+    pub async fn learn(
+        &self,
+        target: &str,
+        source: Option<&Source>,
+        provider: &Provider,
+        replies: &[&SmtpReply],
+    ) {
         let ceiling = provider.limits.messages_per_minute_per_ip;
         let policy = &self.learning.policy;
         let result = if replies.iter().any(|r| self.is_throttling(r)) {
             metrics::counter!("sluice_throttling_replies_total", "provider" => provider.name.clone()).increment(1);
+            // A provider pushing back on a warming address: the ramp holds for today.
+            if source.is_some_and(|s| s.warmup.is_some())
+                && let Err(e) = self.warmup.set_back(target).await
+            {
+                tracing::warn!(%target, error = %e, "could not set the warm-up back");
+            }
             self.adaptive
                 .record_throttled(target, ceiling, policy)
                 .await
@@ -215,11 +241,34 @@ impl Shaper {
             };
             match self.throttle.admit_all(&key, &rates, 1).await {
                 Ok(Admission::Allowed) => {
-                    return Slot::Granted {
-                        source: source.cloned(),
-                        target: key,
-                        _permit: permit,
+                    let Some(schedule) = source.and_then(|s| s.warmup.as_ref()) else {
+                        return Slot::Granted {
+                            source: source.cloned(),
+                            target: key,
+                            _permit: permit,
+                        };
                     };
+                    match self
+                        .warmup
+                        .admit(&key, schedule.start_day, &schedule.daily_caps)
+                        .await
+                    {
+                        Ok(WarmupAdmission::Capped { .. }) => {
+                            // Prefer another address with headroom; else wait for tomorrow,
+                            // looking again now and then in case the schedule changes.
+                            let wait = until_next_utc_day()
+                                .min(self.learning.recheck.max(Duration::from_secs(60)));
+                            shortest = Some(shortest.map_or(wait, |s| s.min(wait)));
+                        }
+                        Ok(_) => {
+                            return Slot::Granted {
+                                source: source.cloned(),
+                                target: key,
+                                _permit: permit,
+                            };
+                        }
+                        Err(e) => return Slot::Unavailable(e.to_string()),
+                    }
                 }
                 Ok(Admission::RetryAfter(wait)) => {
                     shortest = Some(shortest.map_or(wait, |s| s.min(wait)))
@@ -244,6 +293,11 @@ impl Shaper {
         };
         semaphore.try_acquire_owned().ok()
     }
+}
+
+fn until_next_utc_day() -> Duration {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    Duration::from_secs((86_400 - now.rem_euclid(86_400)) as u64)
 }
 
 /// The learned rate rounded down to a power of two (the ceiling itself once reached):
@@ -276,6 +330,7 @@ mod tests {
         let source = |last: u8| Source {
             ip: IpAddr::from([127, 0, 0, last]),
             helo_name: format!("mta{last}.test"),
+            warmup: None,
         };
         let pool = SourcePool::new("shared", vec![source(2), source(3), source(4)]);
         let firsts: Vec<u8> = (0..6)
