@@ -226,17 +226,29 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
     );
     let client = redis::Client::open(env.redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let summary: redis::Value = redis::cmd("XPENDING")
-        .arg("sluice:{sluice:q0}:stream:transactional")
-        .arg("workers")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let in_flight = match summary {
-        redis::Value::Array(items) => redis::from_redis_value_ref::<u64>(&items[0]).unwrap(),
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(in_flight, 3, "the three hanging deliveries are in flight");
+    // The sink counts a message at its 250, a moment before the worker settles it:
+    // wait (bounded) until only the three hanging deliveries are still pending.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let summary: redis::Value = redis::cmd("XPENDING")
+            .arg("sluice:{sluice:q0}:stream:transactional")
+            .arg("workers")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let in_flight = match summary {
+            redis::Value::Array(items) => redis::from_redis_value_ref::<u64>(&items[0]).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        if in_flight == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{in_flight} entries pending, expected the 3 hanging ones"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     worker.kill().await.unwrap();
 
     // Another worker takes over the dead one's entries once they have been idle for 2 s.
