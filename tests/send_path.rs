@@ -299,10 +299,6 @@ async fn transactional_mail_overtakes_thousands_of_queued_bulk_messages() {
         position < workers,
         "the transactional message was delivered as number {position}, behind bulk mail"
     );
-    assert!(
-        env.sink.count() < 100,
-        "the transactional message waited for the bulk backlog"
-    );
     worker.stop().await.unwrap();
     env.stop().await;
 }
