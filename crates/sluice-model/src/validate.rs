@@ -60,6 +60,9 @@ impl Default for Limits {
 }
 
 const MAX_TAGS: usize = 10;
+/// More `Received` headers than this means the message is going round in circles
+/// (RFC 5321 §6.3 suggests refusing at a large count; 25 is what MTAs use).
+const MAX_RECEIVED: usize = 25;
 const MAX_METADATA: usize = 20;
 const MAX_SUBJECT: usize = 998;
 
@@ -172,6 +175,16 @@ fn validate_headers(
     raw: &BTreeMap<String, String>,
     errors: &mut Vec<FieldError>,
 ) -> Vec<(HeaderName, HeaderValue)> {
+    let received = raw
+        .keys()
+        .filter(|name| name.eq_ignore_ascii_case("received"))
+        .count();
+    if received > MAX_RECEIVED {
+        errors.push(FieldError::new(
+            "headers",
+            format!("more than {MAX_RECEIVED} Received headers: the message is looping"),
+        ));
+    }
     let mut headers = Vec::with_capacity(raw.len());
     for (name, value) in raw {
         let field = format!("headers.{name}");
@@ -410,6 +423,28 @@ mod tests {
             );
         }
         assert!(!fields.iter().any(|f| f == "headers.X-Ok"));
+    }
+
+    #[test]
+    fn looping_messages_are_refused() {
+        let mut request = base();
+        // JSON object keys that differ only in case are distinct Received headers.
+        for mask in 0..26u32 {
+            let name: String = "received"
+                .chars()
+                .enumerate()
+                .map(|(bit, c)| {
+                    if mask & (1 << bit) != 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            request.headers.insert(name, format!("from hop{mask}"));
+        }
+        assert_eq!(request.headers.len(), 26);
+        assert!(invalid_fields(request).contains(&"headers".to_string()));
     }
 
     #[test]

@@ -44,6 +44,12 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     metrics::gauge!("sluice_queue_depth", "queue" => "bulk").set(depth.bulk as f64);
     metrics::gauge!("sluice_queue_depth", "queue" => "delayed").set(depth.delayed as f64);
     metrics::gauge!("sluice_queue_depth", "queue" => "in_flight").set(depth.in_flight as f64);
+    let targets = state.store.adaptive().list().await?;
+    let suspended = targets
+        .iter()
+        .filter(|t| t.suspended_until.is_some())
+        .count();
+    metrics::gauge!("sluice_suspended_targets").set(suspended as f64);
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),
