@@ -537,3 +537,82 @@ async fn a_provider_pushing_back_sets_the_warm_up_back_a_day() {
     );
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_tenant_can_be_given_its_own_pool_per_stream() {
+    let dns = dest_dns().await;
+    let env = TestEnv::start_with(Arc::new(AcceptAll), Roles::ALL, |c| {
+        direct(c, &dns);
+        c.delivery.providers = vec![dest_provider(1000)];
+        c.delivery.pools = vec![
+            IpPoolConfig {
+                name: "shared".into(),
+                sources: vec!["127.0.0.2".into()],
+                warmup: None,
+            },
+            IpPoolConfig {
+                name: "dedicated".into(),
+                sources: vec!["127.0.0.7".into()],
+                warmup: None,
+            },
+        ];
+        c.delivery.default_pool = Some("shared".into());
+    })
+    .await;
+    let (tenant, key) = env.tenant_with_key(&["send", "read", "admin"]).await;
+    assert_eq!(
+        env.post(
+            &key,
+            "/v1/domains",
+            serde_json::json!({"name": "acme.test"})
+        )
+        .await
+        .status(),
+        201
+    );
+    let patch = |body: Value| {
+        let (env, tenant) = (&env, &tenant);
+        async move {
+            env.http
+                .patch(env.url(&format!("/v1/admin/tenants/{tenant}")))
+                .bearer_auth(common::ADMIN_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let unknown = patch(serde_json::json!({"pools": {"bulk": "nope"}})).await;
+    assert_eq!(unknown.status(), 422);
+    let updated = patch(serde_json::json!({"pools": {"bulk": "dedicated"}})).await;
+    assert_eq!(updated.status(), 200);
+    let updated: Value = updated.json().await.unwrap();
+    assert_eq!(updated["pools"], serde_json::json!({"bulk": "dedicated"}));
+
+    let mut bulk = simple_message("fan@dest.test");
+    bulk["stream"] = serde_json::json!("bulk");
+    let bulk = env.send(&key, bulk).await;
+    let otp = env.send(&key, simple_message("otp@dest.test")).await;
+    env.wait_for_status(&key, &bulk, "delivered", Duration::from_secs(15))
+        .await;
+    env.wait_for_status(&key, &otp, "delivered", Duration::from_secs(15))
+        .await;
+    let from = |rcpt: &str| {
+        env.sink
+            .messages()
+            .iter()
+            .find(|m| m.rcpt_to == [rcpt])
+            .unwrap()
+            .peer
+            .ip()
+    };
+    assert_eq!(from("fan@dest.test"), IpAddr::from([127, 0, 0, 7]));
+    assert_eq!(from("otp@dest.test"), IpAddr::from([127, 0, 0, 2]));
+    let overview = admin_get(&env, "/v1/admin/delivery").await;
+    assert_eq!(
+        overview["pools"].as_array().unwrap().len(),
+        2,
+        "every pool is listed"
+    );
+    env.stop().await;
+}

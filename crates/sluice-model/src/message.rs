@@ -11,7 +11,20 @@ use utoipa::ToSchema;
 use crate::address::Mailbox;
 
 /// Which queue a message travels in. Transactional mail is always served first.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStream {
     /// One-time passwords, password resets, receipts: latency matters.

@@ -1,10 +1,13 @@
 //! Tenants (the senders sharing one Sluice) and their API keys.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::ids::{ApiKeyId, TenantId};
+use crate::message::MessageStream;
 
 /// What an API key may do.
 #[derive(
@@ -47,6 +50,10 @@ pub struct TenantView {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// Source-address pools this tenant sends from, per stream, instead of the
+    /// configured defaults (`{"bulk": "bulk-ips"}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pools: BTreeMap<MessageStream, String>,
 }
 
 /// A freshly created API key. `key` is shown this once; Sluice keeps only its hash.

@@ -7,7 +7,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
-use sluice_model::{ApiKeyCreated, ApiKeyId, Scope, TenantId, TenantView};
+use sluice_model::{ApiKeyCreated, ApiKeyId, MessageStream, Scope, TenantId, TenantView};
 use time::OffsetDateTime;
 
 use crate::{Store, StoreError, from_ms, keys, now_ms, to_ms};
@@ -43,6 +43,7 @@ impl Store {
             id,
             name: name.to_string(),
             created_at: from_ms(now),
+            pools: Default::default(),
         })
     }
 
@@ -56,10 +57,19 @@ impl Store {
             .get("created_at")
             .and_then(|v| v.parse().ok())
             .unwrap_or_default();
+        let pools = MessageStream::ALL
+            .into_iter()
+            .filter_map(|stream| {
+                fields
+                    .get(&format!("pool:{stream}"))
+                    .map(|pool| (stream, pool.clone()))
+            })
+            .collect();
         Ok(Some(TenantView {
             id: id.clone(),
             name: fields.get("name").cloned().unwrap_or_default(),
             created_at: from_ms(created_at),
+            pools,
         }))
     }
 
@@ -153,5 +163,26 @@ impl Store {
         let tenant = self.create_tenant(name).await?;
         let _: () = self.conn().set(&label_key, tenant.id.as_str()).await?;
         Ok(tenant)
+    }
+}
+
+impl Store {
+    /// Sets (`Some`) or clears (`None`) the tenant's pool for each named stream.
+    pub async fn set_tenant_pools(
+        &self,
+        tenant: &TenantId,
+        pools: &[(MessageStream, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let key = keys::tenant(tenant);
+        let mut pipe = redis::pipe();
+        for (stream, pool) in pools {
+            let field = format!("pool:{stream}");
+            match pool {
+                Some(pool) => pipe.hset(&key, field, pool).ignore(),
+                None => pipe.hdel(&key, field).ignore(),
+            };
+        }
+        let _: () = pipe.query_async(&mut self.conn()).await?;
+        Ok(())
     }
 }

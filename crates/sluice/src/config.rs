@@ -355,8 +355,35 @@ impl Config {
             .collect()
     }
 
-    /// Each stream's source pool: `(stream, pool name, sources)`, validated.
+    /// Each stream's default source pool: `(stream, pool name, sources)`, validated.
     pub fn source_pools(&self) -> anyhow::Result<Vec<(MessageStream, String, Vec<Source>)>> {
+        let d = &self.delivery;
+        let pools: BTreeMap<String, Vec<Source>> = self.pools()?.into_iter().collect();
+        for stream in d.stream_pools.keys() {
+            if MessageStream::parse(stream).is_none() {
+                bail!(
+                    "invalid configuration: `delivery.stream_pools` key `{stream}` is not transactional or bulk"
+                );
+            }
+        }
+        let mut chosen = Vec::new();
+        for stream in MessageStream::ALL {
+            let name = d
+                .stream_pools
+                .get(stream.as_str())
+                .or(d.default_pool.as_ref());
+            if let Some(name) = name {
+                let sources = pools.get(name.as_str()).with_context(|| {
+                    format!("invalid configuration: no `delivery.pools` entry named `{name}` (used for {stream} mail)")
+                })?;
+                chosen.push((stream, name.clone(), sources.clone()));
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// Every pool by name, validated (tenants may be assigned any of them).
+    pub fn pools(&self) -> anyhow::Result<Vec<(String, Vec<Source>)>> {
         let d = &self.delivery;
         let mut pools: BTreeMap<&str, Vec<Source>> = BTreeMap::new();
         for pool in &d.pools {
@@ -405,27 +432,10 @@ impl Config {
                 );
             }
         }
-        for stream in d.stream_pools.keys() {
-            if MessageStream::parse(stream).is_none() {
-                bail!(
-                    "invalid configuration: `delivery.stream_pools` key `{stream}` is not transactional or bulk"
-                );
-            }
-        }
-        let mut chosen = Vec::new();
-        for stream in MessageStream::ALL {
-            let name = d
-                .stream_pools
-                .get(stream.as_str())
-                .or(d.default_pool.as_ref());
-            if let Some(name) = name {
-                let sources = pools.get(name.as_str()).with_context(|| {
-                    format!("invalid configuration: no `delivery.pools` entry named `{name}` (used for {stream} mail)")
-                })?;
-                chosen.push((stream, name.clone(), sources.clone()));
-            }
-        }
-        Ok(chosen)
+        Ok(pools
+            .into_iter()
+            .map(|(name, sources)| (name.to_string(), sources))
+            .collect())
     }
 
     /// The provider table: built-ins, replaced or extended by `delivery.providers`.

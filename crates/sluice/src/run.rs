@@ -127,7 +127,12 @@ pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
     };
     let d = &config.delivery;
     let mut worker = WorkerConfig::new(router, resolver);
-    worker.source_pools = config.source_pools()?;
+    worker.pools = config.pools()?;
+    worker.stream_pools = config
+        .source_pools()?
+        .into_iter()
+        .map(|(stream, name, _)| (stream, name))
+        .collect();
     worker.providers = config.providers()?;
     let adaptive = &config.delivery.adaptive;
     worker.adaptive = AdaptiveConfig {
@@ -171,23 +176,26 @@ pub fn pool_config(config: &Config) -> PoolConfig {
 
 /// Pools and providers as `GET /v1/admin/delivery` shows them.
 fn delivery_view(config: &Config) -> anyhow::Result<DeliveryConfigView> {
-    let mut pools: Vec<PoolView> = Vec::new();
-    for (stream, name, sources) in config.source_pools()? {
-        match pools.iter_mut().find(|p| p.name == name) {
-            Some(pool) => pool.streams.push(stream.as_str().to_string()),
-            None => pools.push(PoolView {
-                name,
-                streams: vec![stream.as_str().to_string()],
-                sources: sources
-                    .iter()
-                    .map(|s| SourceView {
-                        ip: s.ip.to_string(),
-                        ehlo_name: s.helo_name.clone(),
-                    })
-                    .collect(),
-            }),
-        }
-    }
+    let defaults = config.source_pools()?;
+    let pools = config
+        .pools()?
+        .into_iter()
+        .map(|(name, sources)| PoolView {
+            streams: defaults
+                .iter()
+                .filter(|(_, n, _)| *n == name)
+                .map(|(s, _, _)| s.as_str().to_string())
+                .collect(),
+            sources: sources
+                .iter()
+                .map(|s| SourceView {
+                    ip: s.ip.to_string(),
+                    ehlo_name: s.helo_name.clone(),
+                })
+                .collect(),
+            name,
+        })
+        .collect();
     let providers = config
         .providers()?
         .rules()

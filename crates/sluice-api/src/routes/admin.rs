@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use sluice_model::{ApiKeyCreated, Scope, TenantId, TenantView};
+use std::collections::BTreeMap;
+
+use sluice_model::{ApiKeyCreated, FieldError, MessageStream, Scope, TenantId, TenantView};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,6 +19,7 @@ use crate::routes::CommonErrors;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_tenant))
+        .routes(routes!(update_tenant))
         .routes(routes!(get_tenant))
         .routes(routes!(create_api_key))
 }
@@ -111,6 +114,66 @@ async fn create_api_key(
     }
     let created = state.store.create_api_key(&id, &scopes).await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenantRequest {
+    /// The pool (from `delivery.pools`) each stream sends from; `null` returns a stream
+    /// to the configured default.
+    #[serde(default)]
+    #[schema(example = json!({"bulk": "bulk-ips"}))]
+    pub pools: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// Change a tenant's settings (the source pools it sends from).
+#[utoipa::path(patch, path = "/v1/admin/tenants/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Tenant id")),
+    request_body = UpdateTenantRequest,
+    responses(
+        (status = 200, description = "The updated tenant", body = TenantView),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn update_tenant(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: JsonBody<UpdateTenantRequest>,
+) -> Result<Json<TenantView>, ApiError> {
+    let id = parse_tenant(&id)?;
+    let mut changes = Vec::new();
+    let mut errors = Vec::new();
+    for (stream, pool) in body.value.pools.unwrap_or_default() {
+        let field = format!("pools.{stream}");
+        let Some(parsed) = MessageStream::parse(&stream) else {
+            errors.push(FieldError::new(field, "must be transactional or bulk"));
+            continue;
+        };
+        match pool {
+            Some(name) if !state.settings.delivery.pools.iter().any(|p| p.name == name) => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("no pool named `{name}` in delivery.pools"),
+                ));
+            }
+            pool => changes.push((parsed, pool)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    if state.store.get_tenant(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no tenant {id}")));
+    }
+    state.store.set_tenant_pools(&id, &changes).await?;
+    state
+        .store
+        .get_tenant(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no tenant {id}")))
 }
 
 fn parse_tenant(id: &str) -> Result<TenantId, ApiError> {

@@ -34,7 +34,7 @@ pub struct DeliveryConfigView {
 pub struct PoolView {
     #[schema(example = "shared")]
     pub name: String,
-    /// The streams that send from this pool.
+    /// The streams that send from this pool by default (tenants may be assigned any pool).
     pub streams: Vec<String>,
     pub sources: Vec<SourceView>,
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_model::{MessageStream, SmtpReply};
+use sluice_model::SmtpReply;
 use tokio::task::JoinSet;
 
 use super::outcome::{AttemptResult, RecipientOutcome};
@@ -28,14 +28,16 @@ pub struct Dispatcher {
     pub resolver: MxResolver,
     pub pool: SmtpPool,
     pub helo_name: String,
-    /// Source addresses per stream; a stream without a pool lets the OS choose.
-    pub sources: Arc<HashMap<MessageStream, SourcePool>>,
+    /// Source-address pools by name; a message without a pool lets the OS choose.
+    pub pools: Arc<HashMap<String, SourcePool>>,
     pub shaper: Arc<Shaper>,
 }
 
 /// The envelope sender and options shared by every group of one message.
 pub struct Outgoing {
-    pub stream: MessageStream,
+    /// The pool to send from: the tenant's choice for this stream, else the stream's
+    /// configured default.
+    pub pool: Option<String>,
     pub mail_from: Option<String>,
     pub smtputf8: bool,
     pub data: Arc<Vec<u8>>,
@@ -91,9 +93,10 @@ impl Dispatcher {
         let mut result = match destination {
             Destination::Relay(mut target) => {
                 // A smart host shapes its own traffic: only the source address is ours.
-                if let Some(source) = self
-                    .sources
-                    .get(&outgoing.stream)
+                if let Some(source) = outgoing
+                    .pool
+                    .as_deref()
+                    .and_then(|name| self.pools.get(name))
                     .and_then(|p| p.rotation().next())
                 {
                     bind(&mut target, source);
@@ -103,7 +106,11 @@ impl Dispatcher {
                     .unwrap_or_else(|e| e)
             }
             Destination::Mx { domain, port } => {
-                self.via_mx(&domain, port, outgoing.stream, &envelope, &outgoing.data)
+                let pool = outgoing
+                    .pool
+                    .as_deref()
+                    .and_then(|name| self.pools.get(name));
+                self.via_mx(&domain, port, pool, &envelope, &outgoing.data)
                     .await
             }
         };
@@ -137,7 +144,7 @@ impl Dispatcher {
         &self,
         domain: &str,
         port: u16,
-        stream: MessageStream,
+        pool: Option<&SourcePool>,
         envelope: &Envelope,
         data: &[u8],
     ) -> AttemptResult {
@@ -148,11 +155,7 @@ impl Dispatcher {
         // The best MX host names the provider (gmail, outlook, …) whose limits apply.
         let best = hosts.first().map_or(domain, |h| h.name.as_str());
         let provider = self.shaper.providers.classify(best, domain);
-        let source = match self
-            .shaper
-            .acquire(self.sources.get(&stream), &provider)
-            .await
-        {
+        let source = match self.shaper.acquire(pool, &provider).await {
             Slot::Granted {
                 source,
                 target,

@@ -46,8 +46,10 @@ pub struct WorkerConfig {
     pub router: RouterConfig,
     /// The name servers MX lookups use (`delivery.dns_servers`).
     pub resolver: ResolverConfig,
-    /// Source-address pools per stream (`delivery.pools`, `default_pool`, `stream_pools`).
-    pub source_pools: Vec<(MessageStream, String, Vec<Source>)>,
+    /// Every source-address pool by name (`delivery.pools`).
+    pub pools: Vec<(String, Vec<Source>)>,
+    /// Each stream's default pool (`default_pool`, `stream_pools`); tenants may override.
+    pub stream_pools: Vec<(MessageStream, String)>,
     /// Mailbox providers and their per-IP limits (built-ins plus `[[delivery.providers]]`).
     pub providers: ProviderTable,
     /// How learned rates react to throttling replies and clean deliveries.
@@ -68,7 +70,8 @@ impl WorkerConfig {
             consumer: unique_consumer_name(),
             router,
             resolver,
-            source_pools: Vec::new(),
+            pools: Vec::new(),
+            stream_pools: Vec::new(),
             providers: ProviderTable::builtin(),
             adaptive: AdaptiveConfig::default(),
             retry: RetryPolicy::default(),
@@ -92,8 +95,17 @@ pub enum WorkerError {
     Routing(#[from] RouteError),
 }
 
+/// A tenant's pool choices and when they were read.
+type CachedPools = (
+    std::time::Instant,
+    std::collections::BTreeMap<MessageStream, String>,
+);
+
 struct Inner {
     queue: Queue,
+    store: Store,
+    /// Tenants' own pool choices, cached briefly (they change rarely, by the admin API).
+    tenant_pools: Mutex<HashMap<sluice_model::TenantId, CachedPools>>,
     pool: SmtpPool,
     dispatcher: Dispatcher,
     config: WorkerConfig,
@@ -111,19 +123,17 @@ impl Worker {
     ) -> Result<Self, WorkerError> {
         let queue = store.queue().await?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let sources = config
-            .source_pools
+        let pools = config
+            .pools
             .iter()
-            .map(|(stream, name, sources)| {
-                (*stream, SourcePool::new(name.clone(), sources.clone()))
-            })
+            .map(|(name, sources)| (name.clone(), SourcePool::new(name.clone(), sources.clone())))
             .collect();
         let dispatcher = Dispatcher {
             router: Router::new(&config.router)?,
             resolver: MxResolver::new(&config.resolver)?,
             pool: pool.clone(),
             helo_name: config.router.helo_name.clone(),
-            sources: Arc::new(sources),
+            pools: Arc::new(pools),
             shaper: Arc::new(shaping::Shaper::new(
                 config.providers.clone(),
                 store.throttle(),
@@ -135,6 +145,8 @@ impl Worker {
         Ok(Self {
             inner: Arc::new(Inner {
                 queue,
+                store: store.clone(),
+                tenant_pools: Mutex::new(HashMap::new()),
                 pool,
                 dispatcher,
                 config,
@@ -309,12 +321,66 @@ impl Worker {
             Err(detail) => return AttemptResult::failed(detail),
         };
         let outgoing = Outgoing {
-            stream: job.entry.stream,
+            pool: self.pool_for(&job.tenant, job.entry.stream).await,
             mail_from: Some(job.message.from.address.to_string()),
             smtputf8: job.message.needs_smtputf8(),
             data: Arc::new(data),
         };
         self.inner.dispatcher.send(outgoing, pending).await
+    }
+
+    /// The pool for this tenant and stream: the tenant's own choice (PATCH
+    /// /v1/admin/tenants/{id}), else the stream's configured default.
+    async fn pool_for(
+        &self,
+        tenant: &sluice_model::TenantId,
+        stream: MessageStream,
+    ) -> Option<String> {
+        const TTL: Duration = Duration::from_secs(30);
+        let cached = {
+            let cache = self
+                .inner
+                .tenant_pools
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache
+                .get(tenant)
+                .filter(|(at, _)| at.elapsed() < TTL)
+                .map(|(_, pools)| pools.clone())
+        };
+        let overrides = match cached {
+            Some(pools) => pools,
+            None => {
+                let pools = match self.inner.store.get_tenant(tenant).await {
+                    Ok(Some(view)) => view.pools,
+                    Ok(None) => Default::default(),
+                    Err(e) => {
+                        tracing::warn!(%tenant, error = %e, "could not read the tenant's pools; using the defaults");
+                        return self.default_pool(stream);
+                    }
+                };
+                let mut cache = self
+                    .inner
+                    .tenant_pools
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                cache.insert(tenant.clone(), (std::time::Instant::now(), pools.clone()));
+                pools
+            }
+        };
+        overrides
+            .get(&stream)
+            .cloned()
+            .or_else(|| self.default_pool(stream))
+    }
+
+    fn default_pool(&self, stream: MessageStream) -> Option<String> {
+        self.inner
+            .config
+            .stream_pools
+            .iter()
+            .find(|(s, _)| *s == stream)
+            .map(|(_, name)| name.clone())
     }
 
     /// MIME building and DKIM signing on the blocking pool, at most one per core.
