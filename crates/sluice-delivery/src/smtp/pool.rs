@@ -225,7 +225,13 @@ impl SmtpPool {
                         elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                         "smtp transaction"
                     );
-                    self.release(&pool, session, done.reusable).await;
+                    self.release(
+                        &pool,
+                        session,
+                        done.reusable,
+                        target.max_messages_per_connection,
+                    )
+                    .await;
                     return Ok(done.outcome);
                 }
                 Err(Failed::Stale(e)) => {
@@ -293,11 +299,18 @@ impl SmtpPool {
     /// Back to the idle list, or QUIT when the session has served its share.
     /// Runs while the caller still holds the slot, so the cap also covers
     /// sessions that are being closed.
-    async fn release(&self, pool: &TargetPool, mut session: Pooled, reusable: bool) {
+    async fn release(
+        &self,
+        pool: &TargetPool,
+        mut session: Pooled,
+        reusable: bool,
+        own_limit: Option<usize>,
+    ) {
         if !reusable {
             return; // dropped: its state is unknown or the server is closing
         }
-        if session.conn.transactions >= self.inner.config.max_messages_per_connection {
+        let limit = self.inner.config.max_messages_per_connection;
+        if session.conn.transactions >= own_limit.map_or(limit, |own| own.min(limit)) {
             let limit = QUIT_TIMEOUT.min(self.inner.config.timeouts.command);
             let _ = tokio::time::timeout(limit, session.conn.inner.quit()).await;
             return;

@@ -45,6 +45,9 @@ pub struct RelayTarget {
     /// Accept self-signed or mismatched certificates even when TLS is required
     /// (self-signed test relays). Also permits AUTH over plain text.
     pub accept_invalid_certs: bool,
+    /// A destination's own messages-per-connection limit (a provider's), below the
+    /// pool's; `None` uses the pool's. Not part of the pool key.
+    pub max_messages_per_connection: Option<usize>,
 }
 
 /// The identity of a pooled connection: everything that makes two sessions
@@ -74,6 +77,7 @@ impl RelayTarget {
             source_ip: None,
             helo_name: helo_name.into(),
             accept_invalid_certs: false,
+            max_messages_per_connection: None,
         }
     }
 
@@ -167,6 +171,7 @@ impl RelayTarget {
             source_ip: None,
             helo_name: helo_name.to_owned(),
             accept_invalid_certs,
+            max_messages_per_connection: None,
         })
     }
 

@@ -90,6 +90,26 @@ async fn sessions_are_retired_after_max_messages_and_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_destination_can_retire_sessions_sooner_than_the_pool() {
+    let sink = sink(SinkConfig::default()).await;
+    let pool = SmtpPool::new(PoolConfig {
+        max_connections_per_target: 1,
+        max_messages_per_connection: 100,
+        idle_timeout: Duration::from_secs(30),
+        timeouts: fast_timeouts(),
+    });
+    // A provider that wants at most 2 messages per connection.
+    let mut target = target_for(sink.local_addr());
+    target.max_messages_per_connection = Some(2);
+    for _ in 0..5 {
+        pool.send(&target, &envelope(&["a@x.test"], 1), MESSAGE)
+            .await
+            .unwrap();
+    }
+    assert_eq!(sink.connections_count(), 3);
+}
+
+#[tokio::test]
 async fn a_restarted_server_is_retried_transparently() {
     let first = sink(SinkConfig::default()).await;
     let addr = first.local_addr();

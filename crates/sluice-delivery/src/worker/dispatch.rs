@@ -172,6 +172,7 @@ impl Dispatcher {
             for address in &host.addresses {
                 let mut target =
                     RelayTarget::new(address.to_string(), port, self.helo_name.clone());
+                target.max_messages_per_connection = Some(provider.limits.messages_per_connection);
                 if let Some(source) = &source.0 {
                     bind(&mut target, source);
                 }
