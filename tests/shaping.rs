@@ -616,3 +616,40 @@ async fn a_tenant_can_be_given_its_own_pool_per_stream() {
     );
     env.stop().await;
 }
+
+/// Refuses the first `n` sessions at the greeting with `421 4.7.0`, then greets.
+struct BusyAtGreeting(std::sync::atomic::AtomicUsize);
+
+impl sluice_smtp_sink::SinkBehavior for BusyAtGreeting {
+    fn greeting(&self, _peer: &sluice_smtp_sink::Peer) -> sluice_smtp_sink::Reply {
+        let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.0.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            sluice_smtp_sink::Reply::closing(421, "4.7.0 Try again later, closing connection")
+        } else {
+            sluice_smtp_sink::Reply::new(220, "ESMTP ready")
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_421_greeting_also_slows_the_target() {
+    let dns = dest_dns().await;
+    let env = TestEnv::start_with(Arc::new(BusyAtGreeting(1.into())), Roles::ALL, |c| {
+        shaped(c, &dns)
+    })
+    .await;
+    let key = env.ready_tenant().await;
+    let id = env.send(&key, simple_message("jane@dest.test")).await;
+    let view = env
+        .wait_for_status(&key, &id, "delivered", Duration::from_secs(15))
+        .await;
+    assert_eq!(
+        view["attempts"], 2,
+        "refused at the greeting once, then delivered"
+    );
+    // 64 halved by the refusal, then +8 for the clean delivery.
+    let learned = target(&env, "127.0.0.2|dest").await.unwrap();
+    assert_eq!(learned["rate_per_minute"], 40, "{learned:#}");
+    env.stop().await;
+}

@@ -103,7 +103,7 @@ impl Dispatcher {
                 }
                 self.transaction(&target, &envelope, &outgoing.data)
                     .await
-                    .unwrap_or_else(|e| e)
+                    .unwrap_or_else(|(failure, _)| failure)
             }
             Destination::Mx { domain, port } => {
                 let pool = outgoing
@@ -120,20 +120,24 @@ impl Dispatcher {
     }
 
     /// One SMTP transaction; `Err` carries the outcome for every recipient when the
-    /// session failed before any of them was answered.
+    /// session failed before any of them was answered, with the server's reply if it
+    /// gave one (a 421 greeting, …).
     async fn transaction(
         &self,
         target: &RelayTarget,
         envelope: &Envelope,
         data: &[u8],
-    ) -> Result<AttemptResult, AttemptResult> {
+    ) -> Result<AttemptResult, (AttemptResult, Option<SmtpReply>)> {
         let started = std::time::Instant::now();
         let sent = self.pool.send(target, envelope, data).await;
         metrics::histogram!("sluice_smtp_transaction_seconds")
             .record(started.elapsed().as_secs_f64());
         match sent {
             Ok(outcome) => Ok(AttemptResult::replies(outcome.recipients)),
-            Err(e) => Err(AttemptResult::everyone(RecipientOutcome::from(&e))),
+            Err(e) => Err((
+                AttemptResult::everyone(RecipientOutcome::from(&e)),
+                e.reply().cloned(),
+            )),
         }
     }
 
@@ -155,7 +159,7 @@ impl Dispatcher {
         // The best MX host names the provider (gmail, outlook, …) whose limits apply.
         let best = hosts.first().map_or(domain, |h| h.name.as_str());
         let provider = self.shaper.providers.classify(best, domain);
-        let source = match self.shaper.acquire(pool, &provider).await {
+        let (source, throttle_key, _permit) = match self.shaper.acquire(pool, &provider).await {
             Slot::Granted {
                 source,
                 target,
@@ -173,26 +177,30 @@ impl Dispatcher {
                 let mut target =
                     RelayTarget::new(address.to_string(), port, self.helo_name.clone());
                 target.max_messages_per_connection = Some(provider.limits.messages_per_connection);
-                if let Some(source) = &source.0 {
+                if let Some(source) = &source {
                     bind(&mut target, source);
                 }
                 match self.transaction(&target, envelope, data).await {
                     Ok(result) => {
+                        let replies = result.smtp_replies();
                         self.shaper
-                            .learn(
-                                &source.1,
-                                source.0.as_ref(),
-                                &provider,
-                                &result.smtp_replies(),
-                            )
+                            .learn(&throttle_key, source.as_ref(), &provider, &replies)
                             .await;
                         return result;
                     }
-                    Err(failure) if failure.is_transient_for_all() => {
+                    Err((failure, reply)) => {
+                        // A refused session (421 at greeting, …) is feedback too.
+                        if let Some(reply) = &reply {
+                            self.shaper
+                                .learn(&throttle_key, source.as_ref(), &provider, &[reply])
+                                .await;
+                        }
+                        if !failure.is_transient_for_all() {
+                            return failure;
+                        }
                         tracing::debug!(%domain, mx = %host.name, %address, "MX host unavailable; trying the next");
                         last_failure = failure;
                     }
-                    Err(permanent) => return permanent,
                 }
             }
         }
