@@ -144,25 +144,9 @@ impl Shaper {
         }
     }
 
-    /// Whether a reply asks the sender to slow down (rather than being about one mailbox).
-    pub fn is_throttling(&self, reply: &SmtpReply) -> bool {
-        if reply.code == 421
-            || (reply.is_transient()
-                && reply
-                    .enhanced_code
-                    .as_deref()
-                    .is_some_and(|c| c.starts_with("4.7.")))
-        {
-            return true;
-        }
-        let text = reply.message.to_ascii_lowercase();
-        reply.is_transient()
-            && (THROTTLE_PHRASES.iter().any(|p| text.contains(p))
-                || self
-                    .learning
-                    .patterns
-                    .iter()
-                    .any(|p| text.contains(&p.to_ascii_lowercase())))
+    /// See [`is_pushback`].
+    pub fn is_pushback(&self, replies: &[&SmtpReply]) -> bool {
+        is_pushback(replies, &self.learning.patterns)
     }
 
     /// Feeds one transaction's replies back into the target's learned rate.
@@ -175,7 +159,7 @@ impl Shaper {
     ) {
         let ceiling = provider.limits.messages_per_minute_per_ip;
         let policy = &self.learning.policy;
-        let result = if replies.iter().any(|r| self.is_throttling(r)) {
+        let result = if self.is_pushback(replies) {
             metrics::counter!("sluice_throttling_replies_total", "provider" => provider.name.clone()).increment(1);
             // A provider pushing back on a warming address: the ramp holds for today.
             if source.is_some_and(|s| s.warmup.is_some())
@@ -295,6 +279,44 @@ impl Shaper {
     }
 }
 
+/// Whether a reply asks the sender to slow down (rather than being about one mailbox):
+/// 421, any 4.7.x, or a throttling phrase (built-in or configured).
+pub fn is_throttling(reply: &SmtpReply, patterns: &[String]) -> bool {
+    if reply.code == 421
+        || (reply.is_transient()
+            && reply
+                .enhanced_code
+                .as_deref()
+                .is_some_and(|c| c.starts_with("4.7.")))
+    {
+        return true;
+    }
+    let text = reply.message.to_ascii_lowercase();
+    reply.is_transient()
+        && (THROTTLE_PHRASES.iter().any(|p| text.contains(p))
+            || patterns
+                .iter()
+                .any(|p| text.contains(&p.to_ascii_lowercase())))
+}
+
+/// Whether a transaction's replies ask the sender to slow down: any throttling reply,
+/// or a deferral spike — every recipient deferred for a reason about the sender or the
+/// server (4.3 system, 4.4 network, 4.7 policy, or no enhanced code), not about one
+/// mailbox (4.1 address, 4.2 mailbox full), so a full mailbox never slows a provider.
+pub fn is_pushback(replies: &[&SmtpReply], patterns: &[String]) -> bool {
+    if replies.iter().any(|r| is_throttling(r, patterns)) {
+        return true;
+    }
+    let about_the_sender = |r: &SmtpReply| {
+        r.is_transient()
+            && !r
+                .enhanced_code
+                .as_deref()
+                .is_some_and(|c| c.starts_with("4.1.") || c.starts_with("4.2."))
+    };
+    !replies.is_empty() && replies.iter().all(|r| about_the_sender(r))
+}
+
 fn until_next_utc_day() -> Duration {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     Duration::from_secs((86_400 - now.rem_euclid(86_400)) as u64)
@@ -314,6 +336,39 @@ fn level(learned: u32, ceiling: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_and_deferral_spikes_are_pushback_but_mailbox_trouble_is_not() {
+        let r = |code, text: &str| SmtpReply::from_parts(code, text);
+        let patterns = vec!["slow down please".to_string()];
+        let push =
+            |replies: &[SmtpReply]| is_pushback(&replies.iter().collect::<Vec<_>>(), &patterns);
+        assert!(push(&[r(421, "4.7.0 Try again later")]));
+        assert!(push(&[r(250, "ok"), r(451, "4.7.1 Greylisted")]));
+        assert!(push(&[r(450, "Yahoo TS03 temporarily deferred")]));
+        assert!(
+            push(&[r(451, "Slow down please")]),
+            "configured phrases count"
+        );
+        assert!(push(&[
+            r(451, "4.3.0 Temporary system problem"),
+            r(451, "4.3.0 Temporary system problem")
+        ]));
+        assert!(
+            !push(&[r(250, "ok"), r(451, "4.3.0 Temporary system problem")]),
+            "a spike is every recipient"
+        );
+        assert!(
+            !push(&[r(452, "4.2.2 Mailbox full")]),
+            "one full mailbox says nothing about the sender"
+        );
+        assert!(
+            !push(&[r(550, "5.7.1 Rejected for policy")]),
+            "permanent replies are bounces, not throttling"
+        );
+        assert!(!push(&[r(250, "2.0.0 ok")]));
+        assert!(!push(&[]));
+    }
 
     #[test]
     fn learned_rates_snap_to_coarse_levels() {
