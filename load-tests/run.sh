@@ -6,6 +6,8 @@
 #   load-tests/run.sh                                  # 20,000 messages at concurrency 32
 #   load-tests/run.sh --concurrency 64 --messages 10000
 #   load-tests/run.sh --duration 20s --dkim ed25519 --json
+#   load-tests/run.sh --scenario isolation --messages 20000   # direct MX, healthy vs black hole
+#   load-tests/run.sh --scenario rate-limit --rate-limit 120  # per-minute limit held?
 #
 # See `load-tests/run.sh --help` and load-tests/README.md.
 set -euo pipefail

@@ -48,18 +48,34 @@ pub struct Cli {
     #[arg(long, short = 'c', default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: u32,
 
-    /// Total messages to send.
-    #[arg(
-        long,
-        short = 'n',
-        default_value_t = 20_000,
-        conflicts_with = "duration"
-    )]
-    pub messages: u64,
+    /// Total messages to send [default: 20000; with `--scenario isolation` the healthy
+    /// messages per phase, default 4000; with `--scenario rate-limit` the backlog,
+    /// default 3 × --rate-limit].
+    #[arg(long, short = 'n', conflicts_with = "duration")]
+    pub messages: Option<u64>,
 
     /// Send for this long instead of a fixed number of messages (e.g. 20s, 2m, 500ms).
+    /// With `--scenario rate-limit`: how long to observe deliveries [default: 90s].
     #[arg(long, short = 'd', value_parser = parse_duration)]
     pub duration: Option<Duration>,
+
+    /// What to measure: `load` (the default: accept and delivery rates through a
+    /// relay), `isolation` (direct MX delivery to a healthy domain, alone and then
+    /// next to a black-holed one, in one server run) or `rate-limit` (how closely a
+    /// per-minute limit of `--rate-limit` is held). See README.md.
+    #[arg(long, value_enum, default_value_t = Scenario::Load)]
+    pub scenario: Scenario,
+
+    /// `--scenario isolation`: give `blackhole.test` its own provider rule allowing this
+    /// many connections (and no rate limit), so the silent MX can tie up that many
+    /// delivery slots [default: no rule, the built-in default limits of 2
+    /// connections and 60/min].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub blackhole_connections: Option<u32>,
+
+    /// `messages_per_minute_per_ip` of the healthy provider (`--scenario rate-limit`).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate_limit: u32,
 
     /// Which queue the messages go to; `mixed` alternates transactional and bulk.
     #[arg(long, value_enum, default_value_t = StreamMode::Transactional)]
@@ -69,9 +85,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(16..=5_000_000))]
     pub size: u64,
 
-    /// DKIM key type of the `load.test` domain (self-contained mode only).
-    #[arg(long, value_enum, default_value_t = DkimKind::Rsa, conflicts_with = "target")]
-    pub dkim: DkimKind,
+    /// DKIM key type of the `load.test` domain (self-contained mode only)
+    /// [default: rsa; ed25519 with --scenario isolation or rate-limit].
+    #[arg(long, value_enum, conflicts_with = "target")]
+    pub dkim: Option<DkimKind>,
 
     /// Delivery concurrency of the server, passed as SLUICE_WORKERS (self-contained
     /// mode only) [default: the server's own default, 64].
@@ -96,6 +113,13 @@ pub struct Cli {
     /// Keep the temporary directory (server log, redis files) and print its path.
     #[arg(long, conflicts_with = "target")]
     pub keep_dir: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    Load,
+    Isolation,
+    RateLimit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -167,8 +191,17 @@ impl Cli {
     pub fn limit(&self) -> Limit {
         match self.duration {
             Some(d) => Limit::Duration(d),
-            None => Limit::Messages(self.messages),
+            None => Limit::Messages(self.messages.unwrap_or(20_000)),
         }
+    }
+
+    /// The DKIM key type: `--dkim`, else RSA for the load scenario and Ed25519 for
+    /// the others (so signing does not dominate what they measure).
+    pub fn dkim(&self) -> DkimKind {
+        self.dkim.unwrap_or(match self.scenario {
+            Scenario::Load => DkimKind::Rsa,
+            Scenario::Isolation | Scenario::RateLimit => DkimKind::Ed25519,
+        })
     }
 
     pub fn self_contained(&self) -> bool {
@@ -177,7 +210,13 @@ impl Cli {
 
     /// Checks what clap cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.duration.is_none() && self.messages == 0 {
+        if self.scenario != Scenario::Load && self.target.is_some() {
+            bail!("--scenario isolation and rate-limit start their own server: drop --target");
+        }
+        if self.scenario != Scenario::Load && self.split_roles {
+            bail!("--split-roles only applies to --scenario load");
+        }
+        if self.messages == Some(0) {
             bail!("--messages must be at least 1");
         }
         if matches!(self.duration, Some(d) if d.is_zero()) {
@@ -219,6 +258,19 @@ mod tests {
         assert_eq!(mode.stream_of(0), Stream::Transactional);
         assert_eq!(mode.stream_of(1), Stream::Bulk);
         assert_eq!(StreamMode::Bulk.stream_of(0), Stream::Bulk);
+    }
+
+    #[test]
+    fn scenario_defaults() -> anyhow::Result<()> {
+        let cli = Cli::try_parse_from(["x"])?;
+        assert_eq!(cli.scenario, Scenario::Load);
+        assert_eq!(cli.dkim(), DkimKind::Rsa);
+        assert!(matches!(cli.limit(), Limit::Messages(20_000)));
+        let cli = Cli::try_parse_from(["x", "--scenario", "isolation"])?;
+        assert_eq!(cli.dkim(), DkimKind::Ed25519);
+        let cli = Cli::try_parse_from(["x", "--scenario", "rate-limit", "--dkim", "rsa"])?;
+        assert_eq!((cli.dkim(), cli.rate_limit), (DkimKind::Rsa, 120));
+        Ok(())
     }
 
     #[test]

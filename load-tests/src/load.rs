@@ -25,6 +25,13 @@ pub struct LoadPlan {
     pub limit: Limit,
     pub stream: StreamMode,
     pub payload: Arc<Payload>,
+    /// The recipient of the `index`-th message.
+    pub recipient: fn(u64) -> String,
+}
+
+/// `user<index>@example.com`: the load scenario's recipients (the relay takes them all).
+pub fn example_recipient(index: u64) -> String {
+    format!("user{index}@example.com")
 }
 
 /// Counters readable while the load runs (for progress lines).
@@ -167,7 +174,7 @@ async fn sender(
             break;
         }
         let stream = plan.stream.stream_of(index);
-        let body = plan.payload.body(index, stream)?;
+        let body = plan.payload.body(index, &(plan.recipient)(index), stream)?;
         let sent = Instant::now();
         let response = client
             .post(&plan.url)

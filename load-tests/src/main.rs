@@ -10,6 +10,7 @@ mod load;
 mod machine;
 mod payload;
 mod report;
+mod scenarios;
 mod stack;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ use anyhow::{Context, anyhow};
 use clap::Parser;
 use sluice_smtp_sink::{SinkConfig, SinkHandle, SmtpSink};
 
-use crate::cli::{Cli, Limit};
+use crate::cli::{Cli, Limit, Scenario};
 use crate::delivery::DeliveryWatch;
 use crate::load::{LoadPlan, Progress};
 use crate::machine::{CpuProbe, CpuUse, Machine};
@@ -77,11 +78,24 @@ fn run(cli: &Cli) -> anyhow::Result<bool> {
         .block_on(SmtpSink::start(SinkConfig {
             listen,
             hostname: "sink.load.test".to_owned(),
-            keep_in_memory: false,
+            // The rate-limit scenario reads every message's receive time.
+            keep_in_memory: cli.scenario == Scenario::RateLimit,
             ..SinkConfig::default()
         }))
         .with_context(|| format!("starting the SMTP sink on {listen}"))?;
-    let outcome = client_runtime.block_on(session(cli, &sink));
+    let outcome = if cli.scenario == Scenario::Load {
+        client_runtime.block_on(session(cli, &sink))
+    } else {
+        // The silent MX and the DNS server run on the sink's runtime too.
+        match sink_runtime.block_on(scenarios::Fixtures::start(&sink)) {
+            Ok(fixtures) => {
+                let outcome = client_runtime.block_on(scenarios::session(cli, &sink, &fixtures));
+                sink_runtime.block_on(fixtures.shutdown());
+                outcome
+            }
+            Err(e) => Err(e),
+        }
+    };
     sink_runtime.block_on(sink.shutdown());
     outcome
 }
@@ -136,7 +150,7 @@ async fn scenario(
                 "starting redis-server and sluice (sink on {})",
                 sink.local_addr()
             );
-            let stack = slot.insert(Stack::start(cli, sink.local_addr(), http).await?);
+            let stack = slot.insert(Stack::start(cli, sink.local_addr(), None, http).await?);
             eprintln!(
                 "{} ready at {} ({})",
                 stack.sluice_bin.display(),
@@ -148,7 +162,7 @@ async fn scenario(
             }
             probe.processes = stack.processes();
             let key = stack
-                .provision(http, &cli.from, cli.dkim)
+                .provision(http, &cli.from, cli.dkim())
                 .await
                 .context("provisioning a tenant, an API key and the sending domain")?;
             let note = format!(
@@ -181,6 +195,7 @@ async fn scenario(
             limit: cli.limit(),
             stream: cli.stream,
             payload: Arc::clone(&payload),
+            recipient: load::example_recipient,
         },
         progress,
     )
@@ -307,7 +322,7 @@ async fn scenario(
             limit: limit_text,
             stream: cli.stream.as_str(),
             content_bytes: payload.content_bytes(),
-            dkim: cli.self_contained().then(|| cli.dkim.algorithm()),
+            dkim: cli.self_contained().then(|| cli.dkim().algorithm()),
             server_workers: cli.workers,
             server_roles,
             sluice_version,
@@ -375,7 +390,7 @@ fn spawn_progress(
 }
 
 /// Resolves on Ctrl-C or SIGTERM with the signal's name.
-async fn shutdown_signal() -> &'static str {
+pub async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

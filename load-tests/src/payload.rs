@@ -84,12 +84,11 @@ impl Payload {
     }
 
     /// The JSON body of the `index`-th message.
-    pub fn body(&self, index: u64, stream: Stream) -> serde_json::Result<Vec<u8>> {
-        let to = format!("user{index}@example.com");
+    pub fn body(&self, index: u64, to: &str, stream: Stream) -> serde_json::Result<Vec<u8>> {
         let subject = format!("Load test message {index}");
         serde_json::to_vec(&SendBody {
             from: &self.from,
-            to: [&to],
+            to: [to],
             subject: &subject,
             text: &self.text,
             html: &self.html,
@@ -152,7 +151,8 @@ mod tests {
     #[test]
     fn body_is_valid_json() -> anyhow::Result<()> {
         let payload = Payload::new("Load <noreply@load.test>", 500);
-        let body: serde_json::Value = serde_json::from_slice(&payload.body(7, Stream::Bulk)?)?;
+        let body: serde_json::Value =
+            serde_json::from_slice(&payload.body(7, "user7@example.com", Stream::Bulk)?)?;
         assert_eq!(body["to"][0], "user7@example.com");
         assert_eq!(body["stream"], "bulk");
         assert!(body["text"].as_str().is_some_and(|t| !t.is_empty()));

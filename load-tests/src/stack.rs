@@ -49,6 +49,7 @@ impl Stack {
     pub async fn start(
         cli: &Cli,
         sink: SocketAddr,
+        config_toml: Option<&str>,
         http: &reqwest::Client,
     ) -> anyhow::Result<Self> {
         let sluice_bin = sluice_binary(cli.sluice_bin.as_deref())?;
@@ -67,10 +68,23 @@ impl Stack {
         let mut env = vec![
             ("SLUICE_LISTEN", listen.to_string()),
             ("SLUICE_REDIS_URL", redis.url()),
-            ("SLUICE_RELAY_URL", format!("smtp://{sink}")),
             ("SLUICE_ADMIN_TOKEN", admin_token.clone()),
             ("SLUICE_HOSTNAME", "sluice.localhost".to_owned()),
         ];
+        // With a configuration file (direct MX delivery), no relay: the file says
+        // where mail goes.
+        let config = match config_toml {
+            Some(text) => {
+                let path = dir.path().join("sluice.toml");
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                Some(path)
+            }
+            None => {
+                env.push(("SLUICE_RELAY_URL", format!("smtp://{sink}")));
+                None
+            }
+        };
         if let Some(workers) = cli.workers {
             env.push(("SLUICE_WORKERS", workers.to_string()));
         }
@@ -87,6 +101,7 @@ impl Stack {
                 name,
                 subcommand,
                 &env,
+                config.as_deref(),
             )?);
         }
         let mut stack = Self {
@@ -236,11 +251,15 @@ fn spawn_sluice(
     name: &'static str,
     subcommand: &'static str,
     env: &[(&str, String)],
+    config: Option<&Path>,
 ) -> anyhow::Result<Server> {
     let log = dir.join(format!("{subcommand}.log"));
     let file =
         std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let mut command = Command::new(bin);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
     command.arg(subcommand).current_dir(dir);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("SLUICE_") {
