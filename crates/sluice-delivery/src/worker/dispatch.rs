@@ -40,7 +40,48 @@ pub struct Outgoing {
     pub pool: Option<String>,
     pub mail_from: Option<String>,
     pub smtputf8: bool,
-    pub data: Arc<Vec<u8>>,
+    pub data: LazyMessage,
+}
+
+type BuildFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, String>> + Send>>;
+
+/// The signed message, built on first use. A destination that is throttled,
+/// suspended or at its connection cap never pays for MIME building and DKIM signing,
+/// so mail parked behind a dead destination costs almost no CPU on each pass.
+pub struct LazyMessage {
+    built: tokio::sync::OnceCell<Result<Arc<Vec<u8>>, String>>,
+    build: std::sync::Mutex<Option<BuildFuture>>,
+}
+
+impl LazyMessage {
+    /// `build` is not polled until a destination asks for the bytes.
+    pub fn new(
+        build: impl std::future::Future<Output = Result<Vec<u8>, String>> + Send + 'static,
+    ) -> Self {
+        Self {
+            built: tokio::sync::OnceCell::new(),
+            build: std::sync::Mutex::new(Some(Box::pin(build))),
+        }
+    }
+
+    /// The bytes, or why they could not be built (the same answer for every caller).
+    pub async fn get(&self) -> Result<Arc<Vec<u8>>, String> {
+        self.built
+            .get_or_init(|| async {
+                let build = self
+                    .build
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                match build {
+                    Some(build) => build.await.map(Arc::new),
+                    None => Err("the message was already being built".into()),
+                }
+            })
+            .await
+            .clone()
+    }
 }
 
 impl Dispatcher {
@@ -84,12 +125,6 @@ impl Dispatcher {
         outgoing: &Outgoing,
         recipients: Vec<String>,
     ) -> AttemptResult {
-        let envelope = Envelope {
-            mail_from: outgoing.mail_from.clone(),
-            recipients: recipients.clone(),
-            smtputf8: outgoing.smtputf8,
-            size_hint: outgoing.data.len(),
-        };
         let mut result = match destination {
             Destination::Relay(mut target) => {
                 // A smart host shapes its own traffic: only the source address is ours.
@@ -101,16 +136,20 @@ impl Dispatcher {
                 {
                     bind(&mut target, source);
                 }
-                self.transaction(&target, &envelope, &outgoing.data)
-                    .await
-                    .unwrap_or_else(|(failure, _)| failure)
+                match outgoing.data.get().await {
+                    Ok(data) => self
+                        .transaction(&target, &envelope(outgoing, &recipients, data.len()), &data)
+                        .await
+                        .unwrap_or_else(|(failure, _)| failure),
+                    Err(detail) => AttemptResult::failed(detail),
+                }
             }
             Destination::Mx { domain, port } => {
                 let pool = outgoing
                     .pool
                     .as_deref()
                     .and_then(|name| self.pools.get(name));
-                self.via_mx(&domain, port, pool, &envelope, &outgoing.data)
+                self.via_mx(&domain, port, pool, outgoing, &recipients)
                     .await
             }
         };
@@ -149,8 +188,8 @@ impl Dispatcher {
         domain: &str,
         port: u16,
         pool: Option<&SourcePool>,
-        envelope: &Envelope,
-        data: &[u8],
+        outgoing: &Outgoing,
+        recipients: &[String],
     ) -> AttemptResult {
         let hosts = match self.resolver.resolve(domain).await {
             Ok(hosts) => hosts,
@@ -170,6 +209,13 @@ impl Dispatcher {
                 return AttemptResult::transient(format!("throttle state unavailable: {reason}"));
             }
         };
+        // Only now, with a sending slot, is the message worth building and signing.
+        let data = match outgoing.data.get().await {
+            Ok(data) => data,
+            Err(detail) => return AttemptResult::failed(detail),
+        };
+        let envelope = envelope(outgoing, recipients, data.len());
+        let (envelope, data) = (&envelope, data.as_slice());
         let mut last_failure =
             AttemptResult::transient(format!("no MX host of {domain} could be reached"));
         for host in &hosts {
@@ -205,6 +251,15 @@ impl Dispatcher {
             }
         }
         last_failure
+    }
+}
+
+fn envelope(outgoing: &Outgoing, recipients: &[String], size: usize) -> Envelope {
+    Envelope {
+        mail_from: outgoing.mail_from.clone(),
+        recipients: recipients.to_vec(),
+        smtputf8: outgoing.smtputf8,
+        size_hint: size,
     }
 }
 

@@ -30,7 +30,7 @@ use crate::mime::{MimeEnvelopeInfo, build_message};
 use crate::retry::RetryPolicy;
 use crate::routing::{MxResolver, ResolverConfig, RouteError, Router, RouterConfig};
 use crate::smtp::SmtpPool;
-use dispatch::{Dispatcher, Outgoing};
+use dispatch::{Dispatcher, LazyMessage, Outgoing};
 pub use shaping::{AdaptiveConfig, Source, SourcePool, WarmupSchedule};
 
 use crate::providers::ProviderTable;
@@ -316,15 +316,14 @@ impl Worker {
             }
             Err(e) => return AttemptResult::failed(e.to_string()),
         };
-        let data = match self.build_and_sign(job, signer).await {
-            Ok(data) => data,
-            Err(detail) => return AttemptResult::failed(detail),
-        };
+        let (worker, signed_job) = (self.clone(), job.clone());
+        let data =
+            LazyMessage::new(async move { worker.build_and_sign(&signed_job, signer).await });
         let outgoing = Outgoing {
             pool: self.pool_for(&job.tenant, job.entry.stream).await,
             mail_from: Some(job.message.from.address.to_string()),
             smtputf8: job.message.needs_smtputf8(),
-            data: Arc::new(data),
+            data,
         };
         self.inner.dispatcher.send(outgoing, pending).await
     }

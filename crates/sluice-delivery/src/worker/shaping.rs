@@ -80,6 +80,15 @@ pub enum Slot {
 /// How long to park a message when only the connection cap (not the rate) is full.
 const CONNECTION_CAP_WAIT: Duration = Duration::from_secs(1);
 
+/// How long to park when every connection to the destination is busy: 2 to 4 s,
+/// jittered. Connections to a dead destination stay busy until their timeout, and
+/// each pass of the mail waiting behind them costs Redis work, so waiting a few
+/// seconds (not one) and spreading the returns keeps that mail from crowding out
+/// healthy traffic.
+fn busy_wait() -> Duration {
+    Duration::from_millis(rand::random_range(2_000..4_000))
+}
+
 /// What the shaper learns from replies: which ones mean "slow down", and how the
 /// learned rate reacts.
 #[derive(Clone, Debug)]
@@ -219,8 +228,7 @@ impl Shaper {
                 Rate::per_hour(limits.messages_per_hour_per_ip),
             ];
             let Some(permit) = self.try_connection(&key, limits.max_connections_per_ip) else {
-                shortest =
-                    Some(shortest.map_or(CONNECTION_CAP_WAIT, |s| s.min(CONNECTION_CAP_WAIT)));
+                shortest = Some(shortest.map_or_else(busy_wait, |s| s.min(busy_wait())));
                 continue;
             };
             match self.throttle.admit_all(&key, &rates, 1).await {
