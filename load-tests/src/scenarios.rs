@@ -73,6 +73,8 @@ impl Fixtures {
         let dns = DnsFixture::start()
             .await
             .context("starting the DNS fixture")?;
+        // Real MX records live for minutes; TTL 0 would make every pass a DNS query.
+        dns.set_ttl(300);
         dns.set_mx("healthy.test", &[(10, "mx.healthy.test")]);
         dns.set_a("mx.healthy.test", &[Ipv4Addr::LOCALHOST]);
         dns.set_mx("blackhole.test", &[(10, "mx.blackhole.test")]);

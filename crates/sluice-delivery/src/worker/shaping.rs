@@ -80,13 +80,15 @@ pub enum Slot {
 /// How long to park a message when only the connection cap (not the rate) is full.
 const CONNECTION_CAP_WAIT: Duration = Duration::from_secs(1);
 
-/// How long to park when every connection to the destination is busy: 2 to 4 s,
-/// jittered. Connections to a dead destination stay busy until their timeout, and
-/// each pass of the mail waiting behind them costs Redis work, so waiting a few
-/// seconds (not one) and spreading the returns keeps that mail from crowding out
-/// healthy traffic.
-fn busy_wait() -> Duration {
-    Duration::from_millis(rand::random_range(2_000..4_000))
+/// How long to park when every connection to the destination is busy. A destination
+/// whose connections stay busy (a dead host holds them until their timeout) sees its
+/// waiting mail back off — 1 s more per 8 misses in a row, up to 30 s, jittered — so
+/// thousands of messages parked behind it do not crowd out healthy traffic; the first
+/// granted slot resets the streak, so a busy but healthy destination keeps short waits.
+fn busy_wait(misses_in_a_row: u32) -> Duration {
+    let base = Duration::from_millis(1_000 + 125 * u64::from(misses_in_a_row))
+        .min(Duration::from_secs(30));
+    base.mul_f64(rand::random_range(0.75..1.25))
 }
 
 /// What the shaper learns from replies: which ones mean "slow down", and how the
@@ -133,6 +135,8 @@ pub struct Shaper {
     warmup: Warmup,
     learning: AdaptiveConfig,
     caps: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Connection-cap misses in a row per target (reset by a granted slot).
+    misses: Mutex<HashMap<String, u32>>,
 }
 
 impl Shaper {
@@ -150,6 +154,7 @@ impl Shaper {
             warmup,
             learning,
             caps: Mutex::new(HashMap::new()),
+            misses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -228,7 +233,10 @@ impl Shaper {
                 Rate::per_hour(limits.messages_per_hour_per_ip),
             ];
             let Some(permit) = self.try_connection(&key, limits.max_connections_per_ip) else {
-                shortest = Some(shortest.map_or_else(busy_wait, |s| s.min(busy_wait())));
+                shortest = {
+                    let wait = busy_wait(self.missed(&key));
+                    Some(shortest.map_or(wait, |s| s.min(wait)))
+                };
                 continue;
             };
             match self.throttle.admit_all(&key, &rates, 1).await {
@@ -273,6 +281,17 @@ impl Shaper {
         Slot::Wait(shortest.unwrap_or(CONNECTION_CAP_WAIT))
     }
 
+    /// Counts a connection-cap miss for `key`; returns the streak so far.
+    fn missed(&self, key: &str) -> u32 {
+        let mut misses = self
+            .misses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let streak = misses.entry(key.to_string()).or_default();
+        *streak = streak.saturating_add(1);
+        *streak
+    }
+
     fn try_connection(&self, key: &str, max: usize) -> Option<OwnedSemaphorePermit> {
         let semaphore = {
             let mut caps = self
@@ -283,7 +302,14 @@ impl Shaper {
                 .or_insert_with(|| Arc::new(Semaphore::new(max.max(1))))
                 .clone()
         };
-        semaphore.try_acquire_owned().ok()
+        let permit = semaphore.try_acquire_owned().ok();
+        if permit.is_some() {
+            self.misses
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(key);
+        }
+        permit
     }
 }
 
