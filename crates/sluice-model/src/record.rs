@@ -25,7 +25,8 @@ pub enum MessageStatus {
     /// Every recipient is finished and every one rejected it permanently.
     Bounced,
     /// Every recipient is finished, none accepted it, and at least one failed for a
-    /// reason other than a bounce (retries exhausted, message could not be built).
+    /// reason other than a bounce: the message could not be built or signed (a
+    /// recipient still deferred at the maximum queue age bounces instead).
     Failed,
 }
 
