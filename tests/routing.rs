@@ -14,15 +14,7 @@ use sluice::run::Roles;
 use sluice_dns_fixture::DnsFixture;
 use sluice_smtp_sink::{AcceptAll, SinkConfig, SmtpSink};
 
-use common::{TestEnv, simple_message};
-
-/// Direct delivery: no default relay, MX hosts contacted on the sink's port, and the
-/// fixture as the only name server.
-fn direct(config: &mut Config, dns: &DnsFixture) {
-    let relay = config.relay_url.take().unwrap();
-    config.delivery.mx_port = relay.rsplit(':').next().unwrap().parse().unwrap();
-    config.delivery.dns_servers = vec![dns.addr().to_string()];
-}
+use common::{TestEnv, direct, simple_message};
 
 async fn env_with_dns(dns: &DnsFixture, extra: impl FnOnce(&mut Config)) -> TestEnv {
     TestEnv::start_with(Arc::new(AcceptAll), Roles::ALL, |c| {

@@ -16,13 +16,7 @@ use sluice_delivery::providers::{ProviderLimits, ProviderRule};
 use sluice_dns_fixture::DnsFixture;
 use sluice_smtp_sink::AcceptAll;
 
-use common::{TestEnv, simple_message};
-
-fn direct(config: &mut Config, dns: &DnsFixture) {
-    let relay = config.relay_url.take().unwrap();
-    config.delivery.mx_port = relay.rsplit(':').next().unwrap().parse().unwrap();
-    config.delivery.dns_servers = vec![dns.addr().to_string()];
-}
+use common::{TestEnv, direct, simple_message};
 
 async fn dest_dns() -> DnsFixture {
     let dns = DnsFixture::start().await.unwrap();

@@ -205,6 +205,14 @@ impl TestEnv {
     }
 }
 
+/// Direct delivery for tests: no default relay, MX hosts contacted on the sink's port,
+/// and `dns` (a loopback fixture) as the only name server.
+pub fn direct(config: &mut Config, dns: &sluice_dns_fixture::DnsFixture) {
+    let relay = config.relay_url.take().unwrap();
+    config.delivery.mx_port = relay.rsplit(':').next().unwrap().parse().unwrap();
+    config.delivery.dns_servers = vec![dns.addr().to_string()];
+}
+
 pub fn simple_message(to: &str) -> Value {
     json!({
         "from": "Acme <noreply@acme.test>",
