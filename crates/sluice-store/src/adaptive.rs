@@ -14,7 +14,8 @@ use time::OffsetDateTime;
 
 use crate::{Store, StoreError, from_ms};
 
-const INDEX: &str = "sluice:adaptive:index";
+/// A target's state is forgotten after 30 days without updates (pauses last at most 7).
+const IDLE_EXPIRY_SECS: i64 = 30 * 24 * 3600;
 
 fn key(target: &str) -> String {
     format!("sluice:adaptive:{{{target}}}")
@@ -58,7 +59,8 @@ pub struct AdaptiveState {
     pub suspension: Option<String>,
 }
 
-/// ARGV: ceiling, increase, now-unused. Raises the rate, clears strikes.
+/// KEYS: the target's hash (one key: one hash slot). ARGV: ceiling, increase.
+/// Raises the rate, clears strikes.
 static SUCCESS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -66,13 +68,13 @@ local ceiling = tonumber(ARGV[1])
 local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or ceiling)
 rate = math.min(ceiling, rate + tonumber(ARGV[2]))
 redis.call('HSET', KEYS[1], 'rate', rate, 'strikes', 0)
-redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], 2592000)
 return rate
 "#,
     )
 });
 
-/// ARGV: ceiling, floor, suspend_after, cooldown ms, target. Halves the rate; past the
+/// KEYS: the target's hash. ARGV: ceiling, floor, suspend_after, cooldown ms. Halves the rate; past the
 /// threshold, suspends until now + cooldown (server time).
 static THROTTLED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -88,7 +90,7 @@ if strikes >= tonumber(ARGV[3]) then
   strikes = 0
 end
 redis.call('HSET', KEYS[1], 'rate', rate, 'strikes', strikes)
-redis.call('SADD', KEYS[2], ARGV[5])
+redis.call('EXPIRE', KEYS[1], 2592000)
 return rate
 "#,
     )
@@ -155,10 +157,8 @@ impl Adaptive {
     ) -> Result<u32, StoreError> {
         Ok(SUCCESS
             .key(key(target))
-            .key(INDEX)
             .arg(ceiling)
             .arg(policy.increase_per_success)
-            .arg(target)
             .invoke_async(&mut self.conn.clone())
             .await?)
     }
@@ -171,12 +171,10 @@ impl Adaptive {
     ) -> Result<u32, StoreError> {
         Ok(THROTTLED
             .key(key(target))
-            .key(INDEX)
             .arg(ceiling)
             .arg(policy.floor.max(1))
             .arg(policy.suspend_after.max(1))
             .arg(policy.cooldown.as_millis() as u64)
-            .arg(target)
             .invoke_async(&mut self.conn.clone())
             .await?)
     }
@@ -193,7 +191,7 @@ impl Adaptive {
                 ],
             )
             .ignore()
-            .sadd(INDEX, target)
+            .expire(key(target), IDLE_EXPIRY_SECS)
             .ignore()
             .query_async(&mut self.conn.clone())
             .await?;
@@ -212,12 +210,33 @@ impl Adaptive {
         Ok(())
     }
 
-    /// Every target that has state, for the admin API.
+    /// Every target that has state, for the admin API. A SCAN, not an index: it runs
+    /// only when an operator looks, and an index key would put every update's script
+    /// across two hash slots.
     pub async fn list(&self) -> Result<Vec<AdaptiveState>, StoreError> {
-        let mut targets: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(INDEX)
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let mut targets = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("sluice:adaptive:{*}")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            targets.extend(keys.iter().filter_map(|k| {
+                k.strip_prefix("sluice:adaptive:{")?
+                    .strip_suffix('}')
+                    .map(str::to_string)
+            }));
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        targets.sort();
+        targets.dedup();
         targets.sort();
         if targets.is_empty() {
             return Ok(Vec::new());

@@ -35,8 +35,7 @@
 //! Adaptive rates (tag `{<target>}`, target = `<source ip>|<provider>`):
 //! - `sluice:adaptive:{<target>}` — HASH `rate` (learned messages per minute), `strikes`
 //!   (throttling replies in a row), `suspended_until` (unix ms), `suspension`
-//!   (`adaptive` or `manual`).
-//! - `sluice:adaptive:index` — SET of targets with state, for the admin API.
+//!   (`adaptive` or `manual`). Expires 30 days after its last update.
 //! - `sluice:warmup:{<target>}` — HASH `sent_day`, `sent` (today's count against the
 //!   warm-up cap), `setbacks`, `setback_day` (days the ramp lost to throttling).
 //!
