@@ -103,7 +103,19 @@ fn run(cli: &Cli) -> anyhow::Result<bool> {
 /// Runs the scenario; whatever happens (error, Ctrl-C, SIGTERM), the processes it
 /// started are stopped before returning.
 async fn session(cli: &Cli, sink: &SinkHandle) -> anyhow::Result<bool> {
-    let http = reqwest::Client::builder()
+    let http = http_client(cli)?;
+    let mut stack = None;
+    let outcome = tokio::select! {
+        outcome = scenario(cli, sink, &http, &mut stack) => outcome,
+        signal = shutdown_signal() => Err(anyhow!("interrupted by {signal}")),
+    };
+    stop_stack(stack, "sluice.log, redis/").await;
+    outcome
+}
+
+/// One keep-alive client for the whole run, sized to the concurrency.
+pub(crate) fn http_client(cli: &Cli) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
         .no_proxy()
         .http1_only()
         .tcp_nodelay(true)
@@ -112,19 +124,18 @@ async fn session(cli: &Cli, sink: &SinkHandle) -> anyhow::Result<bool> {
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
         .build()
-        .context("building the HTTP client")?;
-    let mut stack = None;
-    let outcome = tokio::select! {
-        outcome = scenario(cli, sink, &http, &mut stack) => outcome,
-        signal = shutdown_signal() => Err(anyhow!("interrupted by {signal}")),
-    };
-    if let Some(stack) = stack.take() {
+        .context("building the HTTP client")
+}
+
+/// Stops the processes a run started (if it got that far), saying where the kept
+/// files are when `--keep-dir` was given.
+pub(crate) async fn stop_stack(stack: Option<Stack>, kept: &str) {
+    if let Some(stack) = stack {
         eprintln!("stopping sluice and redis-server");
         if let Some(dir) = stack.stop().await {
-            eprintln!("kept {} (sluice.log, redis/)", dir.display());
+            eprintln!("kept {} ({kept})", dir.display());
         }
     }
-    outcome
 }
 
 async fn scenario(

@@ -177,26 +177,13 @@ fn mixed_recipient(index: u64) -> String {
 
 /// Runs the scenario; the processes it started are stopped whatever happens.
 pub async fn session(cli: &Cli, sink: &SinkHandle, fixtures: &Fixtures) -> anyhow::Result<bool> {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .http1_only()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(cli.concurrency as usize)
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60))
-        .build()
-        .context("building the HTTP client")?;
+    let http = crate::http_client(cli)?;
     let mut stack = None;
     let outcome = tokio::select! {
         outcome = run(cli, sink, fixtures, &http, &mut stack) => outcome,
         signal = crate::shutdown_signal() => Err(anyhow!("interrupted by {signal}")),
     };
-    if let Some(stack) = stack.take() {
-        eprintln!("stopping sluice and redis-server");
-        if let Some(dir) = stack.stop().await {
-            eprintln!("kept {} (serve.log, sluice.toml, redis/)", dir.display());
-        }
-    }
+    crate::stop_stack(stack, "serve.log, sluice.toml, redis/").await;
     outcome
 }
 
