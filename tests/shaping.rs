@@ -274,6 +274,63 @@ async fn a_silent_destination_ties_up_only_its_own_connections() {
     silent.shutdown().await;
 }
 
+#[tokio::test]
+async fn mail_waiting_for_a_busy_destination_goes_as_soon_as_a_connection_frees() {
+    let dns = DnsFixture::start().await.unwrap();
+    dns.set_mx("narrow.test", &[(10, "mx.narrow.test")]);
+    dns.set_a("mx.narrow.test", &[Ipv4Addr::LOCALHOST]);
+    // One connection at a time: of a burst, all but one message find it busy and are
+    // parked with a 30 s fallback. Only the release on each freed connection can
+    // deliver the burst in well under that.
+    let env = TestEnv::start_with(Arc::new(AcceptAll), Roles::ALL, |c| {
+        direct(c, &dns);
+        c.workers = 8;
+        c.delivery.providers = vec![ProviderRule {
+            name: "narrow".into(),
+            mx_patterns: vec!["*.narrow.test".into()],
+            limits: ProviderLimits {
+                max_connections_per_ip: 1,
+                messages_per_connection: 100,
+                messages_per_minute_per_ip: 100_000,
+                messages_per_hour_per_ip: 1_000_000,
+            },
+        }];
+    })
+    .await;
+    let key = env.ready_tenant().await;
+    // Due together, so the workers take them at once.
+    let send_at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(2))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let mut message = simple_message(&format!("user{i}@narrow.test"));
+        message["send_at"] = send_at.clone().into();
+        ids.push(env.send(&key, message).await);
+    }
+    for id in &ids {
+        env.wait_for_status(&key, id, "delivered", Duration::from_secs(15))
+            .await;
+    }
+    assert_eq!(env.sink.count(), 12);
+    let metrics = env
+        .http
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let parked: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("sluice_throttled_total{provider=\"narrow\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0);
+    assert!(parked >= 1.0, "some of the burst had to wait:\n{metrics}");
+    env.stop().await;
+}
+
 /// Answers `421 4.7.0` (and closes) to the first `n` recipients, then accepts.
 struct ThrottleFirst(std::sync::atomic::AtomicUsize);
 

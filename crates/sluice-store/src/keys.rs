@@ -14,6 +14,12 @@ pub fn delayed() -> String {
     format!("{QUEUE}:delayed")
 }
 
+/// Messages parked until a connection to a busy destination frees (`name`: the
+/// destination's throttle group, e.g. a provider).
+pub fn waitlist(name: &str) -> String {
+    format!("{QUEUE}:waiting:{name}")
+}
+
 pub fn message(id: &MessageId) -> String {
     format!("{QUEUE}:msg:{id}")
 }

@@ -11,6 +11,10 @@
 //!   first; bulk only when transactional is empty. Entries are XACK+XDEL'd once settled.
 //! - `…:delayed` — ZSET of `<stream>|<message id>` scored by due time (unix ms):
 //!   scheduled sends and deferred retries. The mover returns due members to their stream.
+//! - `…:waiting:<destination>` — LIST of delayed members parked because every connection
+//!   to the destination (a provider) was busy; a freed connection moves the first still
+//!   parked one to its stream (stale members are skipped). Expires an hour after the
+//!   last push; the delayed set's fallback time covers anything never released.
 //! - `…:msg:<message id>` — HASH: `tenant`, `stream`, `status`, `body` (the validated
 //!   message as JSON, dropped once final), `from`, `subject`, `recipients` (JSON per-recipient
 //!   state), `attempts`, `created_at`, `updated_at`, `next_attempt_at` (unix ms or empty),

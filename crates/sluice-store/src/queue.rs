@@ -50,6 +50,9 @@ pub struct Settlement {
     pub events: Vec<MessageEvent>,
     /// When to try the unfinished recipients again; `None` once every one is final.
     pub retry_at: Option<OffsetDateTime>,
+    /// Wait lists of busy destinations this message is parked behind (only with a
+    /// `retry_at`): a freed connection releases it early.
+    pub waitlists: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -276,7 +279,13 @@ impl Queue {
             .key(keys::message(&entry.message_id))
             .key(keys::message_events(&entry.message_id))
             .key(keys::stream(entry.stream))
-            .key(keys::delayed())
+            .key(keys::delayed());
+        if settlement.retry_at.is_some() {
+            for name in &settlement.waitlists {
+                invocation.key(keys::waitlist(name));
+            }
+        }
+        invocation
             .arg(&entry.entry_id)
             .arg(settlement.status.as_str())
             .arg(
@@ -300,6 +309,22 @@ impl Queue {
         }
         let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(())
+    }
+
+    /// Moves up to `count` messages waiting behind the busy destination `name` to
+    /// their streams. Returns how many moved and how many entries are still listed
+    /// (some may be stale: already moved by their fallback time).
+    pub async fn release_waiting(&self, name: &str, count: u32) -> Result<(u64, u64), StoreError> {
+        let (released, waiting): (u64, u64) = scripts::RELEASE_WAITING
+            .key(keys::waitlist(name))
+            .key(keys::delayed())
+            .key(keys::stream(MessageStream::Transactional))
+            .key(keys::stream(MessageStream::Bulk))
+            .arg(count)
+            .arg(count.saturating_mul(4).max(16))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok((released, waiting))
     }
 
     /// Acknowledges an entry with nothing left to do (its record is final or gone).

@@ -46,9 +46,12 @@ return {'created', ARGV[3], ARGV[4]}
 /// any, and only then acknowledge and delete the stream entry. Because recording and
 /// acknowledging are one step, a reclaimed entry never repeats a finished delivery.
 ///
-/// KEYS: message hash, events list, stream, delayed set. ARGV: entry id, status,
-/// recipients JSON, updated_at ms, attempts, retry due ms ('' = none), delayed member,
-/// ttl_ms, drop_body ('1' once final), then event JSONs.
+/// A message parked behind busy destinations is also appended to each one's wait
+/// list, so a freed connection can release it before its fallback time.
+///
+/// KEYS: message hash, events list, stream, delayed set, then wait lists. ARGV: entry
+/// id, status, recipients JSON, updated_at ms, attempts, retry due ms ('' = none),
+/// delayed member, ttl_ms, drop_body ('1' once final), then event JSONs.
 pub static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -59,7 +62,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   for i = 10, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
   redis.call('PEXPIRE', KEYS[1], ARGV[8])
   redis.call('PEXPIRE', KEYS[2], ARGV[8])
-  if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7]) end
+  if ARGV[6] ~= '' then
+    redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
+    for i = 5, #KEYS do
+      redis.call('RPUSH', KEYS[i], ARGV[7])
+      redis.call('PEXPIRE', KEYS[i], 3600000)
+    end
+  end
 end
 redis.call('XACK', KEYS[3], 'workers', ARGV[1])
 redis.call('XDEL', KEYS[3], ARGV[1])
@@ -83,6 +92,35 @@ for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
 end
 return #due
+"#,
+    )
+});
+
+/// Release up to ARGV[1] messages waiting for a busy destination: each popped member
+/// still parked in the delayed set moves to its stream now. A member whose fallback
+/// time already moved it (or that was parked again since) is stale and skipped, so a
+/// message is never queued twice. At most ARGV[2] members are popped per call.
+///
+/// KEYS: wait list, delayed set, transactional stream, bulk stream.
+/// Returns {released, still waiting}.
+pub static RELEASE_WAITING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local wanted, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
+local released = 0
+while released < wanted and budget > 0 do
+  local member = redis.call('LPOP', KEYS[1])
+  if not member then break end
+  budget = budget - 1
+  if redis.call('ZREM', KEYS[2], member) == 1 then
+    local sep = string.find(member, '|', 1, true)
+    local target = KEYS[3]
+    if string.sub(member, 1, sep - 1) == 'bulk' then target = KEYS[4] end
+    redis.call('XADD', target, '*', 'm', string.sub(member, sep + 1))
+    released = released + 1
+  end
+end
+return {released, redis.call('LLEN', KEYS[1])}
 "#,
     )
 });

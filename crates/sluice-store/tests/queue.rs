@@ -172,6 +172,7 @@ async fn settling_records_the_outcome_and_removes_the_entry() {
         attempts: 1,
         events: vec![MessageEvent::new(EventType::Delivered, now).recipient("jane@example.com")],
         retry_at: None,
+        waitlists: vec![],
     };
     queue.settle(&entry, &settlement).await.unwrap();
 
@@ -206,6 +207,7 @@ async fn deferred_messages_come_back_when_due() {
         attempts: 1,
         events: vec![],
         retry_at: Some(retry_at),
+        waitlists: vec![],
     };
     queue.settle(&entry, &settlement).await.unwrap();
     assert_eq!(queue.depth().await.unwrap().delayed, 1);
@@ -222,6 +224,66 @@ async fn deferred_messages_come_back_when_due() {
     assert_eq!(again[0].message_id, id);
     assert_eq!(again[0].stream, MessageStream::Bulk);
     assert_eq!(queue.load(&again[0]).await.unwrap().unwrap().attempts, 1);
+}
+
+#[tokio::test]
+async fn a_freed_connection_releases_parked_mail_once() {
+    let f = fixture().await;
+    let queue = f.store.queue().await.unwrap();
+    let mut ids = Vec::new();
+    for to in ["a@busy.test", "b@busy.test", "c@busy.test"] {
+        ids.push(created_id(
+            accept(&f, &message(MessageStream::Bulk, to), None).await,
+        ));
+    }
+    let far = OffsetDateTime::now_utc() + time::Duration::seconds(30);
+    let batch = queue.next_batch("w1", 10, Duration::ZERO).await.unwrap();
+    for (i, entry) in batch.iter().enumerate() {
+        let job = queue.load(entry).await.unwrap().unwrap();
+        let settlement = Settlement {
+            status: MessageStatus::Queued,
+            recipients: job.recipients,
+            attempts: 0,
+            events: vec![],
+            retry_at: Some(far + time::Duration::seconds(i as i64)),
+            waitlists: vec!["busy".into()],
+        };
+        queue.settle(entry, &settlement).await.unwrap();
+    }
+    assert_eq!(queue.depth().await.unwrap().delayed, 3);
+
+    // The first message's fallback time came (the mover took it): its list entry is
+    // stale, so a release skips it and moves the next one instead.
+    assert_eq!(queue.promote_due(far, 10).await.unwrap(), 1);
+    let fallback = queue.next_batch("w1", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(fallback.len(), 1);
+    let first = fallback[0].message_id.clone();
+    assert_eq!(queue.release_waiting("busy", 1).await.unwrap(), (1, 1));
+    let released = queue.next_batch("w1", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].stream, MessageStream::Bulk);
+    assert_ne!(released[0].message_id, first, "never queued twice");
+    assert_eq!(queue.depth().await.unwrap().delayed, 1);
+
+    assert_eq!(queue.release_waiting("busy", 5).await.unwrap(), (1, 0));
+    assert_eq!(queue.depth().await.unwrap().delayed, 0);
+    assert_eq!(queue.release_waiting("busy", 5).await.unwrap(), (0, 0));
+    assert_eq!(
+        queue.release_waiting("other", 5).await.unwrap(),
+        (0, 0),
+        "wait lists are per destination"
+    );
+    let mut seen: Vec<MessageId> = queue
+        .next_batch("w1", 10, Duration::ZERO)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message_id)
+        .chain([first, released[0].message_id.clone()])
+        .collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "every parked message came back exactly once");
 }
 
 #[tokio::test]

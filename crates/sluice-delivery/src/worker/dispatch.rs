@@ -205,6 +205,9 @@ impl Dispatcher {
                 _permit,
             } => (source, target, _permit),
             Slot::Wait(wait) => return AttemptResult::everyone(RecipientOutcome::Throttled(wait)),
+            Slot::Busy { waitlist, fallback } => {
+                return AttemptResult::everyone(RecipientOutcome::Waiting { waitlist, fallback });
+            }
             Slot::Unavailable(reason) => {
                 return AttemptResult::transient(format!("throttle state unavailable: {reason}"));
             }

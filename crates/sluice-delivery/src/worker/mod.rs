@@ -11,6 +11,7 @@ mod dispatch;
 mod outcome;
 mod shaping;
 mod signers;
+mod waiting;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,7 @@ use crate::routing::{MxResolver, ResolverConfig, RouteError, Router, RouterConfi
 use crate::smtp::SmtpPool;
 use dispatch::{Dispatcher, LazyMessage, Outgoing};
 pub use shaping::{AdaptiveConfig, Source, SourcePool, WarmupSchedule};
+use waiting::WaitLists;
 
 use crate::providers::ProviderTable;
 
@@ -113,6 +115,9 @@ struct Inner {
     /// Signing is CPU-bound: at most one signing job per core runs on the blocking pool.
     cpu: Arc<Semaphore>,
     in_flight: Mutex<HashMap<String, QueueEntry>>,
+    waitlists: Arc<WaitLists>,
+    /// "A connection to this destination freed": taken by the release loop.
+    freed_slots: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
 
 impl Worker {
@@ -123,6 +128,7 @@ impl Worker {
     ) -> Result<Self, WorkerError> {
         let queue = store.queue().await?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let (waitlists, freed_slots) = WaitLists::new();
         let pools = config
             .pools
             .iter()
@@ -140,6 +146,7 @@ impl Worker {
                 store.adaptive(),
                 store.warmup(),
                 config.adaptive.clone(),
+                waitlists.clone(),
             )),
         };
         Ok(Self {
@@ -153,6 +160,8 @@ impl Worker {
                 signers: SignerCache::new(store),
                 cpu: Arc::new(Semaphore::new(cores)),
                 in_flight: Mutex::new(HashMap::new()),
+                waitlists,
+                freed_slots: Mutex::new(Some(freed_slots)),
             }),
         })
     }
@@ -167,6 +176,15 @@ impl Worker {
         side_loops.spawn(self.clone().promote_loop(shutdown.clone()));
         side_loops.spawn(self.clone().reclaim_loop(reclaimed_tx, shutdown.clone()));
         side_loops.spawn(self.clone().heartbeat_loop(shutdown.clone()));
+        let freed_slots = self
+            .inner
+            .freed_slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(freed_slots) = freed_slots {
+            side_loops.spawn(self.clone().release_loop(freed_slots, shutdown.clone()));
+        }
         tracing::info!(consumer = %config.consumer, concurrency = config.concurrency, "delivery worker started");
 
         let mut deliveries = JoinSet::new();
@@ -283,6 +301,12 @@ impl Worker {
             OffsetDateTime::now_utc(),
         );
         queue.settle(entry, &settlement).await?;
+        for name in &settlement.waitlists {
+            self.inner.waitlists.parked(name);
+            if self.inner.dispatcher.shaper.has_free_connection(name) {
+                self.inner.waitlists.wake(name);
+            }
+        }
         for event in &settlement.events {
             let name = serde_json::to_value(event.kind)
                 .ok()
@@ -477,6 +501,34 @@ impl Worker {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "reclaiming entries failed"),
+            }
+        }
+    }
+
+    /// Releases mail waiting for a destination whenever one of its connections frees
+    /// (see [`waiting`]); bursts of freed slots are coalesced into one call per list.
+    async fn release_loop(
+        self,
+        mut freed: mpsc::UnboundedReceiver<String>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let first = tokio::select! {
+                name = freed.recv() => match name { Some(name) => name, None => return },
+                _ = shutdown.cancelled() => return,
+            };
+            let mut wanted: HashMap<String, u32> = HashMap::from([(first, 1)]);
+            while let Ok(name) = freed.try_recv() {
+                *wanted.entry(name).or_default() += 1;
+            }
+            for (name, count) in wanted {
+                match self.inner.queue.release_waiting(&name, count).await {
+                    Ok((_, left)) => self.inner.waitlists.remaining(&name, left),
+                    // The parked mail still comes back by its fallback time.
+                    Err(e) => {
+                        tracing::warn!(destination = %name, error = %e, "releasing waiting mail failed")
+                    }
+                }
             }
         }
     }

@@ -27,6 +27,13 @@ pub enum RecipientOutcome {
     /// Not attempted: every usable source address is over its rate for this
     /// destination. The recipient waits (no attempt counted, no event) until then.
     Throttled(std::time::Duration),
+    /// Not attempted: every connection to this destination is in use. The recipient
+    /// waits on the destination's wait list (released when a connection frees), at
+    /// most `fallback`.
+    Waiting {
+        waitlist: String,
+        fallback: std::time::Duration,
+    },
 }
 
 impl From<&crate::smtp::SmtpError> for RecipientOutcome {
@@ -141,16 +148,25 @@ pub fn settle_attempt(
         .filter(|r| !r.status.is_final())
         .filter_map(|r| match result.outcome_for(&r.address) {
             RecipientOutcome::Throttled(wait) => Some(*wait),
+            RecipientOutcome::Waiting { fallback, .. } => Some(*fallback),
             _ => None,
         })
         .collect();
+    let mut waitlists: Vec<String> = Vec::new();
+    for recipient in recipients.iter().filter(|r| !r.status.is_final()) {
+        if let RecipientOutcome::Waiting { waitlist, .. } = result.outcome_for(&recipient.address)
+            && !waitlists.contains(waitlist)
+        {
+            waitlists.push(waitlist.clone());
+        }
+    }
     // An attempt counts only when at least one recipient was really tried.
     let attempts = job.attempts + u32::from(throttled.len() < pending);
     let mut events = Vec::new();
     let mut deferred = Vec::new();
     for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
         let (status, reply, detail) = match result.outcome_for(&recipient.address) {
-            RecipientOutcome::Throttled(_) => continue,
+            RecipientOutcome::Throttled(_) | RecipientOutcome::Waiting { .. } => continue,
             RecipientOutcome::Reply(reply) if reply.is_success() => {
                 (RecipientStatus::Delivered, Some(reply.clone()), None)
             }
@@ -219,6 +235,11 @@ pub fn settle_attempt(
         recipients,
         attempts,
         events,
+        waitlists: if retry_at.is_some() {
+            waitlists
+        } else {
+            Vec::new()
+        },
         retry_at,
     }
 }

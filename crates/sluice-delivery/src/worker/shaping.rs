@@ -4,6 +4,8 @@
 //!
 //! A message that must wait is not held by a worker: the caller parks it in the
 //! delayed set for the wait the throttle names, and other traffic flows meanwhile.
+//! When only connections are short (no rate names a time), it waits on the
+//! destination's wait list instead (see [`super::waiting`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,6 +20,7 @@ use sluice_store::{Admission, Rate, Throttle};
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::waiting::{ConnectionPermit, WaitLists};
 use crate::providers::{Provider, ProviderTable};
 
 /// One source address and the name it greets with (EHLO).
@@ -69,26 +72,29 @@ pub enum Slot {
     Granted {
         source: Option<Source>,
         target: String,
-        _permit: OwnedSemaphorePermit,
+        _permit: ConnectionPermit,
     },
     /// Every source is at its rate or connection cap; try again after this long.
     Wait(Duration),
+    /// Every source's connections to this destination are in use: wait on the
+    /// destination's list (a freed connection releases the message), or at most
+    /// `fallback` in case no connection of this process frees.
+    Busy {
+        waitlist: String,
+        fallback: Duration,
+    },
     /// Redis could not answer; the attempt is retried like any transient failure.
     Unavailable(String),
 }
 
-/// How long to park a message when only the connection cap (not the rate) is full.
+/// The shortest wait named when nothing more precise is known.
 const CONNECTION_CAP_WAIT: Duration = Duration::from_secs(1);
 
-/// How long to park when every connection to the destination is busy. A destination
-/// whose connections stay busy (a dead host holds them until their timeout) sees its
-/// waiting mail back off — 1 s more per 8 misses in a row, up to 30 s, jittered — so
-/// thousands of messages parked behind it do not crowd out healthy traffic; the first
-/// granted slot resets the streak, so a busy but healthy destination keeps short waits.
-fn busy_wait(misses_in_a_row: u32) -> Duration {
-    let base = Duration::from_millis(1_000 + 125 * u64::from(misses_in_a_row))
-        .min(Duration::from_secs(30));
-    base.mul_f64(rand::random_range(0.75..1.25))
+/// The longest mail waits on a busy destination's list when no connection of this
+/// process frees (it crashed, or the list was woken by another): jittered so a long
+/// list does not come back all at once.
+fn busy_fallback() -> Duration {
+    Duration::from_secs(30).mul_f64(rand::random_range(0.75..1.25))
 }
 
 /// What the shaper learns from replies: which ones mean "slow down", and how the
@@ -135,8 +141,7 @@ pub struct Shaper {
     warmup: Warmup,
     learning: AdaptiveConfig,
     caps: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Connection-cap misses in a row per target (reset by a granted slot).
-    misses: Mutex<HashMap<String, u32>>,
+    lists: Arc<WaitLists>,
 }
 
 impl Shaper {
@@ -146,6 +151,7 @@ impl Shaper {
         adaptive: Adaptive,
         warmup: Warmup,
         learning: AdaptiveConfig,
+        lists: Arc<WaitLists>,
     ) -> Self {
         Self {
             providers,
@@ -154,7 +160,7 @@ impl Shaper {
             warmup,
             learning,
             caps: Mutex::new(HashMap::new()),
-            misses: Mutex::new(HashMap::new()),
+            lists,
         }
     }
 
@@ -204,12 +210,23 @@ impl Shaper {
         let limits = &provider.limits;
 
         let mut shortest: Option<Duration> = None;
+        // Whether every source was turned away only for want of a connection.
+        let mut only_busy = !candidates.is_empty();
         for source in candidates {
             let key = format!(
                 "{}|{}",
                 source.map_or_else(|| "any".to_string(), |s| s.ip.to_string()),
                 provider.name
             );
+            // The connection slot is taken first: it is local and free, so a busy
+            // destination costs no Redis round trip, and concurrent deliveries cannot
+            // all pass the rate checks for the same last slot. Given back (releasing a
+            // waiter) if the rates say no.
+            let Some(permit) = self.try_connection(&key, limits.max_connections_per_ip) else {
+                continue;
+            };
+            let permit = ConnectionPermit::new(permit, provider.name.clone(), self.lists.clone());
+            only_busy = false;
             let ip = source.map_or_else(|| "any".to_string(), |s| s.ip.to_string());
             let learned = match self
                 .adaptive
@@ -232,13 +249,6 @@ impl Shaper {
                 Rate::per_minute(per_minute),
                 Rate::per_hour(limits.messages_per_hour_per_ip),
             ];
-            let Some(permit) = self.try_connection(&key, limits.max_connections_per_ip) else {
-                shortest = {
-                    let wait = busy_wait(self.missed(&key));
-                    Some(shortest.map_or(wait, |s| s.min(wait)))
-                };
-                continue;
-            };
             match self.throttle.admit_all(&key, &rates, 1).await {
                 Ok(Admission::Allowed) => {
                     let Some(schedule) = source.and_then(|s| s.warmup.as_ref()) else {
@@ -278,38 +288,39 @@ impl Shaper {
         }
         metrics::counter!("sluice_throttled_total", "provider" => provider.name.clone())
             .increment(1);
+        if only_busy {
+            // Waits are per provider: any of its connections freeing may serve it.
+            return Slot::Busy {
+                waitlist: provider.name.clone(),
+                fallback: busy_fallback(),
+            };
+        }
         Slot::Wait(shortest.unwrap_or(CONNECTION_CAP_WAIT))
     }
 
-    /// Counts a connection-cap miss for `key`; returns the streak so far.
-    fn missed(&self, key: &str) -> u32 {
-        let mut misses = self
-            .misses
+    /// Whether some source has a free connection to `provider` right now (mail just
+    /// parked on its list may have missed the release of the slot that freed).
+    pub fn has_free_connection(&self, provider: &str) -> bool {
+        self.caps
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let streak = misses.entry(key.to_string()).or_default();
-        *streak = streak.saturating_add(1);
-        *streak
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|(key, slots)| {
+                key.rsplit_once('|').is_some_and(|(_, p)| p == provider)
+                    && slots.available_permits() > 0
+            })
     }
 
+    /// One of `key`'s connection slots, if any is free.
     fn try_connection(&self, key: &str, max: usize) -> Option<OwnedSemaphorePermit> {
-        let semaphore = {
-            let mut caps = self
-                .caps
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            caps.entry(key.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(max.max(1))))
-                .clone()
-        };
-        let permit = semaphore.try_acquire_owned().ok();
-        if permit.is_some() {
-            self.misses
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(key);
-        }
-        permit
+        let semaphore = self
+            .caps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(max.max(1))))
+            .clone();
+        semaphore.try_acquire_owned().ok()
     }
 }
 
