@@ -552,6 +552,25 @@ async fn warm_up_caps_each_address_and_the_pool_uses_the_one_with_headroom() {
         Some(&3),
         "{by_ip:?}"
     );
+    // Operators see the schedule and where each (IP × provider) stands today.
+    let overview = admin_get(&env, "/v1/admin/delivery").await;
+    let source = &overview["pools"][0]["sources"][0];
+    assert_eq!(source["warmup"]["start"], yesterday());
+    assert_eq!(source["warmup"]["daily_caps"], serde_json::json!([10, 3, 100]));
+    for ip in ["127.0.0.2", "127.0.0.3"] {
+        let progress = overview["warmup"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["target"] == format!("{ip}|dest"))
+            .unwrap_or_else(|| panic!("no warm-up progress for {ip}: {overview:#}"));
+        assert_eq!(
+            (&progress["day"], &progress["cap"], &progress["sent_today"]),
+            (&1.into(), &3.into(), &3.into()),
+            "{progress:#}"
+        );
+        assert_eq!(progress["setbacks"], 0);
+    }
     env.stop().await;
 }
 
@@ -585,6 +604,14 @@ async fn a_provider_pushing_back_sets_the_warm_up_back_a_day() {
         env.sink.count(),
         1,
         "the ramp stepped back from 4 to 2 a day"
+    );
+    let overview = admin_get(&env, "/v1/admin/delivery").await;
+    let progress = &overview["warmup"][0];
+    assert_eq!(progress["target"], "127.0.0.2|dest", "{overview:#}");
+    assert_eq!(
+        (&progress["day"], &progress["cap"], &progress["setbacks"]),
+        (&0.into(), &2.into(), &1.into()),
+        "{progress:#}"
     );
     env.stop().await;
 }

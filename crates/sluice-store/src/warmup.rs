@@ -66,6 +66,19 @@ pub enum WarmupAdmission {
     Warm,
 }
 
+/// What the store holds about one (IP × provider)'s ramp, for operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WarmupRecord {
+    /// `<ip>|<provider>`.
+    pub target: String,
+    /// Messages counted against today's cap (0 when nothing was sent today).
+    pub sent_today: u32,
+    /// Days the ramp lost to throttling replies.
+    pub setbacks: u32,
+    /// Today (days since 1970-01-01, Redis server time), for placing it on a schedule.
+    pub today: i64,
+}
+
 #[derive(Clone)]
 pub struct Warmup {
     conn: ConnectionManager,
@@ -107,6 +120,67 @@ impl Warmup {
             },
             _ => WarmupAdmission::Warm,
         })
+    }
+
+    /// Every (IP × provider) with warm-up state. SCANs: an operator's call, not the
+    /// hot path (on a cluster it would run per node).
+    pub async fn list(&self) -> Result<Vec<WarmupRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut targets = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("sluice:warmup:{*}")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            targets.extend(keys.iter().filter_map(|k| {
+                k.strip_prefix("sluice:warmup:{")?
+                    .strip_suffix('}')
+                    .map(str::to_string)
+            }));
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        targets.sort();
+        targets.dedup();
+        let (seconds, _): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await?;
+        let today = seconds.div_euclid(86_400);
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for target in &targets {
+            pipe.hgetall(key(target));
+        }
+        let all: Vec<std::collections::HashMap<String, String>> =
+            pipe.query_async(&mut conn).await?;
+        let number = |fields: &std::collections::HashMap<String, String>, name: &str| {
+            fields.get(name).and_then(|v| v.parse::<i64>().ok())
+        };
+        Ok(targets
+            .into_iter()
+            .zip(all)
+            .map(|(target, fields)| WarmupRecord {
+                sent_today: if number(&fields, "sent_day") == Some(today) {
+                    number(&fields, "sent")
+                        .unwrap_or(0)
+                        .clamp(0, i64::from(u32::MAX)) as u32
+                } else {
+                    0
+                },
+                setbacks: number(&fields, "setbacks")
+                    .unwrap_or(0)
+                    .clamp(0, i64::from(u32::MAX)) as u32,
+                today,
+                target,
+            })
+            .collect())
     }
 
     /// The provider pushed back on `target` today: its ramp loses a day (once a day).

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sluice_api::routes::delivery::{DeliveryConfigView, PoolView, ProviderView, SourceView};
+use sluice_api::routes::delivery::{
+    DeliveryConfigView, PoolView, ProviderView, SourceView, WarmupScheduleView,
+};
 use sluice_api::{ApiSettings, AppState};
 use sluice_delivery::dkim::DnsRecordSettings;
 use sluice_delivery::retry::RetryPolicy;
@@ -174,6 +176,13 @@ pub fn pool_config(config: &Config) -> PoolConfig {
     }
 }
 
+/// `YYYY-MM-DD` of a day counted from 1970-01-01.
+fn day_name(day: i64) -> String {
+    let date = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(day);
+    let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Pools and providers as `GET /v1/admin/delivery` shows them.
 fn delivery_view(config: &Config) -> anyhow::Result<DeliveryConfigView> {
     let defaults = config.source_pools()?;
@@ -191,6 +200,11 @@ fn delivery_view(config: &Config) -> anyhow::Result<DeliveryConfigView> {
                 .map(|s| SourceView {
                     ip: s.ip.to_string(),
                     ehlo_name: s.helo_name.clone(),
+                    warmup: s.warmup.as_ref().map(|w| WarmupScheduleView {
+                        start: day_name(w.start_day),
+                        start_day: w.start_day,
+                        daily_caps: w.daily_caps.clone(),
+                    }),
                 })
                 .collect(),
             name,

@@ -45,6 +45,34 @@ pub struct SourceView {
     pub ip: String,
     #[schema(example = "mta1.example.com")]
     pub ehlo_name: String,
+    /// The address's warm-up schedule, if it has one.
+    pub warmup: Option<WarmupScheduleView>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WarmupScheduleView {
+    /// The schedule's first day (UTC).
+    #[schema(example = "2026-11-01")]
+    pub start: String,
+    /// Days since 1970-01-01 of `start` (how the caps are indexed).
+    #[serde(skip)]
+    pub start_day: i64,
+    /// Messages per provider on day 0, 1, …; past the end the address is warm.
+    pub daily_caps: Vec<u32>,
+}
+
+/// Where one (IP × provider) stands on its address's warm-up ramp today.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WarmupProgressView {
+    #[schema(example = "192.0.2.10|gmail")]
+    pub target: String,
+    /// Today's day on the ramp (after setbacks); `null` once past the schedule.
+    pub day: Option<u32>,
+    /// Today's cap; `null` once warm.
+    pub cap: Option<u32>,
+    pub sent_today: u32,
+    /// Days the ramp lost because the provider pushed back.
+    pub setbacks: u32,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -93,6 +121,8 @@ pub struct DeliveryOverview {
     pub config: DeliveryConfigView,
     /// Every target with learned state or a pause.
     pub targets: Vec<TargetView>,
+    /// Every (IP × provider) of a warming address that has sent or been set back.
+    pub warmup: Vec<WarmupProgressView>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -124,9 +154,41 @@ async fn delivery(
         .into_iter()
         .map(TargetView::from)
         .collect();
+    let config = &state.settings.delivery;
+    let schedule_of = |ip: &str| {
+        config
+            .pools
+            .iter()
+            .flat_map(|p| &p.sources)
+            .find(|s| s.ip == ip)
+            .and_then(|s| s.warmup.as_ref())
+    };
+    let warmup = state
+        .store
+        .warmup()
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|record| {
+            let (ip, _) = record.target.split_once('|')?;
+            let schedule = schedule_of(ip)?;
+            let day = (record.today - schedule.start_day - i64::from(record.setbacks)).max(0);
+            let cap = usize::try_from(day)
+                .ok()
+                .and_then(|d| schedule.daily_caps.get(d).copied());
+            Some(WarmupProgressView {
+                day: cap.map(|_| day as u32),
+                cap,
+                sent_today: record.sent_today,
+                setbacks: record.setbacks,
+                target: record.target,
+            })
+        })
+        .collect();
     Ok(Json(DeliveryOverview {
-        config: state.settings.delivery.clone(),
+        config: config.clone(),
         targets,
+        warmup,
     }))
 }
 
