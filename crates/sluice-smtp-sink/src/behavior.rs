@@ -1,10 +1,22 @@
-//! Hooks that decide how the sink answers, so tests can inject failures.
+//! Hooks that decide how the sink answers: tests script failures with them,
+//! and the inbound listener hands messages to storage through them.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use crate::{Peer, ReceivedMessage, Reply};
 
+/// What [`SinkBehavior::deliver`] returns: a boxed future, because the trait
+/// must stay object-safe (the sink holds an `Arc<dyn SinkBehavior>`). It may
+/// borrow the behavior, peer and message, so a handler can write the body
+/// somewhere without copying it first.
+pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+
 /// Decides the sink's answers at each protocol step. Integration tests
 /// implement it (or use [`CueByLocalPart`]) to simulate remote MTAs that
-/// refuse, defer, throttle or hang; every method has an accepting default.
+/// refuse, defer, throttle or hang; the inbound listener implements
+/// [`Self::deliver`] to persist what it receives. Every method has an
+/// accepting default.
 pub trait SinkBehavior: Send + Sync + 'static {
     /// Reply to a new connection. For 220 the sink prefixes its hostname, as
     /// RFC 5321 requires. [`Reply::hang`] accepts TCP and never says anything
@@ -27,9 +39,26 @@ pub trait SinkBehavior: Send + Sync + 'static {
     }
 
     /// Reply after the message body was received in full. Only a 2xx reply
-    /// counts, stores and writes the message.
+    /// counts, stores and writes the message. Only called by the default
+    /// [`Self::deliver`]; for a quick, synchronous decision.
     fn data_end(&self, _peer: &Peer, msg: &ReceivedMessage) -> Reply {
         Reply::new(250, format!("2.0.0 Ok: queued as {}", msg.id))
+    }
+
+    /// Hands over a fully received message and decides the end-of-data
+    /// reply, asynchronously: a listener persists the message here and
+    /// answers 2xx only once it is safely stored (RFC 5321 section 6.1: a 250
+    /// takes responsibility for the message), or `451 4.3.0` if storing
+    /// failed, so the sending MTA retries instead of the message being lost.
+    ///
+    /// The session awaits the future before reading the client's next
+    /// command; other connections are served meanwhile, as each runs in its
+    /// own task. Only a 2xx reply counts, stores and writes the message. The
+    /// sink puts no deadline on the future (bound your own I/O; the client
+    /// gives up after 10 minutes, RFC 5321 section 4.5.3.2.6); it is dropped
+    /// if the sink shuts down. The default calls [`Self::data_end`].
+    fn deliver<'a>(&'a self, peer: &'a Peer, msg: &'a ReceivedMessage) -> DeliverFuture<'a> {
+        Box::pin(std::future::ready(self.data_end(peer, msg)))
     }
 }
 

@@ -1,26 +1,38 @@
-//! A small, fast SMTP server (RFC 5321) that receives what Sluice relays.
+//! A small, fast SMTP server (RFC 5321) that receives mail.
 //!
-//! It serves three purposes: the `sluice dev` capture sink (every message is
+//! It serves four purposes: the `sluice dev` capture sink (every message is
 //! written as an `.eml` file), a scriptable remote MTA for integration tests
-//! (see [`SinkBehavior`] and [`CueByLocalPart`]), and a counting sink for load
-//! tests. Start it with [`SmtpSink::start`] and observe it via [`SinkHandle`].
+//! (see [`SinkBehavior`] and [`CueByLocalPart`]), a counting sink for load
+//! tests, and the internet-facing inbound listener of the bounce domain, which
+//! receives DSNs and complaint reports (see [`SinkBehavior::deliver`] and
+//! [`RecipientDomains`]). One server for all of them means the code paths the
+//! tests exercise are the ones production runs. Start it with
+//! [`SmtpSink::start`] and observe it via [`SinkHandle`].
 //!
 //! Supported: EHLO/HELO, MAIL (SIZE, BODY, SMTPUTF8 parameters), RCPT, DATA,
 //! RSET, NOOP, VRFY, HELP, QUIT, with PIPELINING, 8BITMIME, SMTPUTF8 and
 //! ENHANCEDSTATUSCODES advertised. STARTTLS, AUTH and CHUNKING are not.
+//!
+//! Because the listener faces untrusted clients, every resource a client can
+//! make it hold is bounded by [`SinkConfig`]: connections, command line length,
+//! recipients, message size (oversized bodies are read and discarded, never
+//! buffered), idle time and protocol errors.
 
 mod behavior;
 mod command;
+mod recipient_domains;
 mod reply;
 mod server;
 mod session;
+mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-pub use behavior::{AcceptAll, CueByLocalPart, SinkBehavior};
+pub use behavior::{AcceptAll, CueByLocalPart, DeliverFuture, SinkBehavior};
+pub use recipient_domains::RecipientDomains;
 pub use reply::Reply;
 pub use server::{SinkHandle, SmtpSink};
 
@@ -40,8 +52,31 @@ pub struct SinkConfig {
     /// Keep every accepted message in memory for [`SinkHandle::messages`].
     /// Turn off for load tests, where only the counters matter.
     pub keep_in_memory: bool,
-    /// Advertised as `SIZE`; larger messages are refused with 552 5.3.4.
+    /// Advertised as `SIZE`; larger messages are refused with 552 5.3.4
+    /// (at MAIL if the client declares SIZE, else after reading and
+    /// discarding the body). Also the most one connection buffers for a body.
     pub max_message_bytes: usize,
+    /// Accepted recipients per transaction; more get `452 4.5.3` (the client
+    /// sends them in another transaction). RFC 5321 section 4.5.3.1.8 asks
+    /// servers to take at least 100. At least 1.
+    pub max_recipients: usize,
+    /// Connections served at once; beyond it a new connection gets
+    /// `421 4.3.2` and is closed, so a flood cannot exhaust file descriptors
+    /// or memory (each session holds up to `max_message_bytes`). Keep it
+    /// below the process's file-descriptor limit. At least 1.
+    pub max_connections: usize,
+    /// How long the sink waits for the client: for each complete command
+    /// line, for each line of a DATA body, and for the client to take our
+    /// replies. After it the connection is closed with `421 4.4.2`. RFC 5321
+    /// section 4.5.3.2.7 asks servers to wait at least 5 minutes for a command.
+    pub idle_timeout: Duration,
+    /// Protocol errors (unknown or malformed commands, bad sequence, lines too
+    /// long) a session may make before it is closed with `421 4.7.0`, so
+    /// scanners cannot probe forever. Accepting a message resets the count, so
+    /// a long-lived session of a real client is not closed for rare mistakes;
+    /// refusals by the [`SinkBehavior`] are answers, not client errors, and do
+    /// not count.
+    pub max_errors: usize,
     /// Decides the replies; [`AcceptAll`] by default.
     pub behavior: Arc<dyn SinkBehavior>,
 }
@@ -54,6 +89,11 @@ impl Default for SinkConfig {
             outbox: None,
             keep_in_memory: true,
             max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_connections: 1000,
+            idle_timeout: Duration::from_secs(300),
+            // Postfix's default `smtpd_hard_error_limit`.
+            max_errors: 20,
             behavior: Arc::new(AcceptAll),
         }
     }
@@ -67,6 +107,10 @@ impl std::fmt::Debug for SinkConfig {
             .field("outbox", &self.outbox)
             .field("keep_in_memory", &self.keep_in_memory)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_recipients", &self.max_recipients)
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_errors", &self.max_errors)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +151,8 @@ pub struct ReceivedMessage {
     pub data: Vec<u8>,
     /// When the end of data was received.
     pub received_at: SystemTime,
-    /// Where the message was written, if an outbox is configured.
+    /// Where the message was written, if an outbox is configured. Always
+    /// `None` while [`SinkBehavior::deliver`] runs: the file is written only
+    /// once the message was accepted.
     pub outbox_path: Option<PathBuf>,
 }

@@ -1,4 +1,5 @@
-//! Listener, accept loop, shared counters and the [`SinkHandle`].
+//! Listener, accept loop (with the global connection limit), shared counters
+//! and the [`SinkHandle`].
 
 use std::collections::BTreeMap;
 use std::io;
@@ -8,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::{ReceivedMessage, SinkBehavior, SinkConfig};
@@ -92,7 +93,8 @@ impl SinkHandle {
         self.shared.recipients.load(Ordering::Relaxed)
     }
 
-    /// Number of TCP connections accepted so far, to test connection reuse.
+    /// Number of TCP connections accepted so far (including those refused
+    /// as over [`crate::SinkConfig::max_connections`]), to test connection reuse.
     pub fn connections_count(&self) -> u64 {
         self.shared.connections.load(Ordering::Relaxed)
     }
@@ -132,6 +134,10 @@ pub(crate) struct Shared {
     pub(crate) outbox: Option<PathBuf>,
     pub(crate) keep_in_memory: bool,
     pub(crate) max_message_bytes: usize,
+    pub(crate) max_recipients: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_errors: usize,
     pub(crate) behavior: Arc<dyn SinkBehavior>,
     /// Pre-rendered EHLO reply; it never changes.
     pub(crate) ehlo_reply: Vec<u8>,
@@ -160,6 +166,10 @@ impl Shared {
             outbox: config.outbox,
             keep_in_memory: config.keep_in_memory,
             max_message_bytes: config.max_message_bytes,
+            max_recipients: config.max_recipients.max(1),
+            max_connections: config.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            idle_timeout: config.idle_timeout,
+            max_errors: config.max_errors,
             behavior: config.behavior,
             ehlo_reply,
             messages: Mutex::new(Vec::new()),
@@ -221,6 +231,8 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut sessions = JoinSet::new();
+    // One permit per served connection, held by its task until it ends.
+    let slots = Arc::new(Semaphore::new(shared.max_connections));
     loop {
         tokio::select! {
             biased;
@@ -232,12 +244,20 @@ async fn accept_loop(
                         tracing::debug!(%remote, error = %e, "set TCP_NODELAY failed");
                     }
                     shared.connections.fetch_add(1, Ordering::Relaxed);
-                    sessions.spawn(crate::session::run(
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        refuse_busy(stream, remote);
+                        continue;
+                    };
+                    let session = crate::session::run(
                         Arc::clone(&shared),
                         stream,
                         remote,
                         shutdown.clone(),
-                    ));
+                    );
+                    sessions.spawn(async move {
+                        session.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Typically EMFILE; back off instead of spinning.
@@ -250,4 +270,19 @@ async fn accept_loop(
     drop(listener);
     while sessions.join_next().await.is_some() {}
     tracing::debug!("smtp sink stopped");
+}
+
+/// Tells a client over the connection limit to come back later with a 421
+/// greeting (the reply RFC 5321 section 3.8 gives a server that must close)
+/// and closes. Done inline with one
+/// non-blocking write into the fresh socket's empty send buffer, so a flood
+/// of connections costs no task, no timer and no waiting on slow clients; if
+/// the write does not go through, the client just sees the close.
+fn refuse_busy(stream: TcpStream, remote: SocketAddr) {
+    tracing::debug!(%remote, "too many connections, refusing");
+    // Back to a std socket (still non-blocking): tokio's own try_write would
+    // report "not ready" until the reactor has seen the socket writable.
+    if let Ok(mut stream) = stream.into_std() {
+        let _ = io::Write::write(&mut stream, b"421 4.3.2 Too busy, try again later\r\n");
+    }
 }
