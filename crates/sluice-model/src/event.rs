@@ -1,8 +1,12 @@
 //! Delivery events: every state change of a message, in the order it happened.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+
+use crate::ids::MessageId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum EventType {
@@ -24,6 +28,81 @@ pub enum EventType {
     Failed,
     #[serde(rename = "message.unsubscribed")]
     Unsubscribed,
+    /// A webhook endpoint failed for days and was disabled (not about one message).
+    #[serde(rename = "webhook.disabled")]
+    WebhookDisabled,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 10] = [
+        EventType::Accepted,
+        EventType::Scheduled,
+        EventType::Delivered,
+        EventType::Deferred,
+        EventType::Bounced,
+        EventType::Complained,
+        EventType::Suppressed,
+        EventType::Failed,
+        EventType::Unsubscribed,
+        EventType::WebhookDisabled,
+    ];
+
+    /// The dotted name, as in JSON (`message.delivered`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Accepted => "message.accepted",
+            EventType::Scheduled => "message.scheduled",
+            EventType::Delivered => "message.delivered",
+            EventType::Deferred => "message.deferred",
+            EventType::Bounced => "message.bounced",
+            EventType::Complained => "message.complained",
+            EventType::Suppressed => "message.suppressed",
+            EventType::Failed => "message.failed",
+            EventType::Unsubscribed => "message.unsubscribed",
+            EventType::WebhookDisabled => "webhook.disabled",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+/// Whether a bounce is final for the address (hard) or about this message only (soft).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BounceType {
+    Hard,
+    Soft,
+}
+
+/// Why a recipient bounced, in the coarse classes senders act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BounceClass {
+    /// No such mailbox or address (RFC 3463 5.1.x).
+    BadMailbox,
+    /// The mailbox is full (x.2.2).
+    MailboxFull,
+    /// Refused by the receiver's policy (5.7.x without spam wording).
+    Policy,
+    /// Refused as spam, or the sender is on a blocklist.
+    SpamBlock,
+    /// The domain does not exist or has no usable mail server.
+    Dns,
+    /// The message is larger than the receiver takes.
+    MessageTooLarge,
+    /// Temporary trouble that lasted until the maximum queue age.
+    Transient,
+    Other,
+}
+
+/// The classification of a `message.bounced` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Bounce {
+    #[serde(rename = "type")]
+    pub kind: BounceType,
+    pub class: BounceClass,
 }
 
 /// A reply from the receiving SMTP server, kept verbatim for the sender to read.
@@ -106,6 +185,15 @@ pub struct MessageEvent {
     /// Human-readable detail (why a delivery attempt failed before any reply, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For `message.bounced`: hard or soft, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce: Option<Bounce>,
+    /// For bounces reported by a DSN: its `Status` (RFC 3464), e.g. `5.1.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsn_status: Option<String>,
+    /// For `message.complained`: the ARF `Feedback-Type` (`abuse`, `fraud`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_type: Option<String>,
 }
 
 impl MessageEvent {
@@ -116,6 +204,9 @@ impl MessageEvent {
             recipient: None,
             smtp_reply: None,
             detail: None,
+            bounce: None,
+            dsn_status: None,
+            feedback_type: None,
         }
     }
 
@@ -132,6 +223,84 @@ impl MessageEvent {
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
+    }
+
+    pub fn bounce(mut self, kind: BounceType, class: BounceClass) -> Self {
+        self.bounce = Some(Bounce { kind, class });
+        self
+    }
+}
+
+/// One event as a tenant's feed (`GET /v1/events`) and its webhooks carry it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventRecord {
+    /// Stable and unique (`evt_…`): the `webhook-id` of every delivery of this event,
+    /// so receivers can de-duplicate, and the cursor position in the feed.
+    #[schema(example = "evt_1795376091664-0")]
+    pub id: String,
+    /// The message the event is about (absent for events about a webhook endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+    #[serde(flatten)]
+    pub event: MessageEvent,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The body of a webhook delivery (`{"type", "timestamp", "data": {…}}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookPayload {
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: OffsetDateTime,
+    pub data: WebhookData,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookData {
+    /// The event's id (also the `webhook-id` header).
+    pub event_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    pub tags: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_reply: Option<SmtpReply>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce: Option<Bounce>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsn_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<&EventRecord> for WebhookPayload {
+    fn from(record: &EventRecord) -> Self {
+        let event = &record.event;
+        Self {
+            kind: event.kind,
+            timestamp: event.timestamp,
+            data: WebhookData {
+                event_id: record.id.clone(),
+                message_id: record.message_id.clone(),
+                recipient: event.recipient.clone(),
+                tags: record.tags.clone(),
+                metadata: record.metadata.clone(),
+                smtp_reply: event.smtp_reply.clone(),
+                bounce: event.bounce,
+                dsn_status: event.dsn_status.clone(),
+                feedback_type: event.feedback_type.clone(),
+                detail: event.detail.clone(),
+            },
+        }
     }
 }
 

@@ -17,7 +17,10 @@ pub mod validate;
 
 pub use address::{AddressError, DomainName, EmailAddress, Mailbox};
 pub use domain::{DkimAlgorithm, DkimInfo, DnsRecord, DnsRecordPurpose, DomainView};
-pub use event::{EventType, MessageEvent, SmtpReply};
+pub use event::{
+    Bounce, BounceClass, BounceType, EventRecord, EventType, MessageEvent, SmtpReply, WebhookData,
+    WebhookPayload,
+};
 pub use ids::{ApiKeyId, IdError, MessageId, TenantId};
 pub use message::{
     Attachment, AttachmentRequest, HeaderName, HeaderValue, MessageStream, OutboundMessage,

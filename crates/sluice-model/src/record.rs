@@ -28,6 +28,8 @@ pub enum MessageStatus {
     /// reason other than a bounce: the message could not be built or signed (a
     /// recipient still deferred at the maximum queue age bounces instead).
     Failed,
+    /// Every recipient is on the tenant's suppression list: nothing was sent.
+    Suppressed,
 }
 
 impl MessageStatus {
@@ -39,13 +41,17 @@ impl MessageStatus {
             MessageStatus::Delivered => "delivered",
             MessageStatus::Bounced => "bounced",
             MessageStatus::Failed => "failed",
+            MessageStatus::Suppressed => "suppressed",
         }
     }
 
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            MessageStatus::Delivered | MessageStatus::Bounced | MessageStatus::Failed
+            MessageStatus::Delivered
+                | MessageStatus::Bounced
+                | MessageStatus::Failed
+                | MessageStatus::Suppressed
         )
     }
 
@@ -60,6 +66,12 @@ impl MessageStatus {
             MessageStatus::Delivered
         } else if any(RecipientStatus::Failed) {
             MessageStatus::Failed
+        } else if !recipients.is_empty()
+            && recipients
+                .iter()
+                .all(|r| r.status == RecipientStatus::Suppressed)
+        {
+            MessageStatus::Suppressed
         } else {
             MessageStatus::Bounced
         }
@@ -74,13 +86,18 @@ pub enum RecipientStatus {
     Deferred,
     Bounced,
     Failed,
+    /// On the tenant's suppression list: not sent to.
+    Suppressed,
 }
 
 impl RecipientStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            RecipientStatus::Delivered | RecipientStatus::Bounced | RecipientStatus::Failed
+            RecipientStatus::Delivered
+                | RecipientStatus::Bounced
+                | RecipientStatus::Failed
+                | RecipientStatus::Suppressed
         )
     }
 }

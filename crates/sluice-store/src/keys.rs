@@ -20,6 +20,19 @@ pub fn waitlist(name: &str) -> String {
     format!("{QUEUE}:waiting:{name}")
 }
 
+/// Every event of every message, until the fan-out has copied it to its tenant's feed.
+pub fn event_stream() -> String {
+    format!("{QUEUE}:events")
+}
+
+/// The consumer group of the event stream's fan-out.
+pub const FANOUT_GROUP: &str = "fanout";
+
+/// A tenant's event feed (`GET /v1/events`), ids copied from the event stream.
+pub fn tenant_events(tenant: &TenantId) -> String {
+    format!("{}:events", tenant_scope(tenant))
+}
+
 pub fn message(id: &MessageId) -> String {
     format!("{QUEUE}:msg:{id}")
 }

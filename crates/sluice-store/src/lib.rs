@@ -52,6 +52,7 @@ pub mod adaptive;
 mod domains;
 pub mod embedded;
 mod error;
+pub mod events;
 mod keys;
 mod messages;
 mod queue;
@@ -66,6 +67,7 @@ use redis::aio::ConnectionManager;
 
 pub use domains::DomainRecord;
 pub use error::StoreError;
+pub use events::{EventFilter, EventPage, EventStream, PendingEvent};
 pub use messages::{AcceptOutcome, NewMessage};
 pub use queue::{DeliveryJob, Queue, QueueDepth, QueueEntry, Settlement};
 pub use tenants::ApiKeyRecord;

@@ -121,6 +121,7 @@ impl Store {
             .key(keys::message(new.id))
             .key(keys::message_events(new.id))
             .key(queue_key)
+            .key(keys::event_stream())
             .arg(if new.idempotency.is_some() { "1" } else { "0" })
             .arg(fingerprint)
             .arg(new.id.as_str())

@@ -279,7 +279,8 @@ impl Queue {
             .key(keys::message(&entry.message_id))
             .key(keys::message_events(&entry.message_id))
             .key(keys::stream(entry.stream))
-            .key(keys::delayed());
+            .key(keys::delayed())
+            .key(keys::event_stream());
         if settlement.retry_at.is_some() {
             for name in &settlement.waitlists {
                 invocation.key(keys::waitlist(name));

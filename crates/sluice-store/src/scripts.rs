@@ -8,7 +8,7 @@ use redis::Script;
 /// Accept a message: idempotency check, record, first event, enqueue — all or nothing.
 ///
 /// KEYS: idempotency key, message hash, events list, stream (or delayed set when
-/// scheduled). ARGV: use_idempotency, fingerprint, message id, status, due_ms ('' = now),
+/// scheduled), event stream. ARGV: use_idempotency, fingerprint, message id, status, due_ms ('' = now),
 /// delayed member, ttl_ms, event JSON, then field/value pairs for the message hash.
 /// Returns {'created'|'replayed'|'conflict', id, status}.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
@@ -29,6 +29,8 @@ redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 redis.call('RPUSH', KEYS[3], ARGV[8])
 redis.call('PEXPIRE', KEYS[3], ARGV[7])
+local t = redis.call('HMGET', KEYS[2], 'tenant', 'tags', 'metadata')
+redis.call('XADD', KEYS[5], '*', 't', t[1], 'm', ARGV[3], 'e', ARGV[8], 'g', t[2], 'd', t[3])
 if ARGV[5] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
 else
@@ -49,7 +51,10 @@ return {'created', ARGV[3], ARGV[4]}
 /// A message parked behind busy destinations is also appended to each one's wait
 /// list, so a freed connection can release it before its fallback time.
 ///
-/// KEYS: message hash, events list, stream, delayed set, then wait lists. ARGV: entry
+/// Every event also goes to the event stream, for the tenant's feed and webhooks.
+///
+/// KEYS: message hash, events list, stream, delayed set, event stream, then wait
+/// lists. ARGV: entry
 /// id, status, recipients JSON, updated_at ms, attempts, retry due ms ('' = none),
 /// delayed member, ttl_ms, drop_body ('1' once final), then event JSONs.
 pub static SETTLE: LazyLock<Script> = LazyLock::new(|| {
@@ -59,12 +64,17 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'status', ARGV[2], 'recipients', ARGV[3], 'updated_at', ARGV[4],
     'attempts', ARGV[5], 'next_attempt_at', ARGV[6])
   if ARGV[9] == '1' then redis.call('HDEL', KEYS[1], 'body') end
-  for i = 10, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+  local t = redis.call('HMGET', KEYS[1], 'tenant', 'tags', 'metadata')
+  local id = string.match(KEYS[1], 'msg:(.*)$')
+  for i = 10, #ARGV do
+    redis.call('RPUSH', KEYS[2], ARGV[i])
+    redis.call('XADD', KEYS[5], '*', 't', t[1], 'm', id, 'e', ARGV[i], 'g', t[2], 'd', t[3])
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[8])
   redis.call('PEXPIRE', KEYS[2], ARGV[8])
   if ARGV[6] ~= '' then
     redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
-    for i = 5, #KEYS do
+    for i = 6, #KEYS do
       redis.call('RPUSH', KEYS[i], ARGV[7])
       redis.call('PEXPIRE', KEYS[i], 3600000)
     end
@@ -92,6 +102,40 @@ for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
 end
 return #due
+"#,
+    )
+});
+
+/// Record an event that arrives after delivery (a DSN bounce, a complaint, an
+/// unsubscribe): the recipient's new state, the timeline, and the event stream.
+/// Nothing is written when the message record is gone (past retention).
+///
+/// KEYS: message hash, events list, event stream. ARGV: recipient address (lowercase
+/// match), new recipient status ('' = unchanged), event JSON, updated_at ms.
+/// Returns 1 when recorded, 0 when the message or recipient is unknown.
+pub static RECORD_EVENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local recipients = cjson.decode(redis.call('HGET', KEYS[1], 'recipients') or '[]')
+local found = false
+for _, r in ipairs(recipients) do
+  if string.lower(r['address']) == ARGV[1] then
+    found = true
+    if ARGV[2] ~= '' then
+      r['status'] = ARGV[2]
+    end
+  end
+end
+if not found then return 0 end
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'recipients', cjson.encode(recipients), 'updated_at', ARGV[4])
+end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+local t = redis.call('HMGET', KEYS[1], 'tenant', 'tags', 'metadata')
+local id = string.match(KEYS[1], 'msg:(.*)$')
+redis.call('XADD', KEYS[3], '*', 't', t[1], 'm', id, 'e', ARGV[3], 'g', t[2], 'd', t[3])
+return 1
 "#,
     )
 });

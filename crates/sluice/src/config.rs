@@ -44,6 +44,22 @@ pub struct Config {
     pub retention: String,
     /// `text` or `json` logs (SLUICE_LOG_FORMAT).
     pub log_format: String,
+    /// The domain of the VERP return path `bounces+<token>@<domain>` and of the
+    /// inbound listener (SLUICE_BOUNCE_DOMAIN); default `hostname`.
+    pub bounce_domain: Option<String>,
+    /// Where the inbound SMTP listener for DSNs and complaints listens
+    /// (SLUICE_INBOUND_LISTEN); empty turns it off.
+    pub inbound_listen: String,
+    /// Allow webhook URLs that point at private, loopback or link-local addresses
+    /// (SLUICE_WEBHOOK_ALLOW_PRIVATE); off by default (SSRF).
+    pub webhook_allow_private: bool,
+    /// The public base URL of the API, for one-click unsubscribe links
+    /// (SLUICE_PUBLIC_URL), e.g. `https://mail-api.example.com`.
+    pub public_url: Option<String>,
+    /// Key for the HMACs of VERP and unsubscribe tokens (SLUICE_SECRET_KEY), at least
+    /// 32 characters; unset = a random key generated once and kept in Redis, so every
+    /// process agrees.
+    pub secret_key: Option<String>,
     pub delivery: DeliveryConfig,
     pub dns: DnsConfig,
     pub admin: AdminConfig,
@@ -191,6 +207,11 @@ impl Default for Config {
             hostname: default_hostname(),
             retention: "30d".into(),
             log_format: "text".into(),
+            bounce_domain: None,
+            inbound_listen: "127.0.0.1:2526".into(),
+            webhook_allow_private: false,
+            public_url: None,
+            secret_key: None,
             delivery: DeliveryConfig::default(),
             dns: DnsConfig::default(),
             admin: AdminConfig::default(),

@@ -3,7 +3,8 @@
 //! branch is unit-tested without a network.
 
 use sluice_model::{
-    EventType, MessageEvent, MessageStatus, RecipientState, RecipientStatus, SmtpReply,
+    BounceClass, BounceType, EventType, MessageEvent, MessageStatus, RecipientState,
+    RecipientStatus, SmtpReply,
 };
 use sluice_store::{DeliveryJob, Settlement};
 use time::OffsetDateTime;
@@ -198,9 +199,19 @@ pub fn settle_attempt(
             RecipientStatus::Delivered => EventType::Delivered,
             RecipientStatus::Bounced => EventType::Bounced,
             RecipientStatus::Failed => EventType::Failed,
+            RecipientStatus::Suppressed => EventType::Suppressed,
             RecipientStatus::Deferred | RecipientStatus::Queued => EventType::Deferred,
         };
-        events.push(event(kind, recipient, now, detail));
+        let mut bounced = event(kind, recipient, now, detail);
+        if kind == EventType::Bounced {
+            // A refusal without an SMTP reply (none happens today) counts as hard/other.
+            let (kind, class) = recipient.smtp_reply.as_ref().map_or(
+                (BounceType::Hard, BounceClass::Other),
+                sluice_events::classify_reply,
+            );
+            bounced = bounced.bounce(kind, class);
+        }
+        events.push(bounced);
         if status == RecipientStatus::Deferred {
             deferred.push(recipient.address.clone());
         }
@@ -217,12 +228,10 @@ pub fn settle_attempt(
             let detail = "gave up: the destination stayed throttled until the maximum queue age";
             for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
                 recipient.status = RecipientStatus::Bounced;
-                events.push(event(
-                    EventType::Bounced,
-                    recipient,
-                    now,
-                    Some(detail.into()),
-                ));
+                events.push(
+                    event(EventType::Bounced, recipient, now, Some(detail.into()))
+                        .bounce(BounceType::Soft, BounceClass::Transient),
+                );
             }
             retry_at = None;
         } else {
@@ -259,7 +268,10 @@ fn give_up(
         recipient.status = RecipientStatus::Bounced;
         let detail =
             format!("gave up after {attempts} attempts: the maximum queue age was reached");
-        events.push(event(EventType::Bounced, recipient, now, Some(detail)));
+        events.push(
+            event(EventType::Bounced, recipient, now, Some(detail))
+                .bounce(BounceType::Soft, BounceClass::Transient),
+        );
     }
 }
 

@@ -1,0 +1,32 @@
+//! Wire formats of delivery events, kept free of I/O so they can be tested with bytes
+//! alone and shared by the API, the delivery workers and the bounce receiver:
+//!
+//! - [`signing`]: Standard Webhooks signatures on the webhooks we send, with several
+//!   secrets at once so endpoints can rotate without dropping deliveries.
+//! - [`verp`]: the per-recipient return path (`bounces+<token>@<bounce domain>`) that
+//!   lets a bounce or complaint name its message and recipient, authenticated by a MAC.
+//! - [`dsn`] and [`arf`]: parsers for what comes back to that return path — delivery
+//!   status notifications (RFC 3464, plus a heuristic for prose bounces) and abuse
+//!   feedback reports (RFC 5965); [`inbound`] tells the two apart.
+//! - [`classify`](mod@classify): turns an SMTP reply or DSN status into a bounce type
+//!   and class that senders can act on (suppress, retry, fix reputation).
+//!
+//! The parsers take untrusted bytes from the internet: they never panic, whatever the
+//! input, and answer with a typed error when it is not the report they read.
+
+pub mod arf;
+pub mod classify;
+pub mod dsn;
+pub mod fields;
+pub mod inbound;
+mod mime;
+mod plain_bounce;
+pub mod signing;
+pub mod verp;
+
+pub use arf::{ArfError, ArfReport, FeedbackType, parse_arf};
+pub use classify::{BounceClass, BounceType, classify, classify_reply};
+pub use dsn::{DsnAction, DsnError, DsnFormat, DsnRecipient, DsnReport, parse_dsn};
+pub use inbound::{InboundError, InboundReport, parse_inbound};
+pub use signing::{SecretError, VerifyError, WebhookSecret, sign, signature_header, verify};
+pub use verp::{VerpCodec, VerpToken};

@@ -1,0 +1,238 @@
+//! VERP return paths: `bounces+<ulid>-<recipient index>-<mac>@<bounce domain>`.
+//!
+//! Every message goes out with its own envelope sender, so a bounce tells us which
+//! message and which recipient failed from its *address* alone, even when the DSN is
+//! malformed or the remote MTA rewrote the original recipient (forwarding, aliases).
+//!
+//! The short MAC (first 8 hex digits of HMAC-SHA256 over `"<message id>|<index>"`) stops
+//! anyone from suppressing arbitrary recipients by mailing forged bounces to guessed
+//! addresses: 32 bits is plenty when each guess costs one inbound email. The token is all
+//! lowercase because some MTAs change the case of local parts; decoding ignores case.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use sluice_model::{DomainName, MessageId};
+use subtle::ConstantTimeEq;
+
+/// Local part before the `+`; the bounce domain routes `bounces+*` to our receiver.
+const LOCAL_PREFIX: &str = "bounces+";
+const MAC_HEX_LEN: usize = 8;
+const ULID_LEN: usize = 26;
+
+/// What a VERP address identifies: one recipient of one message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VerpToken {
+    pub message_id: MessageId,
+    /// Position of the recipient in the message's recipient list.
+    pub recipient_index: u16,
+}
+
+/// Encodes and checks VERP addresses for one bounce domain with one key.
+#[derive(Clone)]
+pub struct VerpCodec {
+    key: Vec<u8>,
+    bounce_domain: DomainName,
+}
+
+impl fmt::Debug for VerpCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerpCodec")
+            .field("bounce_domain", &self.bounce_domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerpCodec {
+    pub fn new(key: &[u8], bounce_domain: DomainName) -> Self {
+        Self {
+            key: key.to_vec(),
+            bounce_domain,
+        }
+    }
+
+    pub fn bounce_domain(&self) -> &DomainName {
+        &self.bounce_domain
+    }
+
+    /// The full return path for one recipient of a message.
+    pub fn encode(&self, message_id: &MessageId, recipient_index: u16) -> String {
+        let ulid = &message_id.as_str()[MessageId::PREFIX.len()..];
+        format!(
+            "{LOCAL_PREFIX}{ulid}-{recipient_index}-{}@{}",
+            self.mac_hex(message_id, recipient_index),
+            self.bounce_domain
+        )
+    }
+
+    /// Decodes `bounces+…@domain`, `<bounces+…@domain>` or a bare `bounces+…` local part.
+    /// Anything else — other domains, bad MACs, non-canonical numbers — is `None`.
+    pub fn decode(&self, address_or_local_part: &str) -> Option<VerpToken> {
+        let value = address_or_local_part.trim();
+        let value = value.strip_prefix('<').unwrap_or(value);
+        let value = value.strip_suffix('>').unwrap_or(value);
+        let value = value.to_ascii_lowercase();
+        let local = match value.rsplit_once('@') {
+            Some((local, domain)) => {
+                let domain = domain.strip_suffix('.').unwrap_or(domain);
+                if domain != self.bounce_domain.as_str() {
+                    return None;
+                }
+                local
+            }
+            None => value.as_str(),
+        };
+        let token = local.strip_prefix(LOCAL_PREFIX)?;
+        let mut parts = token.split('-');
+        let (ulid, index, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || ulid.len() != ULID_LEN || mac.len() != MAC_HEX_LEN {
+            return None;
+        }
+        let recipient_index: u16 = index.parse().ok()?;
+        // One spelling per token: "007" or "+7" would be a second address for index 7.
+        if recipient_index.to_string() != index {
+            return None;
+        }
+        let message_id = MessageId::parse(&format!("{}{ulid}", MessageId::PREFIX)).ok()?;
+        let expected = self.mac_hex(&message_id, recipient_index);
+        if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
+            return None;
+        }
+        Some(VerpToken {
+            message_id,
+            recipient_index,
+        })
+    }
+
+    /// The first valid token for this domain anywhere in `text` — typically the headers
+    /// of a returned original message (`Return-Path`, `Received: … for <…>`), where the
+    /// address sits among arbitrary punctuation.
+    pub fn find_in(&self, text: &str) -> Option<VerpToken> {
+        let lower = text.to_ascii_lowercase();
+        let mut from = 0;
+        while let Some(offset) = lower.get(from..)?.find(LOCAL_PREFIX) {
+            let start = from + offset;
+            let candidate: String = lower[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '@'))
+                .collect();
+            if let Some(token) = self.decode(candidate.trim_end_matches('.')) {
+                return Some(token);
+            }
+            from = start + LOCAL_PREFIX.len();
+        }
+        None
+    }
+
+    fn mac_hex(&self, message_id: &MessageId, recipient_index: u16) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        mac.update(message_id.as_str().as_bytes());
+        mac.update(b"|");
+        mac.update(recipient_index.to_string().as_bytes());
+        mac.finalize().into_bytes()[..MAC_HEX_LEN / 2]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec() -> VerpCodec {
+        let domain = DomainName::parse("bounces.sluice.test").expect("domain");
+        VerpCodec::new(b"unit-test-key", domain)
+    }
+
+    fn message_id() -> MessageId {
+        MessageId::parse("msg_01jd4k5q8z6y2x1w0v9t8s7r6p").expect("id")
+    }
+
+    #[test]
+    fn round_trips() {
+        let codec = codec();
+        let address = codec.encode(&message_id(), 3);
+        assert!(address.starts_with("bounces+01jd4k5q8z6y2x1w0v9t8s7r6p-3-"));
+        assert!(address.ends_with("@bounces.sluice.test"));
+        assert!(
+            address
+                .split('@')
+                .next()
+                .is_some_and(|local| local.len() <= 64)
+        );
+        let token = codec.decode(&address).expect("decodes");
+        assert_eq!(token.message_id, message_id());
+        assert_eq!(token.recipient_index, 3);
+        let local = address.split('@').next().expect("local part");
+        assert_eq!(codec.decode(local), Some(token.clone()));
+        assert_eq!(codec.decode(&format!("<{address}>")), Some(token));
+    }
+
+    #[test]
+    fn accepts_any_case() {
+        let codec = codec();
+        let address = codec.encode(&message_id(), 65535);
+        let token = codec
+            .decode(&address.to_uppercase())
+            .expect("uppercase decodes");
+        assert_eq!(token.recipient_index, 65535);
+    }
+
+    #[test]
+    fn rejects_tampering() {
+        let codec = codec();
+        let address = codec.encode(&message_id(), 0);
+        let (local, domain) = address.split_once('@').expect("address");
+        let last = local.chars().last().expect("mac digit");
+        let flipped = if last == '0' { '1' } else { '0' };
+        let tampered = format!("{}{flipped}@{domain}", &local[..local.len() - 1]);
+        assert_eq!(codec.decode(&tampered), None);
+        let other_index = address.replacen("-0-", "-1-", 1);
+        assert_eq!(codec.decode(&other_index), None);
+        let padded = address.replacen("-0-", "-00-", 1);
+        assert_eq!(codec.decode(&padded), None);
+        let other_key = VerpCodec::new(b"another-key", codec.bounce_domain().clone());
+        assert_eq!(other_key.decode(&address), None);
+    }
+
+    #[test]
+    fn rejects_other_domains_and_shapes() {
+        let codec = codec();
+        let address = codec.encode(&message_id(), 1);
+        let local = address.split('@').next().expect("local part");
+        assert_eq!(codec.decode(&format!("{local}@bounces.example.com")), None);
+        assert!(
+            codec
+                .decode(&format!("{local}@bounces.sluice.test."))
+                .is_some()
+        );
+        for garbage in [
+            "",
+            "bounces+",
+            "bounces+x-1-abcdef12",
+            "postmaster@bounces.sluice.test",
+        ] {
+            assert_eq!(codec.decode(garbage), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn finds_a_token_in_headers() {
+        let codec = codec();
+        let address = codec.encode(&message_id(), 2);
+        let headers = format!(
+            "Received: from x by y\n\tfor <BOUNCES+nope-1-00000000@bounces.sluice.test>;\n\
+             Return-Path: <{}>\nSubject: hi\n",
+            address.to_uppercase()
+        );
+        let token = codec.find_in(&headers).expect("found");
+        assert_eq!(token.recipient_index, 2);
+        assert_eq!(codec.find_in(&format!("Sent by {address}.")), Some(token));
+        assert_eq!(codec.find_in("no token here: bounces+"), None);
+        assert_eq!(codec.find_in("é bounces+ü"), None);
+    }
+}

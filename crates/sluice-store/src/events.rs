@@ -1,0 +1,386 @@
+//! The event pipeline's storage: every event is written to the event stream in the
+//! same atomic call that changes the message, then the fan-out copies it to the
+//! tenant's feed (and hands it to suppression and webhooks) and acknowledges it.
+//!
+//! The feed keeps the event stream's entry ids, so an event has one stable id
+//! (`evt_<entry id>`) everywhere, and copying it twice (a fan-out that crashed before
+//! acknowledging) is refused by Redis as an id not above the feed's top: at-least-once
+//! processing, exactly-once feed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::streams::StreamId;
+use sluice_model::{EventRecord, EventType, MessageEvent, MessageId, RecipientStatus, TenantId};
+use time::OffsetDateTime;
+
+use crate::{Store, StoreError, keys, now_ms, scripts, to_ms};
+
+/// An event read from the event stream, not yet acknowledged.
+#[derive(Clone, Debug)]
+pub struct PendingEvent {
+    /// The entry id in the event stream (and in the tenant's feed).
+    pub entry_id: String,
+    pub tenant: TenantId,
+    pub record: EventRecord,
+}
+
+/// What `GET /v1/events` may filter on.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub types: Vec<EventType>,
+    /// Case-insensitive.
+    pub recipient: Option<String>,
+    pub tag: Option<String>,
+    pub message_id: Option<MessageId>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+}
+
+impl EventFilter {
+    fn matches(&self, record: &EventRecord) -> bool {
+        (self.types.is_empty() || self.types.contains(&record.event.kind))
+            && self.recipient.as_deref().is_none_or(|want| {
+                record
+                    .event
+                    .recipient
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(want))
+            })
+            && self
+                .tag
+                .as_deref()
+                .is_none_or(|tag| record.tags.iter().any(|t| t == tag))
+            && self
+                .message_id
+                .as_ref()
+                .is_none_or(|id| record.message_id.as_ref() == Some(id))
+    }
+}
+
+/// One page of a tenant's feed, newest first.
+#[derive(Clone, Debug)]
+pub struct EventPage {
+    pub events: Vec<EventRecord>,
+    /// Pass back as `cursor` for the next (older) page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// The fan-out's side of the event stream: its own connection for blocking reads.
+#[derive(Clone)]
+pub struct EventStream {
+    conn: ConnectionManager,
+    reader: ConnectionManager,
+    retention: Duration,
+}
+
+impl Store {
+    pub async fn event_stream(&self) -> Result<EventStream, StoreError> {
+        let reader = ConnectionManager::new(self.client.clone()).await?;
+        let stream = EventStream {
+            conn: self.conn(),
+            reader,
+            retention: self.retention,
+        };
+        stream.ensure_group().await?;
+        Ok(stream)
+    }
+
+    /// Records an event that arrives after delivery (a DSN bounce, a complaint, an
+    /// unsubscribe) on the message, optionally moving the recipient to `status`.
+    /// `false` when the message (past retention) or the recipient is unknown.
+    pub async fn record_message_event(
+        &self,
+        message: &MessageId,
+        recipient: &str,
+        status: Option<RecipientStatus>,
+        event: &MessageEvent,
+    ) -> Result<bool, StoreError> {
+        let status = status
+            .map(|s| {
+                serde_json::to_value(s)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let recorded: i64 = scripts::RECORD_EVENT
+            .key(keys::message(message))
+            .key(keys::message_events(message))
+            .key(keys::event_stream())
+            .arg(recipient.to_lowercase())
+            .arg(status)
+            .arg(serde_json::to_string(event).map_err(|e| StoreError::corrupt("event", e))?)
+            .arg(now_ms())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(recorded == 1)
+    }
+
+    /// Records an event that is about the tenant rather than a message (a webhook
+    /// endpoint disabled, …): straight to the event stream.
+    pub async fn record_tenant_event(
+        &self,
+        tenant: &TenantId,
+        event: &MessageEvent,
+    ) -> Result<(), StoreError> {
+        let _: String = redis::cmd("XADD")
+            .arg(keys::event_stream())
+            .arg("*")
+            .arg("t")
+            .arg(tenant.as_str())
+            .arg("m")
+            .arg("")
+            .arg("e")
+            .arg(serde_json::to_string(event).map_err(|e| StoreError::corrupt("event", e))?)
+            .arg("g")
+            .arg("[]")
+            .arg("d")
+            .arg("{}")
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// One event of a tenant's feed by id (`evt_…`), e.g. to replay it.
+    pub async fn get_event(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        let Some(entry_id) = event_id.strip_prefix("evt_").filter(|id| is_entry_id(id)) else {
+            return Ok(None);
+        };
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(keys::tenant_events(tenant))
+            .arg(entry_id)
+            .arg(entry_id)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(reply.ids.into_iter().next().and_then(|e| to_record(&e)))
+    }
+
+    /// A page of the tenant's feed, newest first, from `cursor` (exclusive). Filters
+    /// are applied while reading; at most a bounded number of entries is read per
+    /// call, so a page may come back short with a cursor to continue from.
+    pub async fn list_events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<EventPage, StoreError> {
+        const BUDGET: usize = 5_000;
+        let limit = limit.clamp(1, 1000);
+        let mut end = match (cursor, filter.until) {
+            (Some(cursor), _) => format!("({cursor}"),
+            (None, Some(until)) => format!("{}-18446744073709551615", to_ms(until).max(0)),
+            (None, None) => "+".to_string(),
+        };
+        let start = filter.since.map_or_else(
+            || "-".to_string(),
+            |since| format!("{}-0", to_ms(since).max(0)),
+        );
+        let mut events = Vec::new();
+        let mut read = 0;
+        let mut conn = self.conn();
+        loop {
+            let chunk = (limit * 2).clamp(50, 500);
+            let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+                .arg(keys::tenant_events(tenant))
+                .arg(&end)
+                .arg(&start)
+                .arg("COUNT")
+                .arg(chunk)
+                .query_async(&mut conn)
+                .await?;
+            let got = reply.ids.len();
+            for entry in &reply.ids {
+                read += 1;
+                end = format!("({}", entry.id);
+                if let Some(record) = to_record(entry).filter(|r| filter.matches(r)) {
+                    events.push(record);
+                    if events.len() == limit {
+                        return Ok(EventPage {
+                            events,
+                            next_cursor: Some(entry.id.clone()),
+                        });
+                    }
+                }
+            }
+            if got < chunk {
+                return Ok(EventPage {
+                    events,
+                    next_cursor: None,
+                });
+            }
+            if read >= BUDGET {
+                return Ok(EventPage {
+                    events,
+                    next_cursor: end.strip_prefix('(').map(str::to_string),
+                });
+            }
+        }
+    }
+}
+
+impl EventStream {
+    async fn ensure_group(&self) -> Result<(), StoreError> {
+        let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(keys::event_stream())
+            .arg(keys::FANOUT_GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn.clone())
+            .await;
+        match created {
+            Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Up to `count` events for this consumer: first any left unacknowledged for
+    /// longer than `reclaim_idle` by a consumer that stopped, then new ones (waiting
+    /// up to `block` for them).
+    pub async fn next_batch(
+        &self,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+        reclaim_idle: Duration,
+    ) -> Result<Vec<PendingEvent>, StoreError> {
+        let claimed: redis::streams::StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(keys::event_stream())
+            .arg(keys::FANOUT_GROUP)
+            .arg(consumer)
+            .arg(reclaim_idle.as_millis() as u64)
+            .arg("0-0")
+            .arg(redis::streams::StreamAutoClaimOptions::default().count(count))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let mut entries = claimed.claimed;
+        if entries.is_empty() {
+            let options = redis::streams::StreamReadOptions::default()
+                .group(keys::FANOUT_GROUP, consumer)
+                .count(count)
+                .block(block.as_millis() as usize);
+            let reply: redis::streams::StreamReadReply = redis::AsyncCommands::xread_options(
+                &mut self.reader.clone(),
+                &[keys::event_stream()],
+                &[">"],
+                &options,
+            )
+            .await?;
+            entries = reply.keys.into_iter().flat_map(|k| k.ids).collect();
+        }
+        let mut pending = Vec::with_capacity(entries.len());
+        let mut unreadable = Vec::new();
+        for entry in entries {
+            let tenant = entry
+                .get::<String>("t")
+                .and_then(|t| TenantId::parse(&t).ok());
+            match (tenant, to_record(&entry)) {
+                (Some(tenant), Some(record)) => pending.push(PendingEvent {
+                    entry_id: entry.id.clone(),
+                    tenant,
+                    record,
+                }),
+                _ => unreadable.push(entry.id.clone()),
+            }
+        }
+        if !unreadable.is_empty() {
+            tracing::error!(entries = ?unreadable, "unreadable event stream entries dropped");
+            self.ack(&unreadable).await?;
+        }
+        Ok(pending)
+    }
+
+    /// Copies an event to its tenant's feed (a repeat of an already copied event is
+    /// a no-op) and trims the feed to the retention period.
+    pub async fn publish(&self, event: &PendingEvent) -> Result<(), StoreError> {
+        let record = &event.record;
+        let min_ms = (now_ms() - self.retention.as_millis() as i64).max(0);
+        let result: Result<String, redis::RedisError> = redis::cmd("XADD")
+            .arg(keys::tenant_events(&event.tenant))
+            .arg("MINID")
+            .arg("~")
+            .arg(format!("{min_ms}-0"))
+            .arg(&event.entry_id)
+            .arg("m")
+            .arg(record.message_id.as_ref().map_or("", |m| m.as_str()))
+            .arg("e")
+            .arg(
+                serde_json::to_string(&record.event)
+                    .map_err(|e| StoreError::corrupt("event", e))?,
+            )
+            .arg("g")
+            .arg(serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()))
+            .arg("d")
+            .arg(serde_json::to_string(&record.metadata).unwrap_or_else(|_| "{}".into()))
+            .query_async(&mut self.conn.clone())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already copied (the id is not above the feed's top).
+            Err(e) if e.to_string().contains("equal or smaller") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Acknowledges and deletes processed entries.
+    pub async fn ack(&self, entry_ids: &[String]) -> Result<(), StoreError> {
+        if entry_ids.is_empty() {
+            return Ok(());
+        }
+        let _: () = redis::pipe()
+            .cmd("XACK")
+            .arg(keys::event_stream())
+            .arg(keys::FANOUT_GROUP)
+            .arg(entry_ids)
+            .ignore()
+            .cmd("XDEL")
+            .arg(keys::event_stream())
+            .arg(entry_ids)
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Events written and not yet fanned out (for metrics).
+    pub async fn backlog(&self) -> Result<u64, StoreError> {
+        let len: u64 = redis::cmd("XLEN")
+            .arg(keys::event_stream())
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(len)
+    }
+}
+
+fn is_entry_id(id: &str) -> bool {
+    id.split_once('-').is_some_and(|(ms, seq)| {
+        !ms.is_empty()
+            && !seq.is_empty()
+            && ms.bytes().all(|b| b.is_ascii_digit())
+            && seq.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+fn to_record(entry: &StreamId) -> Option<EventRecord> {
+    let text = |name: &str| entry.get::<String>(name).unwrap_or_default();
+    let event: MessageEvent = serde_json::from_str(&text("e")).ok()?;
+    let message = text("m");
+    Some(EventRecord {
+        id: format!("evt_{}", entry.id),
+        message_id: if message.is_empty() {
+            None
+        } else {
+            MessageId::parse(&message).ok()
+        },
+        event,
+        tags: serde_json::from_str(&text("g")).unwrap_or_default(),
+        metadata: serde_json::from_str::<BTreeMap<String, String>>(&text("d")).unwrap_or_default(),
+    })
+}
