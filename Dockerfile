@@ -12,7 +12,9 @@ RUN apt-get update \
     && useradd --system --uid 10001 --home-dir /nonexistent sluice
 COPY --from=build /src/target/release/sluice /usr/local/bin/sluice
 USER sluice
-ENV SLUICE_LISTEN=0.0.0.0:8080
-EXPOSE 8080
+ENV SLUICE_LISTEN=0.0.0.0:8080 SLUICE_INBOUND_LISTEN=0.0.0.0:2526
+# 8080: the HTTP API; 2526: the inbound SMTP listener for bounces and complaints
+# (point the bounce domain's MX at it, through port 25).
+EXPOSE 8080 2526
 ENTRYPOINT ["/usr/local/bin/sluice"]
 CMD ["serve"]

@@ -8,6 +8,7 @@
 #   load-tests/run.sh --duration 20s --dkim ed25519 --json
 #   load-tests/run.sh --scenario isolation --messages 20000   # direct MX, healthy vs black hole
 #   load-tests/run.sh --scenario rate-limit --rate-limit 120  # per-minute limit held?
+#   load-tests/run.sh --scenario webhooks --messages 5000     # events to a webhook endpoint
 #
 # See `load-tests/run.sh --help` and load-tests/README.md.
 set -euo pipefail

@@ -49,6 +49,20 @@ ensure_dkim_verifier() {
     "$SLUICE_TEST_PYTHON" -c 'import dkim, nacl'
 }
 
+# The webhook tests verify every signature with the Standard Webhooks reference
+# library (PyPI `standardwebhooks`, not packaged by Debian), in the same Python as
+# dkimpy (SLUICE_TEST_PYTHON).
+ensure_webhook_verifier() {
+    local py="${SLUICE_TEST_PYTHON:-python3}"
+    if "$py" -c 'import standardwebhooks' >/dev/null 2>&1; then return 0; fi
+    if ! "$py" -m pip --version >/dev/null 2>&1; then apt_install python3-pip; fi
+    say "installing standardwebhooks (PyPI) for $py"
+    # A distribution's own Python refuses plain pip installs (PEP 668).
+    "$py" -m pip install --quiet --disable-pip-version-check standardwebhooks >/dev/null 2>&1 \
+        || "$py" -m pip install --quiet --disable-pip-version-check --break-system-packages standardwebhooks >/dev/null
+    "$py" -c 'import standardwebhooks'
+}
+
 # Rust crates that build C code need a C compiler.
 ensure_cc() {
     if command -v cc >/dev/null 2>&1; then return 0; fi

@@ -8,5 +8,6 @@ cd "$(dirname "$0")/.."
 ensure_cc
 ensure_redis_server
 ensure_dkim_verifier
+ensure_webhook_verifier
 say "dkimpy found via $SLUICE_TEST_PYTHON"
 cargo test --workspace "$@"

@@ -186,6 +186,7 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
         Roles {
             api: true,
             worker: false,
+            inbound: false,
         },
         |_| {},
     )
@@ -257,6 +258,7 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
             Roles {
                 api: false,
                 worker: true,
+                inbound: false,
             },
             |_| {},
         )

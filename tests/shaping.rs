@@ -99,6 +99,7 @@ async fn a_provider_rate_holds_across_two_worker_processes() {
         Roles {
             api: true,
             worker: false,
+            inbound: false,
         },
         |c| direct(c, &dns),
     )
@@ -556,7 +557,10 @@ async fn warm_up_caps_each_address_and_the_pool_uses_the_one_with_headroom() {
     let overview = admin_get(&env, "/v1/admin/delivery").await;
     let source = &overview["pools"][0]["sources"][0];
     assert_eq!(source["warmup"]["start"], yesterday());
-    assert_eq!(source["warmup"]["daily_caps"], serde_json::json!([10, 3, 100]));
+    assert_eq!(
+        source["warmup"]["daily_caps"],
+        serde_json::json!([10, 3, 100])
+    );
     for ip in ["127.0.0.2", "127.0.0.3"] {
         let progress = overview["warmup"]
             .as_array()

@@ -50,7 +50,7 @@ pub struct Cli {
 
     /// Total messages to send [default: 20000; with `--scenario isolation` the healthy
     /// messages per phase, default 4000; with `--scenario rate-limit` the backlog,
-    /// default 3 × --rate-limit].
+    /// default 3 × --rate-limit; with `--scenario webhooks` default 5000].
     #[arg(long, short = 'n', conflicts_with = "duration")]
     pub messages: Option<u64>,
 
@@ -61,8 +61,9 @@ pub struct Cli {
 
     /// What to measure: `load` (the default: accept and delivery rates through a
     /// relay), `isolation` (direct MX delivery to a healthy domain, alone and then
-    /// next to a black-holed one, in one server run) or `rate-limit` (how closely a
-    /// per-minute limit of `--rate-limit` is held). See README.md.
+    /// next to a black-holed one, in one server run), `rate-limit` (how closely a
+    /// per-minute limit of `--rate-limit` is held) or `webhooks` (events to a webhook
+    /// endpoint in this process: webhooks/s and event → webhook latency). See README.md.
     #[arg(long, value_enum, default_value_t = Scenario::Load)]
     pub scenario: Scenario,
 
@@ -72,6 +73,11 @@ pub struct Cli {
     /// connections and 60/min].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub blackhole_connections: Option<u32>,
+
+    /// `--scenario webhooks`: webhook requests in flight per endpoint, passed to the
+    /// server as `webhooks.max_in_flight_per_endpoint` [default: Sluice's, 8].
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub webhook_in_flight: u32,
 
     /// `messages_per_minute_per_ip` of the healthy provider (`--scenario rate-limit`).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -86,7 +92,7 @@ pub struct Cli {
     pub size: u64,
 
     /// DKIM key type of the `load.test` domain (self-contained mode only)
-    /// [default: rsa; ed25519 with --scenario isolation or rate-limit].
+    /// [default: rsa; ed25519 with --scenario isolation, rate-limit or webhooks].
     #[arg(long, value_enum, conflicts_with = "target")]
     pub dkim: Option<DkimKind>,
 
@@ -120,6 +126,7 @@ pub enum Scenario {
     Load,
     Isolation,
     RateLimit,
+    Webhooks,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -200,7 +207,7 @@ impl Cli {
     pub fn dkim(&self) -> DkimKind {
         self.dkim.unwrap_or(match self.scenario {
             Scenario::Load => DkimKind::Rsa,
-            Scenario::Isolation | Scenario::RateLimit => DkimKind::Ed25519,
+            Scenario::Isolation | Scenario::RateLimit | Scenario::Webhooks => DkimKind::Ed25519,
         })
     }
 
@@ -211,7 +218,9 @@ impl Cli {
     /// Checks what clap cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.scenario != Scenario::Load && self.target.is_some() {
-            bail!("--scenario isolation and rate-limit start their own server: drop --target");
+            bail!(
+                "--scenario isolation, rate-limit and webhooks start their own server: drop --target"
+            );
         }
         if self.scenario != Scenario::Load && self.split_roles {
             bail!("--split-roles only applies to --scenario load");

@@ -12,6 +12,7 @@ mod payload;
 mod report;
 mod scenarios;
 mod stack;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -85,6 +86,16 @@ fn run(cli: &Cli) -> anyhow::Result<bool> {
         .with_context(|| format!("starting the SMTP sink on {listen}"))?;
     let outcome = if cli.scenario == Scenario::Load {
         client_runtime.block_on(session(cli, &sink))
+    } else if cli.scenario == Scenario::Webhooks {
+        // The receiver runs on the sink's runtime, apart from the load generator.
+        match sink_runtime.block_on(webhooks::Receiver::start()) {
+            Ok(receiver) => {
+                let outcome = client_runtime.block_on(webhooks::session(cli, &sink, &receiver));
+                receiver.shutdown();
+                outcome
+            }
+            Err(e) => Err(e),
+        }
     } else {
         // The silent MX and the DNS server run on the sink's runtime too.
         match sink_runtime.block_on(scenarios::Fixtures::start(&sink)) {

@@ -36,6 +36,8 @@ pub fn test_config(redis_url: &str, sink: SocketAddr) -> Config {
         admin_token: Some(ADMIN_TOKEN.into()),
         hostname: "mta.sluice.test".into(),
         workers: 8,
+        bounce_domain: Some("bounces.sluice.test".into()),
+        inbound_listen: "127.0.0.1:0".into(),
         ..Config::default()
     };
     config.delivery.retry_schedule = vec!["1s".into()];
@@ -268,4 +270,25 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// The DKIM TXT record of a tenant domain: (value, name).
+pub async fn domain_dkim_record(env: &TestEnv, key: &str, domain: &str) -> (String, String) {
+    let view: Value = env
+        .get(key, &format!("/v1/domains/{domain}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let record = view["dns_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["purpose"] == "dkim")
+        .unwrap()
+        .clone();
+    (
+        record["value"].as_str().unwrap().to_string(),
+        record["name"].as_str().unwrap().to_string(),
+    )
 }

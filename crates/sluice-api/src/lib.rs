@@ -31,6 +31,7 @@ pub struct ApiSettings {
     pub dns: DnsRecordSettings,
     /// Pools and providers, for `GET /v1/admin/delivery`.
     pub delivery: routes::delivery::DeliveryConfigView,
+    pub webhooks: routes::webhooks::WebhookSettings,
 }
 
 #[derive(Clone)]
@@ -39,6 +40,8 @@ pub struct AppState {
     pub settings: Arc<ApiSettings>,
     /// Set when shutdown begins, so `/readyz` turns 503 and load balancers drain us.
     pub draining: Arc<AtomicBool>,
+    /// Checks one-click unsubscribe tokens; `None` turns the endpoint off.
+    pub unsubscribe: Option<Arc<sluice_events::UnsubscribeCodec>>,
 }
 
 impl AppState {
@@ -48,6 +51,7 @@ impl AppState {
             store,
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),
+            unsubscribe: None,
         }
     }
 
@@ -64,9 +68,14 @@ impl AppState {
         license(name = "Apache-2.0")
     ),
     modifiers(&SecuritySchemes),
+    // The body of every webhook delivery (not a route: what Sluice POSTs to endpoints).
+    components(schemas(sluice_model::WebhookPayload)),
     tags(
         (name = "messages", description = "Send messages and follow their delivery"),
         (name = "domains", description = "Sending domains, DKIM keys and the DNS records to publish"),
+        (name = "suppressions", description = "Addresses Sluice will not send to: hard bounces, complaints, unsubscribes and manual entries"),
+        (name = "events", description = "The tenant's event feed"),
+        (name = "webhooks", description = "Endpoints that receive events, signed per Standard Webhooks"),
         (name = "admin", description = "Operator API: tenants and API keys"),
         (name = "health", description = "Liveness, readiness and the spec itself")
     )
@@ -102,6 +111,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::delivery::router())
         .merge(routes::health::router())
         .merge(routes::metrics::router())
+        .merge(routes::suppressions::router())
+        .merge(routes::unsubscribe::router())
+        .merge(routes::webhooks::router())
+        .merge(routes::events::router())
 }
 
 /// The complete application: every route, with request tracing and body limits.

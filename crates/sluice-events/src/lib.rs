@@ -22,6 +22,7 @@ pub mod inbound;
 mod mime;
 mod plain_bounce;
 pub mod signing;
+pub mod unsubscribe;
 pub mod verp;
 
 pub use arf::{ArfError, ArfReport, FeedbackType, parse_arf};
@@ -29,4 +30,5 @@ pub use classify::{BounceClass, BounceType, classify, classify_reply};
 pub use dsn::{DsnAction, DsnError, DsnFormat, DsnRecipient, DsnReport, parse_dsn};
 pub use inbound::{InboundError, InboundReport, parse_inbound};
 pub use signing::{SecretError, VerifyError, WebhookSecret, sign, signature_header, verify};
+pub use unsubscribe::UnsubscribeCodec;
 pub use verp::{VerpCodec, VerpToken};

@@ -84,6 +84,7 @@ macro_rules! prefixed_id {
 prefixed_id!(TenantId, "ten_", "tenant");
 prefixed_id!(MessageId, "msg_", "message");
 prefixed_id!(ApiKeyId, "key_", "API key");
+prefixed_id!(WebhookId, "wh_", "webhook");
 
 #[cfg(test)]
 mod tests {

@@ -12,8 +12,10 @@ pub mod event;
 pub mod ids;
 pub mod message;
 pub mod record;
+pub mod suppression;
 pub mod tenant;
 pub mod validate;
+pub mod webhook;
 
 pub use address::{AddressError, DomainName, EmailAddress, Mailbox};
 pub use domain::{DkimAlgorithm, DkimInfo, DnsRecord, DnsRecordPurpose, DomainView};
@@ -21,11 +23,13 @@ pub use event::{
     Bounce, BounceClass, BounceType, EventRecord, EventType, MessageEvent, SmtpReply, WebhookData,
     WebhookPayload,
 };
-pub use ids::{ApiKeyId, IdError, MessageId, TenantId};
+pub use ids::{ApiKeyId, IdError, MessageId, TenantId, WebhookId};
 pub use message::{
     Attachment, AttachmentRequest, HeaderName, HeaderValue, MessageStream, OutboundMessage,
     SendMessageRequest,
 };
 pub use record::{MessageStatus, MessageView, RecipientKind, RecipientState, RecipientStatus};
+pub use suppression::{Suppression, SuppressionReason};
 pub use tenant::{ApiKeyCreated, Scope, TenantView};
 pub use validate::{FieldError, Limits, ValidationFailure};
+pub use webhook::{WebhookAttempt, WebhookAttemptOutcome};

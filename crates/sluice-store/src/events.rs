@@ -118,6 +118,67 @@ impl Store {
         Ok(recorded == 1)
     }
 
+    /// The address of recipient number `index` of a message (VERP and unsubscribe
+    /// tokens carry the index); `None` when the message or index is unknown.
+    pub async fn recipient_at(
+        &self,
+        message: &MessageId,
+        index: u16,
+    ) -> Result<Option<String>, StoreError> {
+        let json: Option<String> = redis::cmd("HGET")
+            .arg(keys::message(message))
+            .arg("recipients")
+            .query_async(&mut self.conn())
+            .await?;
+        let Some(json) = json else { return Ok(None) };
+        let recipients: Vec<sluice_model::RecipientState> =
+            serde_json::from_str(&json).map_err(|e| StoreError::corrupt("recipients", e))?;
+        Ok(recipients
+            .into_iter()
+            .nth(usize::from(index))
+            .map(|r| r.address))
+    }
+
+    /// A recipient unsubscribed (one-click link or mailto): `message.unsubscribed` on
+    /// the message; the fan-out then adds the address to the tenant's suppression
+    /// list. Returns the address, or `None` when the message is no longer known.
+    pub async fn unsubscribe(
+        &self,
+        message: &MessageId,
+        index: u16,
+        via: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(address) = self.recipient_at(message, index).await? else {
+            return Ok(None);
+        };
+        let event = MessageEvent::new(EventType::Unsubscribed, OffsetDateTime::now_utc())
+            .recipient(address.clone())
+            .detail(format!("unsubscribed via {via}"));
+        Ok(self
+            .record_message_event(message, &address, None, &event)
+            .await?
+            .then_some(address))
+    }
+
+    /// The key for VERP and unsubscribe HMACs when none is configured: random, made
+    /// once and kept in Redis, so every process (and restart) agrees.
+    pub async fn generated_secret(&self) -> Result<String, StoreError> {
+        let candidate: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        let (secret,): (String,) = redis::pipe()
+            .cmd("SET")
+            .arg(keys::SECRET)
+            .arg(&candidate)
+            .arg("NX")
+            .ignore()
+            .cmd("GET")
+            .arg(keys::SECRET)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(secret)
+    }
+
     /// Records an event that is about the tenant rather than a message (a webhook
     /// endpoint disabled, …): straight to the event stream.
     pub async fn record_tenant_event(
@@ -300,33 +361,50 @@ impl EventStream {
     /// Copies an event to its tenant's feed (a repeat of an already copied event is
     /// a no-op) and trims the feed to the retention period.
     pub async fn publish(&self, event: &PendingEvent) -> Result<(), StoreError> {
-        let record = &event.record;
-        let min_ms = (now_ms() - self.retention.as_millis() as i64).max(0);
-        let result: Result<String, redis::RedisError> = redis::cmd("XADD")
-            .arg(keys::tenant_events(&event.tenant))
-            .arg("MINID")
-            .arg("~")
-            .arg(format!("{min_ms}-0"))
-            .arg(&event.entry_id)
-            .arg("m")
-            .arg(record.message_id.as_ref().map_or("", |m| m.as_str()))
-            .arg("e")
-            .arg(
-                serde_json::to_string(&record.event)
-                    .map_err(|e| StoreError::corrupt("event", e))?,
-            )
-            .arg("g")
-            .arg(serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()))
-            .arg("d")
-            .arg(serde_json::to_string(&record.metadata).unwrap_or_else(|_| "{}".into()))
-            .query_async(&mut self.conn.clone())
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Already copied (the id is not above the feed's top).
-            Err(e) if e.to_string().contains("equal or smaller") => Ok(()),
-            Err(e) => Err(e.into()),
+        self.publish_all(std::slice::from_ref(event)).await
+    }
+
+    /// [`publish`](Self::publish) for a whole batch in one round trip (a pipeline
+    /// keeps the order, and each feed takes ids in order only), so the fan-out's
+    /// speed does not hang on one round trip per event.
+    pub async fn publish_all(&self, events: &[PendingEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
         }
+        let min_ms = (now_ms() - self.retention.as_millis() as i64).max(0);
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for event in events {
+            let record = &event.record;
+            pipe.cmd("XADD")
+                .arg(keys::tenant_events(&event.tenant))
+                .arg("MINID")
+                .arg("~")
+                .arg(format!("{min_ms}-0"))
+                .arg(&event.entry_id)
+                .arg("m")
+                .arg(record.message_id.as_ref().map_or("", |m| m.as_str()))
+                .arg("e")
+                .arg(
+                    serde_json::to_string(&record.event)
+                        .map_err(|e| StoreError::corrupt("event", e))?,
+                )
+                .arg("g")
+                .arg(serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()))
+                .arg("d")
+                .arg(serde_json::to_string(&record.metadata).unwrap_or_else(|_| "{}".into()));
+        }
+        let results: Vec<Result<String, redis::RedisError>> =
+            pipe.query_async(&mut self.conn.clone()).await?;
+        for result in results {
+            match result {
+                Ok(_) => {}
+                // Already copied (the id is not above the feed's top).
+                Err(e) if e.to_string().contains("equal or smaller") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Acknowledges and deletes processed entries.

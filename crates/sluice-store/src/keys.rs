@@ -1,6 +1,6 @@
 //! Key names (see the crate documentation for the schema).
 
-use sluice_model::{MessageId, MessageStream, TenantId};
+use sluice_model::{MessageId, MessageStream, SuppressionReason, TenantId, WebhookId};
 
 const QUEUE: &str = "sluice:{sluice:q0}";
 
@@ -19,6 +19,9 @@ pub fn delayed() -> String {
 pub fn waitlist(name: &str) -> String {
     format!("{QUEUE}:waiting:{name}")
 }
+
+/// The generated HMAC key for VERP and unsubscribe tokens (when none is configured).
+pub const SECRET: &str = "sluice:secret";
 
 /// Every event of every message, until the fan-out has copied it to its tenant's feed.
 pub fn event_stream() -> String {
@@ -65,6 +68,19 @@ pub fn tenant_api_keys(tenant: &TenantId) -> String {
     format!("{}:api-keys", tenant_scope(tenant))
 }
 
+/// The tenant's suppression list: lower-cased address → entry JSON.
+pub fn suppressions(tenant: &TenantId) -> String {
+    format!("{}:suppressions", tenant_scope(tenant))
+}
+
+/// The suppression list's order (every entry, or one reason's), for cursor pages.
+pub fn suppression_order(tenant: &TenantId, reason: Option<SuppressionReason>) -> String {
+    match reason {
+        None => format!("{}:suppressions:order", tenant_scope(tenant)),
+        Some(reason) => format!("{}:suppressions:order:{reason}", tenant_scope(tenant)),
+    }
+}
+
 pub fn api_key(key_hash: &str) -> String {
     format!("sluice:api-key:{key_hash}")
 }
@@ -72,4 +88,34 @@ pub fn api_key(key_hash: &str) -> String {
 /// Member of the delayed set: the stream travels with the id so the mover needs no lookup.
 pub fn delayed_member(stream: MessageStream, id: &MessageId) -> String {
     format!("{}|{id}", stream.as_str())
+}
+
+/// The tenant's webhook endpoints (SET of ids).
+pub fn webhooks(tenant: &TenantId) -> String {
+    format!("{}:webhooks", tenant_scope(tenant))
+}
+
+/// Prefix of the tenant's endpoint hashes (`<prefix><webhook id>`), for scripts.
+pub fn webhook_prefix(tenant: &TenantId) -> String {
+    format!("{}:webhook:", tenant_scope(tenant))
+}
+
+pub fn webhook(tenant: &TenantId, id: &WebhookId) -> String {
+    format!("{}{id}", webhook_prefix(tenant))
+}
+
+pub fn webhook_attempts(tenant: &TenantId, id: &WebhookId) -> String {
+    format!("{}:attempts", webhook(tenant, id))
+}
+
+/// Every key of the webhook delivery schedule starts with this (one hash slot).
+pub const WEBHOOK_SCHEDULE: &str = "sluice:{sluice:wh}";
+
+pub fn webhook_ready() -> String {
+    format!("{WEBHOOK_SCHEDULE}:ready")
+}
+
+/// Only one process copies events to the feeds at a time (see `webhooks::schedule`).
+pub fn fanout_leader() -> String {
+    format!("{QUEUE}:fanout-leader")
 }

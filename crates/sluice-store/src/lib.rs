@@ -28,6 +28,13 @@
 //! - `…:domains` — SET of domain names; `…:domain:<name>` — HASH with the DKIM selector,
 //!   algorithm, public key, private key (PKCS#8, base64) and `created_at`.
 //! - `…:api-keys` — SET of API key ids.
+//! - `…:suppressions` — HASH lower-cased address → entry JSON (`reason`: `hard-bounce`,
+//!   `complaint`, `unsubscribe` or `manual`; `created_at` unix ms; optional `message_id`,
+//!   `event_id`, `note`). The worker checks an attempt's recipients with one HMGET.
+//! - `…:suppressions:order`, `…:suppressions:order:<reason>` — ZSETs of
+//!   `<created_at ms, 15 digits>|<address>`, all scored 0, read newest first by lexical
+//!   range for cursor pages (the cursor is the last member). Written with the hash in
+//!   one script; never expire.
 //!
 //! Throttles (tag `{<throttle key>}`; the key names an (IP × provider), e.g. `127.0.0.2|gmail`):
 //! - `sluice:throttle:{<key>}:<limit>:<period ms>` — STRING: the GCRA theoretical arrival
@@ -43,7 +50,42 @@
 //! - `sluice:warmup:{<target>}` — HASH `sent_day`, `sent` (today's count against the
 //!   warm-up cap), `setbacks`, `setback_day` (days the ramp lost to throttling).
 //!
+//! Events (tag `{sluice:q0}`, written with the message changes; see [`events`]):
+//! - `sluice:{sluice:q0}:events` — Stream, consumer group `fanout`: every event, with
+//!   `t` tenant, `m` message id, `e` event JSON, `g` tags, `d` metadata; XACK+XDEL'd once
+//!   copied to the tenant's feed and handed to suppression and webhooks.
+//! - `sluice:{sluice:t:<id>}:events` — Stream: the tenant's feed (`GET /v1/events`), same
+//!   entry ids as the event stream (so `evt_<entry id>` is stable), trimmed to retention.
+//!
+//! Webhooks, tenant scope (same tag as the tenant):
+//! - `…:webhooks` — SET of the tenant's endpoint ids (`wh_…`).
+//! - `…:webhook:<id>` — HASH `id`, `url`, `events` (comma-separated types; empty = all),
+//!   `secret` (`whsec_…`, kept as is: signing needs the key), `previous_secret` and
+//!   `previous_secret_expires_at` (unix ms; the old secret signs too until then),
+//!   `created_at`, `status` (`enabled`/`disabled`), `disabled_reason`, `disabled_at`,
+//!   `failing_since` (unix ms of the first failure since the last success).
+//! - `…:webhook:<id>:attempts` — STREAM, one entry per attempt (`a` = attempt JSON:
+//!   time, event id, attempt number, HTTP status or error, duration, next retry), about
+//!   the last 1000 kept (`MAXLEN ~`), read newest first with the entry id as cursor;
+//!   expires a retention period after the last attempt.
+//!
+//! Webhook delivery schedule (tag `{sluice:wh}`; one delivery = one event for one
+//! endpoint, `<ep>` = `<tenant id>|<webhook id>`; see `webhooks::schedule`):
+//! - `sluice:{sluice:wh}:ready` — ZSET of `<ep>` scored by when a claim can next do
+//!   something for it (unix ms): its first due delivery while it has a free slot, else
+//!   its first lease expiry. Absent when it has nothing scheduled or in flight.
+//! - `…:pending:<ep>` — ZSET of event ids scored by due time (unix ms).
+//! - `…:leases:<ep>` — ZSET of event ids in flight, scored by lease expiry; its size is
+//!   the endpoint's in-flight count across all senders (capped per claim).
+//! - `…:d:<ep>|<event id>` — HASH `attempts` (made so far), `event` (the event record
+//!   JSON, the payload's source), `token` (the current lease's), `created_at`. Expires
+//!   a day after the whole retry schedule would have ended.
+//! - `sluice:{sluice:q0}:fanout-leader` — STRING: the process copying the event stream
+//!   to the tenant feeds (which accept ids in order only), with a lease of a few seconds.
+//!
 //! Global:
+//! - `sluice:secret` — STRING: the generated HMAC key for VERP and unsubscribe tokens
+//!   when `secret_key` is not configured.
 //! - `sluice:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
 //! - `sluice:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`. Keys
 //!   are stored only as hashes; lookup is one HGETALL per request.
@@ -57,9 +99,11 @@ mod keys;
 mod messages;
 mod queue;
 mod scripts;
+pub mod suppressions;
 mod tenants;
 pub mod throttle;
 pub mod warmup;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -70,8 +114,15 @@ pub use error::StoreError;
 pub use events::{EventFilter, EventPage, EventStream, PendingEvent};
 pub use messages::{AcceptOutcome, NewMessage};
 pub use queue::{DeliveryJob, Queue, QueueDepth, QueueEntry, Settlement};
+pub use suppressions::{
+    NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage, Suppressions,
+};
 pub use tenants::ApiKeyRecord;
 pub use throttle::{Admission, Rate, Throttle, ThrottleError};
+pub use webhooks::{
+    AttemptPage, AttemptRecorded, ClaimedDelivery, Claims, NewDelivery, Settled, WebhookEndpoint,
+    WebhookQueue, Webhooks,
+};
 
 /// How long settled message records and their events are kept.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);

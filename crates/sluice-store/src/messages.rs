@@ -203,6 +203,7 @@ pub(crate) fn parse_status(value: &str) -> Option<MessageStatus> {
         "delivered" => MessageStatus::Delivered,
         "bounced" => MessageStatus::Bounced,
         "failed" => MessageStatus::Failed,
+        "suppressed" => MessageStatus::Suppressed,
         _ => return None,
     })
 }

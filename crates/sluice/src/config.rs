@@ -18,8 +18,11 @@ use sluice_delivery::providers::ProviderTable;
 use sluice_delivery::worker::{Source, WarmupSchedule};
 use sluice_model::MessageStream;
 
+mod webhooks;
+pub use webhooks::WebhooksConfig;
+
 /// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["delivery", "dns"];
+const SECTIONS: &[&str] = &["delivery", "dns", "webhooks"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -63,6 +66,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub dns: DnsConfig,
     pub admin: AdminConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -215,6 +219,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             dns: DnsConfig::default(),
             admin: AdminConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -334,6 +339,7 @@ impl Config {
         self.admin_jwt_verifier()?;
         parse_duration(&self.retention).context("`retention` (SLUICE_RETENTION)")?;
         self.retry_schedule()?;
+        self.webhook_api_settings()?;
         self.dns_servers()?;
         self.source_pools()?;
         self.providers()?;

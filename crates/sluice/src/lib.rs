@@ -4,4 +4,5 @@
 
 pub mod config;
 pub mod dev;
+pub mod inbound;
 pub mod run;

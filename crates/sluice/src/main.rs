@@ -24,8 +24,10 @@ enum Command {
     Serve,
     /// The HTTP API only.
     Api,
-    /// The delivery workers only.
+    /// The delivery workers only (with the event fan-out and webhook delivery).
     Worker,
+    /// The inbound SMTP listener for bounces and complaints only (SLUICE_INBOUND_LISTEN).
+    Inbound,
     /// Everything on this machine: a private redis-server, a capture SMTP sink, a tenant,
     /// a domain and an API key.
     Dev {
@@ -58,6 +60,7 @@ fn main() -> anyhow::Result<()> {
                     Roles {
                         api: true,
                         worker: false,
+                        inbound: false,
                     },
                 )
                 .await
@@ -68,6 +71,18 @@ fn main() -> anyhow::Result<()> {
                     Roles {
                         api: false,
                         worker: true,
+                        inbound: false,
+                    },
+                )
+                .await
+            }
+            Command::Inbound => {
+                serve(
+                    &config,
+                    Roles {
+                        api: false,
+                        worker: false,
+                        inbound: true,
                     },
                 )
                 .await

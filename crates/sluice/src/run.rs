@@ -14,7 +14,9 @@ use sluice_delivery::retry::RetryPolicy;
 use sluice_delivery::routing::{ResolverConfig, Router, RouterConfig};
 use sluice_delivery::smtp::{PoolConfig, SmtpPool, Timeouts};
 use sluice_delivery::worker::AdaptiveConfig;
-use sluice_delivery::worker::{Worker, WorkerConfig};
+use sluice_delivery::worker::{ReturnPaths, Worker, WorkerConfig};
+use sluice_events::{UnsubscribeCodec, VerpCodec};
+use sluice_model::DomainName;
 use sluice_model::Limits;
 use sluice_store::Store;
 use sluice_store::adaptive::AdaptivePolicy;
@@ -27,12 +29,15 @@ use crate::config::{Config, parse_duration};
 pub struct Roles {
     pub api: bool,
     pub worker: bool,
+    /// The inbound SMTP listener for DSNs, complaints and unsubscribe mail.
+    pub inbound: bool,
 }
 
 impl Roles {
     pub const ALL: Roles = Roles {
         api: true,
         worker: true,
+        inbound: true,
     };
 }
 
@@ -40,6 +45,8 @@ impl Roles {
 pub struct Running {
     /// Where the API listens (the real port when the config asked for port 0).
     pub api_addr: Option<SocketAddr>,
+    /// Where the inbound SMTP listener listens, when it runs.
+    pub inbound_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     state: Option<AppState>,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -89,6 +96,7 @@ pub fn api_settings(config: &Config) -> anyhow::Result<ApiSettings> {
         admin_token: config.admin_token.clone(),
         admin_jwt: config.admin_jwt_verifier()?,
         delivery: delivery_view(config)?,
+        webhooks: config.webhook_api_settings()?,
         dns: DnsRecordSettings {
             spf_include: config
                 .dns
@@ -241,9 +249,26 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut api_addr = None;
+    let mut inbound_addr = None;
     let mut state = None;
+    // Bound first, so unsubscribe links can name the real port when none is configured.
+    let api_listener = if roles.api {
+        Some(
+            tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (SLUICE_LISTEN)", config.listen))?,
+        )
+    } else {
+        None
+    };
+    let api_local = match &api_listener {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
+    let paths = return_paths(config, &store, api_local).await?;
 
-    if let Some(worker_config) = worker_config {
+    if let Some(mut worker_config) = worker_config {
+        worker_config.return_paths = Some(paths.clone());
         match config.relay_url.as_deref() {
             Some(url) => {
                 tracing::info!(relay = %redact(url), "delivering through the default relay")
@@ -262,13 +287,51 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             worker.run(token).await;
             Ok(())
         });
+        // Events to tenants: feeds, suppressions, webhooks — apart from mail delivery.
+        let webhooks =
+            sluice_webhooks::WebhookService::new(store.clone(), config.webhook_config()?)
+                .await
+                .context("starting the event fan-out and webhook sender")?;
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            webhooks.run(token).await;
+            Ok(())
+        });
     }
 
-    if roles.api {
-        let app_state = AppState::new(store.clone(), api_settings(config)?);
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (SLUICE_LISTEN)", config.listen))?;
+    if roles.inbound && !config.inbound_listen.is_empty() {
+        let listen: SocketAddr = config.inbound_listen.parse().with_context(|| {
+            format!(
+                "invalid configuration: `inbound_listen` (SLUICE_INBOUND_LISTEN) `{}` is not ip:port",
+                config.inbound_listen
+            )
+        })?;
+        let handler = crate::inbound::BounceHandler {
+            store: store.clone(),
+            verp: paths.verp.clone(),
+            unsubscribe: paths.unsubscribe.clone(),
+        };
+        let listener = sluice_smtp_sink::SmtpSink::start(crate::inbound::listener_config(
+            listen,
+            &config.hostname,
+            handler,
+        ))
+        .await
+        .with_context(|| format!("cannot listen on {listen} (SLUICE_INBOUND_LISTEN)"))?;
+        let addr = listener.local_addr();
+        tracing::info!(%addr, bounce_domain = %paths.verp.bounce_domain(), "inbound listener for bounces and complaints");
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            token.cancelled().await;
+            listener.shutdown().await;
+            Ok(())
+        });
+        inbound_addr = Some(addr);
+    }
+
+    if let Some(listener) = api_listener {
+        let mut app_state = AppState::new(store.clone(), api_settings(config)?);
+        app_state.unsubscribe = Some(std::sync::Arc::new(paths.unsubscribe.clone()));
         let addr = listener.local_addr()?;
         let app = sluice_api::app(app_state.clone());
         let token = shutdown.clone();
@@ -284,9 +347,41 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     }
     Ok(Running {
         api_addr,
+        inbound_addr,
         shutdown,
         state,
         tasks,
+    })
+}
+
+/// VERP return paths and unsubscribe links, keyed by `secret_key` (or the key
+/// generated once in Redis) and named after `bounce_domain` and `public_url`.
+async fn return_paths(
+    config: &Config,
+    store: &Store,
+    api_local: Option<SocketAddr>,
+) -> anyhow::Result<ReturnPaths> {
+    let secret = match &config.secret_key {
+        Some(key) => key.clone(),
+        None => store
+            .generated_secret()
+            .await
+            .context("reading the generated secret key from Redis")?,
+    };
+    let domain = config.bounce_domain.as_deref().unwrap_or(&config.hostname);
+    let domain = DomainName::parse(domain).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid configuration: `bounce_domain` (SLUICE_BOUNCE_DOMAIN) `{domain}`: {e}"
+        )
+    })?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", api_local.unwrap_or(config.listen)));
+    Ok(ReturnPaths {
+        verp: VerpCodec::new(secret.as_bytes(), domain),
+        unsubscribe: UnsubscribeCodec::new(secret.as_bytes()),
+        public_url: public_url.trim_end_matches('/').to_string(),
     })
 }
 

@@ -1,9 +1,13 @@
 pub mod admin;
 pub mod delivery;
 pub mod domains;
+pub mod events;
 pub mod health;
 pub mod messages;
 pub mod metrics;
+pub mod suppressions;
+pub mod unsubscribe;
+pub mod webhooks;
 
 use crate::problem::Problem;
 

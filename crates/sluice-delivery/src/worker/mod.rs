@@ -9,8 +9,10 @@
 
 mod dispatch;
 mod outcome;
+mod return_path;
 mod shaping;
 mod signers;
+mod suppression;
 mod waiting;
 
 use std::collections::HashMap;
@@ -32,6 +34,7 @@ use crate::retry::RetryPolicy;
 use crate::routing::{MxResolver, ResolverConfig, RouteError, Router, RouterConfig};
 use crate::smtp::SmtpPool;
 use dispatch::{Dispatcher, LazyMessage, Outgoing};
+pub use return_path::ReturnPaths;
 pub use shaping::{AdaptiveConfig, Source, SourcePool, WarmupSchedule};
 use waiting::WaitLists;
 
@@ -50,6 +53,9 @@ pub struct WorkerConfig {
     pub resolver: ResolverConfig,
     /// Every source-address pool by name (`delivery.pools`).
     pub pools: Vec<(String, Vec<Source>)>,
+    /// VERP return paths and unsubscribe links; `None` sends with the From address as
+    /// the envelope sender and no unsubscribe headers.
+    pub return_paths: Option<ReturnPaths>,
     /// Each stream's default pool (`default_pool`, `stream_pools`); tenants may override.
     pub stream_pools: Vec<(MessageStream, String)>,
     /// Mailbox providers and their per-IP limits (built-ins plus `[[delivery.providers]]`).
@@ -73,6 +79,7 @@ impl WorkerConfig {
             router,
             resolver,
             pools: Vec::new(),
+            return_paths: None,
             stream_pools: Vec::new(),
             providers: ProviderTable::builtin(),
             adaptive: AdaptiveConfig::default(),
@@ -293,7 +300,7 @@ impl Worker {
             }
             Err(e) => return Err(e),
         };
-        let result = self.attempt(&job).await;
+        let result = self.attempt_unsuppressed(&job).await;
         let settlement = settle_attempt(
             &job,
             &result,
@@ -340,16 +347,56 @@ impl Worker {
             }
             Err(e) => return AttemptResult::failed(e.to_string()),
         };
-        let (worker, signed_job) = (self.clone(), job.clone());
-        let data =
-            LazyMessage::new(async move { worker.build_and_sign(&signed_job, signer).await });
-        let outgoing = Outgoing {
-            pool: self.pool_for(&job.tenant, job.entry.stream).await,
-            mail_from: Some(job.message.from.address.to_string()),
-            smtputf8: job.message.needs_smtputf8(),
-            data,
+        let pool = self.pool_for(&job.tenant, job.entry.stream).await;
+        let paths = self.inner.config.return_paths.as_ref();
+        let index_of = |address: &str| {
+            job.recipients
+                .iter()
+                .position(|r| r.address.eq_ignore_ascii_case(address))
+                .map_or(return_path::SEVERAL, |i| i as u16)
         };
-        self.inner.dispatcher.send(outgoing, pending).await
+        // Bulk mail carries a one-click unsubscribe link per recipient, so each
+        // recipient gets its own copy (and transaction); other mail goes out once.
+        let groups: Vec<Vec<String>> = if job.entry.stream == MessageStream::Bulk && paths.is_some()
+        {
+            pending.into_iter().map(|r| vec![r]).collect()
+        } else {
+            vec![pending]
+        };
+        let mut sends = JoinSet::new();
+        for recipients in groups {
+            let indexes: Vec<u16> = recipients.iter().map(|r| index_of(r)).collect();
+            let headers = match (paths, indexes.as_slice()) {
+                (Some(paths), [index]) if job.entry.stream == MessageStream::Bulk => {
+                    paths.unsubscribe_headers(&job.entry.message_id, *index)
+                }
+                _ => Vec::new(),
+            };
+            let (worker, signed_job, signer) = (self.clone(), job.clone(), signer.clone());
+            let data = LazyMessage::new(async move {
+                worker.build_and_sign(&signed_job, signer, headers).await
+            });
+            let outgoing = Outgoing {
+                pool: pool.clone(),
+                // VERP: a later bounce or complaint names the message and recipient.
+                mail_from: Some(paths.map_or_else(
+                    || job.message.from.address.to_string(),
+                    |p| p.mail_from(&job.entry.message_id, &indexes),
+                )),
+                smtputf8: job.message.needs_smtputf8(),
+                data,
+            };
+            let dispatcher = self.inner.dispatcher.clone();
+            sends.spawn(async move { dispatcher.send(outgoing, recipients).await });
+        }
+        let mut result = AttemptResult::transient("the delivery task did not finish");
+        while let Some(part) = sends.join_next().await {
+            match part {
+                Ok(part) => result.merge(part),
+                Err(e) => tracing::error!(error = %e, "a delivery task failed"),
+            }
+        }
+        result
     }
 
     /// The pool for this tenant and stream: the tenant's own choice (PATCH
@@ -411,6 +458,7 @@ impl Worker {
         &self,
         job: &sluice_store::DeliveryJob,
         signer: Arc<crate::dkim::DkimSigner>,
+        extra_headers: Vec<(String, String)>,
     ) -> Result<Vec<u8>, String> {
         let _cpu = self
             .inner
@@ -430,7 +478,7 @@ impl Worker {
             let info = MimeEnvelopeInfo {
                 message_id: &message_id,
                 date,
-                extra_headers: &[],
+                extra_headers: &extra_headers,
             };
             let unsigned =
                 build_message(&message, &info).map_err(|e| format!("building the message: {e}"))?;

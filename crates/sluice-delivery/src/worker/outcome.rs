@@ -4,7 +4,7 @@
 
 use sluice_model::{
     BounceClass, BounceType, EventType, MessageEvent, MessageStatus, RecipientState,
-    RecipientStatus, SmtpReply,
+    RecipientStatus, SmtpReply, SuppressionReason,
 };
 use sluice_store::{DeliveryJob, Settlement};
 use time::OffsetDateTime;
@@ -35,6 +35,9 @@ pub enum RecipientOutcome {
         waitlist: String,
         fallback: std::time::Duration,
     },
+    /// Not attempted: the address is on the tenant's suppression list. Final, with a
+    /// `message.suppressed` event; not counted as an attempt.
+    Suppressed(SuppressionReason),
 }
 
 impl From<&crate::smtp::SmtpError> for RecipientOutcome {
@@ -161,13 +164,31 @@ pub fn settle_attempt(
             waitlists.push(waitlist.clone());
         }
     }
+    let suppressed = recipients
+        .iter()
+        .filter(|r| !r.status.is_final())
+        .filter(|r| {
+            matches!(
+                result.outcome_for(&r.address),
+                RecipientOutcome::Suppressed(_)
+            )
+        })
+        .count();
     // An attempt counts only when at least one recipient was really tried.
-    let attempts = job.attempts + u32::from(throttled.len() < pending);
+    let attempts = job.attempts + u32::from(throttled.len() + suppressed < pending);
     let mut events = Vec::new();
     let mut deferred = Vec::new();
     for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
-        let (status, reply, detail) = match result.outcome_for(&recipient.address) {
+        let outcome = result.outcome_for(&recipient.address);
+        let (status, reply, detail) = match outcome {
             RecipientOutcome::Throttled(_) | RecipientOutcome::Waiting { .. } => continue,
+            RecipientOutcome::Suppressed(reason) => (
+                RecipientStatus::Suppressed,
+                None,
+                Some(format!(
+                    "not sent: the address is on the suppression list (reason: {reason})"
+                )),
+            ),
             RecipientOutcome::Reply(reply) if reply.is_success() => {
                 (RecipientStatus::Delivered, Some(reply.clone()), None)
             }
@@ -189,7 +210,8 @@ pub fn settle_attempt(
                 (RecipientStatus::Failed, None, Some(detail.clone()))
             }
         };
-        recipient.attempts += 1;
+        let tried = !matches!(outcome, RecipientOutcome::Suppressed(_));
+        recipient.attempts += u32::from(tried);
         recipient.updated_at = now;
         recipient.status = status;
         if reply.is_some() {
@@ -203,6 +225,10 @@ pub fn settle_attempt(
             RecipientStatus::Deferred | RecipientStatus::Queued => EventType::Deferred,
         };
         let mut bounced = event(kind, recipient, now, detail);
+        if !tried {
+            // A reply from an earlier attempt says nothing about this decision.
+            bounced.smtp_reply = None;
+        }
         if kind == EventType::Bounced {
             // A refusal without an SMTP reply (none happens today) counts as hard/other.
             let (kind, class) = recipient.smtp_reply.as_ref().map_or(
@@ -498,6 +524,84 @@ mod tests {
             "a fully throttled pass is not an attempt"
         );
         assert!(parked.events.is_empty());
+    }
+
+    #[test]
+    fn suppressed_recipients_are_not_sent_to_and_others_still_are() {
+        let job = job(&["ok@x.test", "Angry@X.test"]);
+        let mut result = AttemptResult::replies(vec![("ok@x.test".into(), reply(250, "ok"))]);
+        result.record(
+            &["Angry@X.test".into()],
+            &RecipientOutcome::Suppressed(SuppressionReason::Complaint),
+        );
+        let settlement = settle_attempt(
+            &job,
+            &result,
+            &RetryPolicy::default(),
+            OffsetDateTime::now_utc(),
+        );
+        let statuses: Vec<_> = settlement.recipients.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [RecipientStatus::Delivered, RecipientStatus::Suppressed]
+        );
+        assert_eq!(settlement.status, MessageStatus::Delivered);
+        assert_eq!(settlement.retry_at, None);
+        assert_eq!(settlement.attempts, 1);
+        assert_eq!(
+            settlement.recipients[1].attempts, 0,
+            "a suppressed recipient is never tried"
+        );
+        let suppressed = &settlement.events[1];
+        assert_eq!(suppressed.kind, EventType::Suppressed);
+        assert_eq!(suppressed.recipient.as_deref(), Some("Angry@X.test"));
+        assert!(
+            suppressed
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("complaint")),
+            "{suppressed:?}"
+        );
+        assert_eq!(suppressed.bounce, None);
+    }
+
+    #[test]
+    fn a_fully_suppressed_message_is_final_without_an_attempt() {
+        let mut job = job(&["a@x.test", "b@x.test"]);
+        // Deferred once before its address was suppressed: the old reply is not the reason.
+        job.attempts = 1;
+        job.recipients[1].status = RecipientStatus::Deferred;
+        job.recipients[1].smtp_reply = Some(reply(451, "4.7.1 later"));
+        let mut result = AttemptResult::replies(Vec::new());
+        result.record(
+            &["a@x.test".into()],
+            &RecipientOutcome::Suppressed(SuppressionReason::Manual),
+        );
+        result.record(
+            &["b@x.test".into()],
+            &RecipientOutcome::Suppressed(SuppressionReason::HardBounce),
+        );
+        let settlement = settle_attempt(
+            &job,
+            &result,
+            &RetryPolicy::default(),
+            OffsetDateTime::now_utc(),
+        );
+        assert_eq!(settlement.status, MessageStatus::Suppressed);
+        assert_eq!(settlement.retry_at, None);
+        assert_eq!(settlement.attempts, 1, "nothing was tried");
+        assert!(
+            settlement
+                .events
+                .iter()
+                .all(|e| e.kind == EventType::Suppressed && e.smtp_reply.is_none())
+        );
+        assert!(
+            settlement.events[1]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("hard-bounce"))
+        );
     }
 
     #[test]

@@ -1,0 +1,62 @@
+//! The suppression check before each attempt: recipients on the tenant's suppression
+//! list are settled as `suppressed` and never sent to; the others go out as usual.
+
+use sluice_model::RecipientStatus;
+use sluice_store::DeliveryJob;
+
+use super::Worker;
+use super::outcome::{AttemptResult, RecipientOutcome};
+
+impl Worker {
+    /// [`Worker::attempt`] for the recipients not on the suppression list. The list
+    /// is read once per attempt (one HMGET), so an address suppressed while its
+    /// message waited for a retry is honoured too. When the list cannot be read the
+    /// whole attempt is deferred: sending to a possibly suppressed address is worse
+    /// than sending late.
+    pub(super) async fn attempt_unsuppressed(&self, job: &DeliveryJob) -> AttemptResult {
+        let pending: Vec<&str> = job
+            .recipients
+            .iter()
+            .filter(|r| !r.status.is_final())
+            .map(|r| r.address.as_str())
+            .collect();
+        if pending.is_empty() {
+            return self.attempt(job).await;
+        }
+        let found = match self
+            .inner
+            .store
+            .suppressions()
+            .lookup(&job.tenant, &pending)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(message = %job.entry.message_id, error = %e, "could not check the suppression list; deferring");
+                return AttemptResult::transient(format!("checking the suppression list: {e}"));
+            }
+        };
+        if found.is_empty() {
+            return self.attempt(job).await;
+        }
+        // The rest of the attempt sees the suppressed recipients as finished; the
+        // original job (with their real state) is what gets settled.
+        let mut unsuppressed = job.clone();
+        let mut suppressed = Vec::new();
+        for recipient in unsuppressed
+            .recipients
+            .iter_mut()
+            .filter(|r| !r.status.is_final())
+        {
+            if let Some(entry) = found.get(&recipient.address.to_lowercase()) {
+                recipient.status = RecipientStatus::Suppressed;
+                suppressed.push((recipient.address.clone(), entry.reason));
+            }
+        }
+        let mut result = self.attempt(&unsuppressed).await;
+        for (address, reason) in suppressed {
+            result.record(&[address], &RecipientOutcome::Suppressed(reason));
+        }
+        result
+    }
+}

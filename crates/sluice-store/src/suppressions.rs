@@ -1,0 +1,505 @@
+//! The per-tenant suppression list: addresses Sluice does not send to.
+//!
+//! One HASH holds the entries (lower-cased address → entry JSON), so the worker checks
+//! every recipient of an attempt with one HMGET. Pages come from ZSETs whose members
+//! are `<created_at ms, 15 digits>|<address>`, all scored 0 and read newest first by
+//! lexical range: a cursor is a position, not an offset, so entries added or removed
+//! meanwhile never shift a page, and a removed entry's cursor still works. A second
+//! ZSET per reason makes a filtered page as cheap as an unfiltered one. Every write is
+//! one script over the tenant's keys (one hash slot).
+//!
+//! The first reason wins: adding an address already on the list changes nothing and
+//! returns the existing entry, so a manual add never hides a complaint, and an event
+//! processed twice (the fan-out is at-least-once) adds its address once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use redis::Script;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use sluice_model::{
+    BounceClass, BounceType, EventRecord, EventType, MessageEvent, MessageId, Suppression,
+    SuppressionReason, TenantId,
+};
+
+use crate::{Store, StoreError, from_ms, keys, now_ms};
+
+/// KEYS: entries hash, order, then each reason's order (in `SuppressionReason::ALL`
+/// order). ARGV: groups of (address, entry JSON, order member, reason index 1..4).
+/// Returns one `{added (0|1), entry JSON}` per group; an existing entry is kept.
+static ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local out = {}
+for i = 1, #ARGV, 4 do
+  local existing = redis.call('HGET', KEYS[1], ARGV[i])
+  if existing then
+    out[#out + 1] = {0, existing}
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    redis.call('ZADD', KEYS[2], 0, ARGV[i + 2])
+    redis.call('ZADD', KEYS[2 + tonumber(ARGV[i + 3])], 0, ARGV[i + 2])
+    out[#out + 1] = {1, ARGV[i + 1]}
+  end
+end
+return out
+"#,
+    )
+});
+
+/// KEYS: as for [`ADD`]. ARGV: address. Returns the removed entry JSON, or nil.
+static REMOVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if not entry then return false end
+local member = string.format('%015d', cjson.decode(entry).created_at) .. '|' .. ARGV[1]
+for i = 2, #KEYS do redis.call('ZREM', KEYS[i], member) end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return entry
+"#,
+    )
+});
+
+/// KEYS: entries hash, the order to read. ARGV: upper bound (`+` or `(<member>`),
+/// count. Returns `{member, entry JSON or ''}` newest first.
+static PAGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local members = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[1], '-', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, member in ipairs(members) do
+  out[#out + 1] = {member, redis.call('HGET', KEYS[1], string.sub(member, 17)) or ''}
+end
+return out
+"#,
+    )
+});
+
+/// Digits of the created_at prefix of an order member.
+const STAMP_DIGITS: usize = 15;
+
+/// What the caller knows about an address being added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSuppression {
+    pub reason: SuppressionReason,
+    pub message_id: Option<MessageId>,
+    pub event_id: Option<String>,
+    pub note: Option<String>,
+}
+
+impl NewSuppression {
+    /// An address added by hand (the API).
+    pub fn manual(note: Option<String>) -> Self {
+        Self {
+            reason: SuppressionReason::Manual,
+            message_id: None,
+            event_id: None,
+            note,
+        }
+    }
+}
+
+/// The result of adding one address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuppressionAdded {
+    /// `false` when the address was already on the list; `entry` is then the existing one.
+    pub added: bool,
+    pub entry: Suppression,
+}
+
+/// A position in a tenant's suppression list (opaque to clients: URL-safe base64).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuppressionCursor(String);
+
+impl SuppressionCursor {
+    /// `None` for anything this store did not hand out.
+    pub fn parse(value: &str) -> Option<Self> {
+        let member = String::from_utf8(URL_SAFE_NO_PAD.decode(value).ok()?).ok()?;
+        let (stamp, address) = member.split_at_checked(STAMP_DIGITS)?;
+        let valid = stamp.bytes().all(|b| b.is_ascii_digit())
+            && address.strip_prefix('|').is_some_and(|a| !a.is_empty());
+        valid.then_some(Self(member))
+    }
+}
+
+impl std::fmt::Display for SuppressionCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(&self.0))
+    }
+}
+
+/// One page of a suppression list, newest first.
+#[derive(Clone, Debug)]
+pub struct SuppressionPage {
+    pub entries: Vec<Suppression>,
+    /// Where the next (older) page starts; `None` on the last page.
+    pub next_cursor: Option<SuppressionCursor>,
+}
+
+/// An entry as stored in the hash (the address is the field name).
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    reason: SuppressionReason,
+    /// Unix ms; also the order member's prefix, which removal rebuilds from it.
+    created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_id: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+impl Stored {
+    fn into_entry(self, address: String) -> Suppression {
+        Suppression {
+            address,
+            reason: self.reason,
+            created_at: from_ms(self.created_at),
+            message_id: self.message_id,
+            event_id: self.event_id,
+            note: self.note,
+        }
+    }
+}
+
+/// The reason an event puts its recipient on the suppression list, if it does: hard
+/// bounces that say the address itself is bad (no such mailbox, no such domain),
+/// complaints and unsubscribes. Policy and spam-block refusals say nothing about the
+/// address, and soft bounces are temporary, so those never suppress.
+pub fn suppression_reason(event: &MessageEvent) -> Option<SuppressionReason> {
+    match event.kind {
+        EventType::Bounced => event
+            .bounce
+            .filter(|b| {
+                b.kind == BounceType::Hard
+                    && matches!(b.class, BounceClass::BadMailbox | BounceClass::Dns)
+            })
+            .map(|_| SuppressionReason::HardBounce),
+        EventType::Complained => Some(SuppressionReason::Complaint),
+        EventType::Unsubscribed => Some(SuppressionReason::Unsubscribe),
+        _ => None,
+    }
+}
+
+/// Addresses are matched without regard to case.
+fn normalize(address: &str) -> String {
+    address.trim().to_lowercase()
+}
+
+fn reason_index(reason: SuppressionReason) -> usize {
+    SuppressionReason::ALL
+        .iter()
+        .position(|r| *r == reason)
+        .map_or(1, |i| i + 1)
+}
+
+fn decode(key: &str, address: String, json: &str) -> Result<Suppression, StoreError> {
+    let stored: Stored = serde_json::from_str(json)
+        .map_err(|e| StoreError::corrupt(format!("{key} {address}"), e))?;
+    Ok(stored.into_entry(address))
+}
+
+/// A tenant's suppression lists (see the module documentation).
+#[derive(Clone)]
+pub struct Suppressions {
+    conn: ConnectionManager,
+}
+
+impl Store {
+    pub fn suppressions(&self) -> Suppressions {
+        Suppressions { conn: self.conn() }
+    }
+}
+
+impl Suppressions {
+    fn write_keys<'a>(script: &'a Script, tenant: &TenantId) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.key(keys::suppressions(tenant));
+        invocation.key(keys::suppression_order(tenant, None));
+        for reason in SuppressionReason::ALL {
+            invocation.key(keys::suppression_order(tenant, Some(reason)));
+        }
+        invocation
+    }
+
+    /// Adds `address` (keeping an existing entry and its reason).
+    pub async fn add(
+        &self,
+        tenant: &TenantId,
+        address: &str,
+        entry: NewSuppression,
+    ) -> Result<SuppressionAdded, StoreError> {
+        let mut added = self.add_many(tenant, &[address], &entry).await?;
+        added.pop().ok_or_else(|| {
+            StoreError::corrupt(
+                keys::suppressions(tenant),
+                "the add script returned nothing",
+            )
+        })
+    }
+
+    /// Adds every address with the same details, atomically and in one round trip;
+    /// one result per address, in order (a repeated address is reported as existing).
+    pub async fn add_many(
+        &self,
+        tenant: &TenantId,
+        addresses: &[&str],
+        entry: &NewSuppression,
+    ) -> Result<Vec<SuppressionAdded>, StoreError> {
+        if addresses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let created_at = now_ms().max(0);
+        let json = serde_json::to_string(&Stored {
+            reason: entry.reason,
+            created_at,
+            message_id: entry.message_id.clone(),
+            event_id: entry.event_id.clone(),
+            note: entry.note.clone(),
+        })
+        .map_err(|e| StoreError::corrupt("suppression", e))?;
+        let addresses: Vec<String> = addresses.iter().map(|a| normalize(a)).collect();
+        let mut invocation = Self::write_keys(&ADD, tenant);
+        for address in &addresses {
+            invocation
+                .arg(address)
+                .arg(&json)
+                .arg(format!("{created_at:0STAMP_DIGITS$}|{address}"))
+                .arg(reason_index(entry.reason));
+        }
+        let replies: Vec<(i64, String)> = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let key = keys::suppressions(tenant);
+        addresses
+            .into_iter()
+            .zip(replies)
+            .map(|(address, (added, json))| {
+                Ok(SuppressionAdded {
+                    added: added == 1,
+                    entry: decode(&key, address, &json)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes `address`; the removed entry, or `None` when it was not on the list.
+    pub async fn remove(
+        &self,
+        tenant: &TenantId,
+        address: &str,
+    ) -> Result<Option<Suppression>, StoreError> {
+        let address = normalize(address);
+        let removed: Option<String> = Self::write_keys(&REMOVE, tenant)
+            .arg(&address)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        removed
+            .map(|json| decode(&keys::suppressions(tenant), address, &json))
+            .transpose()
+    }
+
+    pub async fn get(
+        &self,
+        tenant: &TenantId,
+        address: &str,
+    ) -> Result<Option<Suppression>, StoreError> {
+        let address = normalize(address);
+        let key = keys::suppressions(tenant);
+        let json: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg(&address)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        json.map(|json| decode(&key, address, &json)).transpose()
+    }
+
+    /// The entries of those `addresses` that are on the list, keyed by lower-cased
+    /// address: one HMGET, whatever the number of addresses.
+    pub async fn lookup(
+        &self,
+        tenant: &TenantId,
+        addresses: &[&str],
+    ) -> Result<HashMap<String, Suppression>, StoreError> {
+        if addresses.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let addresses: Vec<String> = addresses.iter().map(|a| normalize(a)).collect();
+        let key = keys::suppressions(tenant);
+        let found: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&key)
+            .arg(&addresses)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let mut entries = HashMap::new();
+        for (address, json) in addresses.into_iter().zip(found) {
+            if let Some(json) = json {
+                let entry = decode(&key, address.clone(), &json)?;
+                entries.insert(address, entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Which of `addresses` are on the list (lower-cased), in one round trip.
+    pub async fn check(
+        &self,
+        tenant: &TenantId,
+        addresses: &[&str],
+    ) -> Result<HashSet<String>, StoreError> {
+        Ok(self.lookup(tenant, addresses).await?.into_keys().collect())
+    }
+
+    /// A page of the list, newest first, after `cursor`; only `reason`'s entries
+    /// when given. `limit` is clamped to 1..=1000.
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        cursor: Option<&SuppressionCursor>,
+        limit: usize,
+        reason: Option<SuppressionReason>,
+    ) -> Result<SuppressionPage, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        let key = keys::suppressions(tenant);
+        let upper = cursor.map_or_else(|| "+".to_string(), |c| format!("({}", c.0));
+        let rows: Vec<(String, String)> = PAGE
+            .key(&key)
+            .key(keys::suppression_order(tenant, reason))
+            .arg(upper)
+            .arg(limit + 1)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let more = rows.len() > limit;
+        let mut entries = Vec::with_capacity(limit);
+        let mut last = None;
+        for (member, json) in rows.into_iter().take(limit) {
+            let address = member
+                .get(STAMP_DIGITS + 1..)
+                .unwrap_or_default()
+                .to_string();
+            // An order member without its entry is skipped, not fatal: the page is
+            // still right about everything it shows.
+            if !json.is_empty() {
+                entries.push(decode(&key, address, &json)?);
+            }
+            last = Some(member);
+        }
+        Ok(SuppressionPage {
+            entries,
+            next_cursor: last.filter(|_| more).map(SuppressionCursor),
+        })
+    }
+
+    /// The suppression policy, called by the event fan-out for every event: adds the
+    /// recipient of a hard bad-mailbox/DNS bounce, a complaint or an unsubscribe (see
+    /// [`suppression_reason`]). Safe to repeat. `true` when the address was newly added.
+    pub async fn apply_event(
+        &self,
+        tenant: &TenantId,
+        record: &EventRecord,
+    ) -> Result<bool, StoreError> {
+        let Some(reason) = suppression_reason(&record.event) else {
+            return Ok(false);
+        };
+        let Some(recipient) = record
+            .event
+            .recipient
+            .as_deref()
+            .filter(|r| !r.trim().is_empty())
+        else {
+            return Ok(false);
+        };
+        let entry = NewSuppression {
+            reason,
+            message_id: record.message_id.clone(),
+            event_id: Some(record.id.clone()),
+            note: None,
+        };
+        let added = self.add(tenant, recipient, entry).await?;
+        if added.added {
+            tracing::info!(%tenant, reason = %reason, event = %record.id, "recipient added to the suppression list");
+        }
+        Ok(added.added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::OffsetDateTime;
+
+    fn bounced(kind: BounceType, class: BounceClass) -> MessageEvent {
+        MessageEvent::new(EventType::Bounced, OffsetDateTime::now_utc())
+            .recipient("a@x.test")
+            .bounce(kind, class)
+    }
+
+    #[test]
+    fn only_bounces_about_the_address_suppress() {
+        use BounceClass::*;
+        let hard = |class| suppression_reason(&bounced(BounceType::Hard, class));
+        assert_eq!(hard(BadMailbox), Some(SuppressionReason::HardBounce));
+        assert_eq!(hard(Dns), Some(SuppressionReason::HardBounce));
+        for class in [
+            Policy,
+            SpamBlock,
+            MailboxFull,
+            MessageTooLarge,
+            Transient,
+            Other,
+        ] {
+            assert_eq!(hard(class), None, "{class:?}");
+        }
+        assert_eq!(
+            suppression_reason(&bounced(BounceType::Soft, BadMailbox)),
+            None
+        );
+        let unclassified = MessageEvent::new(EventType::Bounced, OffsetDateTime::now_utc());
+        assert_eq!(suppression_reason(&unclassified), None);
+    }
+
+    #[test]
+    fn complaints_and_unsubscribes_suppress_other_events_do_not() {
+        let now = OffsetDateTime::now_utc();
+        let reason = |kind| suppression_reason(&MessageEvent::new(kind, now));
+        assert_eq!(
+            reason(EventType::Complained),
+            Some(SuppressionReason::Complaint)
+        );
+        assert_eq!(
+            reason(EventType::Unsubscribed),
+            Some(SuppressionReason::Unsubscribe)
+        );
+        for kind in [
+            EventType::Accepted,
+            EventType::Delivered,
+            EventType::Deferred,
+            EventType::Suppressed,
+            EventType::Failed,
+        ] {
+            assert_eq!(reason(kind), None, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_anything_else() {
+        let cursor = SuppressionCursor(format!("{:015}|a+b@x.test", 1_795_376_091_664_i64));
+        let text = cursor.to_string();
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(SuppressionCursor::parse(&text), Some(cursor));
+        assert_eq!(SuppressionCursor::parse("not a cursor"), None);
+        assert_eq!(
+            SuppressionCursor::parse(&URL_SAFE_NO_PAD.encode("12|a@x.test")),
+            None
+        );
+        assert_eq!(
+            SuppressionCursor::parse(&URL_SAFE_NO_PAD.encode(format!("{:015}|", 1))),
+            None
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! The suppression list against a real, private redis-server.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sluice_model::{
+    BounceClass, BounceType, EventRecord, EventType, MessageEvent, MessageId, SuppressionReason,
+    TenantId,
+};
+use sluice_store::embedded::EmbeddedRedis;
+use sluice_store::{NewSuppression, Store, SuppressionCursor, Suppressions};
+use time::OffsetDateTime;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _redis: EmbeddedRedis,
+    store: Store,
+    list: Suppressions,
+    tenant: TenantId,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
+    let store = Store::connect(&redis.url(), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let tenant = store.create_tenant("acme").await.unwrap().id;
+    Fixture {
+        _dir: dir,
+        _redis: redis,
+        list: store.suppressions(),
+        store,
+        tenant,
+    }
+}
+
+fn record(kind: EventType, recipient: &str) -> EventRecord {
+    EventRecord {
+        id: "evt_1795376091664-0".into(),
+        message_id: Some(MessageId::generate()),
+        event: MessageEvent::new(kind, OffsetDateTime::now_utc()).recipient(recipient),
+        tags: Vec::new(),
+        metadata: Default::default(),
+    }
+}
+
+fn bounce(recipient: &str, kind: BounceType, class: BounceClass) -> EventRecord {
+    let mut record = record(EventType::Bounced, recipient);
+    record.event = record.event.bounce(kind, class);
+    record
+}
+
+#[tokio::test]
+async fn add_get_check_and_remove_ignore_case() {
+    let f = fixture().await;
+    let added = f
+        .list
+        .add(
+            &f.tenant,
+            "Jane@Example.COM",
+            NewSuppression::manual(Some("asked by phone".into())),
+        )
+        .await
+        .unwrap();
+    assert!(added.added);
+    assert_eq!(added.entry.address, "jane@example.com");
+    assert_eq!(added.entry.reason, SuppressionReason::Manual);
+    assert_eq!(added.entry.note.as_deref(), Some("asked by phone"));
+
+    let got = f.list.get(&f.tenant, "JANE@example.com").await.unwrap();
+    assert_eq!(got.as_ref(), Some(&added.entry));
+
+    let found = f
+        .list
+        .check(&f.tenant, &["jane@EXAMPLE.com", "other@example.com"])
+        .await
+        .unwrap();
+    assert_eq!(found, HashSet::from(["jane@example.com".to_string()]));
+
+    let removed = f.list.remove(&f.tenant, "jane@example.com").await.unwrap();
+    assert_eq!(removed, Some(added.entry));
+    assert_eq!(
+        f.list.get(&f.tenant, "jane@example.com").await.unwrap(),
+        None
+    );
+    assert!(
+        f.list
+            .remove(&f.tenant, "jane@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let page = f.list.list(&f.tenant, None, 10, None).await.unwrap();
+    assert!(page.entries.is_empty(), "the order indexes were cleaned");
+    let manual = f
+        .list
+        .list(&f.tenant, None, 10, Some(SuppressionReason::Manual))
+        .await
+        .unwrap();
+    assert!(manual.entries.is_empty());
+}
+
+#[tokio::test]
+async fn the_first_reason_is_kept() {
+    let f = fixture().await;
+    let complaint = record(EventType::Complained, "jane@example.com");
+    assert!(f.list.apply_event(&f.tenant, &complaint).await.unwrap());
+    let again = f
+        .list
+        .add(&f.tenant, "jane@example.com", NewSuppression::manual(None))
+        .await
+        .unwrap();
+    assert!(!again.added);
+    assert_eq!(again.entry.reason, SuppressionReason::Complaint);
+    assert_eq!(again.entry.event_id.as_deref(), Some(complaint.id.as_str()));
+    assert_eq!(again.entry.message_id, complaint.message_id);
+    let stored = f
+        .list
+        .get(&f.tenant, "jane@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.reason, SuppressionReason::Complaint);
+}
+
+#[tokio::test]
+async fn events_apply_the_policy_idempotently() {
+    let f = fixture().await;
+    let cases = [
+        (
+            bounce("gone@x.test", BounceType::Hard, BounceClass::BadMailbox),
+            Some(SuppressionReason::HardBounce),
+        ),
+        (
+            bounce("nodomain@x.test", BounceType::Hard, BounceClass::Dns),
+            Some(SuppressionReason::HardBounce),
+        ),
+        (
+            bounce("blocked@x.test", BounceType::Hard, BounceClass::SpamBlock),
+            None,
+        ),
+        (
+            bounce("policy@x.test", BounceType::Hard, BounceClass::Policy),
+            None,
+        ),
+        (
+            bounce("full@x.test", BounceType::Soft, BounceClass::MailboxFull),
+            None,
+        ),
+        (
+            record(EventType::Complained, "angry@x.test"),
+            Some(SuppressionReason::Complaint),
+        ),
+        (
+            record(EventType::Unsubscribed, "done@x.test"),
+            Some(SuppressionReason::Unsubscribe),
+        ),
+        (record(EventType::Delivered, "fine@x.test"), None),
+    ];
+    for (event, expected) in &cases {
+        let recipient = event.event.recipient.clone().unwrap();
+        let added = f.list.apply_event(&f.tenant, event).await.unwrap();
+        assert_eq!(added, expected.is_some(), "{recipient}");
+        // At-least-once processing: the repeat changes nothing.
+        assert!(!f.list.apply_event(&f.tenant, event).await.unwrap());
+        let entry = f.list.get(&f.tenant, &recipient).await.unwrap();
+        assert_eq!(entry.map(|e| e.reason), *expected, "{recipient}");
+    }
+    let page = f.list.list(&f.tenant, None, 100, None).await.unwrap();
+    assert_eq!(page.entries.len(), 4);
+
+    let mut without_recipient = record(EventType::Complained, "x@x.test");
+    without_recipient.event.recipient = None;
+    assert!(
+        !f.list
+            .apply_event(&f.tenant, &without_recipient)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn pages_are_stable_newest_first_and_filterable() {
+    let f = fixture().await;
+    // Several adds share a millisecond (a batch always does): ties are ordered too.
+    let batch: Vec<String> = (0..25).map(|i| format!("user{i:02}@x.test")).collect();
+    let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+    let added = f
+        .list
+        .add_many(&f.tenant, &refs, &NewSuppression::manual(None))
+        .await
+        .unwrap();
+    assert!(added.iter().all(|a| a.added));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for address in ["late1@x.test", "late2@x.test"] {
+        let complaint = record(EventType::Complained, address);
+        f.list.apply_event(&f.tenant, &complaint).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<SuppressionCursor> = None;
+    let mut pages = 0;
+    loop {
+        let page = f
+            .list
+            .list(&f.tenant, cursor.as_ref(), 10, None)
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(page.entries.iter().map(|e| e.address.clone()));
+        if pages == 1 {
+            // Changes behind the cursor must not shift later pages.
+            f.list.remove(&f.tenant, &seen[9]).await.unwrap();
+            f.list
+                .add(&f.tenant, "newest@x.test", NewSuppression::manual(None))
+                .await
+                .unwrap();
+        }
+        match page.next_cursor {
+            // The cursor survives the text form a client would pass back.
+            Some(next) => cursor = Some(SuppressionCursor::parse(&next.to_string()).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 27, "every entry exactly once: {seen:?}");
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 27);
+    assert_eq!(&seen[..2], ["late2@x.test", "late1@x.test"]);
+    assert!(!seen.contains(&"newest@x.test".to_string()));
+
+    let complaints = f
+        .list
+        .list(&f.tenant, None, 10, Some(SuppressionReason::Complaint))
+        .await
+        .unwrap();
+    let addresses: Vec<_> = complaints
+        .entries
+        .iter()
+        .map(|e| e.address.as_str())
+        .collect();
+    assert_eq!(addresses, ["late2@x.test", "late1@x.test"]);
+    assert!(complaints.next_cursor.is_none());
+
+    let exact = f.list.list(&f.tenant, None, 27, None).await.unwrap();
+    assert_eq!(exact.entries.len(), 27);
+    assert!(exact.next_cursor.is_none(), "no empty last page");
+}
+
+#[tokio::test]
+async fn tenants_do_not_share_lists() {
+    let f = fixture().await;
+    let other = f.store.create_tenant("other").await.unwrap().id;
+    f.list
+        .add(&f.tenant, "jane@example.com", NewSuppression::manual(None))
+        .await
+        .unwrap();
+    assert!(
+        f.list
+            .check(&other, &["jane@example.com"])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.list
+            .list(&other, None, 10, None)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+    assert!(
+        f.list
+            .remove(&other, "jane@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.list
+            .get(&f.tenant, "jane@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
