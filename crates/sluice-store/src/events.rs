@@ -77,7 +77,12 @@ pub struct EventStream {
 
 impl Store {
     pub async fn event_stream(&self) -> Result<EventStream, StoreError> {
-        let reader = ConnectionManager::new(self.client.clone()).await?;
+        // Blocking reads: the reply may take the whole block time, so the response
+        // timeout must outlast it (the default would cut every idle read short).
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(crate::queue::MAX_BLOCK + Duration::from_secs(10)));
+        let reader = ConnectionManager::new_with_config(self.client.clone(), config).await?;
         let stream = EventStream {
             conn: self.conn(),
             reader,
@@ -326,7 +331,7 @@ impl EventStream {
             let options = redis::streams::StreamReadOptions::default()
                 .group(keys::FANOUT_GROUP, consumer)
                 .count(count)
-                .block(block.as_millis() as usize);
+                .block(block.min(crate::queue::MAX_BLOCK).as_millis() as usize);
             let reply: redis::streams::StreamReadReply = redis::AsyncCommands::xread_options(
                 &mut self.reader.clone(),
                 &[keys::event_stream()],
