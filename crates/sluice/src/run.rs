@@ -362,6 +362,9 @@ async fn return_paths(
     api_local: Option<SocketAddr>,
 ) -> anyhow::Result<ReturnPaths> {
     let secret = match &config.secret_key {
+        Some(key) if key.len() < 32 => anyhow::bail!(
+            "invalid configuration: `secret_key` (SLUICE_SECRET_KEY) must be at least 32 characters"
+        ),
         Some(key) => key.clone(),
         None => store
             .generated_secret()
