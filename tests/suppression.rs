@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sluice::run::Roles;
 use sluice_smtp_sink::{CueByLocalPart, Peer, Reply, SinkBehavior};
 
-use common::{TestEnv, simple_message};
+use common::{TestEnv, fields, problem, simple_message};
 
 /// [`CueByLocalPart`], remembering every address offered in a RCPT command.
 #[derive(Default)]
@@ -27,32 +27,6 @@ impl SinkBehavior for RecordRcpt {
         self.offered.lock().unwrap().push(rcpt.to_lowercase());
         CueByLocalPart.rcpt_to(peer, rcpt)
     }
-}
-
-async fn problem(response: Response, status: StatusCode) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], status.as_u16());
-    assert!(
-        body["type"]
-            .as_str()
-            .unwrap()
-            .starts_with("urn:sluice:problem:")
-    );
-    body
-}
-
-fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_string())
-        .collect()
 }
 
 async fn delete(env: &TestEnv, key: &str, path: &str) -> Response {
