@@ -214,30 +214,7 @@ impl Adaptive {
     /// only when an operator looks, and an index key would put every update's script
     /// across two hash slots.
     pub async fn list(&self) -> Result<Vec<AdaptiveState>, StoreError> {
-        let mut targets = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg("sluice:adaptive:{*}")
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut self.conn.clone())
-                .await?;
-            targets.extend(keys.iter().filter_map(|k| {
-                k.strip_prefix("sluice:adaptive:{")?
-                    .strip_suffix('}')
-                    .map(str::to_string)
-            }));
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        targets.sort();
-        targets.dedup();
-        targets.sort();
+        let targets = crate::scan_tags(&mut self.conn.clone(), "sluice:adaptive:").await?;
         if targets.is_empty() {
             return Ok(Vec::new());
         }

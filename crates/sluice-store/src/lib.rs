@@ -174,6 +174,40 @@ impl Store {
     }
 }
 
+/// The hash tags of every key `<prefix>{<tag>}`, sorted and unique. A SCAN: for
+/// operators' listings, not the hot path (on a cluster it would run per node).
+pub(crate) async fn scan_tags(
+    conn: &mut ConnectionManager,
+    prefix: &str,
+) -> Result<Vec<String>, StoreError> {
+    let pattern = format!("{prefix}{{*}}");
+    let mut tags = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        tags.extend(keys.iter().filter_map(|k| {
+            k.strip_prefix(prefix)?
+                .strip_prefix('{')?
+                .strip_suffix('}')
+                .map(str::to_string)
+        }));
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    tags.sort();
+    tags.dedup();
+    Ok(tags)
+}
+
 pub(crate) fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }

@@ -126,29 +126,7 @@ impl Warmup {
     /// hot path (on a cluster it would run per node).
     pub async fn list(&self) -> Result<Vec<WarmupRecord>, StoreError> {
         let mut conn = self.conn.clone();
-        let mut targets = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg("sluice:warmup:{*}")
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
-            targets.extend(keys.iter().filter_map(|k| {
-                k.strip_prefix("sluice:warmup:{")?
-                    .strip_suffix('}')
-                    .map(str::to_string)
-            }));
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        targets.sort();
-        targets.dedup();
+        let targets = crate::scan_tags(&mut conn, "sluice:warmup:").await?;
         let (seconds, _): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await?;
         let today = seconds.div_euclid(86_400);
         if targets.is_empty() {
