@@ -6,7 +6,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sluice_model::{
-    MessageId, MessageStatus, MessageView, Scope, SendMessageRequest, ValidationFailure,
+    MessageId, MessageStatus, MessageView, OutboundMessage, Scope, SendMessageRequest, TenantId,
+    ValidationFailure,
 };
 use sluice_store::{AcceptOutcome, NewMessage};
 use time::OffsetDateTime;
@@ -72,28 +73,8 @@ async fn send_message(
     let tenant = &auth.0.tenant_id;
     let idempotency_key = idempotency_key(&headers)?;
     let now = OffsetDateTime::now_utc();
-    let message =
-        body.value
-            .validate(&state.settings.limits, now)
-            .map_err(|failure| match failure {
-                ValidationFailure::Invalid(errors) => ApiError::Validation(errors),
-                ValidationFailure::TooLarge {
-                    estimated_bytes,
-                    limit_bytes,
-                } => ApiError::TooLarge {
-                    estimated_bytes,
-                    limit_bytes,
-                },
-            })?;
+    let message = prepare_message(&state, tenant, body.value, now).await?;
     let from_domain = message.from.address.domain().to_string();
-    if !state.store.has_domain(tenant, &from_domain).await? {
-        return Err(ApiError::field(
-            "from",
-            format!(
-                "{from_domain} is not one of this tenant's domains; add it with POST /v1/domains"
-            ),
-        ));
-    }
     let id = MessageId::generate();
     let message_id_header = format!("<{id}@{from_domain}>");
     let outcome = state
@@ -130,6 +111,39 @@ async fn send_message(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// Turns a send request into the message to queue: renders its template (if any),
+/// validates every field, and checks the sender domain belongs to the tenant. Shared
+/// by single and batch sends, so both refuse exactly the same things.
+pub(crate) async fn prepare_message(
+    state: &AppState,
+    tenant: &TenantId,
+    request: SendMessageRequest,
+    now: OffsetDateTime,
+) -> Result<OutboundMessage, ApiError> {
+    let message = request
+        .validate(&state.settings.limits, now)
+        .map_err(|failure| match failure {
+            ValidationFailure::Invalid(errors) => ApiError::Validation(errors),
+            ValidationFailure::TooLarge {
+                estimated_bytes,
+                limit_bytes,
+            } => ApiError::TooLarge {
+                estimated_bytes,
+                limit_bytes,
+            },
+        })?;
+    let from_domain = message.from.address.domain();
+    if !state.store.has_domain(tenant, from_domain).await? {
+        return Err(ApiError::field(
+            "from",
+            format!(
+                "{from_domain} is not one of this tenant's domains; add it with POST /v1/domains"
+            ),
+        ));
+    }
+    Ok(message)
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
