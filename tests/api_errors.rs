@@ -451,3 +451,147 @@ async fn the_admin_api_takes_operator_jwts_with_the_algorithm_pinned() {
     );
     env.stop().await;
 }
+
+/// Every flaw of an operator JWT is a 401 through the HTTP API with RS256 pinned,
+/// including the classic confusion attack (an HS256 token "signed" with the RSA public
+/// key PEM as the HMAC secret); a valid token without `role: "admin"` is a 403. The
+/// RSA keys are test-only fixtures (tests/fixtures/jwt).
+#[tokio::test]
+async fn operator_jwts_are_refused_for_every_flaw() {
+    use base64::Engine;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/jwt");
+    let read = |name: &str| std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
+    let (private_pem, public_pem, other_pem) = (
+        read("operator_rs256.key"),
+        read("operator_rs256.pub"),
+        read("other_rs256.key"),
+    );
+    let public_for_config = public_pem.clone();
+    let env = TestEnv::start_with(
+        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        sluice::run::Roles::ALL,
+        |c| {
+            c.admin.jwt = Some(sluice::config::JwtConfig {
+                algorithm: "RS256".into(),
+                secret: None,
+                public_key_pem: Some(public_for_config),
+                issuer: "https://idp.test".into(),
+                audience: "sluice-admin".into(),
+            });
+        },
+    )
+    .await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let good = json!({"iss": "https://idp.test", "aud": "sluice-admin", "exp": now + 300, "nbf": now - 10, "role": "admin"});
+    let with = |name: &str, value: Value| {
+        let mut claims = good.clone();
+        match value {
+            Value::Null => {
+                claims.as_object_mut().unwrap().remove(name);
+            }
+            value => claims[name] = value,
+        }
+        claims
+    };
+    let rs256 = |pem: &str, claims: &Value| {
+        encode(
+            &Header::new(Algorithm::RS256),
+            claims,
+            &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let hs256 = |secret: &[u8], claims: &Value| {
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    };
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let create = |token: String| {
+        let env = &env;
+        async move {
+            env.http
+                .post(env.url("/v1/admin/tenants"))
+                .bearer_auth(token)
+                .json(&json!({"name": "jwt"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // The control: a valid RS256 token works, so each refusal below is for its flaw.
+    assert_eq!(
+        create(rs256(&private_pem, &good)).await.status(),
+        StatusCode::CREATED
+    );
+    let refused = [
+        (
+            "HS256 signed with the RSA public key as the secret",
+            hs256(public_pem.as_bytes(), &good),
+        ),
+        (
+            "HS256 signed with another secret",
+            hs256(b"jwt-secret-jwt-secret-jwt-secret-42", &good),
+        ),
+        (
+            "alg none, no signature",
+            format!(
+                "{}.{}.",
+                b64(&json!({"alg": "none", "typ": "JWT"})),
+                b64(&good)
+            ),
+        ),
+        ("alg none with the RS256 signature kept", {
+            let valid = rs256(&private_pem, &good);
+            let signature = valid.rsplit('.').next().unwrap().to_string();
+            format!(
+                "{}.{}.{signature}",
+                b64(&json!({"alg": "none", "typ": "JWT"})),
+                b64(&good)
+            )
+        }),
+        ("signed by another RSA key", rs256(&other_pem, &good)),
+        ("claims changed after signing", {
+            let valid = rs256(&private_pem, &good);
+            let parts: Vec<&str> = valid.split('.').collect();
+            let forged = with("aud", json!("sluice-admin-2"));
+            format!("{}.{}.{}", parts[0], b64(&forged), parts[2])
+        }),
+        (
+            "expired",
+            rs256(&private_pem, &with("exp", json!(now - 120))),
+        ),
+        ("no exp", rs256(&private_pem, &with("exp", Value::Null))),
+        (
+            "not yet valid",
+            rs256(&private_pem, &with("nbf", json!(now + 600))),
+        ),
+        (
+            "wrong audience",
+            rs256(&private_pem, &with("aud", json!("someone-else"))),
+        ),
+        (
+            "wrong issuer",
+            rs256(&private_pem, &with("iss", json!("https://evil.test"))),
+        ),
+    ];
+    for (flaw, token) in refused {
+        let response = create(token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{flaw}");
+        let body = problem(response, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(body["detail"], "invalid admin token", "{flaw}: {body}");
+    }
+    for claims in [with("role", Value::Null), with("role", json!("viewer"))] {
+        problem(
+            create(rs256(&private_pem, &claims)).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    env.stop().await;
+}

@@ -214,6 +214,7 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
         .env("SLUICE_WORKERS", "4")
         .env("SLUICE_HOSTNAME", "mta.sluice.test")
         .env("SLUICE_DELIVERY_DATA_TIMEOUT", "10m")
+        .env("SLUICE_DKIM_KEY_ENCRYPTION_KEY", common::TEST_DKIM_KEK)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

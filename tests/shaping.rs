@@ -113,6 +113,7 @@ async fn a_provider_rate_holds_across_two_worker_processes() {
             r#"redis_url = "{redis}"
 hostname = "mta.sluice.test"
 workers = 8
+dkim_key_encryption_key = "{kek}"
 
 [delivery]
 mx_port = {port}
@@ -135,6 +136,7 @@ messages_per_hour_per_ip = 10000
             redis = env.redis.url(),
             port = env.config.delivery.mx_port,
             dns = dns.addr(),
+            kek = common::TEST_DKIM_KEK,
         ),
     )
     .unwrap();

@@ -83,6 +83,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub rate_limit: u32,
 
+    /// Send through `POST /v1/messages/batch`, this many messages per request (2 to
+    /// 500); each task has one batch in flight. Accept rates then count messages.
+    /// [default: 1, one message per `POST /v1/messages`]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub batch: u32,
+
     /// Which queue the messages go to; `mixed` alternates transactional and bulk.
     #[arg(long, value_enum, default_value_t = StreamMode::Transactional)]
     pub stream: StreamMode,

@@ -18,8 +18,10 @@ use crate::cli::{Limit, StreamMode};
 use crate::payload::Payload;
 
 pub struct LoadPlan {
-    /// `<base>/v1/messages`.
+    /// `<base>/v1/messages` (or `<base>/v1/messages/batch` with `batch` > 1).
     pub url: String,
+    /// Messages per request: 1 posts each alone, more posts them as one batch.
+    pub batch: u32,
     pub api_key: String,
     pub concurrency: u32,
     pub limit: Limit,
@@ -164,17 +166,22 @@ async fn sender(
 ) -> anyhow::Result<TaskResult> {
     let mut out = TaskResult::default();
     loop {
-        let index = next.fetch_add(1, Ordering::Relaxed);
-        let more = match (plan.limit, deadline) {
-            (_, Some(deadline)) => Instant::now() < deadline,
-            (Limit::Messages(n), None) => index < n,
-            (Limit::Duration(_), None) => false,
+        let batch = u64::from(plan.batch.max(1));
+        let index = next.fetch_add(batch, Ordering::Relaxed);
+        let (more, count) = match (plan.limit, deadline) {
+            (_, Some(deadline)) => (Instant::now() < deadline, batch),
+            (Limit::Messages(n), None) => (index < n, batch.min(n.saturating_sub(index))),
+            (Limit::Duration(_), None) => (false, 0),
         };
         if !more {
             break;
         }
         let stream = plan.stream.stream_of(index);
-        let body = plan.payload.body(index, &(plan.recipient)(index), stream)?;
+        let body = if plan.batch > 1 {
+            batch_body(&plan, index, count)?
+        } else {
+            plan.payload.body(index, &(plan.recipient)(index), stream)?
+        };
         let sent = Instant::now();
         let response = client
             .post(&plan.url)
@@ -193,6 +200,30 @@ async fn sender(
                 let done = Instant::now();
                 out.last_response = Some(done);
                 match body {
+                    Ok(body) if status == StatusCode::OK && plan.batch > 1 => {
+                        // One result per message: an `id` when accepted, else a problem.
+                        let results = batch_results(&body);
+                        let accepted = results.iter().filter(|r| r.is_none()).count();
+                        if accepted > 0 {
+                            out.first_accept.get_or_insert(done);
+                        }
+                        for (i, refused) in results.into_iter().enumerate() {
+                            let stream = plan.stream.stream_of(index + i as u64);
+                            match refused {
+                                None => {
+                                    out.accepted
+                                        .entry(stream.as_str())
+                                        .or_default()
+                                        .push(done - sent);
+                                    progress.accepted.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Some(problem) => out
+                                    .error(format!("batch item {}", problem.0), || {
+                                        problem.1.clone()
+                                    }),
+                            }
+                        }
+                    }
                     Ok(_) if status == StatusCode::ACCEPTED => {
                         out.first_accept.get_or_insert(done);
                         out.accepted
@@ -212,9 +243,43 @@ async fn sender(
                 out.error(kind_of(&e).to_owned(), || error_chain(&e));
             }
         }
-        progress.done.fetch_add(1, Ordering::Relaxed);
+        progress.done.fetch_add(count, Ordering::Relaxed);
     }
     Ok(out)
+}
+
+/// `{"messages": [...]}` with messages `index .. index + count`.
+fn batch_body(plan: &LoadPlan, index: u64, count: u64) -> anyhow::Result<Vec<u8>> {
+    let mut body = b"{\"messages\":[".to_vec();
+    for i in index..index + count {
+        if i > index {
+            body.push(b',');
+        }
+        let stream = plan.stream.stream_of(i);
+        body.extend(plan.payload.body(i, &(plan.recipient)(i), stream)?);
+    }
+    body.extend(b"]}");
+    Ok(body)
+}
+
+/// Each batch result: `None` when accepted, else `(status, problem text)`.
+fn batch_results(body: &[u8]) -> Vec<Option<(u64, String)>> {
+    let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    parsed["results"]
+        .as_array()
+        .map(|results| {
+            results
+                .iter()
+                .map(|r| {
+                    if r.get("id").is_some() {
+                        None
+                    } else {
+                        Some((r["status"].as_u64().unwrap_or(0), r.to_string()))
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A short name for a failed request (no HTTP status).

@@ -211,7 +211,12 @@ async fn scenario(
     let result = load::run(
         http,
         LoadPlan {
-            url: format!("{base_url}/v1/messages"),
+            url: if cli.batch > 1 {
+                format!("{base_url}/v1/messages/batch")
+            } else {
+                format!("{base_url}/v1/messages")
+            },
+            batch: cli.batch,
             api_key,
             concurrency: cli.concurrency,
             limit: cli.limit(),

@@ -270,6 +270,7 @@ impl Ctx<'_> {
             self.http,
             LoadPlan {
                 url: self.url.clone(),
+                batch: 1,
                 api_key: self.api_key.clone(),
                 concurrency: self.cli.concurrency,
                 limit: crate::cli::Limit::Messages(count),

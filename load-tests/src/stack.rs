@@ -70,7 +70,26 @@ impl Stack {
             ("SLUICE_REDIS_URL", redis.url()),
             ("SLUICE_ADMIN_TOKEN", admin_token.clone()),
             ("SLUICE_HOSTNAME", "sluice.localhost".to_owned()),
+            // DKIM private keys are stored sealed with this (required by `serve`).
+            (
+                "SLUICE_DKIM_KEY_ENCRYPTION_KEY",
+                sluice_store::KeySealer::generate_base64()
+                    .context("making a DKIM key encryption key")?,
+            ),
+            // The load domain has no DNS to verify.
+            ("SLUICE_DOMAINS_REQUIRE_VERIFIED", "false".to_owned()),
         ];
+        // The load is the point: quotas far above anything one machine can send.
+        for (name, value) in [
+            ("SLUICE_QUOTAS_TRANSACTIONAL_PER_SECOND", "1000000"),
+            ("SLUICE_QUOTAS_TRANSACTIONAL_BURST", "1000000"),
+            ("SLUICE_QUOTAS_TRANSACTIONAL_PER_DAY", "1000000000"),
+            ("SLUICE_QUOTAS_BULK_PER_SECOND", "1000000"),
+            ("SLUICE_QUOTAS_BULK_BURST", "1000000"),
+            ("SLUICE_QUOTAS_BULK_PER_DAY", "1000000000"),
+        ] {
+            env.push((name, value.to_owned()));
+        }
         // With a configuration file (direct MX delivery), no relay: the file says
         // where mail goes.
         let config = match config_toml {

@@ -217,6 +217,7 @@ async fn run(
         http,
         LoadPlan {
             url: format!("{}/v1/messages", stack.base_url),
+            batch: 1,
             api_key,
             concurrency: cli.concurrency,
             limit: Limit::Messages(count),

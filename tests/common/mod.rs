@@ -17,6 +17,9 @@ use sluice_store::embedded::EmbeddedRedis;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// The DKIM key encryption key of every test (32 bytes, base64).
+pub const TEST_DKIM_KEK: &str = "c2x1aWNlLXRlc3QtZGtpbS1rZXktZW5jcnlwdGlvbiE=";
+
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
     pub redis: EmbeddedRedis,
@@ -40,6 +43,20 @@ pub fn test_config(redis_url: &str, sink: SocketAddr) -> Config {
         inbound_listen: "127.0.0.1:0".into(),
         ..Config::default()
     };
+    // Quotas far above what any test sends; the quota tests set their own per tenant.
+    let roomy = sluice_model::StreamQuota {
+        per_second: 1_000_000,
+        burst: 1_000_000,
+        per_day: 1_000_000_000,
+    };
+    config.quotas = sluice_model::TenantQuotas {
+        transactional: roomy,
+        bulk: roomy,
+    };
+    // A fixed key: tests may read sealed DKIM keys back with it.
+    config.dkim_key_encryption_key = Some(sluice::config::Secret::new(TEST_DKIM_KEK));
+    // Tests send from domains without real DNS; tests/domains.rs turns this on.
+    config.domains.require_verified = Some(false);
     config.delivery.retry_schedule = vec!["1s".into()];
     config.delivery.reclaim_idle = "2s".into();
     config.delivery.drain_timeout = "5s".into();
@@ -224,8 +241,13 @@ pub fn simple_message(to: &str) -> Value {
     })
 }
 
-/// Runs the independent DKIM verifier (dkimpy) on a message.
+/// Runs the independent DKIM verifier (dkimpy) on a message's topmost signature.
 pub fn dkim_verify(message: &[u8], dns_txt: &str, dns_name: &str) -> String {
+    dkim_verify_nth(message, dns_txt, dns_name, 0)
+}
+
+/// Runs dkimpy on the `index`th DKIM-Signature (0 = topmost).
+pub fn dkim_verify_nth(message: &[u8], dns_txt: &str, dns_name: &str, index: usize) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("message.eml");
     std::fs::write(&path, message).unwrap();
@@ -237,6 +259,7 @@ pub fn dkim_verify(message: &[u8], dns_txt: &str, dns_name: &str) -> String {
         .arg(&path)
         .arg(dns_txt)
         .arg(dns_name)
+        .arg(index.to_string())
         .output()
         .unwrap_or_else(|e| panic!("running {python}: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();

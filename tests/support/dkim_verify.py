@@ -2,12 +2,13 @@
 """Verify a message's DKIM signature with dkimpy, a verifier independent of the
 Rust code (mail-auth) that produced it.
 
-    python3 dkim_verify.py <eml-path> <dns-txt-record-value> [expected-dns-name]
+    python3 dkim_verify.py <eml-path> <dns-txt-record-value> [expected-dns-name [index]]
 
 The TXT value (e.g. "v=DKIM1; k=rsa; p=MIIBIj...") is returned for whatever name
 dkimpy looks up, so no DNS is needed. If expected-dns-name is given
 (e.g. "sel._domainkey.acme.test"), the looked-up name must match it, which checks
-the signature's s= and d= tags too. Only the topmost DKIM-Signature is verified.
+the signature's s= and d= tags too. One DKIM-Signature is verified: the topmost,
+or the index-th (0 = topmost) when index is given, for messages signed twice.
 
 Prints one line and exits:
     PASS           0  the signature verifies
@@ -30,10 +31,16 @@ def error(reason):
 
 
 def main(argv):
-    if len(argv) not in (3, 4):
-        return error(f"usage: {argv[0]} <eml-path> <dns-txt-record-value> [expected-dns-name]")
+    if len(argv) not in (3, 4, 5):
+        return error(
+            f"usage: {argv[0]} <eml-path> <dns-txt-record-value> [expected-dns-name [index]]"
+        )
     path, txt_value = argv[1], argv[2]
-    expected_name = argv[3] if len(argv) == 4 else None
+    expected_name = argv[3] if len(argv) >= 4 and argv[3] else None
+    try:
+        index = int(argv[4]) if len(argv) == 5 else 0
+    except ValueError:
+        return error(f"index {argv[4]!r} is not a number")
 
     try:
         import dkim
@@ -73,7 +80,13 @@ def main(argv):
 
     try:
         verifier = dkim.DKIM(message, logger=logger)
-        valid = verifier.verify(dnsfunc=dnsfunc)
+        signatures = sum(
+            1 for name, _ in verifier.headers if name.lower() == b"dkim-signature"
+        )
+        if index >= max(signatures, 1):
+            print(f"FAIL: no DKIM-Signature number {index} (the message has {signatures})")
+            return 1
+        valid = verifier.verify(idx=index, dnsfunc=dnsfunc)
     except dkim.DKIMException as exc:
         print(f"FAIL: {type(exc).__name__}: {exc}")
         return 1

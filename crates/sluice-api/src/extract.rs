@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use sluice_model::Scope;
-use sluice_store::ApiKeyRecord;
+use sluice_store::{ApiKeyRecord, KeyLookup};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
@@ -49,9 +49,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         })?;
         let json: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-        let mut canonical = String::with_capacity(bytes.len());
-        write_canonical(&json, &mut canonical);
-        let fingerprint = hex::encode(Sha256::digest(canonical.as_bytes()));
+        let fingerprint = fingerprint(&json);
         let value = serde_path_to_error::deserialize(json).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." {
@@ -63,6 +61,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         })?;
         Ok(Self { value, fingerprint })
     }
+}
+
+/// SHA-256 of the JSON's canonical form (keys sorted, no whitespace): equal for
+/// semantically equal documents, as Idempotency-Key checks need.
+pub fn fingerprint(value: &serde_json::Value) -> String {
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
 /// JSON with object keys sorted, so semantically equal bodies hash equally.
@@ -140,8 +146,9 @@ impl FromRequestParts<AppState> for ApiKeyAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let key = bearer(parts)?;
         match state.store.authenticate_api_key(key).await? {
-            Some(record) => Ok(Self(record)),
-            None => Err(ApiError::Unauthorized("unknown or revoked API key")),
+            KeyLookup::Valid(record) => Ok(Self(record)),
+            KeyLookup::Expired => Err(ApiError::Unauthorized("API key expired")),
+            KeyLookup::Unknown => Err(ApiError::Unauthorized("unknown or revoked API key")),
         }
     }
 }

@@ -7,7 +7,9 @@
 pub mod admin_jwt;
 pub mod extract;
 pub mod problem;
+pub mod quota_headers;
 pub mod routes;
+mod templates;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +34,10 @@ pub struct ApiSettings {
     /// Pools and providers, for `GET /v1/admin/delivery`.
     pub delivery: routes::delivery::DeliveryConfigView,
     pub webhooks: routes::webhooks::WebhookSettings,
+    /// Domain verification and whether sending needs it.
+    pub domains: routes::domains::DomainApiSettings,
+    /// Every tenant's quotas unless it has its own (`PATCH /v1/admin/tenants/{id}`).
+    pub quotas: sluice_model::TenantQuotas,
 }
 
 #[derive(Clone)]
@@ -74,8 +80,10 @@ impl AppState {
         (name = "messages", description = "Send messages and follow their delivery"),
         (name = "domains", description = "Sending domains, DKIM keys and the DNS records to publish"),
         (name = "suppressions", description = "Addresses Sluice will not send to: hard bounces, complaints, unsubscribes and manual entries"),
+        (name = "templates", description = "Message templates (subject, text and HTML in Jinja syntax), versioned, rendered at send time with `template_data`"),
         (name = "events", description = "The tenant's event feed"),
         (name = "webhooks", description = "Endpoints that receive events, signed per Standard Webhooks"),
+        (name = "api-keys", description = "The tenant's API keys: list and revoke"),
         (name = "admin", description = "Operator API: tenants and API keys"),
         (name = "health", description = "Liveness, readiness and the spec itself")
     )
@@ -106,12 +114,15 @@ impl utoipa::Modify for SecuritySchemes {
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::messages::router())
+        .merge(routes::batch::router())
         .merge(routes::domains::router())
         .merge(routes::admin::router())
+        .merge(routes::api_keys::router())
         .merge(routes::delivery::router())
         .merge(routes::health::router())
         .merge(routes::metrics::router())
         .merge(routes::suppressions::router())
+        .merge(routes::templates::router())
         .merge(routes::unsubscribe::router())
         .merge(routes::webhooks::router())
         .merge(routes::events::router())

@@ -2,9 +2,11 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
 use serde::Serialize;
-use sluice_model::FieldError;
-use sluice_store::StoreError;
+use sluice_model::{FieldError, MessageStream};
+use sluice_store::{QuotaLimit, StoreError};
 use utoipa::ToSchema;
 
 /// An RFC 9457 problem document.
@@ -52,6 +54,17 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
+    #[error(
+        "over this tenant's {} quota for {} mail; retry in {} s",
+        match limit { QuotaLimit::Rate => "per-second", QuotaLimit::Daily => "24-hour" },
+        stream.as_str(),
+        retry_after_secs(*retry_after)
+    )]
+    QuotaExceeded {
+        stream: MessageStream,
+        limit: QuotaLimit,
+        retry_after: Duration,
+    },
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -93,6 +106,11 @@ impl ApiError {
                 "unsupported-media-type",
                 "Unsupported media type",
             ),
+            ApiError::QuotaExceeded { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota-exceeded",
+                "Sending quota exceeded",
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -116,8 +134,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+/// Whole seconds for `Retry-After`: rounded up, and never 0 (which would invite an
+/// immediate retry that fails the same way).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_millis().div_ceil(1000).max(1) as u64
+}
+
+impl ApiError {
+    /// The problem document, for a response or for one item of a batch.
+    pub fn into_problem(self) -> Problem {
         let (status, slug, title) = self.parts();
         let detail = match &self {
             ApiError::Validation(errors) if errors.len() == 1 => {
@@ -139,13 +164,25 @@ impl IntoResponse for ApiError {
             ApiError::Validation(errors) => errors,
             _ => Vec::new(),
         };
-        let problem = Problem {
+        Problem {
             problem_type: format!("urn:sluice:problem:{slug}"),
             title: title.into(),
             status: status.as_u16(),
             detail,
             errors,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.parts().0;
+        let retry_after = match &self {
+            ApiError::QuotaExceeded { retry_after, .. } => Some(retry_after_secs(*retry_after)),
+            ApiError::Unavailable(_) => Some(1),
+            _ => None,
         };
+        let problem = self.into_problem();
         let mut response = (status, axum::Json(problem)).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -155,8 +192,8 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

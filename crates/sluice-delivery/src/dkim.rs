@@ -294,14 +294,16 @@ pub fn dkim_record_value(dkim: &DkimInfo) -> String {
     )
 }
 
-/// The records a tenant publishes for `domain`: DKIM, SPF, DMARC, and the return-path
-/// CNAME. DMARC starts at `p=none` so that a misconfiguration is reported, not
-/// enforced, while the tenant's other senders are brought into line.
-pub fn dns_records(
-    domain: &DomainName,
-    dkim: &DkimInfo,
-    settings: &DnsRecordSettings,
-) -> Vec<DnsRecord> {
+/// The SPF record suggested for a tenant's domain. Verification requires only the
+/// `include:` in whatever SPF record the domain has (it may authorize others too).
+pub fn spf_record_value(settings: &DnsRecordSettings) -> String {
+    format!("v=spf1 include:{} ~all", settings.spf_include)
+}
+
+/// The DMARC record suggested for a tenant's domain. It starts at `p=none` so that a
+/// misconfiguration is reported, not enforced, while the tenant's other senders are
+/// brought into line.
+pub fn dmarc_record_value(settings: &DnsRecordSettings) -> String {
     let mut dmarc = String::from("v=DMARC1; p=none; adkim=r; aspf=r");
     if let Some(rua) = settings.dmarc_rua.as_deref() {
         let has_scheme = rua
@@ -313,29 +315,44 @@ pub fn dns_records(
         }
         dmarc.push_str(rua);
     }
+    dmarc
+}
+
+/// The TXT record that publishes one DKIM key.
+pub fn dkim_dns_record(domain: &DomainName, dkim: &DkimInfo) -> DnsRecord {
+    DnsRecord {
+        record_type: "TXT".into(),
+        name: format!("{}._domainkey.{domain}", dkim.selector),
+        value: dkim_record_value(dkim),
+        purpose: DnsRecordPurpose::Dkim,
+    }
+}
+
+/// The records a tenant publishes for `domain`: one DKIM record per key in `dkim`
+/// (in that order), SPF, DMARC, and the return-path CNAME.
+pub fn dns_records(
+    domain: &DomainName,
+    dkim: &[DkimInfo],
+    settings: &DnsRecordSettings,
+) -> Vec<DnsRecord> {
     let record = |record_type: &str, name: String, value: String, purpose| DnsRecord {
         record_type: record_type.to_string(),
         name,
         value,
         purpose,
     };
-    vec![
-        record(
-            "TXT",
-            format!("{}._domainkey.{domain}", dkim.selector),
-            dkim_record_value(dkim),
-            DnsRecordPurpose::Dkim,
-        ),
+    let mut records: Vec<DnsRecord> = dkim.iter().map(|k| dkim_dns_record(domain, k)).collect();
+    records.extend([
         record(
             "TXT",
             domain.to_string(),
-            format!("v=spf1 include:{} ~all", settings.spf_include),
+            spf_record_value(settings),
             DnsRecordPurpose::Spf,
         ),
         record(
             "TXT",
             format!("_dmarc.{domain}"),
-            dmarc,
+            dmarc_record_value(settings),
             DnsRecordPurpose::Dmarc,
         ),
         record(
@@ -344,7 +361,8 @@ pub fn dns_records(
             settings.return_path_target.clone(),
             DnsRecordPurpose::ReturnPath,
         ),
-    ]
+    ]);
+    records
 }
 
 #[cfg(test)]

@@ -2,11 +2,13 @@
 //!
 //! - [`mime`] builds the RFC 5322 message,
 //! - [`dkim`] generates keys and signs (CPU work: callers run it off the reactor),
+//! - [`domains`] verifies sending domains' DNS and moves their keys through rotation,
 //! - [`smtp`] holds the client and its connection pool (TCP_NODELAY, source address
 //!   binding, reuse without a NOOP per message, capped concurrency),
 //! - [`worker`] reads the queues and records outcomes through `sluice-store`.
 
 pub mod dkim;
+pub mod domains;
 pub mod mime;
 pub mod providers;
 pub mod retry;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::domain::DomainEventData;
 use crate::ids::MessageId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -28,13 +29,20 @@ pub enum EventType {
     Failed,
     #[serde(rename = "message.unsubscribed")]
     Unsubscribed,
+    /// The sender cancelled the message before it was sent (`DELETE /v1/messages/{id}`).
+    #[serde(rename = "message.cancelled")]
+    Cancelled,
     /// A webhook endpoint failed for days and was disabled (not about one message).
     #[serde(rename = "webhook.disabled")]
     WebhookDisabled,
+    /// A verified sending domain's DNS records stopped verifying (found by the periodic
+    /// check); the domain is unverified until they are fixed (not about one message).
+    #[serde(rename = "domain.verification_failed")]
+    DomainVerificationFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 12] = [
         EventType::Accepted,
         EventType::Scheduled,
         EventType::Delivered,
@@ -44,7 +52,9 @@ impl EventType {
         EventType::Suppressed,
         EventType::Failed,
         EventType::Unsubscribed,
+        EventType::Cancelled,
         EventType::WebhookDisabled,
+        EventType::DomainVerificationFailed,
     ];
 
     /// The dotted name, as in JSON (`message.delivered`).
@@ -59,7 +69,9 @@ impl EventType {
             EventType::Suppressed => "message.suppressed",
             EventType::Failed => "message.failed",
             EventType::Unsubscribed => "message.unsubscribed",
+            EventType::Cancelled => "message.cancelled",
             EventType::WebhookDisabled => "webhook.disabled",
+            EventType::DomainVerificationFailed => "domain.verification_failed",
         }
     }
 
@@ -194,6 +206,9 @@ pub struct MessageEvent {
     /// For `message.complained`: the ARF `Feedback-Type` (`abuse`, `fraud`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback_type: Option<String>,
+    /// For `domain.verification_failed`: the domain and the records that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainEventData>,
 }
 
 impl MessageEvent {
@@ -207,6 +222,7 @@ impl MessageEvent {
             bounce: None,
             dsn_status: None,
             feedback_type: None,
+            domain: None,
         }
     }
 
@@ -280,6 +296,8 @@ pub struct WebhookData {
     pub feedback_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainEventData>,
 }
 
 impl From<&EventRecord> for WebhookPayload {
@@ -299,6 +317,7 @@ impl From<&EventRecord> for WebhookPayload {
                 dsn_status: event.dsn_status.clone(),
                 feedback_type: event.feedback_type.clone(),
                 detail: event.detail.clone(),
+                domain: event.domain.clone(),
             },
         }
     }
@@ -319,6 +338,21 @@ mod tests {
         let plain = SmtpReply::from_parts(250, "Ok queued");
         assert_eq!(plain.enhanced_code, None);
         assert_eq!(plain.message, "Ok queued");
+    }
+
+    #[test]
+    fn every_event_type_is_listed_once_and_parses_back() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in EventType::ALL {
+            assert!(seen.insert(kind), "{kind:?} listed twice");
+            assert_eq!(EventType::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        assert_eq!(
+            EventType::parse("message.cancelled"),
+            Some(EventType::Cancelled)
+        );
     }
 
     #[test]

@@ -85,6 +85,7 @@ prefixed_id!(TenantId, "ten_", "tenant");
 prefixed_id!(MessageId, "msg_", "message");
 prefixed_id!(ApiKeyId, "key_", "API key");
 prefixed_id!(WebhookId, "wh_", "webhook");
+prefixed_id!(TemplateId, "tpl_", "template");
 
 #[cfg(test)]
 mod tests {

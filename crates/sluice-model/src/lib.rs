@@ -11,25 +11,34 @@ pub mod domain;
 pub mod event;
 pub mod ids;
 pub mod message;
+pub mod quota;
 pub mod record;
 pub mod suppression;
+pub mod template;
 pub mod tenant;
 pub mod validate;
 pub mod webhook;
 
 pub use address::{AddressError, DomainName, EmailAddress, Mailbox};
-pub use domain::{DkimAlgorithm, DkimInfo, DnsRecord, DnsRecordPurpose, DomainView};
+pub use domain::{
+    DkimAlgorithm, DkimInfo, DkimKeyState, DkimKeyView, DnsCheck, DnsCheckStatus, DnsRecord,
+    DnsRecordPurpose, DomainEventData, DomainStatus, DomainVerification, DomainView,
+};
 pub use event::{
     Bounce, BounceClass, BounceType, EventRecord, EventType, MessageEvent, SmtpReply, WebhookData,
     WebhookPayload,
 };
-pub use ids::{ApiKeyId, IdError, MessageId, TenantId, WebhookId};
+pub use ids::{ApiKeyId, IdError, MessageId, TemplateId, TenantId, WebhookId};
 pub use message::{
     Attachment, AttachmentRequest, HeaderName, HeaderValue, MessageStream, OutboundMessage,
     SendMessageRequest,
 };
+pub use quota::{QuotasPatch, StreamQuota, StreamQuotaPatch, TenantQuotas};
 pub use record::{MessageStatus, MessageView, RecipientKind, RecipientState, RecipientStatus};
 pub use suppression::{Suppression, SuppressionReason};
-pub use tenant::{ApiKeyCreated, Scope, TenantView};
+pub use template::{
+    NewTemplate, RenderError, Rendered, Template, TemplateBody, TemplateRequest, TemplateSummary,
+};
+pub use tenant::{ApiKeyCreated, ApiKeyStatus, ApiKeyView, Scope, TenantView};
 pub use validate::{FieldError, Limits, ValidationFailure};
 pub use webhook::{WebhookAttempt, WebhookAttemptOutcome};

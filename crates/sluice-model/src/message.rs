@@ -84,12 +84,30 @@ pub struct SendMessageRequest {
     pub bcc: Vec<String>,
     #[serde(default)]
     pub reply_to: Option<String>,
+    /// Required, unless `template_id` is given: the template supplies it then, and a
+    /// `subject` here is refused.
+    #[serde(default)]
     pub subject: String,
-    /// Plain-text body. At least one of `text` and `html` is required.
+    /// Plain-text body. At least one of `text` and `html` is required without
+    /// `template_id`; with it, both must be absent.
     #[serde(default)]
     pub text: Option<String>,
     #[serde(default)]
     pub html: Option<String>,
+    /// A template (`tpl_…`, see `/v1/templates`) that supplies `subject`, `text` and
+    /// `html`, rendered with `template_data` when the message is accepted.
+    #[serde(default)]
+    #[schema(example = "tpl_01jdx8k3m5n6p7q8r9s0t1v2w3")]
+    pub template_id: Option<String>,
+    /// The template version to render (default: the latest). Only with `template_id`.
+    #[serde(default)]
+    #[schema(minimum = 1, example = 2)]
+    pub template_version: Option<u32>,
+    /// The template's variables. Every variable the template prints must be here: a
+    /// missing one is a 422, not an empty string. Only with `template_id`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>, example = json!({"user": {"name": "Jane"}, "code": "123456"}))]
+    pub template_data: Option<serde_json::Map<String, serde_json::Value>>,
     /// Extra headers, name to value. Structural headers (From, To, Date, Message-ID,
     /// MIME-Version, Content-*, DKIM-Signature, …) are set by Sluice and refused here.
     #[serde(default)]

@@ -30,6 +30,9 @@ pub enum MessageStatus {
     Failed,
     /// Every recipient is on the tenant's suppression list: nothing was sent.
     Suppressed,
+    /// Cancelled by the sender (`DELETE /v1/messages/{id}`) before any recipient
+    /// received it; nothing more will be sent.
+    Cancelled,
 }
 
 impl MessageStatus {
@@ -42,6 +45,7 @@ impl MessageStatus {
             MessageStatus::Bounced => "bounced",
             MessageStatus::Failed => "failed",
             MessageStatus::Suppressed => "suppressed",
+            MessageStatus::Cancelled => "cancelled",
         }
     }
 
@@ -52,6 +56,7 @@ impl MessageStatus {
                 | MessageStatus::Bounced
                 | MessageStatus::Failed
                 | MessageStatus::Suppressed
+                | MessageStatus::Cancelled
         )
     }
 
@@ -64,6 +69,8 @@ impl MessageStatus {
             MessageStatus::Deferred
         } else if any(RecipientStatus::Delivered) {
             MessageStatus::Delivered
+        } else if any(RecipientStatus::Cancelled) {
+            MessageStatus::Cancelled
         } else if any(RecipientStatus::Failed) {
             MessageStatus::Failed
         } else if !recipients.is_empty()
@@ -88,6 +95,8 @@ pub enum RecipientStatus {
     Failed,
     /// On the tenant's suppression list: not sent to.
     Suppressed,
+    /// The message was cancelled before this recipient received it.
+    Cancelled,
 }
 
 impl RecipientStatus {
@@ -98,6 +107,7 @@ impl RecipientStatus {
                 | RecipientStatus::Bounced
                 | RecipientStatus::Failed
                 | RecipientStatus::Suppressed
+                | RecipientStatus::Cancelled
         )
     }
 }

@@ -54,6 +54,10 @@ pub struct TenantView {
     /// configured defaults (`{"bulk": "bulk-ips"}`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pools: BTreeMap<MessageStream, String>,
+    /// The tenant's effective sending quotas (its own, else the configured defaults);
+    /// shown by the admin API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<crate::quota::TenantQuotas>,
 }
 
 /// A freshly created API key. `key` is shown this once; Sluice keeps only its hash.
@@ -61,10 +65,64 @@ pub struct TenantView {
 pub struct ApiKeyCreated {
     pub id: ApiKeyId,
     pub tenant_id: TenantId,
+    /// The label given at creation, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "billing service")]
+    pub name: Option<String>,
     #[schema(example = "sk_live_3bJ9c0x…")]
     pub key: String,
     pub scopes: Vec<Scope>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// When the key stops working; absent for keys that never expire.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// An API key as listings show it: what it may do and its life cycle, never the
+/// secret or its hash. `last4` lets a person tell which key a config file holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: ApiKeyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "billing service")]
+    pub name: Option<String>,
+    pub scopes: Vec<Scope>,
+    /// The secret's last four characters.
+    #[schema(example = "x9Qa")]
+    pub last4: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+    /// Set once the key is revoked; revoked keys stay listed for the retention period.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// `active`, `expired` or `revoked`, as of this response.
+    pub status: ApiKeyStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyStatus {
+    Active,
+    Expired,
+    Revoked,
 }

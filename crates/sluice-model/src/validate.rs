@@ -116,6 +116,7 @@ impl SendMessageRequest {
         if empty(&self.text) && empty(&self.html) {
             errors.push(FieldError::new("text", "a text or html body is required"));
         }
+        validate_template_fields(&self, &mut errors);
 
         let headers = validate_headers(&self.headers, &mut errors);
         let attachments = decode_attachments(&self.attachments, &mut errors);
@@ -155,6 +156,30 @@ impl SendMessageRequest {
             metadata: self.metadata,
             send_at,
         })
+    }
+}
+
+/// Templates are rendered (and these fields cleared) by the API before validation;
+/// what remains here is a template field without a template.
+fn validate_template_fields(request: &SendMessageRequest, errors: &mut Vec<FieldError>) {
+    if request.template_id.is_some() {
+        errors.push(FieldError::new(
+            "template_id",
+            "the template was not rendered before validation",
+        ));
+        return;
+    }
+    if request.template_version.is_some() {
+        errors.push(FieldError::new(
+            "template_version",
+            "is only allowed with template_id",
+        ));
+    }
+    if request.template_data.is_some() {
+        errors.push(FieldError::new(
+            "template_data",
+            "is only allowed with template_id",
+        ));
     }
 }
 
@@ -457,6 +482,30 @@ mod tests {
         request.to = (0..30).map(|i| format!("a{i}@example.com")).collect();
         request.bcc = (0..21).map(|i| format!("b{i}@example.com")).collect();
         assert_eq!(invalid_fields(request), vec!["to"]);
+    }
+
+    #[test]
+    fn template_fields_need_a_template() {
+        let mut request = base();
+        request.template_version = Some(2);
+        request.template_data = Some(serde_json::Map::new());
+        assert_eq!(
+            invalid_fields(request),
+            vec!["template_version", "template_data"]
+        );
+
+        let mut request = base();
+        request.template_id = Some("tpl_01jdx8k3m5n6p7q8r9s0t1v2w3".into());
+        assert_eq!(invalid_fields(request), vec!["template_id"]);
+    }
+
+    #[test]
+    fn a_missing_subject_is_named() {
+        let request: SendMessageRequest = serde_json::from_value(serde_json::json!({
+            "from": "a@acme.test", "to": ["b@example.com"], "text": "hi"
+        }))
+        .expect("subject is optional in the request type");
+        assert_eq!(invalid_fields(request), vec!["subject"]);
     }
 
     #[test]

@@ -5,6 +5,10 @@ pub enum StoreError {
     /// A record in Redis does not have the shape this version expects.
     #[error("corrupt record {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    /// A DKIM private key could not be sealed or opened (no key configured, the
+    /// wrong key, a record moved between tenants or domains).
+    #[error("DKIM key encryption: {0}")]
+    KeySealing(String),
 }
 
 impl StoreError {

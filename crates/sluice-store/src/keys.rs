@@ -1,6 +1,8 @@
 //! Key names (see the crate documentation for the schema).
 
-use sluice_model::{MessageId, MessageStream, SuppressionReason, TenantId, WebhookId};
+use sluice_model::{ApiKeyId, MessageId, MessageStream, SuppressionReason, TenantId, WebhookId};
+
+use sluice_model::TemplateId;
 
 const QUEUE: &str = "sluice:{sluice:q0}";
 
@@ -36,6 +38,37 @@ pub fn tenant_events(tenant: &TenantId) -> String {
     format!("{}:events", tenant_scope(tenant))
 }
 
+/// The tenant's own quota limits (`<stream>.per_second` etc.), overriding the
+/// configured defaults. In the queue's slot so the accept script can read it.
+pub fn quota_overrides(tenant: &TenantId) -> String {
+    format!("{QUEUE}:quota:{tenant}")
+}
+
+/// GCRA state (theoretical arrival time, ms) of the tenant's rate on one stream.
+pub fn quota_rate(tenant: &TenantId, stream: MessageStream) -> String {
+    format!("{QUEUE}:quota:{tenant}:{}:rate", stream.as_str())
+}
+
+/// Per-minute counts of the tenant's rolling 24 hours on one stream.
+pub fn quota_day(tenant: &TenantId, stream: MessageStream) -> String {
+    format!("{QUEUE}:quota:{tenant}:{}:day", stream.as_str())
+}
+
+/// Bulk mail waiting its fair turn (message id → virtual start time).
+pub fn fair_bulk() -> String {
+    format!("{QUEUE}:bulk:fair")
+}
+
+/// Each tenant's last virtual time in the fair queue; `_` is the last served.
+pub fn fair_bulk_times() -> String {
+    format!("{QUEUE}:bulk:fair:times")
+}
+
+/// Scheduled bulk messages' tenants (id → tenant), so they queue fairly when due.
+pub fn scheduled_bulk_owners() -> String {
+    format!("{QUEUE}:bulk:owners")
+}
+
 pub fn message(id: &MessageId) -> String {
     format!("{QUEUE}:msg:{id}")
 }
@@ -64,8 +97,28 @@ pub fn domain(tenant: &TenantId, name: &str) -> String {
     format!("{}:domain:{name}", tenant_scope(tenant))
 }
 
+/// Every tenant's domain set, for the SCAN that backfills the check schedule.
+pub const TENANT_DOMAINS_PATTERN: &str = "sluice:{sluice:t:*}:domains";
+
+/// The tenant id in a key matching [`TENANT_DOMAINS_PATTERN`].
+pub fn tenant_of_domains_set(key: &str) -> Option<&str> {
+    key.strip_prefix("sluice:{sluice:t:")?
+        .strip_suffix("}:domains")
+}
+
+/// When each domain is next re-verified (ZSET of `<tenant>|<domain>`, unix ms).
+pub fn domain_checks() -> String {
+    "sluice:{sluice:domains}:checks".to_string()
+}
+
 pub fn tenant_api_keys(tenant: &TenantId) -> String {
     format!("{}:api-keys", tenant_scope(tenant))
+}
+
+/// One API key as its tenant lists it (name, scopes, hint, life cycle) and the hash
+/// that leads to its lookup record, so revocation can find it.
+pub fn tenant_api_key(tenant: &TenantId, id: &ApiKeyId) -> String {
+    format!("{}:api-key:{id}", tenant_scope(tenant))
 }
 
 /// The tenant's suppression list: lower-cased address → entry JSON.
@@ -81,8 +134,30 @@ pub fn suppression_order(tenant: &TenantId, reason: Option<SuppressionReason>) -
     }
 }
 
+/// The tenant's templates: template id → summary JSON (name, latest version, times).
+pub fn templates(tenant: &TenantId) -> String {
+    format!("{}:templates", tenant_scope(tenant))
+}
+
+/// Every template id of the tenant, all scored 0: ids are ULIDs, so lexical order is
+/// creation order, for cursor pages.
+pub fn template_order(tenant: &TenantId) -> String {
+    format!("{}:templates:order", tenant_scope(tenant))
+}
+
+/// One template's kept versions: version number → content JSON.
+pub fn template_versions(tenant: &TenantId, id: &TemplateId) -> String {
+    format!("{}:template:{id}:versions", tenant_scope(tenant))
+}
+
 pub fn api_key(key_hash: &str) -> String {
     format!("sluice:api-key:{key_hash}")
+}
+
+/// The message-hash field a worker sets while it holds the message for an attempt
+/// (the scripts CLAIM, SETTLE and CANCEL spell the same `claim:` prefix).
+pub fn claim_field(entry_id: &str) -> String {
+    format!("claim:{entry_id}")
 }
 
 /// Member of the delayed set: the stream travels with the id so the mover needs no lookup.

@@ -18,16 +18,28 @@
 //! - `…:msg:<message id>` — HASH: `tenant`, `stream`, `status`, `body` (the validated
 //!   message as JSON, dropped once final), `from`, `subject`, `recipients` (JSON per-recipient
 //!   state), `attempts`, `created_at`, `updated_at`, `next_attempt_at` (unix ms or empty),
-//!   `message_id_header`, `tags`, `metadata`. Expires after the retention period.
+//!   `message_id_header`, `tags`, `metadata`, and `claim:<stream entry id>` while a
+//!   worker holds the message (set by the worker's load, removed by its settle or
+//!   discard; a claimed message cannot be cancelled). Expires after the retention period.
 //! - `…:msg:<message id>:events` — LIST of event JSON, oldest first; same expiry.
 //! - `…:idem:<tenant id>:<sha256(Idempotency-Key)>` — STRING `<fingerprint>\n<id>\n<status>`,
 //!   24 h: the first response to replay, or a 409 when the body differs.
 //!
 //! Tenant scope (tag `{sluice:t:<tenant id>}`):
 //! - `sluice:{sluice:t:<id>}:tenant` — HASH `id`, `name`, `created_at`.
-//! - `…:domains` — SET of domain names; `…:domain:<name>` — HASH with the DKIM selector,
-//!   algorithm, public key, private key (PKCS#8, base64) and `created_at`.
-//! - `…:api-keys` — SET of API key ids.
+//! - `…:domains` — SET of domain names; `…:domain:<name>` — HASH `name`, `created_at`,
+//!   `version` (compare-and-set token of every update), `status` (`verified` /
+//!   `unverified`), `verified_at`, `last_checked_at` (unix ms or empty), `checks` (JSON:
+//!   each DNS record as last found), and per DKIM key `key:<selector>` = JSON with the
+//!   algorithm, public key, state (`pending`/`active`/`retiring`), times and the private
+//!   key sealed with AES-256-GCM (`v1:…`, see `domains::seal`). Records written before
+//!   that hold one key as `selector`, `algorithm`, `public_key`, `private_key` (plain
+//!   PKCS#8, base64): still read, rewritten sealed on their next update.
+//! - `…:api-keys` — SET of API key ids (ids whose record is gone are dropped when listed).
+//! - `…:api-key:<key id>` — HASH `id`, `name`, `scopes`, `created_at`, `expires_at` (unix
+//!   ms or empty), `last4` (of the secret, for people), `hash` (the lookup record's, so
+//!   revocation can delete it), `revoked_at` once revoked. Expires a retention period
+//!   after revocation or expiry.
 //! - `…:suppressions` — HASH lower-cased address → entry JSON (`reason`: `hard-bounce`,
 //!   `complaint`, `unsubscribe` or `manual`; `created_at` unix ms; optional `message_id`,
 //!   `event_id`, `note`). The worker checks an attempt's recipients with one HMGET.
@@ -35,6 +47,12 @@
 //!   `<created_at ms, 15 digits>|<address>`, all scored 0, read newest first by lexical
 //!   range for cursor pages (the cursor is the last member). Written with the hash in
 //!   one script; never expire.
+//! - `…:templates` — HASH template id (`tpl_…`) → summary JSON (`name`, `latest`
+//!   version, `created_at`, `updated_at` unix ms); `…:templates:order` — ZSET of the
+//!   ids, all scored 0, read newest first by lexical range (ULIDs sort by creation).
+//! - `…:template:<id>:versions` — HASH version number → JSON `subject`, `text`, `html`,
+//!   `created_at`; the last 50 versions are kept (an update drops the 50th behind it).
+//!   Written with the summary in one script; never expire.
 //!
 //! Throttles (tag `{<throttle key>}`; the key names an (IP × provider), e.g. `127.0.0.2|gmail`):
 //! - `sluice:throttle:{<key>}:<limit>:<period ms>` — STRING: the GCRA theoretical arrival
@@ -83,23 +101,35 @@
 //! - `sluice:{sluice:q0}:fanout-leader` — STRING: the process copying the event stream
 //!   to the tenant feeds (which accept ids in order only), with a lease of a few seconds.
 //!
+//! Domain checks (tag `{sluice:domains}`):
+//! - `sluice:{sluice:domains}:checks` — ZSET of `<tenant id>|<domain>` scored by when
+//!   its DNS is next re-verified (unix ms); a claim pushes the score a lease ahead.
+//!
 //! Global:
 //! - `sluice:secret` — STRING: the generated HMAC key for VERP and unsubscribe tokens
 //!   when `secret_key` is not configured.
 //! - `sluice:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
-//! - `sluice:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`. Keys
-//!   are stored only as hashes; lookup is one HGETALL per request.
+//! - `sluice:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`,
+//!   `expires_at` (unix ms or empty; checked on every request). Keys are stored only as
+//!   hashes; lookup is one HGETALL per request, never cached, so a revocation (which
+//!   deletes this record) holds at once on every node. No hash tag: a request knows only
+//!   the secret. Created and revoked in one MULTI with the tenant's record (see
+//!   `Store::revoke_api_key` for Redis Cluster). Expires a week after `expires_at`.
 
 pub mod adaptive;
-mod domains;
+mod cancel;
+pub mod domains;
 pub mod embedded;
 mod error;
 pub mod events;
+mod intake;
 mod keys;
 mod messages;
 mod queue;
+mod quotas;
 mod scripts;
 pub mod suppressions;
+pub mod templates;
 mod tenants;
 pub mod throttle;
 pub mod warmup;
@@ -109,15 +139,18 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-pub use domains::DomainRecord;
+pub use cancel::CancelOutcome;
+pub use domains::seal::KeySealer;
+pub use domains::{DkimKey, DomainRecord, DomainUpdate, SendingDomain, SigningKey};
 pub use error::StoreError;
 pub use events::{EventFilter, EventPage, EventStream, PendingEvent};
-pub use messages::{AcceptOutcome, NewMessage};
+pub use intake::{AcceptOutcome, Accepted, FAIR_BACKLOG, NewMessage, QuotaLimit, QuotaState};
 pub use queue::{DeliveryJob, Queue, QueueDepth, QueueEntry, Settlement};
 pub use suppressions::{
     NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage, Suppressions,
 };
-pub use tenants::ApiKeyRecord;
+pub use templates::{TemplateLookup, TemplatePage, Templates};
+pub use tenants::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use throttle::{Admission, Rate, Throttle, ThrottleError};
 pub use webhooks::{
     AttemptPage, AttemptRecorded, ClaimedDelivery, Claims, NewDelivery, Settled, WebhookEndpoint,
@@ -132,6 +165,8 @@ pub struct Store {
     client: redis::Client,
     conn: ConnectionManager,
     retention: Duration,
+    /// Seals and opens DKIM private keys (see [`Store::with_key_sealer`]).
+    key_sealer: Option<std::sync::Arc<KeySealer>>,
 }
 
 impl Store {
@@ -147,6 +182,7 @@ impl Store {
             client,
             conn,
             retention,
+            key_sealer: None,
         };
         store.ping().await?;
         Ok(store)

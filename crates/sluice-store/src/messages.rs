@@ -1,41 +1,14 @@
-//! Accepting messages and reading them back.
+//! Reading messages back (accepting them is in `intake`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sluice_model::{
-    EventType, MessageEvent, MessageId, MessageStatus, MessageStream, MessageView, OutboundMessage,
+    MessageEvent, MessageId, MessageStatus, MessageStream, MessageView, OutboundMessage,
     RecipientKind, RecipientState, RecipientStatus, TenantId,
 };
 use time::OffsetDateTime;
 
-use crate::tenants::hash_secret;
-use crate::{Store, StoreError, from_ms, keys, scripts, to_ms};
-
-pub struct NewMessage<'a> {
-    pub tenant: &'a TenantId,
-    pub id: &'a MessageId,
-    pub message: &'a OutboundMessage,
-    /// The `Message-ID` header value, angle brackets included.
-    pub message_id_header: &'a str,
-    /// `(Idempotency-Key, fingerprint of the request body)`.
-    pub idempotency: Option<(&'a str, &'a str)>,
-    pub now: OffsetDateTime,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AcceptOutcome {
-    Created {
-        id: MessageId,
-        status: MessageStatus,
-    },
-    /// Same Idempotency-Key and same body: the first response, again.
-    Replayed {
-        id: MessageId,
-        status: MessageStatus,
-    },
-    /// Same Idempotency-Key, different body.
-    Conflict { id: MessageId },
-}
+use crate::{Store, StoreError, from_ms, keys};
 
 /// The recipients' starting state: to, cc, then bcc, each address once.
 pub fn initial_recipients(message: &OutboundMessage, now: OffsetDateTime) -> Vec<RecipientState> {
@@ -60,92 +33,12 @@ pub fn initial_recipients(message: &OutboundMessage, now: OffsetDateTime) -> Vec
         .collect()
 }
 
-fn json<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
     // Serialising these plain data types cannot fail (string keys, no custom impls that error).
     serde_json::to_string(value).unwrap_or_default()
 }
 
 impl Store {
-    pub async fn accept_message(&self, new: NewMessage<'_>) -> Result<AcceptOutcome, StoreError> {
-        let message = new.message;
-        let status = if message.send_at.is_some() {
-            MessageStatus::Scheduled
-        } else {
-            MessageStatus::Queued
-        };
-        let now_ms = to_ms(new.now);
-        let due = message
-            .send_at
-            .map(|at| to_ms(at).to_string())
-            .unwrap_or_default();
-        let queue_key = if message.send_at.is_some() {
-            keys::delayed()
-        } else {
-            keys::stream(message.stream)
-        };
-        let (idem_key, fingerprint) = match new.idempotency {
-            Some((key, fingerprint)) => (
-                keys::idempotency(new.tenant, &hash_secret(key)),
-                fingerprint,
-            ),
-            None => (keys::idempotency(new.tenant, "-"), ""),
-        };
-        let mut event = MessageEvent::new(EventType::Accepted, new.now);
-        if message.send_at.is_some() {
-            event = MessageEvent::new(EventType::Scheduled, new.now)
-                .detail(format!("send at {due} (unix ms)"));
-        }
-        let recipients = initial_recipients(message, new.now);
-        // Retention counts from the last change; until then, keep the record long
-        // enough to outlive the retry horizon of any schedule.
-        let ttl_ms =
-            self.retention.as_millis() as i64 + message.send_at.map_or(0, |at| to_ms(at) - now_ms);
-        let fields: Vec<(&str, String)> = vec![
-            ("tenant", new.tenant.to_string()),
-            ("stream", message.stream.as_str().to_string()),
-            ("status", status.as_str().to_string()),
-            ("body", json(message)),
-            ("from", message.from.to_string()),
-            ("subject", message.subject.clone()),
-            ("recipients", json(&recipients)),
-            ("attempts", "0".into()),
-            ("created_at", now_ms.to_string()),
-            ("updated_at", now_ms.to_string()),
-            ("next_attempt_at", due.clone()),
-            ("message_id_header", new.message_id_header.to_string()),
-            ("tags", json(&message.tags)),
-            ("metadata", json(&message.metadata)),
-        ];
-        let reply: Vec<String> = scripts::ACCEPT
-            .key(idem_key)
-            .key(keys::message(new.id))
-            .key(keys::message_events(new.id))
-            .key(queue_key)
-            .key(keys::event_stream())
-            .arg(if new.idempotency.is_some() { "1" } else { "0" })
-            .arg(fingerprint)
-            .arg(new.id.as_str())
-            .arg(status.as_str())
-            .arg(&due)
-            .arg(keys::delayed_member(message.stream, new.id))
-            .arg(ttl_ms)
-            .arg(json(&event))
-            .arg(&fields)
-            .invoke_async(&mut self.conn())
-            .await?;
-        let corrupt = |why: &str| StoreError::corrupt("accept reply", why);
-        let [outcome, id, status] = reply.as_slice() else {
-            return Err(corrupt("shape"));
-        };
-        let id = MessageId::parse(id).map_err(|_| corrupt("id"))?;
-        let status = parse_status(status).ok_or_else(|| corrupt("status"))?;
-        Ok(match outcome.as_str() {
-            "created" => AcceptOutcome::Created { id, status },
-            "replayed" => AcceptOutcome::Replayed { id, status },
-            _ => AcceptOutcome::Conflict { id },
-        })
-    }
-
     /// The message as its tenant sees it; `None` when it does not exist, has expired,
     /// or belongs to another tenant (indistinguishable on purpose).
     pub async fn get_message(
@@ -204,6 +97,7 @@ pub(crate) fn parse_status(value: &str) -> Option<MessageStatus> {
         "bounced" => MessageStatus::Bounced,
         "failed" => MessageStatus::Failed,
         "suppressed" => MessageStatus::Suppressed,
+        "cancelled" => MessageStatus::Cancelled,
         _ => return None,
     })
 }

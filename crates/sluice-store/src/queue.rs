@@ -58,6 +58,7 @@ pub struct Settlement {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueDepth {
     pub transactional: u64,
+    /// Unread bulk entries, including those waiting their fair turn.
     pub bulk: u64,
     /// Scheduled sends and deferred retries waiting for their time.
     pub delayed: u64,
@@ -112,7 +113,8 @@ impl Queue {
     }
 
     /// Up to `count` new entries: transactional first, bulk only when no transactional
-    /// entry waits; blocks up to `block` when both are empty.
+    /// entry waits (topped up from the fair queue first); blocks up to `block` when
+    /// both are empty.
     pub async fn next_batch(
         &self,
         consumer: &str,
@@ -120,6 +122,9 @@ impl Queue {
         block: Duration,
     ) -> Result<Vec<QueueEntry>, StoreError> {
         for stream in MessageStream::ALL {
+            if stream == MessageStream::Bulk {
+                self.feed_bulk(count).await?;
+            }
             let entries = self.read(consumer, count, &[stream], None).await?;
             if !entries.is_empty() {
                 return Ok(entries);
@@ -138,6 +143,20 @@ impl Queue {
             .await?;
         entries.sort_by_key(|e| e.stream != MessageStream::Transactional);
         Ok(entries)
+    }
+
+    /// Moves bulk mail from the fair queue into the bulk stream, tenants interleaved,
+    /// keeping the stream's unread part short so a newcomer never waits long.
+    async fn feed_bulk(&self, count: usize) -> Result<u64, StoreError> {
+        let moved: u64 = scripts::FEED_BULK
+            .key(keys::fair_bulk())
+            .key(keys::fair_bulk_times())
+            .key(keys::stream(MessageStream::Bulk))
+            .arg(crate::FAIR_BACKLOG)
+            .arg(count.max(1))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(moved)
     }
 
     async fn read(
@@ -238,13 +257,18 @@ impl Queue {
         Ok(())
     }
 
-    /// Loads the job behind an entry; `None` when the record has expired or is already
-    /// final (a reclaimed entry whose delivery was recorded before the crash).
+    /// Loads and claims the job behind an entry; `None` when the record has expired or
+    /// is already final (a reclaimed entry whose delivery was recorded before the
+    /// crash, or a message cancelled while queued). The claim, taken atomically with
+    /// the read, makes a cancellation wait for this attempt to settle (409) instead of
+    /// racing it; [`Queue::settle`] and [`Queue::discard`] release it.
     pub async fn load(&self, entry: &QueueEntry) -> Result<Option<DeliveryJob>, StoreError> {
         let key = keys::message(&entry.message_id);
-        let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(&key)
-            .query_async(&mut self.conn.clone())
+        let fields: HashMap<String, String> = scripts::CLAIM
+            .key(&key)
+            .arg(&entry.entry_id)
+            .arg(now_ms())
+            .invoke_async(&mut self.conn.clone())
             .await?;
         let status = match fields.get("status").and_then(|s| parse_status(s)) {
             Some(status) if !status.is_final() => status,
@@ -328,9 +352,15 @@ impl Queue {
         Ok((released, waiting))
     }
 
-    /// Acknowledges an entry with nothing left to do (its record is final or gone).
+    /// Acknowledges an entry with nothing left to do (its record is final, cancelled,
+    /// gone or unreadable), releasing any claim its load took.
     pub async fn discard(&self, entry: &QueueEntry) -> Result<(), StoreError> {
         let _: () = redis::pipe()
+            .atomic()
+            .cmd("HDEL")
+            .arg(keys::message(&entry.message_id))
+            .arg(keys::claim_field(&entry.entry_id))
+            .ignore()
             .cmd("XACK")
             .arg(keys::stream(entry.stream))
             .arg(keys::GROUP)
@@ -355,8 +385,12 @@ impl Queue {
             .key(keys::delayed())
             .key(keys::stream(MessageStream::Transactional))
             .key(keys::stream(MessageStream::Bulk))
+            .key(keys::fair_bulk())
+            .key(keys::fair_bulk_times())
+            .key(keys::scheduled_bulk_owners())
             .arg(to_ms(now))
             .arg(limit)
+            .arg(crate::FAIR_BACKLOG)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(moved)
@@ -377,8 +411,15 @@ pub(crate) async fn queue_depth(conn: &mut ConnectionManager) -> Result<QueueDep
             .arg(keys::GROUP);
     }
     pipe.cmd("ZCARD").arg(keys::delayed());
-    let (t_len, t_pending, b_len, b_pending, delayed): (u64, redis::Value, u64, redis::Value, u64) =
-        pipe.query_async(conn).await?;
+    pipe.cmd("ZCARD").arg(keys::fair_bulk());
+    let (t_len, t_pending, b_len, b_pending, delayed, fair): (
+        u64,
+        redis::Value,
+        u64,
+        redis::Value,
+        u64,
+        u64,
+    ) = pipe.query_async(conn).await?;
     let pending = |v: &redis::Value| match v {
         redis::Value::Array(items) => items
             .first()
@@ -389,7 +430,7 @@ pub(crate) async fn queue_depth(conn: &mut ConnectionManager) -> Result<QueueDep
     let (t_pending, b_pending) = (pending(&t_pending), pending(&b_pending));
     Ok(QueueDepth {
         transactional: t_len.saturating_sub(t_pending),
-        bulk: b_len.saturating_sub(b_pending),
+        bulk: b_len.saturating_sub(b_pending) + fair,
         delayed,
         in_flight: t_pending + b_pending,
     })

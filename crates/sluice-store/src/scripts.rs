@@ -5,44 +5,8 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// Accept a message: idempotency check, record, first event, enqueue — all or nothing.
-///
-/// KEYS: idempotency key, message hash, events list, stream (or delayed set when
-/// scheduled), event stream. ARGV: use_idempotency, fingerprint, message id, status, due_ms ('' = now),
-/// delayed member, ttl_ms, event JSON, then field/value pairs for the message hash.
-/// Returns {'created'|'replayed'|'conflict', id, status}.
-pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local use_idem = ARGV[1] == '1'
-if use_idem then
-  local existing = redis.call('GET', KEYS[1])
-  if existing then
-    local fp, id, status = string.match(existing, '^([^\n]*)\n([^\n]*)\n([^\n]*)$')
-    if fp == ARGV[2] then return {'replayed', id, status} end
-    return {'conflict', id, status}
-  end
-end
-local fields = {}
-for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[2], unpack(fields))
-redis.call('PEXPIRE', KEYS[2], ARGV[7])
-redis.call('RPUSH', KEYS[3], ARGV[8])
-redis.call('PEXPIRE', KEYS[3], ARGV[7])
-local t = redis.call('HMGET', KEYS[2], 'tenant', 'tags', 'metadata')
-redis.call('XADD', KEYS[5], '*', 't', t[1], 'm', ARGV[3], 'e', ARGV[8], 'g', t[2], 'd', t[3])
-if ARGV[5] ~= '' then
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
-else
-  redis.call('XADD', KEYS[4], '*', 'm', ARGV[3])
-end
-if use_idem then
-  redis.call('SET', KEYS[1], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4], 'EX', 86400)
-end
-return {'created', ARGV[3], ARGV[4]}
-"#,
-    )
-});
+mod intake;
+pub use intake::{ACCEPT, FEED_BULK, PROMOTE};
 
 /// Settle one delivery attempt: record the outcome and events, schedule the retry if
 /// any, and only then acknowledge and delete the stream entry. Because recording and
@@ -52,6 +16,7 @@ return {'created', ARGV[3], ARGV[4]}
 /// list, so a freed connection can release it before its fallback time.
 ///
 /// Every event also goes to the event stream, for the tenant's feed and webhooks.
+/// The worker's claim (see [`CLAIM`]) is released in the same step.
 ///
 /// KEYS: message hash, events list, stream, delayed set, event stream, then wait
 /// lists. ARGV: entry
@@ -64,6 +29,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'status', ARGV[2], 'recipients', ARGV[3], 'updated_at', ARGV[4],
     'attempts', ARGV[5], 'next_attempt_at', ARGV[6])
   if ARGV[9] == '1' then redis.call('HDEL', KEYS[1], 'body') end
+  redis.call('HDEL', KEYS[1], 'claim:' .. ARGV[1])
   local t = redis.call('HMGET', KEYS[1], 'tenant', 'tags', 'metadata')
   local id = string.match(KEYS[1], 'msg:(.*)$')
   for i = 10, #ARGV do
@@ -83,25 +49,6 @@ end
 redis.call('XACK', KEYS[3], 'workers', ARGV[1])
 redis.call('XDEL', KEYS[3], ARGV[1])
 return 1
-"#,
-    )
-});
-
-/// Move due members of the delayed set back to their stream.
-///
-/// KEYS: delayed set, transactional stream, bulk stream. ARGV: now ms, max count.
-pub static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, member in ipairs(due) do
-  local sep = string.find(member, '|', 1, true)
-  local target = KEYS[2]
-  if string.sub(member, 1, sep - 1) == 'bulk' then target = KEYS[3] end
-  redis.call('XADD', target, '*', 'm', string.sub(member, sep + 1))
-  redis.call('ZREM', KEYS[1], member)
-end
-return #due
 "#,
     )
 });
@@ -179,6 +126,119 @@ local fields = {}
 for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], unpack(fields))
 return 1
+"#,
+    )
+});
+
+/// Update a domain if its `version` is still the one read (compare-and-set); records
+/// from before versions existed count as version 0.
+///
+/// KEYS: domain hash. ARGV: expected version, n, then n fields to delete, then
+/// field/value pairs to set (including the new `version`).
+/// Returns 'ok', 'conflict' or 'gone'.
+pub static UPDATE_DOMAIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+local version = redis.call('HGET', KEYS[1], 'version') or '0'
+if version ~= ARGV[1] then return 'conflict' end
+local n = tonumber(ARGV[2])
+if n > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, 3, 2 + n)) end
+local fields = {}
+for i = 3 + n, #ARGV do fields[#fields + 1] = ARGV[i] end
+if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+return 'ok'
+"#,
+    )
+});
+
+/// Claim due domain checks: each due member's score moves to the lease's end, so no
+/// other process takes it meanwhile.
+///
+/// KEYS: the check schedule. ARGV: now (ms), lease end (ms), limit. Returns the members.
+pub static CLAIM_DOMAIN_CHECKS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], member) end
+return due
+"#,
+    )
+});
+
+/// A worker takes a message for an attempt: marks it claimed (`claim:<entry id>`) and
+/// returns its fields, atomically, so a cancellation either happens before (and the
+/// worker sees `cancelled`) or is refused while the attempt runs — a message is never
+/// both cancelled and sent. Only a message waiting for delivery (`queued`, `scheduled`,
+/// `deferred`, the cancellable states) is claimed; any other is returned unclaimed for
+/// the caller to skip. The claim is removed by SETTLE or by discarding the entry.
+///
+/// KEYS: message hash. ARGV: stream entry id, now ms. Returns HGETALL's flat list
+/// (empty when the record is gone).
+pub static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {} end
+if (status == 'queued' or status == 'scheduled' or status == 'deferred')
+    and redis.call('HEXISTS', KEYS[1], 'body') == 1 then
+  redis.call('HSET', KEYS[1], 'claim:' .. ARGV[1], ARGV[2])
+end
+return redis.call('HGETALL', KEYS[1])
+"#,
+    )
+});
+
+/// Cancel a message waiting for delivery: its pending recipients become `cancelled`,
+/// it leaves the delayed set (a queued stream entry is skipped by the worker once it
+/// sees the status), and `message.cancelled` goes to the timeline and the event
+/// stream. Refused while a worker holds a claim (an attempt is running) or once final.
+///
+/// The message ends `cancelled`, or `delivered` when some recipients already had it
+/// in an earlier attempt (the recipients say who).
+///
+/// A bulk message already waiting its fair turn stays there; the worker skips it.
+///
+/// KEYS: message hash, events list, delayed set, event stream, scheduled bulk owners.
+/// ARGV: tenant id, now ms, now RFC 3339 (recipients' `updated_at`), event JSON, ttl ms,
+/// then the message's possible delayed-set members.
+/// Returns {'cancelled', status} | {'missing'} | {'final', status} | {'claimed', status}.
+pub static CANCEL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local f = redis.call('HMGET', KEYS[1], 'tenant', 'status', 'recipients', 'tags', 'metadata')
+if not f[1] or f[1] ~= ARGV[1] then return {'missing'} end
+local status = f[2]
+if status ~= 'queued' and status ~= 'scheduled' and status ~= 'deferred' then
+  return {'final', status or ''}
+end
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 6) == 'claim:' then return {'claimed', status} end
+end
+local recipients = cjson.decode(f[3] or '[]')
+local outcome = 'cancelled'
+for _, r in ipairs(recipients) do
+  if r['status'] == 'queued' or r['status'] == 'deferred' then
+    r['status'] = 'cancelled'
+    r['updated_at'] = ARGV[3]
+  elseif r['status'] == 'delivered' then
+    outcome = 'delivered'
+  end
+end
+if #recipients > 0 then
+  redis.call('HSET', KEYS[1], 'recipients', cjson.encode(recipients))
+end
+redis.call('HSET', KEYS[1], 'status', outcome, 'updated_at', ARGV[2], 'next_attempt_at', '')
+redis.call('HDEL', KEYS[1], 'body')
+for i = 6, #ARGV do redis.call('ZREM', KEYS[3], ARGV[i]) end
+local id = string.match(KEYS[1], 'msg:(.*)$')
+redis.call('HDEL', KEYS[5], id)
+redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('XADD', KEYS[4], '*', 't', f[1], 'm', id, 'e', ARGV[4], 'g', f[4] or '[]',
+  'd', f[5] or '{}')
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return {'cancelled', outcome}
 "#,
     )
 });

@@ -7,7 +7,9 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
-use sluice_model::{ApiKeyCreated, ApiKeyId, MessageStream, Scope, TenantId, TenantView};
+use sluice_model::{
+    ApiKeyCreated, ApiKeyId, ApiKeyStatus, ApiKeyView, MessageStream, Scope, TenantId, TenantView,
+};
 use time::OffsetDateTime;
 
 use crate::{Store, StoreError, from_ms, keys, now_ms, to_ms};
@@ -44,6 +46,7 @@ impl Store {
             name: name.to_string(),
             created_at: from_ms(now),
             pools: Default::default(),
+            quotas: None,
         })
     }
 
@@ -70,13 +73,55 @@ impl Store {
             name: fields.get("name").cloned().unwrap_or_default(),
             created_at: from_ms(created_at),
             pools,
+            quotas: None,
         }))
     }
+}
 
+/// What to create: the scopes, and optionally a label and an expiry.
+#[derive(Clone, Debug, Default)]
+pub struct NewApiKey {
+    pub scopes: Vec<Scope>,
+    pub name: Option<String>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The outcome of presenting a key. `Expired` is told apart from `Unknown` so the
+/// caller learns why it was refused, for a grace week after expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyLookup {
+    Valid(ApiKeyRecord),
+    Expired,
+    Unknown,
+}
+
+/// How long an expired key's lookup record stays, so requests with it are told the
+/// key expired (rather than that it is unknown) before Redis drops it.
+const EXPIRED_KEY_GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+impl Store {
     pub async fn create_api_key(
         &self,
         tenant: &TenantId,
         scopes: &[Scope],
+    ) -> Result<ApiKeyCreated, StoreError> {
+        self.create_api_key_with(
+            tenant,
+            &NewApiKey {
+                scopes: scopes.to_vec(),
+                ..NewApiKey::default()
+            },
+        )
+        .await
+    }
+
+    /// Creates a key. Two records are written: the lookup record under the secret's
+    /// hash (what every request reads) and the tenant-scoped record (what listing
+    /// and revocation read). See [`Store::revoke_api_key`] for why one MULTI.
+    pub async fn create_api_key_with(
+        &self,
+        tenant: &TenantId,
+        new: &NewApiKey,
     ) -> Result<ApiKeyCreated, StoreError> {
         let id = ApiKeyId::generate();
         let secret: String = rand::rng()
@@ -85,64 +130,200 @@ impl Store {
             .map(char::from)
             .collect();
         let key = format!("sk_{secret}");
-        let created_at = OffsetDateTime::now_utc();
-        let scopes_joined = scopes
+        let hash = hash_secret(&key);
+        // Millisecond precision, as stored, so this answer and later listings agree.
+        let created_at = from_ms(now_ms());
+        let expires_at = new.expires_at.map(|at| from_ms(to_ms(at)));
+        let scopes_joined = new
+            .scopes
             .iter()
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        let mut conn = self.conn();
-        let _: () = conn
-            .hset_multiple(
-                keys::api_key(&hash_secret(&key)),
-                &[
-                    ("id", id.as_str()),
-                    ("tenant", tenant.as_str()),
-                    ("scopes", &scopes_joined),
-                    ("created_at", &to_ms(created_at).to_string()),
-                ],
-            )
-            .await?;
-        let _: () = conn
-            .sadd(keys::tenant_api_keys(tenant), id.as_str())
-            .await?;
+        let created_ms = to_ms(created_at).to_string();
+        let expires_ms = expires_at.map(to_ms);
+        let expires_text = expires_ms.map(|ms| ms.to_string()).unwrap_or_default();
+        let last4 = &secret[secret.len().saturating_sub(4)..];
+        let lookup_key = keys::api_key(&hash);
+        let record_key = keys::tenant_api_key(tenant, &id);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        // Tenant record first: were the two writes ever split (Redis Cluster), a key
+        // must never work without being listed and revocable.
+        pipe.hset_multiple(
+            &record_key,
+            &[
+                ("id", id.as_str()),
+                ("name", new.name.as_deref().unwrap_or_default()),
+                ("scopes", &scopes_joined),
+                ("created_at", &created_ms),
+                ("expires_at", &expires_text),
+                ("last4", last4),
+                ("hash", &hash),
+            ],
+        )
+        .ignore();
+        pipe.sadd(keys::tenant_api_keys(tenant), id.as_str())
+            .ignore();
+        pipe.hset_multiple(
+            &lookup_key,
+            &[
+                ("id", id.as_str()),
+                ("tenant", tenant.as_str()),
+                ("scopes", &scopes_joined),
+                ("created_at", &created_ms),
+                ("expires_at", &expires_text),
+            ],
+        )
+        .ignore();
+        if let Some(expires_ms) = expires_ms {
+            let retention = self.retention.as_millis() as i64;
+            pipe.cmd("PEXPIREAT")
+                .arg(&lookup_key)
+                .arg(expires_ms + EXPIRED_KEY_GRACE_MS)
+                .ignore();
+            pipe.cmd("PEXPIREAT")
+                .arg(&record_key)
+                .arg(expires_ms + retention)
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut self.conn()).await?;
         Ok(ApiKeyCreated {
             id,
             tenant_id: tenant.clone(),
+            name: new.name.clone(),
             key,
-            scopes: scopes.to_vec(),
+            scopes: new.scopes.clone(),
             created_at,
+            expires_at,
         })
     }
 
-    /// The key's record, or `None` when no such key exists.
-    pub async fn authenticate_api_key(
-        &self,
-        key: &str,
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+    /// Looks a presented key up: one HGETALL, no cache, so a revocation holds on every
+    /// node at once. The expiry is checked here on every request; the Redis expiry on
+    /// the record only cleans up.
+    pub async fn authenticate_api_key(&self, key: &str) -> Result<KeyLookup, StoreError> {
         let redis_key = keys::api_key(&hash_secret(key));
         let fields: HashMap<String, String> = self.conn().hgetall(&redis_key).await?;
         if fields.is_empty() {
-            return Ok(None);
+            return Ok(KeyLookup::Unknown);
         }
         let field = |name: &str| {
             fields
                 .get(name)
                 .ok_or_else(|| StoreError::corrupt(&redis_key, format!("no {name}")))
         };
+        let expires_at = fields.get("expires_at").and_then(|v| v.parse::<i64>().ok());
+        if expires_at.is_some_and(|at| at <= now_ms()) {
+            return Ok(KeyLookup::Expired);
+        }
         let id = ApiKeyId::parse(field("id")?).map_err(|e| StoreError::corrupt(&redis_key, e))?;
         let tenant_id =
             TenantId::parse(field("tenant")?).map_err(|e| StoreError::corrupt(&redis_key, e))?;
-        let scopes = field("scopes")?
-            .split(',')
-            .filter_map(Scope::parse)
-            .collect();
-        Ok(Some(ApiKeyRecord {
+        Ok(KeyLookup::Valid(ApiKeyRecord {
             id,
             tenant_id,
-            scopes,
+            scopes: parse_scopes(field("scopes")?),
         }))
     }
+
+    /// The tenant's keys, oldest first, revoked ones included until their record
+    /// expires (a retention period after revocation or expiry). Ids whose record is
+    /// gone are dropped from the set on the way.
+    pub async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyView>, StoreError> {
+        let set = keys::tenant_api_keys(tenant);
+        let ids: Vec<String> = self.conn().smembers(&set).await?;
+        let ids: Vec<ApiKeyId> = ids
+            .iter()
+            .filter_map(|id| ApiKeyId::parse(id).ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(keys::tenant_api_key(tenant, id));
+        }
+        let records: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await?;
+        let now = now_ms();
+        let mut views = Vec::new();
+        let mut gone = Vec::new();
+        for (id, fields) in ids.iter().zip(records) {
+            match key_view(id, &fields, now) {
+                Some(view) => views.push(view),
+                None => gone.push(id.as_str().to_string()),
+            }
+        }
+        if !gone.is_empty() {
+            let _: () = self.conn().srem(&set, gone).await?;
+        }
+        views.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+        Ok(views)
+    }
+
+    /// Revokes a key of `tenant`; `false` when the tenant has no such key (another
+    /// tenant's key id included). Revoking again is harmless and still succeeds.
+    ///
+    /// The lookup record is deleted and the tenant record marked in one MULTI, so the
+    /// key fails on the very next request on every node and the listing agrees. The
+    /// lookup key `sluice:api-key:<hash>` carries no hash tag (a request knows only
+    /// the secret, not the tenant), so on Redis Cluster the two keys live in different
+    /// slots and this MULTI would be refused: there it must become two steps in the
+    /// order written here, the DEL first, so that a half-done revocation leaves a key
+    /// that no longer works, and a retry finishes the marking.
+    pub async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+    ) -> Result<bool, StoreError> {
+        let record_key = keys::tenant_api_key(tenant, id);
+        let hash: Option<String> = self.conn().hget(&record_key, "hash").await?;
+        let Some(hash) = hash.filter(|h| !h.is_empty()) else {
+            return Ok(false);
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(keys::api_key(&hash))
+            .ignore()
+            .hset_nx(&record_key, "revoked_at", now_ms())
+            .ignore()
+            .pexpire(&record_key, self.retention.as_millis() as i64)
+            .ignore();
+        let _: () = pipe.query_async(&mut self.conn()).await?;
+        Ok(true)
+    }
+}
+
+fn parse_scopes(joined: &str) -> Vec<Scope> {
+    joined.split(',').filter_map(Scope::parse).collect()
+}
+
+/// The listing's view of a tenant key record; `None` when the record is gone (or
+/// unreadable, which listing treats the same: it cannot be shown or revoked).
+fn key_view(id: &ApiKeyId, fields: &HashMap<String, String>, now: i64) -> Option<ApiKeyView> {
+    if fields.get("id").map(String::as_str) != Some(id.as_str()) {
+        return None;
+    }
+    let ms = |name: &str| fields.get(name).and_then(|v| v.parse::<i64>().ok());
+    let expires_at = ms("expires_at");
+    let revoked_at = ms("revoked_at");
+    let status = if revoked_at.is_some() {
+        ApiKeyStatus::Revoked
+    } else if expires_at.is_some_and(|at| at <= now) {
+        ApiKeyStatus::Expired
+    } else {
+        ApiKeyStatus::Active
+    };
+    Some(ApiKeyView {
+        id: id.clone(),
+        name: fields.get("name").filter(|n| !n.is_empty()).cloned(),
+        scopes: parse_scopes(fields.get("scopes").map(String::as_str).unwrap_or_default()),
+        last4: fields.get("last4").cloned().unwrap_or_default(),
+        created_at: from_ms(ms("created_at").unwrap_or_default()),
+        expires_at: expires_at.map(from_ms),
+        revoked_at: revoked_at.map(from_ms),
+        status,
+    })
 }
 
 impl Store {
@@ -173,6 +354,9 @@ impl Store {
         tenant: &TenantId,
         pools: &[(MessageStream, Option<String>)],
     ) -> Result<(), StoreError> {
+        if pools.is_empty() {
+            return Ok(());
+        }
         let key = keys::tenant(tenant);
         let mut pipe = redis::pipe();
         for (stream, pool) in pools {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sluice_model::{
     EventType, Limits, MessageEvent, MessageId, MessageStatus, MessageStream, OutboundMessage,
-    RecipientStatus, SendMessageRequest, TenantId,
+    RecipientStatus, SendMessageRequest, TenantId, TenantQuotas,
 };
 use sluice_store::embedded::EmbeddedRedis;
 use sluice_store::{AcceptOutcome, NewMessage, Settlement, Store};
@@ -54,16 +54,20 @@ async fn accept(
     let id = MessageId::generate();
     let header = format!("<{id}@acme.test>");
     f.store
-        .accept_message(NewMessage {
-            tenant: &f.tenant,
-            id: &id,
-            message,
-            message_id_header: &header,
-            idempotency,
-            now: OffsetDateTime::now_utc(),
-        })
+        .accept_message(
+            NewMessage {
+                tenant: &f.tenant,
+                id: &id,
+                message,
+                message_id_header: &header,
+                idempotency,
+                now: OffsetDateTime::now_utc(),
+            },
+            &TenantQuotas::default(),
+        )
         .await
         .unwrap()
+        .0
 }
 
 fn created_id(outcome: AcceptOutcome) -> MessageId {

@@ -70,6 +70,9 @@ impl Response {
 /// resolver, HTTPS verified against the system's roots, one timeout for the whole
 /// exchange.
 pub fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, reqwest::Error> {
+    // reqwest is built without a TLS provider of its own; make ring the process
+    // default (an error only means one is installed already, which is as good).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()

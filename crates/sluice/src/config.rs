@@ -18,11 +18,13 @@ use sluice_delivery::providers::ProviderTable;
 use sluice_delivery::worker::{Source, WarmupSchedule};
 use sluice_model::MessageStream;
 
+mod domains;
 mod webhooks;
+pub use domains::{DomainsConfig, Secret};
 pub use webhooks::WebhooksConfig;
 
 /// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["delivery", "dns", "webhooks"];
+const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -63,10 +65,19 @@ pub struct Config {
     /// 32 characters; unset = a random key generated once and kept in Redis, so every
     /// process agrees.
     pub secret_key: Option<String>,
+    /// 32 bytes, base64 (SLUICE_DKIM_KEY_ENCRYPTION_KEY): DKIM private keys are stored
+    /// encrypted with it. Required by `serve`, `api` and `worker`; `sluice dev` makes
+    /// one in its data directory. Make one with `openssl rand -base64 32`.
+    pub dkim_key_encryption_key: Option<Secret>,
     pub delivery: DeliveryConfig,
     pub dns: DnsConfig,
     pub admin: AdminConfig,
     pub webhooks: WebhooksConfig,
+    pub domains: DomainsConfig,
+    /// Every tenant's sending quotas unless the operator set its own
+    /// (`[quotas.transactional]` / `[quotas.bulk]` with `per_second`, `burst`,
+    /// `per_day`; `SLUICE_QUOTAS_BULK_PER_DAY`, …).
+    pub quotas: sluice_model::TenantQuotas,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -216,10 +227,13 @@ impl Default for Config {
             webhook_allow_private: false,
             public_url: None,
             secret_key: None,
+            dkim_key_encryption_key: None,
             delivery: DeliveryConfig::default(),
             dns: DnsConfig::default(),
             admin: AdminConfig::default(),
             webhooks: WebhooksConfig::default(),
+            domains: DomainsConfig::default(),
+            quotas: sluice_model::TenantQuotas::default(),
         }
     }
 }
@@ -274,6 +288,11 @@ fn env_key(key: &str) -> String {
         };
         return format!("admin.jwt.{rest}");
     }
+    for stream in ["transactional", "bulk"] {
+        if let Some(rest) = key.strip_prefix(&format!("quotas_{stream}_")) {
+            return format!("quotas.{stream}.{rest}");
+        }
+    }
     for section in SECTIONS {
         if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
             return format!("{section}.{rest}");
@@ -309,6 +328,14 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        for stream in MessageStream::ALL {
+            let quota = self.quotas.get(stream);
+            if quota.per_second == 0 || quota.burst == 0 || quota.per_day == 0 {
+                bail!(
+                    "invalid configuration: `quotas.{stream}` per_second, burst and per_day must each be at least 1"
+                );
+            }
+        }
         if self.workers == 0 || self.workers > 10_000 {
             bail!(
                 "invalid configuration: `workers` (SLUICE_WORKERS) must be 1 to 10000, got {}",
@@ -341,6 +368,7 @@ impl Config {
         self.retry_schedule()?;
         self.webhook_api_settings()?;
         self.dns_servers()?;
+        self.validate_domains()?;
         self.source_pools()?;
         self.providers()?;
         if self.delivery.mx_port == 0 {

@@ -2,6 +2,8 @@
 //! `redis-server` — a private Redis (data under `./data`), a capture SMTP sink that
 //! writes every delivered message to `./data/outbox/*.eml`, a tenant, the domain
 //! `example.test` and a fresh API key, all printed with a ready-to-run curl command.
+//! DKIM keys are sealed with a key kept in `./data/dkim-key-encryption.key`, and
+//! sends do not need a verified domain (`example.test` has no real DNS).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,15 +43,26 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
         .get_or_insert_with(|| random_token(32))
         .clone();
 
-    let store = Store::connect(&config.redis_url, parse_duration(&config.retention)?).await?;
+    // The dev domain has no real DNS, so it can never verify: send from it anyway.
+    config.domains.require_verified.get_or_insert(false);
+    if config.dkim_key_encryption_key.is_none() {
+        config.dkim_key_encryption_key = Some(dev_encryption_key(&data_dir)?);
+    }
+
+    let store = Store::connect(&config.redis_url, parse_duration(&config.retention)?)
+        .await?
+        .with_key_sealer(config.key_sealer()?);
     let tenant = store.ensure_labeled_tenant("dev", "dev").await?;
     if !store.has_domain(&tenant.id, DEV_DOMAIN).await? {
         let domain = DomainName::parse(DEV_DOMAIN)?;
+        let first_check =
+            time::OffsetDateTime::now_utc() + parse_duration(&config.domains.reverify_interval)?;
         sluice_api::routes::domains::provision_domain(
             &store,
             &tenant.id,
             domain,
-            DkimAlgorithm::RsaSha256,
+            &[DkimAlgorithm::RsaSha256],
+            first_check,
         )
         .await
         .map_err(|e| anyhow::anyhow!("creating {DEV_DOMAIN}: {e}"))?;
@@ -92,6 +105,27 @@ Then follow it with GET http://{api}/v1/messages/<id> and look in {outbox}.
     sink.shutdown().await;
     redis.stop().await;
     result
+}
+
+/// The DKIM key encryption key of this data directory: made on the first run and
+/// kept (readable by the owner only), so the keys stored in the dev Redis stay usable
+/// across restarts.
+fn dev_encryption_key(data_dir: &std::path::Path) -> anyhow::Result<crate::config::Secret> {
+    let path = data_dir.join("dkim-key-encryption.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(crate::config::Secret::new(existing.trim()));
+    }
+    let key = sluice_store::KeySealer::generate_base64()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{key}\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(crate::config::Secret::new(key))
 }
 
 fn random_token(len: usize) -> String {

@@ -10,6 +10,7 @@ use sluice_api::routes::delivery::{
 };
 use sluice_api::{ApiSettings, AppState};
 use sluice_delivery::dkim::DnsRecordSettings;
+use sluice_delivery::domains::{DomainVerifier, Reverifier};
 use sluice_delivery::retry::RetryPolicy;
 use sluice_delivery::routing::{ResolverConfig, Router, RouterConfig};
 use sluice_delivery::smtp::{PoolConfig, SmtpPool, Timeouts};
@@ -97,20 +98,36 @@ pub fn api_settings(config: &Config) -> anyhow::Result<ApiSettings> {
         admin_jwt: config.admin_jwt_verifier()?,
         delivery: delivery_view(config)?,
         webhooks: config.webhook_api_settings()?,
-        dns: DnsRecordSettings {
-            spf_include: config
-                .dns
-                .spf_include
-                .clone()
-                .unwrap_or_else(|| format!("_spf.{}", config.hostname)),
-            return_path_target: config
-                .dns
-                .return_path_target
-                .clone()
-                .unwrap_or_else(|| config.hostname.clone()),
-            dmarc_rua: config.dns.dmarc_rua.clone(),
+        quotas: config.quotas,
+        dns: dns_record_settings(config),
+        domains: sluice_api::routes::domains::DomainApiSettings {
+            require_verified: config.require_verified(),
+            verifier: domain_verifier(config)?,
         },
     })
+}
+
+/// What tenants are told to publish (and what verification checks).
+pub fn dns_record_settings(config: &Config) -> DnsRecordSettings {
+    DnsRecordSettings {
+        spf_include: config
+            .dns
+            .spf_include
+            .clone()
+            .unwrap_or_else(|| format!("_spf.{}", config.hostname)),
+        return_path_target: config
+            .dns
+            .return_path_target
+            .clone()
+            .unwrap_or_else(|| config.hostname.clone()),
+        dmarc_rua: config.dns.dmarc_rua.clone(),
+    }
+}
+
+pub fn domain_verifier(config: &Config) -> anyhow::Result<DomainVerifier> {
+    let settings = config.domain_settings(dns_record_settings(config))?;
+    DomainVerifier::new(&config.domain_resolver()?, settings)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: `domains.dns_servers`: {e}"))
 }
 
 pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
@@ -243,9 +260,18 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     } else {
         None
     };
-    let store = Store::connect(&config.redis_url, retention)
+    // Checked before connecting: without it no DKIM key can be stored or used.
+    let sealer = if roles.api || roles.worker {
+        Some(config.key_sealer()?)
+    } else {
+        None
+    };
+    let mut store = Store::connect(&config.redis_url, retention)
         .await
         .with_context(|| format!("connecting to Redis at {}", redact(&config.redis_url)))?;
+    if let Some(sealer) = sealer {
+        store = store.with_key_sealer(sealer);
+    }
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut api_addr = None;
@@ -295,6 +321,17 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         let token = shutdown.clone();
         tasks.spawn(async move {
             webhooks.run(token).await;
+            Ok(())
+        });
+    }
+
+    if roles.worker {
+        // Periodic DNS re-verification of every domain (leased per domain in Redis,
+        // so any number of workers share it).
+        let reverifier = Reverifier::new(domain_verifier(config)?, store.clone());
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            reverifier.run(token).await;
             Ok(())
         });
     }

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use sluice_model::{ApiKeyCreated, FieldError, MessageStream, Scope, TenantId, TenantView};
+use sluice_model::{
+    ApiKeyCreated, FieldError, MessageStream, QuotasPatch, Scope, TenantId, TenantView,
+};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,13 +17,15 @@ use crate::AppState;
 use crate::extract::{AdminAuth, JsonBody};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
+use crate::routes::api_keys::{self, ApiKeyList};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_tenant))
         .routes(routes!(update_tenant))
         .routes(routes!(get_tenant))
-        .routes(routes!(create_api_key))
+        .routes(routes!(list_api_keys, create_api_key))
+        .routes(routes!(revoke_api_key))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -38,6 +42,14 @@ pub struct CreateApiKeyRequest {
     /// What the key may do; at least one of `send`, `read`, `admin`.
     #[schema(example = json!(["send", "read"]))]
     pub scopes: Vec<Scope>,
+    /// A label for people (1 to 100 characters), shown in listings.
+    #[serde(default)]
+    #[schema(example = "billing service")]
+    pub name: Option<String>,
+    /// When the key stops working (RFC 3339, in the future); absent = never.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2030-01-01T00:00:00Z")]
+    pub expires_at: Option<time::OffsetDateTime>,
 }
 
 /// Create a tenant.
@@ -60,7 +72,8 @@ async fn create_tenant(
             "must be 1 to 100 characters without control characters",
         ));
     }
-    let tenant = state.store.create_tenant(name).await?;
+    let mut tenant = state.store.create_tenant(name).await?;
+    tenant.quotas = Some(state.settings.quotas);
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
@@ -78,12 +91,23 @@ async fn get_tenant(
     Path(id): Path<String>,
 ) -> Result<Json<TenantView>, ApiError> {
     let id = parse_tenant(&id)?;
-    state
+    tenant_view(&state, &id).await.map(Json)
+}
+
+/// The tenant with its effective quotas.
+async fn tenant_view(state: &AppState, id: &TenantId) -> Result<TenantView, ApiError> {
+    let mut tenant = state
         .store
-        .get_tenant(&id)
+        .get_tenant(id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no tenant {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no tenant {id}")))?;
+    tenant.quotas = Some(
+        state
+            .store
+            .tenant_quotas(id, &state.settings.quotas)
+            .await?,
+    );
+    Ok(tenant)
 }
 
 /// Create an API key for a tenant. The key is in this response only; Sluice keeps its hash.
@@ -103,17 +127,59 @@ async fn create_api_key(
     body: JsonBody<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     let id = parse_tenant(&id)?;
-    let mut scopes = body.value.scopes;
-    scopes.sort();
-    scopes.dedup();
-    if scopes.is_empty() {
-        return Err(ApiError::field("scopes", "at least one scope is required"));
-    }
+    let request = body.value;
+    let new = api_keys::new_key(
+        request.scopes,
+        request.name,
+        request.expires_at,
+        time::OffsetDateTime::now_utc(),
+    )?;
     if state.store.get_tenant(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no tenant {id}")));
     }
-    let created = state.store.create_api_key(&id, &scopes).await?;
+    let created = state.store.create_api_key_with(&id, &new).await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// A tenant's API keys, as the tenant itself sees them (`GET /v1/api-keys`).
+#[utoipa::path(get, path = "/v1/admin/tenants/{id}/api-keys", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 200, description = "The tenant's keys", body = ApiKeyList),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn list_api_keys(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyList>, ApiError> {
+    let id = parse_tenant(&id)?;
+    if state.store.get_tenant(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no tenant {id}")));
+    }
+    let api_keys = state.store.list_api_keys(&id).await?;
+    Ok(Json(ApiKeyList { api_keys }))
+}
+
+/// Revoke a tenant's API key; it is refused from the very next request on every node.
+#[utoipa::path(delete, path = "/v1/admin/tenants/{id}/api-keys/{key_id}", tag = "admin", security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "Tenant id"),
+        ("key_id" = String, Path, description = "API key id (`key_…`)"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such tenant, or no such key for it", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn revoke_api_key(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_tenant(&id)?;
+    api_keys::revoke(&state, &id, &key_id).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -124,9 +190,15 @@ pub struct UpdateTenantRequest {
     #[serde(default)]
     #[schema(example = json!({"bulk": "bulk-ips"}))]
     pub pools: Option<BTreeMap<String, Option<String>>>,
+    /// The tenant's own sending quotas per stream; any part may be left out, and a
+    /// `null` returns that value to the configured default.
+    #[serde(default)]
+    #[schema(example = json!({"transactional": {"per_second": 50, "burst": 200, "per_day": 100000}, "bulk": {"per_day": 20000}}))]
+    pub quotas: Option<QuotasPatch>,
 }
 
-/// Change a tenant's settings (the source pools it sends from).
+/// Change a tenant's settings: the source pools it sends from and its sending quotas.
+/// Quota changes apply to the very next send on every node.
 #[utoipa::path(patch, path = "/v1/admin/tenants/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path, description = "Tenant id")),
     request_body = UpdateTenantRequest,
@@ -161,6 +233,9 @@ async fn update_tenant(
             pool => changes.push((parsed, pool)),
         }
     }
+    if let Some(quotas) = &body.value.quotas {
+        check_quotas(quotas, &mut errors);
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -168,12 +243,35 @@ async fn update_tenant(
         return Err(ApiError::NotFound(format!("no tenant {id}")));
     }
     state.store.set_tenant_pools(&id, &changes).await?;
-    state
-        .store
-        .get_tenant(&id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no tenant {id}")))
+    if let Some(quotas) = &body.value.quotas {
+        state.store.update_tenant_quotas(&id, quotas).await?;
+    }
+    tenant_view(&state, &id).await.map(Json)
+}
+
+/// Every value given must be at least 1 (a stream is stopped by other means, not a
+/// zero quota that would turn every send into a 429 with no useful Retry-After).
+fn check_quotas(patch: &QuotasPatch, errors: &mut Vec<FieldError>) {
+    let parts = [
+        ("transactional", &patch.transactional),
+        ("bulk", &patch.bulk),
+    ];
+    for (stream, part) in parts {
+        let Some(part) = part else { continue };
+        let values = [
+            ("per_second", part.per_second.flatten().map(u64::from)),
+            ("burst", part.burst.flatten().map(u64::from)),
+            ("per_day", part.per_day.flatten()),
+        ];
+        for (name, value) in values {
+            if value == Some(0) {
+                errors.push(FieldError::new(
+                    format!("quotas.{stream}.{name}"),
+                    "must be at least 1 (or null for the default)",
+                ));
+            }
+        }
+    }
 }
 
 fn parse_tenant(id: &str) -> Result<TenantId, ApiError> {

@@ -1,13 +1,24 @@
-//! Sending domains: create one (Sluice makes its DKIM key) and read the DNS records
-//! to publish.
+//! Sending domains: create one (Sluice makes its DKIM keys), read the DNS records to
+//! publish, verify them, and rotate keys.
+//!
+//! Verification requires every active DKIM key's record and the SPF `include:`;
+//! DMARC is checked and reported but does not block (see
+//! `sluice_delivery::domains::lifecycle::apply_checks` for why).
+
+mod view;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sluice_delivery::dkim;
-use sluice_model::{DkimAlgorithm, DkimInfo, DomainName, DomainView, Scope, TenantId};
-use sluice_store::{DomainRecord, Store};
+use sluice_delivery::domains::lifecycle::{self, RotateError};
+use sluice_delivery::domains::{DomainVerifier, VerifyError};
+use sluice_model::{
+    DkimAlgorithm, DkimInfo, DkimKeyState, DkimKeyView, DomainName, DomainView, Scope, TenantId,
+};
+use sluice_store::{DkimKey, DomainRecord, DomainUpdate, Store};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -17,11 +28,22 @@ use crate::AppState;
 use crate::extract::{ApiKeyAuth, JsonBody};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
+pub use view::domain_view;
+
+/// What the domain routes need from the configuration.
+#[derive(Clone, Debug)]
+pub struct DomainApiSettings {
+    /// Refuse sends from domains that are not verified (`domains.require_verified`).
+    pub require_verified: bool,
+    pub verifier: DomainVerifier,
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_domain))
+        .routes(routes!(create_domain, list_domains))
         .routes(routes!(get_domain))
+        .routes(routes!(verify_domain))
+        .routes(routes!(rotate_dkim_key))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -33,10 +55,32 @@ pub struct CreateDomainRequest {
     /// `rsa-sha256` (RSA-2048, the default) or `ed25519-sha256`.
     #[serde(default)]
     pub dkim_algorithm: Option<DkimAlgorithm>,
+    /// Instead of `dkim_algorithm`: one key per algorithm listed, e.g. both, so every
+    /// message carries an RSA and an Ed25519 signature.
+    #[serde(default)]
+    #[schema(example = json!(["rsa-sha256", "ed25519-sha256"]))]
+    pub dkim_algorithms: Option<Vec<DkimAlgorithm>>,
 }
 
-/// Add a sending domain. Sluice generates its DKIM key and answers with the DNS
-/// records to publish (DKIM, SPF, DMARC, return path).
+#[derive(Serialize, ToSchema)]
+pub struct DomainList {
+    /// By name.
+    pub domains: Vec<DomainView>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateDkimRequest {
+    /// The new key's algorithm; default: the one the domain signs with (required
+    /// when it signs with both). Naming one the domain does not sign with adds it:
+    /// once its record verifies, mail carries both signatures.
+    #[serde(default)]
+    pub algorithm: Option<DkimAlgorithm>,
+}
+
+/// Add a sending domain. Sluice generates its DKIM key(s) and answers with the DNS
+/// records to publish (DKIM, SPF, DMARC, return path). The domain starts unverified:
+/// publish the records, then call `POST /v1/domains/{name}/verify`.
 #[utoipa::path(post, path = "/v1/domains", tag = "domains", security(("api_key" = ["admin"])),
     request_body = CreateDomainRequest,
     responses(
@@ -51,22 +95,57 @@ async fn create_domain(
     body: JsonBody<CreateDomainRequest>,
 ) -> Result<(StatusCode, Json<DomainView>), ApiError> {
     auth.require(Scope::Admin)?;
-    let name = DomainName::parse(body.value.name.trim()).map_err(|e| ApiError::field("name", e))?;
+    let request = body.value;
+    let name = DomainName::parse(request.name.trim()).map_err(|e| ApiError::field("name", e))?;
+    let algorithms = match (request.dkim_algorithm, request.dkim_algorithms) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "dkim_algorithms",
+                "give dkim_algorithm or dkim_algorithms, not both",
+            ));
+        }
+        (_, Some(list)) => {
+            if list.is_empty() || (list.len() == 2 && list[0] == list[1]) || list.len() > 2 {
+                return Err(ApiError::field(
+                    "dkim_algorithms",
+                    "list one or both of rsa-sha256 and ed25519-sha256, each once",
+                ));
+            }
+            list
+        }
+        (one, None) => vec![one.unwrap_or_default()],
+    };
     let tenant = &auth.0.tenant_id;
     if state.store.has_domain(tenant, name.as_str()).await? {
         return Err(ApiError::Conflict(format!("domain {name} already exists")));
     }
-    let record = provision_domain(
-        &state.store,
-        tenant,
-        name,
-        body.value.dkim_algorithm.unwrap_or_default(),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(view(&state, record))))
+    let verifier = &state.settings.domains.verifier;
+    let first_check = OffsetDateTime::now_utc() + verifier.settings().reverify_interval;
+    let record = provision_domain(&state.store, tenant, name, &algorithms, first_check).await?;
+    let view = domain_view(&state.settings.dns, &record)?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Read a domain and the DNS records to publish for it.
+/// Every domain of the tenant, with its keys, verification and records.
+#[utoipa::path(get, path = "/v1/domains", tag = "domains", security(("api_key" = ["read"])),
+    responses(
+        (status = 200, description = "The tenant's domains", body = DomainList),
+        CommonErrors,
+    ))]
+async fn list_domains(
+    auth: ApiKeyAuth,
+    State(state): State<AppState>,
+) -> Result<Json<DomainList>, ApiError> {
+    auth.require(Scope::Read)?;
+    let records = state.store.list_domains(&auth.0.tenant_id).await?;
+    let domains = records
+        .iter()
+        .map(|r| domain_view(&state.settings.dns, r))
+        .collect::<Result<_, _>>()?;
+    Ok(Json(DomainList { domains }))
+}
+
+/// Read a domain: its keys, its verification and the DNS records to publish.
 #[utoipa::path(get, path = "/v1/domains/{name}", tag = "domains", security(("api_key" = ["read"])),
     params(("name" = String, Path, description = "Domain name", example = "acme.test")),
     responses(
@@ -81,45 +160,159 @@ async fn get_domain(
 ) -> Result<Json<DomainView>, ApiError> {
     auth.require(Scope::Read)?;
     let record = find(&state, &auth.0.tenant_id, &name).await?;
-    Ok(Json(view(&state, record)))
+    Ok(Json(domain_view(&state.settings.dns, &record)?))
 }
 
-/// Generates the DKIM key and stores a new domain for `tenant` (409 if it exists).
+/// Check the domain's DNS now: each DKIM key's record, SPF and DMARC, each reported
+/// as `verified`, `missing`, `mismatch` (with what was found) or `lookup_failed`.
+/// The domain is verified when every active key's record and SPF verify; a pending
+/// key whose record verifies becomes the active one.
+#[utoipa::path(post, path = "/v1/domains/{name}/verify", tag = "domains", security(("api_key" = ["admin"])),
+    params(("name" = String, Path, description = "Domain name", example = "acme.test")),
+    responses(
+        (status = 200, description = "Checked; the domain with what was found", body = DomainView),
+        (status = 404, description = "The tenant has no such domain", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The domain kept changing during the check; try again", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn verify_domain(
+    auth: ApiKeyAuth,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DomainView>, ApiError> {
+    auth.require(Scope::Admin)?;
+    let not_found = || ApiError::NotFound(format!("no domain {name}"));
+    let domain = DomainName::parse(&name).map_err(|_| not_found())?;
+    let verified = state
+        .settings
+        .domains
+        .verifier
+        .verify(&state.store, &auth.0.tenant_id, domain.as_str())
+        .await
+        .map_err(|e| match e {
+            VerifyError::Store(e) => ApiError::from(e),
+            VerifyError::Busy => ApiError::Conflict(e.to_string()),
+            VerifyError::Resolver(_) => ApiError::Internal(e.to_string()),
+        })?
+        .ok_or_else(not_found)?;
+    Ok(Json(domain_view(&state.settings.dns, &verified)?))
+}
+
+/// Start a DKIM key rotation: a new key (new selector) is created `pending` and its
+/// DNS record returned. Mail stays signed with the current key until the new record
+/// verifies (on `verify` or the periodic check); then the new key becomes active and
+/// the old one `retiring`: keep its record published until its `retire_at`.
+#[utoipa::path(post, path = "/v1/domains/{name}/dkim/rotate", tag = "domains", security(("api_key" = ["admin"])),
+    params(("name" = String, Path, description = "Domain name", example = "acme.test")),
+    request_body(content = Option<RotateDkimRequest>, description = "Optional", content_type = "application/json"),
+    responses(
+        (status = 201, description = "The pending key and the record to publish", body = DkimKeyView),
+        (status = 404, description = "The tenant has no such domain", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A rotation is already pending", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn rotate_dkim_key(
+    auth: ApiKeyAuth,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    OptionalJson(body): OptionalJson<RotateDkimRequest>,
+) -> Result<(StatusCode, Json<DkimKeyView>), ApiError> {
+    auth.require(Scope::Admin)?;
+    let tenant = &auth.0.tenant_id;
+    let asked = body.unwrap_or_default().algorithm;
+    let mut generated: Option<(DkimAlgorithm, dkim::GeneratedKey)> = None;
+    for _ in 0..3 {
+        let previous = find(&state, tenant, &name).await?;
+        let algorithm = lifecycle::rotation_algorithm(&previous, asked).map_err(|e| match e {
+            RotateError::PendingExists(_) => ApiError::Conflict(e.to_string()),
+            RotateError::AlgorithmRequired => ApiError::field("algorithm", e),
+        })?;
+        let key = match generated.take() {
+            Some((a, key)) if a == algorithm => key,
+            _ => generate(algorithm).await?,
+        };
+        let now = sluice_delivery::domains::now();
+        let taken: Vec<&str> = previous
+            .keys
+            .iter()
+            .map(|k| k.info.selector.as_str())
+            .collect();
+        let info = DkimInfo {
+            selector: lifecycle::new_selector(now, &taken),
+            algorithm,
+            public_key: key.public_key_b64.clone(),
+        };
+        let mut next = previous.clone();
+        next.keys.push(DkimKey::new(
+            info.clone(),
+            DkimKeyState::Pending,
+            now,
+            key.private_key_pkcs8_der.clone(),
+        ));
+        next.sort_keys();
+        match state.store.update_domain(tenant, &previous, &next).await? {
+            DomainUpdate::Applied => {
+                tracing::info!(%tenant, domain = %name, selector = %info.selector, "DKIM rotation started");
+                let added = next
+                    .keys
+                    .iter()
+                    .find(|k| k.info.selector == info.selector)
+                    .ok_or_else(|| ApiError::Internal("the new key vanished".into()))?;
+                return Ok((StatusCode::CREATED, Json(view::key_view(&next, added))));
+            }
+            DomainUpdate::Gone => return Err(ApiError::NotFound(format!("no domain {name}"))),
+            DomainUpdate::Conflict => generated = Some((algorithm, key)),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the domain kept changing during the rotation; try again".into(),
+    ))
+}
+
+/// Generates keys and stores a new domain for `tenant` (409 if it exists), every
+/// key active from the start: nothing is signed before the first send, and the
+/// domain is unverified until its records are published anyway.
 pub async fn provision_domain(
     store: &Store,
     tenant: &TenantId,
     name: DomainName,
-    algorithm: DkimAlgorithm,
+    algorithms: &[DkimAlgorithm],
+    first_check: OffsetDateTime,
 ) -> Result<DomainRecord, ApiError> {
-    // RSA key generation takes tens of milliseconds of CPU: keep it off the reactor.
-    let key = tokio::task::spawn_blocking(move || dkim::generate_key(algorithm))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let created_at = OffsetDateTime::now_utc();
-    let selector = format!(
-        "sluice{:04}{:02}{:02}",
-        created_at.year(),
-        u8::from(created_at.month()),
-        created_at.day()
-    );
-    let record = DomainRecord {
-        name,
-        dkim: DkimInfo {
-            selector,
+    let created_at = sluice_delivery::domains::now();
+    let mut keys: Vec<DkimKey> = Vec::new();
+    for &algorithm in algorithms {
+        let key = generate(algorithm).await?;
+        let taken: Vec<&str> = keys.iter().map(|k| k.info.selector.as_str()).collect();
+        let info = DkimInfo {
+            selector: lifecycle::new_selector(created_at, &taken),
             algorithm,
-            public_key: key.public_key_b64,
-        },
-        private_key_pkcs8_der: key.private_key_pkcs8_der,
-        created_at,
-    };
-    if !store.create_domain(tenant, &record).await? {
+            public_key: key.public_key_b64.clone(),
+        };
+        keys.push(DkimKey::new(
+            info,
+            DkimKeyState::Active,
+            created_at,
+            key.private_key_pkcs8_der,
+        ));
+    }
+    let record = DomainRecord::new(name, created_at, keys);
+    if !store.create_domain(tenant, &record, first_check).await? {
         return Err(ApiError::Conflict(format!(
             "domain {} already exists",
             record.name
         )));
     }
     Ok(record)
+}
+
+/// RSA key generation takes tens of milliseconds of CPU or more: off the reactor.
+async fn generate(algorithm: DkimAlgorithm) -> Result<dkim::GeneratedKey, ApiError> {
+    tokio::task::spawn_blocking(move || dkim::generate_key(algorithm))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn find(state: &AppState, tenant: &TenantId, name: &str) -> Result<DomainRecord, ApiError> {
@@ -132,12 +325,22 @@ async fn find(state: &AppState, tenant: &TenantId, name: &str) -> Result<DomainR
         .ok_or_else(not_found)
 }
 
-fn view(state: &AppState, record: DomainRecord) -> DomainView {
-    let dns_records = dkim::dns_records(&record.name, &record.dkim, &state.settings.dns);
-    DomainView {
-        name: record.name,
-        dkim: record.dkim,
-        dns_records,
-        created_at: record.created_at,
+/// A JSON body that may be left out entirely (empty body: `None`).
+struct OptionalJson<T>(Option<T>);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|rejection| ApiError::MalformedJson(rejection.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        let request = Request::from_parts(parts, Body::from(bytes));
+        let body = JsonBody::<T>::from_request(request, state).await?;
+        Ok(Self(Some(body.value)))
     }
 }

@@ -1,29 +1,31 @@
 //! Sending messages and reading their delivery status.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sluice_model::{
-    MessageId, MessageStatus, MessageView, OutboundMessage, Scope, SendMessageRequest, TenantId,
-    ValidationFailure,
+    MessageId, MessageStatus, MessageStream, MessageView, OutboundMessage, Scope,
+    SendMessageRequest, TemplateId, TenantId, ValidationFailure,
 };
-use sluice_store::{AcceptOutcome, NewMessage};
+use sluice_store::{AcceptOutcome, CancelOutcome, NewMessage, SendingDomain, TemplateLookup};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::extract::{ApiKeyAuth, JsonBody};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
+use crate::{AppState, quota_headers};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send_message))
-        .routes(routes!(get_message))
+        .routes(routes!(get_message, cancel_message))
 }
 
 /// The request body limit for a message: base64 attachments are 4/3 of the message's
@@ -55,12 +57,16 @@ pub struct MessageAccepted {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 255 printable ASCII characters")),
     responses(
         (status = 202, description = "Accepted and queued", body = MessageAccepted,
-            headers(("Location" = String, description = "The message's URL"))),
+            headers(("Location" = String, description = "The message's URL"),
+                ("RateLimit-Policy" = String, description = "The stream's quotas (IETF draft syntax): `\"<stream>-rate\";q=<burst>;w=<seconds>, \"<stream>-day\";q=<per day>;w=86400`"),
+                ("RateLimit" = String, description = "What remains of each: `\"<stream>-rate\";r=<remaining>;t=<seconds to reset>, …`"))),
         (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency-Key reused with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over the message size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, one entry per field", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the tenant's quota for the message's stream; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the message would fit the quota"))),
         CommonErrors,
     ))]
 async fn send_message(
@@ -73,44 +79,70 @@ async fn send_message(
     let tenant = &auth.0.tenant_id;
     let idempotency_key = idempotency_key(&headers)?;
     let now = OffsetDateTime::now_utc();
-    let message = prepare_message(&state, tenant, body.value, now).await?;
+    let message = prepare_message(&state, tenant, body.value, now, &mut Lookups::default()).await?;
     let from_domain = message.from.address.domain().to_string();
     let id = MessageId::generate();
     let message_id_header = format!("<{id}@{from_domain}>");
-    let outcome = state
+    let (outcome, quotas) = state
         .store
-        .accept_message(NewMessage {
-            tenant,
-            id: &id,
-            message: &message,
-            message_id_header: &message_id_header,
-            idempotency: idempotency_key.map(|key| (key, body.fingerprint.as_str())),
-            now,
-        })
+        .accept_message(
+            NewMessage {
+                tenant,
+                id: &id,
+                message: &message,
+                message_id_header: &message_id_header,
+                idempotency: idempotency_key.map(|key| (key, body.fingerprint.as_str())),
+                now,
+            },
+            &state.settings.quotas,
+        )
         .await?;
-    let (id, status, replayed) = match outcome {
-        AcceptOutcome::Created { id, status } => {
-            metrics::counter!("sluice_messages_accepted_total", "stream" => message.stream.as_str()).increment(1);
-            (id, status, false)
+    let mut response = match accepted(outcome, message.stream) {
+        Ok((accepted, replayed)) => {
+            let location = format!("/v1/messages/{}", accepted.id);
+            let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
+            if let Ok(location) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            if replayed {
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            response
         }
-        AcceptOutcome::Replayed { id, status } => (id, status, true),
-        AcceptOutcome::Conflict { id } => {
-            return Err(ApiError::Conflict(format!(
-                "Idempotency-Key was already used with a different body (for message {id})"
-            )));
-        }
+        Err(error) => error.into_response(),
     };
-    let location = format!("/v1/messages/{id}");
-    let mut response = (StatusCode::ACCEPTED, Json(MessageAccepted { id, status })).into_response();
-    if let Ok(location) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
+    quota_headers::insert(response.headers_mut(), &quotas);
     Ok(response)
+}
+
+/// What the client hears about one message: accepted (and whether it was a replay),
+/// or why not. Counts accepted messages for the metrics.
+pub(crate) fn accepted(
+    outcome: AcceptOutcome,
+    stream: MessageStream,
+) -> Result<(MessageAccepted, bool), ApiError> {
+    match outcome {
+        AcceptOutcome::Created { id, status } => {
+            metrics::counter!("sluice_messages_accepted_total", "stream" => stream.as_str())
+                .increment(1);
+            Ok((MessageAccepted { id, status }, false))
+        }
+        AcceptOutcome::Replayed { id, status } => Ok((MessageAccepted { id, status }, true)),
+        AcceptOutcome::Conflict { id } => Err(ApiError::Conflict(format!(
+            "Idempotency-Key was already used with a different body (for message {id})"
+        ))),
+        AcceptOutcome::OverQuota {
+            stream,
+            limit,
+            retry_after,
+        } => Err(ApiError::QuotaExceeded {
+            stream,
+            limit,
+            retry_after,
+        }),
+    }
 }
 
 /// Turns a send request into the message to queue: renders its template (if any),
@@ -121,32 +153,62 @@ pub(crate) async fn prepare_message(
     tenant: &TenantId,
     request: SendMessageRequest,
     now: OffsetDateTime,
+    lookups: &mut Lookups,
 ) -> Result<OutboundMessage, ApiError> {
-    let message = request
-        .validate(&state.settings.limits, now)
-        .map_err(|failure| match failure {
-            ValidationFailure::Invalid(errors) => ApiError::Validation(errors),
-            ValidationFailure::TooLarge {
-                estimated_bytes,
-                limit_bytes,
-            } => ApiError::TooLarge {
-                estimated_bytes,
-                limit_bytes,
-            },
-        })?;
+    let request = crate::templates::render_template(state, tenant, request, now, lookups).await?;
+    let message =
+        request
+            .validate(&state.settings.limits, now)
+            .map_err(|failure| match failure {
+                ValidationFailure::Invalid(errors) => ApiError::Validation(errors),
+                ValidationFailure::TooLarge {
+                    estimated_bytes,
+                    limit_bytes,
+                } => ApiError::TooLarge {
+                    estimated_bytes,
+                    limit_bytes,
+                },
+            })?;
     let from_domain = message.from.address.domain();
-    if !state.store.has_domain(tenant, from_domain).await? {
-        return Err(ApiError::field(
+    let sending = match lookups.domains.get(from_domain) {
+        Some(known) => *known,
+        None => {
+            let found = state.store.sending_domain(tenant, from_domain).await?;
+            lookups.domains.insert(from_domain.to_string(), found);
+            found
+        }
+    };
+    match sending {
+        None => Err(ApiError::field(
             "from",
             format!(
                 "{from_domain} is not one of this tenant's domains; add it with POST /v1/domains"
             ),
-        ));
+        )),
+        Some(domain)
+            if state.settings.domains.require_verified
+                && domain.status != sluice_model::DomainStatus::Verified =>
+        {
+            Err(ApiError::field(
+                "from",
+                format!(
+                    "{from_domain} is not verified; publish its DNS records (GET /v1/domains/{from_domain}) and verify it with POST /v1/domains/{from_domain}/verify"
+                ),
+            ))
+        }
+        Some(_) => Ok(message),
     }
-    Ok(message)
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+/// What one request has read from Redis already: a batch of 500 messages from one
+/// domain and one template reads each once, not 500 times.
+#[derive(Default)]
+pub(crate) struct Lookups {
+    pub domains: HashMap<String, Option<SendingDomain>>,
+    pub templates: HashMap<(TemplateId, Option<u32>), TemplateLookup>,
+}
+
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -182,6 +244,57 @@ async fn get_message(
     state
         .store
         .get_message(&auth.0.tenant_id, &message_id)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
+}
+
+/// Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
+/// waiting for a retry). Answers 200 with the message as it now stands: `cancelled`,
+/// its pending recipients `cancelled`, a `message.cancelled` event in its timeline (and
+/// the event feed and webhooks). When some recipients already received it in an
+/// earlier attempt the status stays `delivered` and only the rest are cancelled.
+///
+/// 409 when there is nothing left to cancel (already final) or a delivery attempt is
+/// running right now (its outcome decides; retry if it ends `deferred`).
+#[utoipa::path(delete, path = "/v1/messages/{id}", tag = "messages", security(("api_key" = ["send"])),
+    params(("id" = String, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "Cancelled; the message as it now stands", body = MessageView),
+        (status = 404, description = "No such message for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already final, or being delivered right now", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn cancel_message(
+    auth: ApiKeyAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<MessageView>, ApiError> {
+    auth.require(Scope::Send)?;
+    let tenant = &auth.0.tenant_id;
+    let not_found = || ApiError::NotFound(format!("no message {id}"));
+    let message_id = MessageId::parse(&id).map_err(|_| not_found())?;
+    let now = OffsetDateTime::now_utc();
+    match state.store.cancel_message(tenant, &message_id, now).await? {
+        CancelOutcome::Cancelled(_) => {
+            metrics::counter!("sluice_messages_cancelled_total").increment(1);
+        }
+        CancelOutcome::NotFound => return Err(not_found()),
+        CancelOutcome::Final(status) => {
+            return Err(ApiError::Conflict(format!(
+                "message {id} is already {}; there is nothing left to cancel",
+                status.as_str()
+            )));
+        }
+        CancelOutcome::InFlight => {
+            return Err(ApiError::Conflict(format!(
+                "message {id} is being delivered right now; it can be cancelled only if this attempt ends deferred"
+            )));
+        }
+    }
+    state
+        .store
+        .get_message(tenant, &message_id)
         .await?
         .map(Json)
         .ok_or_else(not_found)

@@ -1,4 +1,6 @@
 pub mod admin;
+pub mod api_keys;
+pub mod batch;
 pub mod delivery;
 pub mod domains;
 pub mod events;
@@ -6,6 +8,7 @@ pub mod health;
 pub mod messages;
 pub mod metrics;
 pub mod suppressions;
+pub mod templates;
 pub mod unsubscribe;
 pub mod webhooks;
 

@@ -401,7 +401,7 @@ fn dns_records_cover_dkim_spf_dmarc_and_return_path() {
         return_path_target: "bounces.sluice.example".into(),
         dmarc_rua: None,
     };
-    let records = dns_records(&domain, &dkim, &settings);
+    let records = dns_records(&domain, std::slice::from_ref(&dkim), &settings);
     let expected = [
         (
             "TXT",
@@ -447,7 +447,7 @@ fn dns_records_cover_dkim_spf_dmarc_and_return_path() {
             algorithm: DkimAlgorithm::Ed25519Sha256,
             ..dkim.clone()
         };
-        let records = dns_records(&domain, &ed, &settings);
+        let records = dns_records(&domain, std::slice::from_ref(&ed), &settings);
         assert_eq!(records[0].value, "v=DKIM1; k=ed25519; p=MIIBIjANBg");
         assert_eq!(
             records[2].value,

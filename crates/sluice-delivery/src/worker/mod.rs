@@ -457,7 +457,7 @@ impl Worker {
     async fn build_and_sign(
         &self,
         job: &sluice_store::DeliveryJob,
-        signer: Arc<crate::dkim::DkimSigner>,
+        signer: Arc<signers::SignerSet>,
         extra_headers: Vec<(String, String)>,
     ) -> Result<Vec<u8>, String> {
         let _cpu = self

@@ -222,6 +222,8 @@ pub fn settle_attempt(
             RecipientStatus::Bounced => EventType::Bounced,
             RecipientStatus::Failed => EventType::Failed,
             RecipientStatus::Suppressed => EventType::Suppressed,
+            // Never an attempt's outcome: only DELETE /v1/messages/{id} cancels.
+            RecipientStatus::Cancelled => EventType::Cancelled,
             RecipientStatus::Deferred | RecipientStatus::Queued => EventType::Deferred,
         };
         let mut bounced = event(kind, recipient, now, detail);

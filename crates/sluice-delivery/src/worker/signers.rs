@@ -1,19 +1,49 @@
 //! Parsed DKIM keys, cached per (tenant, domain): parsing a key costs more than
-//! signing with it, and the key changes only on rotation. Entries expire so a rotated
-//! key is picked up within a minute.
+//! signing with it, and keys change only on rotation.
+//!
+//! Each use checks the domain's `version` (one HGET) and reparses only when it
+//! changed, so a key activated by verification signs the very next message and a
+//! retired one never signs again; a time-based expiry would keep signing with a
+//! superseded key for as long as the entry lived.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use sluice_model::TenantId;
+use sluice_model::{DkimAlgorithm, TenantId};
 use sluice_store::{Store, StoreError};
 
-use crate::dkim::DkimSigner;
+use crate::dkim::{DkimError, DkimSigner};
 
-const TTL: Duration = Duration::from_secs(60);
+/// Every active key of a domain: usually one; an RSA and an Ed25519 key when the
+/// domain signs twice (receivers that cannot check Ed25519 still have the RSA one).
+#[derive(Debug)]
+pub struct SignerSet {
+    /// RSA first, so the topmost signature is the one every verifier understands.
+    signers: Vec<DkimSigner>,
+}
 
-type Entry = (Instant, Arc<DkimSigner>);
+impl SignerSet {
+    /// One `DKIM-Signature` header per key, then the message. Each signature covers
+    /// the unsigned message only (DKIM-Signature is not among the signed headers), so
+    /// each verifies on its own.
+    pub fn sign_into(&self, message: &[u8]) -> Result<Vec<u8>, DkimError> {
+        match self.signers.as_slice() {
+            [only] => only.sign_into(message),
+            signers => {
+                let mut headers = String::new();
+                for signer in signers {
+                    headers.push_str(&signer.sign(message)?);
+                }
+                let mut out = Vec::with_capacity(headers.len() + message.len());
+                out.extend_from_slice(headers.as_bytes());
+                out.extend_from_slice(message);
+                Ok(out)
+            }
+        }
+    }
+}
+
+type Entry = (u64, Arc<SignerSet>);
 
 pub struct SignerCache {
     store: Store,
@@ -24,6 +54,8 @@ pub struct SignerCache {
 pub enum SignerError {
     #[error("the sending domain {0} no longer exists for this tenant")]
     NoDomain(String),
+    #[error("the sending domain {0} has no active DKIM key")]
+    NoActiveKey(String),
     #[error("the DKIM key of {domain} is unusable: {reason}")]
     BadKey { domain: String, reason: String },
     #[error(transparent)]
@@ -42,31 +74,47 @@ impl SignerCache {
         &self,
         tenant: &TenantId,
         domain: &str,
-    ) -> Result<Arc<DkimSigner>, SignerError> {
+    ) -> Result<Arc<SignerSet>, SignerError> {
         let key = (tenant.clone(), domain.to_string());
-        if let Some((loaded, signer)) = self.lock().get(&key)
-            && loaded.elapsed() < TTL
-        {
-            return Ok(signer.clone());
-        }
-        let record = self
+        let version = self
             .store
-            .get_domain(tenant, domain)
+            .domain_version(tenant, domain)
             .await?
             .ok_or_else(|| SignerError::NoDomain(domain.to_string()))?;
-        let signer = DkimSigner::new(
-            domain,
-            &record.dkim.selector,
-            record.dkim.algorithm,
-            &record.private_key_pkcs8_der,
-        )
-        .map_err(|e| SignerError::BadKey {
-            domain: domain.to_string(),
-            reason: e.to_string(),
-        })?;
-        let signer = Arc::new(signer);
-        self.lock().insert(key, (Instant::now(), signer.clone()));
-        Ok(signer)
+        if let Some((cached, signers)) = self.lock().get(&key)
+            && *cached == version
+        {
+            return Ok(signers.clone());
+        }
+        let (version, keys) = self
+            .store
+            // A key that does not open (this process has the wrong encryption key) is
+            // a store error like any other: the attempt is deferred, not failed, so a
+            // misconfigured process cannot fail mail that a correct one would send.
+            .signing_keys(tenant, domain)
+            .await?
+            .ok_or_else(|| SignerError::NoDomain(domain.to_string()))?;
+        let mut signers = Vec::with_capacity(keys.len());
+        for key in keys {
+            let signer = DkimSigner::new(
+                domain,
+                &key.info.selector,
+                key.info.algorithm,
+                &key.private_key_pkcs8_der,
+            )
+            .map_err(|e| SignerError::BadKey {
+                domain: domain.to_string(),
+                reason: e.to_string(),
+            })?;
+            signers.push(signer);
+        }
+        if signers.is_empty() {
+            return Err(SignerError::NoActiveKey(domain.to_string()));
+        }
+        signers.sort_by_key(|s| s.algorithm() != DkimAlgorithm::RsaSha256);
+        let set = Arc::new(SignerSet { signers });
+        self.lock().insert(key, (version, set.clone()));
+        Ok(set)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, String), Entry>> {

@@ -1,0 +1,178 @@
+//! Sending many messages in one request: each is checked like a single send and
+//! gets its own result, and the accepted ones are written in a few Redis calls.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sluice_model::{MessageId, OutboundMessage, Scope, SendMessageRequest};
+use sluice_store::NewMessage;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::{ApiKeyAuth, JsonBody, fingerprint};
+use crate::problem::{ApiError, Problem};
+use crate::routes::CommonErrors;
+use crate::routes::messages::{
+    Lookups, MessageAccepted, accepted, idempotency_key, prepare_message,
+};
+use crate::{AppState, quota_headers};
+
+/// Most messages in one batch.
+pub const MAX_BATCH: usize = 500;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(send_batch))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// 1 to 500 messages, each exactly as `POST /v1/messages` takes it.
+    #[schema(value_type = Vec<SendMessageRequest>)]
+    pub messages: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchResponse {
+    /// One result per message, in request order.
+    pub results: Vec<BatchResult>,
+}
+
+/// A message's result: accepted (`id`, `status`), or the problem that refused it
+/// (its own `status`: 409, 413, 422 or 429).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchResult {
+    Accepted(MessageAccepted),
+    Refused(Problem),
+}
+
+/// Send up to 500 messages at once. Every message is validated, checked against
+/// the quota of its stream (each message counts) and accepted on its own: one bad
+/// message does not stop the others. The answer is 200 with a result per message.
+///
+/// With an `Idempotency-Key` header, message *i* is idempotent under `<key>#<i>`:
+/// repeating the batch returns the same ids and sends nothing again.
+#[utoipa::path(post, path = "/v1/messages/batch", tag = "messages", security(("api_key" = ["send"])),
+    request_body = BatchRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries of the whole batch safe")),
+    responses(
+        (status = 200, description = "One result per message, in order", body = BatchResponse,
+            headers(("RateLimit-Policy" = String, description = "Quotas of the streams used (see `POST /v1/messages`)"),
+                ("RateLimit" = String, description = "What remains of them after this batch"))),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the request size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`messages` is missing, empty or has more than 500 entries", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn send_batch(
+    auth: ApiKeyAuth,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: JsonBody<BatchRequest>,
+) -> Result<Response, ApiError> {
+    auth.require(Scope::Send)?;
+    let tenant = &auth.0.tenant_id;
+    let count = body.value.messages.len();
+    if count == 0 || count > MAX_BATCH {
+        return Err(ApiError::field(
+            "messages",
+            format!("must hold 1 to {MAX_BATCH} messages, got {count}"),
+        ));
+    }
+    let idempotency = idempotency_key(&headers)?;
+    let now = OffsetDateTime::now_utc();
+
+    // Check every message first; only the valid ones go to Redis.
+    let mut results: Vec<Option<Result<MessageAccepted, ApiError>>> = Vec::with_capacity(count);
+    let mut ready: Vec<Prepared> = Vec::new();
+    let mut lookups = Lookups::default();
+    for (index, raw) in body.value.messages.into_iter().enumerate() {
+        let prepared = match serde_path_to_error::deserialize::<_, SendMessageRequest>(&raw) {
+            Err(e) => Err(ApiError::field(
+                &field_path(&e.path().to_string()),
+                e.into_inner(),
+            )),
+            Ok(request) => prepare_message(&state, tenant, request, now, &mut lookups).await,
+        };
+        match prepared {
+            Ok(message) => {
+                let id = MessageId::generate();
+                let header = format!("<{id}@{}>", message.from.address.domain());
+                let key = idempotency.map(|key| format!("{key}#{index}"));
+                ready.push(Prepared {
+                    index,
+                    id,
+                    header,
+                    message,
+                    idempotency: key.map(|key| (key, fingerprint(&raw))),
+                });
+                results.push(None);
+            }
+            Err(error) => results.push(Some(Err(error))),
+        }
+    }
+
+    let news: Vec<NewMessage<'_>> = ready
+        .iter()
+        .map(|p| NewMessage {
+            tenant,
+            id: &p.id,
+            message: &p.message,
+            message_id_header: &p.header,
+            idempotency: p
+                .idempotency
+                .as_ref()
+                .map(|(key, fp)| (key.as_str(), fp.as_str())),
+            now,
+        })
+        .collect();
+    let outcome = state
+        .store
+        .accept_messages(&news, &state.settings.quotas)
+        .await?;
+    let streams: HashMap<usize, _> = ready.iter().map(|p| (p.index, p.message.stream)).collect();
+    for (prepared, outcome) in ready.iter().zip(outcome.outcomes) {
+        let stream = streams[&prepared.index];
+        results[prepared.index] = Some(accepted(outcome, stream).map(|(accepted, _)| accepted));
+    }
+
+    let results = results
+        .into_iter()
+        .map(|result| match result {
+            Some(Ok(accepted)) => BatchResult::Accepted(accepted),
+            Some(Err(error)) => BatchResult::Refused(error.into_problem()),
+            None => BatchResult::Refused(
+                ApiError::Internal("a batch message got no result".into()).into_problem(),
+            ),
+        })
+        .collect();
+    let mut response = Json(BatchResponse { results }).into_response();
+    quota_headers::insert(response.headers_mut(), &outcome.quotas);
+    Ok(response)
+}
+
+/// A valid message on its way to Redis.
+struct Prepared {
+    index: usize,
+    id: MessageId,
+    header: String,
+    message: OutboundMessage,
+    /// `(<key>#<index>, fingerprint of this message's JSON)`.
+    idempotency: Option<(String, String)>,
+}
+
+/// serde_path_to_error's path of a message field (`.` for the message itself).
+fn field_path(path: &str) -> String {
+    if path == "." {
+        "body".to_string()
+    } else {
+        path.to_string()
+    }
+}

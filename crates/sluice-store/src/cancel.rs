@@ -1,0 +1,72 @@
+//! Cancelling a message before it is sent (`DELETE /v1/messages/{id}`).
+//!
+//! The race that matters is with a worker that already read the message's stream
+//! entry. Both sides go through one atomic script on the message hash: the worker's
+//! load claims the message (see `scripts::CLAIM`), and the cancellation refuses while
+//! a claim is held; a worker that loads a cancelled message finds it final and drops
+//! its entry. So a message is cancelled only if no attempt is running or will run.
+
+use sluice_model::{EventType, MessageEvent, MessageId, MessageStatus, MessageStream, TenantId};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::messages::parse_status;
+use crate::{Store, StoreError, keys, scripts, to_ms};
+
+/// What became of a cancellation request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// Cancelled; the status it ended in (`cancelled`, or `delivered` when some
+    /// recipients had it from an earlier attempt).
+    Cancelled(MessageStatus),
+    /// No such message for this tenant (or it has expired).
+    NotFound,
+    /// Already final: nothing left to cancel.
+    Final(MessageStatus),
+    /// A worker is attempting delivery right now; its outcome decides.
+    InFlight,
+}
+
+impl Store {
+    pub async fn cancel_message(
+        &self,
+        tenant: &TenantId,
+        id: &MessageId,
+        now: OffsetDateTime,
+    ) -> Result<CancelOutcome, StoreError> {
+        let event = MessageEvent::new(EventType::Cancelled, now)
+            .detail("cancelled by the sender; recipients not yet reached are not sent to");
+        let event = serde_json::to_string(&event).map_err(|e| StoreError::corrupt("event", e))?;
+        let now_text = now
+            .format(&Rfc3339)
+            .map_err(|e| StoreError::corrupt("cancel time", e))?;
+        let mut invocation = scripts::CANCEL.prepare_invoke();
+        invocation
+            .key(keys::message(id))
+            .key(keys::message_events(id))
+            .key(keys::delayed())
+            .key(keys::event_stream())
+            .key(keys::scheduled_bulk_owners())
+            .arg(tenant.as_str())
+            .arg(to_ms(now))
+            .arg(now_text)
+            .arg(event)
+            .arg(self.retention.as_millis() as u64);
+        for stream in MessageStream::ALL {
+            invocation.arg(keys::delayed_member(stream, id));
+        }
+        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        let status = |i: usize| {
+            reply
+                .get(i)
+                .and_then(|s| parse_status(s))
+                .ok_or_else(|| StoreError::corrupt(keys::message(id), "status"))
+        };
+        Ok(match reply.first().map(String::as_str) {
+            Some("cancelled") => CancelOutcome::Cancelled(status(1)?),
+            Some("final") => CancelOutcome::Final(status(1)?),
+            Some("claimed") => CancelOutcome::InFlight,
+            _ => CancelOutcome::NotFound,
+        })
+    }
+}

@@ -1,0 +1,316 @@
+//! Letting messages in: one Lua call accepts a whole chunk of a tenant's messages,
+//! checking each against the tenant's quotas in the same atomic step (see
+//! `scripts::intake` for the quota and fair-queue arithmetic).
+
+use std::time::Duration;
+
+use sluice_model::{
+    EventType, MessageEvent, MessageId, MessageStatus, MessageStream, OutboundMessage, StreamQuota,
+    TenantId, TenantQuotas,
+};
+use time::OffsetDateTime;
+
+use crate::messages::{initial_recipients, json, parse_status};
+use crate::tenants::hash_secret;
+use crate::{Store, StoreError, keys, scripts, to_ms};
+
+/// Messages per script call: big enough that a 500-message batch is a handful of
+/// round trips, small enough that no single call holds Redis for long.
+const CHUNK: usize = 100;
+
+/// Below this many unread bulk entries, new bulk mail goes straight to the stream;
+/// above it, through the fair queue. Roughly what the workers read in a second or
+/// two, so a newcomer waits at most that long behind someone else's campaign.
+pub const FAIR_BACKLOG: u32 = 256;
+
+pub struct NewMessage<'a> {
+    pub tenant: &'a TenantId,
+    pub id: &'a MessageId,
+    pub message: &'a OutboundMessage,
+    /// The `Message-ID` header value, angle brackets included.
+    pub message_id_header: &'a str,
+    /// `(Idempotency-Key, fingerprint of the request body)`.
+    pub idempotency: Option<(&'a str, &'a str)>,
+    pub now: OffsetDateTime,
+}
+
+/// Which quota refused a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuotaLimit {
+    /// Messages per second (with burst).
+    Rate,
+    /// Messages per rolling 24 hours.
+    Daily,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    Created {
+        id: MessageId,
+        status: MessageStatus,
+    },
+    /// Same Idempotency-Key and same body: the first response, again.
+    Replayed {
+        id: MessageId,
+        status: MessageStatus,
+    },
+    /// Same Idempotency-Key, different body.
+    Conflict { id: MessageId },
+    /// Over the tenant's quota for the message's stream; nothing was stored.
+    OverQuota {
+        stream: MessageStream,
+        limit: QuotaLimit,
+        retry_after: Duration,
+    },
+}
+
+/// Where a tenant stands against one stream's quota after a send (what the
+/// `RateLimit` response headers report).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotaState {
+    pub stream: MessageStream,
+    pub limits: StreamQuota,
+    /// Messages that could be accepted right now.
+    pub rate_remaining: u32,
+    /// Until the burst is whole again.
+    pub rate_reset: Duration,
+    pub day_remaining: u64,
+    /// Until the oldest message counted in the rolling day leaves it.
+    pub day_reset: Duration,
+}
+
+/// The outcome of each message, in order, and the quota state of each stream used.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub outcomes: Vec<AcceptOutcome>,
+    pub quotas: Vec<QuotaState>,
+}
+
+impl Store {
+    /// Accepts one message (see [`accept_messages`](Self::accept_messages)).
+    pub async fn accept_message(
+        &self,
+        new: NewMessage<'_>,
+        quotas: &TenantQuotas,
+    ) -> Result<(AcceptOutcome, Vec<QuotaState>), StoreError> {
+        let mut accepted = self
+            .accept_messages(std::slice::from_ref(&new), quotas)
+            .await?;
+        let outcome = accepted
+            .outcomes
+            .pop()
+            .ok_or_else(|| StoreError::corrupt("accept reply", "no outcome"))?;
+        Ok((outcome, accepted.quotas))
+    }
+
+    /// Accepts messages of one tenant, each all or nothing and in order: a message
+    /// over quota, or a replayed or conflicting Idempotency-Key, leaves the others
+    /// unaffected. `quotas` are the configured defaults; the tenant's own overrides
+    /// (read inside the script) take precedence.
+    pub async fn accept_messages(
+        &self,
+        messages: &[NewMessage<'_>],
+        quotas: &TenantQuotas,
+    ) -> Result<Accepted, StoreError> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut latest: Vec<QuotaState> = Vec::new();
+        for chunk in messages.chunks(CHUNK) {
+            let (chunk_outcomes, states) = self.accept_chunk(chunk, quotas).await?;
+            outcomes.extend(chunk_outcomes);
+            for state in states {
+                latest.retain(|s| s.stream != state.stream);
+                latest.push(state);
+            }
+        }
+        latest.sort_by_key(|s| s.stream != MessageStream::Transactional);
+        Ok(Accepted {
+            outcomes,
+            quotas: latest,
+        })
+    }
+
+    async fn accept_chunk(
+        &self,
+        chunk: &[NewMessage<'_>],
+        quotas: &TenantQuotas,
+    ) -> Result<(Vec<AcceptOutcome>, Vec<QuotaState>), StoreError> {
+        let Some(first) = chunk.first() else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let tenant = first.tenant;
+        if chunk.iter().any(|m| m.tenant != tenant) {
+            return Err(StoreError::corrupt("accept", "one tenant per call"));
+        }
+        let mut invocation = scripts::ACCEPT.prepare_invoke();
+        invocation
+            .key(keys::event_stream())
+            .key(keys::stream(MessageStream::Transactional))
+            .key(keys::stream(MessageStream::Bulk))
+            .key(keys::delayed())
+            .key(keys::quota_overrides(tenant));
+        for stream in MessageStream::ALL {
+            invocation
+                .key(keys::quota_rate(tenant, stream))
+                .key(keys::quota_day(tenant, stream));
+        }
+        invocation
+            .key(keys::fair_bulk())
+            .key(keys::fair_bulk_times())
+            .key(keys::scheduled_bulk_owners());
+        invocation.arg(tenant.as_str());
+        for stream in MessageStream::ALL {
+            let quota = quotas.get(stream);
+            invocation
+                .arg(quota.per_second.max(1))
+                .arg(quota.burst.max(1))
+                .arg(quota.per_day.max(1));
+        }
+        invocation.arg(FAIR_BACKLOG).arg(chunk.len());
+        for new in chunk {
+            add_message(&mut invocation, new, self.retention);
+        }
+        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        let streams: Vec<MessageStream> = chunk.iter().map(|m| m.message.stream).collect();
+        parse_reply(&reply, &streams)
+    }
+}
+
+/// The keys and arguments of one message (see `scripts::ACCEPT`).
+fn add_message(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    new: &NewMessage<'_>,
+    retention: Duration,
+) {
+    let message = new.message;
+    let status = if message.send_at.is_some() {
+        MessageStatus::Scheduled
+    } else {
+        MessageStatus::Queued
+    };
+    let now_ms = to_ms(new.now);
+    let due = message
+        .send_at
+        .map(|at| to_ms(at).to_string())
+        .unwrap_or_default();
+    let (idem_key, fingerprint) = match new.idempotency {
+        Some((key, fingerprint)) => (
+            keys::idempotency(new.tenant, &hash_secret(key)),
+            fingerprint,
+        ),
+        None => (keys::idempotency(new.tenant, "-"), ""),
+    };
+    let event = if message.send_at.is_some() {
+        MessageEvent::new(EventType::Scheduled, new.now).detail(format!("send at {due} (unix ms)"))
+    } else {
+        MessageEvent::new(EventType::Accepted, new.now)
+    };
+    let recipients = initial_recipients(message, new.now);
+    // Retention counts from the last change; until then, keep the record long
+    // enough to outlive the retry horizon of any schedule.
+    let ttl_ms = retention.as_millis() as i64 + message.send_at.map_or(0, |at| to_ms(at) - now_ms);
+    let fields: [(&str, String); 14] = [
+        ("tenant", new.tenant.to_string()),
+        ("stream", message.stream.as_str().to_string()),
+        ("status", status.as_str().to_string()),
+        ("body", json(message)),
+        ("from", message.from.to_string()),
+        ("subject", message.subject.clone()),
+        ("recipients", json(&recipients)),
+        ("attempts", "0".into()),
+        ("created_at", now_ms.to_string()),
+        ("updated_at", now_ms.to_string()),
+        ("next_attempt_at", due.clone()),
+        ("message_id_header", new.message_id_header.to_string()),
+        ("tags", json(&message.tags)),
+        ("metadata", json(&message.metadata)),
+    ];
+    invocation
+        .key(idem_key)
+        .key(keys::message(new.id))
+        .key(keys::message_events(new.id))
+        .arg(if new.idempotency.is_some() { "1" } else { "0" })
+        .arg(fingerprint)
+        .arg(new.id.as_str())
+        .arg(status.as_str())
+        .arg(&due)
+        .arg(keys::delayed_member(message.stream, new.id))
+        .arg(ttl_ms)
+        .arg(json(&event))
+        .arg(message.stream.as_str())
+        .arg(fields.len() * 2)
+        .arg(&fields[..]);
+}
+
+/// `streams`: each message's stream, in order.
+fn parse_reply(
+    reply: &[String],
+    streams: &[MessageStream],
+) -> Result<(Vec<AcceptOutcome>, Vec<QuotaState>), StoreError> {
+    let count = streams.len();
+    let corrupt = |why: &str| StoreError::corrupt("accept reply", why);
+    if reply.len() < count * 3 {
+        return Err(corrupt("too short"));
+    }
+    let (messages, tail) = reply.split_at(count * 3);
+    let millis = |v: &str| Duration::from_millis(v.parse::<f64>().unwrap_or(0.0).max(0.0) as u64);
+    let mut outcomes = Vec::with_capacity(count);
+    for (item, stream) in messages.chunks(3).zip(streams) {
+        let [outcome, id, third] = item else {
+            return Err(corrupt("shape"));
+        };
+        let parse_id = || MessageId::parse(id).map_err(|_| corrupt("id"));
+        let parse_st = || parse_status(third).ok_or_else(|| corrupt("status"));
+        outcomes.push(match outcome.as_str() {
+            "created" => AcceptOutcome::Created {
+                id: parse_id()?,
+                status: parse_st()?,
+            },
+            "replayed" => AcceptOutcome::Replayed {
+                id: parse_id()?,
+                status: parse_st()?,
+            },
+            "conflict" => AcceptOutcome::Conflict { id: parse_id()? },
+            "rate" | "daily" => AcceptOutcome::OverQuota {
+                stream: *stream,
+                limit: if outcome == "rate" {
+                    QuotaLimit::Rate
+                } else {
+                    QuotaLimit::Daily
+                },
+                retry_after: millis(third),
+            },
+            _ => return Err(corrupt("outcome")),
+        });
+    }
+    let mut states = Vec::new();
+    for item in tail.chunks(8) {
+        let [
+            stream,
+            per_second,
+            burst,
+            per_day,
+            rate_left,
+            rate_reset,
+            day_left,
+            day_reset,
+        ] = item
+        else {
+            return Err(corrupt("quota shape"));
+        };
+        let stream = MessageStream::parse(stream).ok_or_else(|| corrupt("quota stream"))?;
+        let number = |v: &str| v.parse::<f64>().unwrap_or(0.0).max(0.0);
+        states.push(QuotaState {
+            stream,
+            limits: StreamQuota {
+                per_second: number(per_second) as u32,
+                burst: number(burst) as u32,
+                per_day: number(per_day) as u64,
+            },
+            rate_remaining: number(rate_left) as u32,
+            rate_reset: millis(rate_reset),
+            day_remaining: number(day_left) as u64,
+            day_reset: millis(day_reset),
+        });
+    }
+    Ok((outcomes, states))
+}
