@@ -231,6 +231,9 @@ impl Cli {
         if self.scenario != Scenario::Load && self.split_roles {
             bail!("--split-roles only applies to --scenario load");
         }
+        if self.scenario != Scenario::Load && self.batch > 1 {
+            bail!("--batch only applies to --scenario load");
+        }
         if self.messages == Some(0) {
             bail!("--messages must be at least 1");
         }

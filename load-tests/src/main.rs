@@ -42,6 +42,8 @@ const MIN_DRAIN_MESSAGES: u64 = 100;
 const MIN_DRAIN_TIME: Duration = Duration::from_millis(200);
 
 fn main() -> ExitCode {
+    // reqwest is built without a TLS provider in this workspace: ring it is.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(true) => ExitCode::SUCCESS,
@@ -346,6 +348,7 @@ async fn scenario(
         setup: Setup {
             target: base_url,
             concurrency: cli.concurrency,
+            batch: cli.batch,
             limit: limit_text,
             stream: cli.stream.as_str(),
             content_bytes: payload.content_bytes(),

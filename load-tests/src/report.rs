@@ -27,6 +27,8 @@ pub struct Report {
 pub struct Setup {
     pub target: String,
     pub concurrency: u32,
+    /// Messages per request: 1 = `POST /v1/messages`, more = `POST /v1/messages/batch`.
+    pub batch: u32,
     /// `20000 messages` or `20s`.
     pub limit: String,
     pub stream: &'static str,
@@ -198,7 +200,15 @@ impl Report {
         let _ = writeln!(o, "           {versions}");
 
         let _ = writeln!(o);
-        let _ = writeln!(o, "Accept     POST /v1/messages answered 202");
+        if s.batch > 1 {
+            let _ = writeln!(
+                o,
+                "Accept     POST /v1/messages/batch, {} messages a request; latency is per request",
+                s.batch
+            );
+        } else {
+            let _ = writeln!(o, "Accept     POST /v1/messages answered 202");
+        }
         let _ = writeln!(
             o,
             "  accepted       {} of {} requests, {} errors",

@@ -99,7 +99,10 @@ impl TestEnv {
             config,
             running: Some(running),
             base,
-            http: Client::new(),
+            http: {
+                sluice_webhooks::install_tls_provider();
+                Client::new()
+            },
         }
     }
 

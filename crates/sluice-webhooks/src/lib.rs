@@ -37,6 +37,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use retry::RetrySchedule;
+pub use sender::install_tls_provider;
 pub use ssrf::{UrlError, check_resolves_publicly, is_public, parse_url};
 
 #[derive(Clone, Debug)]

@@ -66,13 +66,19 @@ impl Response {
     }
 }
 
+/// reqwest is built without a TLS provider of its own (see Cargo.toml): makes ring
+/// the process default. Every reqwest client in the workspace shares this build of
+/// reqwest, so anything that builds one calls this first. Installing twice is fine
+/// (the error only says one is installed already).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The HTTP client every request goes through: no redirects, no proxies, the guarded
 /// resolver, HTTPS verified against the system's roots, one timeout for the whole
 /// exchange.
 pub fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, reqwest::Error> {
-    // reqwest is built without a TLS provider of its own; make ring the process
-    // default (an error only means one is installed already, which is as good).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
