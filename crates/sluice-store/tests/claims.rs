@@ -6,75 +6,24 @@
 use std::time::Duration;
 
 use sluice_model::{
-    ApiKeyStatus, EventType, Limits, MessageId, MessageStatus, OutboundMessage, RecipientStatus,
-    Scope, SendMessageRequest, TenantId, TenantQuotas,
+    ApiKeyStatus, EventType, MessageId, MessageStatus, MessageStream, OutboundMessage,
+    RecipientStatus, Scope,
 };
-use sluice_store::embedded::EmbeddedRedis;
-use sluice_store::{
-    AcceptOutcome, CancelOutcome, KeyLookup, NewApiKey, NewMessage, Settlement, Store,
-};
+use sluice_store::{CancelOutcome, KeyLookup, NewApiKey, Settlement};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    _redis: EmbeddedRedis,
-    store: Store,
-    tenant: TenantId,
-}
+mod support;
 
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
-    let store = Store::connect(&redis.url(), Duration::from_secs(3600))
-        .await
-        .unwrap();
-    let tenant = store.create_tenant("acme").await.unwrap().id;
-    Fixture {
-        _dir: dir,
-        _redis: redis,
-        store,
-        tenant,
-    }
-}
+use support::{Fixture, fixture};
 
 fn message(to: &str, send_at: Option<OffsetDateTime>) -> OutboundMessage {
-    SendMessageRequest {
-        from: "Acme <noreply@acme.test>".into(),
-        to: vec![to.into()],
-        subject: "Hello".into(),
-        text: Some("Hi".into()),
-        send_at: send_at.map(|at| at.format(&Rfc3339).unwrap()),
-        ..Default::default()
-    }
-    .validate(&Limits::default(), OffsetDateTime::now_utc())
-    .unwrap()
+    let mut message = support::message(MessageStream::Transactional, to);
+    message.send_at = send_at;
+    message
 }
 
 async fn accept(f: &Fixture, message: &OutboundMessage) -> MessageId {
-    let id = MessageId::generate();
-    let header = format!("<{id}@acme.test>");
-    let outcome = f
-        .store
-        .accept_message(
-            NewMessage {
-                tenant: &f.tenant,
-                id: &id,
-                message,
-                message_id_header: &header,
-                idempotency: None,
-                now: OffsetDateTime::now_utc(),
-            },
-            &TenantQuotas::default(),
-        )
-        .await
-        .unwrap()
-        .0;
-    assert!(
-        matches!(outcome, AcceptOutcome::Created { .. }),
-        "{outcome:?}"
-    );
-    id
+    support::created_id(support::accept(f, message, None).await)
 }
 
 async fn cancel(f: &Fixture, id: &MessageId) -> CancelOutcome {

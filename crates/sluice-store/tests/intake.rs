@@ -4,44 +4,18 @@
 use std::time::Duration;
 
 use sluice_model::{
-    Limits, MessageId, MessageStream, OutboundMessage, QuotasPatch, SendMessageRequest,
-    StreamQuota, StreamQuotaPatch, TenantId, TenantQuotas,
+    MessageId, MessageStream, OutboundMessage, QuotasPatch, StreamQuota, StreamQuotaPatch,
+    TenantId, TenantQuotas,
 };
-use sluice_store::embedded::EmbeddedRedis;
 use sluice_store::{AcceptOutcome, FAIR_BACKLOG, NewMessage, QuotaLimit, Store};
 use time::OffsetDateTime;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    _redis: EmbeddedRedis,
-    store: Store,
-}
+mod support;
 
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
-    let store = Store::connect(&redis.url(), Duration::from_secs(3600))
-        .await
-        .unwrap();
-    Fixture {
-        _dir: dir,
-        _redis: redis,
-        store,
-    }
-}
+use support::fixture;
 
 fn message(stream: MessageStream) -> OutboundMessage {
-    let request: SendMessageRequest = serde_json::from_value(serde_json::json!({
-        "from": "Acme <noreply@acme.test>",
-        "to": ["jane@example.com"],
-        "subject": "Hello",
-        "text": "Hi",
-        "stream": stream.as_str(),
-    }))
-    .unwrap();
-    request
-        .validate(&Limits::default(), OffsetDateTime::now_utc())
-        .unwrap()
+    support::message(stream, "jane@example.com")
 }
 
 /// Plenty for everything a test does not mean to limit.

@@ -4,78 +4,14 @@
 use std::time::Duration;
 
 use sluice_model::{
-    EventType, Limits, MessageEvent, MessageId, MessageStatus, MessageStream, OutboundMessage,
-    RecipientStatus, SendMessageRequest, TenantId, TenantQuotas,
+    EventType, MessageEvent, MessageId, MessageStatus, MessageStream, RecipientStatus,
 };
-use sluice_store::embedded::EmbeddedRedis;
-use sluice_store::{AcceptOutcome, NewMessage, Settlement, Store};
+use sluice_store::{AcceptOutcome, Settlement};
 use time::OffsetDateTime;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    _redis: EmbeddedRedis,
-    store: Store,
-    tenant: TenantId,
-}
+mod support;
 
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
-    let store = Store::connect(&redis.url(), Duration::from_secs(3600))
-        .await
-        .unwrap();
-    let tenant = store.create_tenant("acme").await.unwrap().id;
-    Fixture {
-        _dir: dir,
-        _redis: redis,
-        store,
-        tenant,
-    }
-}
-
-fn message(stream: MessageStream, to: &str) -> OutboundMessage {
-    SendMessageRequest {
-        from: "Acme <noreply@acme.test>".into(),
-        to: vec![to.into()],
-        subject: "Hello".into(),
-        text: Some("Hi".into()),
-        stream: Some(stream),
-        ..Default::default()
-    }
-    .validate(&Limits::default(), OffsetDateTime::now_utc())
-    .unwrap()
-}
-
-async fn accept(
-    f: &Fixture,
-    message: &OutboundMessage,
-    idempotency: Option<(&str, &str)>,
-) -> AcceptOutcome {
-    let id = MessageId::generate();
-    let header = format!("<{id}@acme.test>");
-    f.store
-        .accept_message(
-            NewMessage {
-                tenant: &f.tenant,
-                id: &id,
-                message,
-                message_id_header: &header,
-                idempotency,
-                now: OffsetDateTime::now_utc(),
-            },
-            &TenantQuotas::default(),
-        )
-        .await
-        .unwrap()
-        .0
-}
-
-fn created_id(outcome: AcceptOutcome) -> MessageId {
-    match outcome {
-        AcceptOutcome::Created { id, .. } => id,
-        other => panic!("expected created, got {other:?}"),
-    }
-}
+use support::{accept, created_id, fixture, message};
 
 #[tokio::test]
 async fn accepted_messages_are_visible_only_to_their_tenant() {

@@ -1,0 +1,81 @@
+//! What the store's test files share: a private redis-server with a tenant, a
+//! simple message, and accepting it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use sluice_model::{
+    Limits, MessageId, MessageStream, OutboundMessage, SendMessageRequest, TenantId, TenantQuotas,
+};
+use sluice_store::embedded::EmbeddedRedis;
+use sluice_store::{AcceptOutcome, NewMessage, Store};
+use time::OffsetDateTime;
+
+pub struct Fixture {
+    _dir: tempfile::TempDir,
+    _redis: EmbeddedRedis,
+    pub store: Store,
+    /// A tenant named `acme`.
+    pub tenant: TenantId,
+}
+
+pub async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
+    let store = Store::connect(&redis.url(), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let tenant = store.create_tenant("acme").await.unwrap().id;
+    Fixture {
+        _dir: dir,
+        _redis: redis,
+        store,
+        tenant,
+    }
+}
+
+/// From `noreply@acme.test` to `to`, on `stream`.
+pub fn message(stream: MessageStream, to: &str) -> OutboundMessage {
+    SendMessageRequest {
+        from: "Acme <noreply@acme.test>".into(),
+        to: vec![to.into()],
+        subject: "Hello".into(),
+        text: Some("Hi".into()),
+        stream: Some(stream),
+        ..Default::default()
+    }
+    .validate(&Limits::default(), OffsetDateTime::now_utc())
+    .unwrap()
+}
+
+/// Accepts `message` for the fixture's tenant under the default quotas.
+pub async fn accept(
+    f: &Fixture,
+    message: &OutboundMessage,
+    idempotency: Option<(&str, &str)>,
+) -> AcceptOutcome {
+    let id = MessageId::generate();
+    let header = format!("<{id}@acme.test>");
+    f.store
+        .accept_message(
+            NewMessage {
+                tenant: &f.tenant,
+                id: &id,
+                message,
+                message_id_header: &header,
+                idempotency,
+                now: OffsetDateTime::now_utc(),
+            },
+            &TenantQuotas::default(),
+        )
+        .await
+        .unwrap()
+        .0
+}
+
+pub fn created_id(outcome: AcceptOutcome) -> MessageId {
+    match outcome {
+        AcceptOutcome::Created { id, .. } => id,
+        other => panic!("expected created, got {other:?}"),
+    }
+}
