@@ -50,17 +50,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let json: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         let fingerprint = fingerprint(&json);
-        let value = serde_path_to_error::deserialize(json).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                String::from("body")
-            } else {
-                path
-            };
-            ApiError::field(&field, e.into_inner())
-        })?;
+        let value = deserialize(json)?;
         Ok(Self { value, fingerprint })
     }
+}
+
+/// Deserializes JSON into `T`; a shape error is a 422 naming the field's path (`body`
+/// for the document itself).
+pub fn deserialize<T: DeserializeOwned>(json: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(json).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            String::from("body")
+        } else {
+            path
+        };
+        ApiError::field(&field, e.into_inner())
+    })
 }
 
 /// SHA-256 of the JSON's canonical form (keys sorted, no whitespace): equal for

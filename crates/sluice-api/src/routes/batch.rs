@@ -1,8 +1,6 @@
 //! Sending many messages in one request: each is checked like a single send and
 //! gets its own result, and the accepted ones are written in a few Redis calls.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -15,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiKeyAuth, JsonBody, fingerprint};
+use crate::extract::{ApiKeyAuth, JsonBody, deserialize, fingerprint};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
 use crate::routes::messages::{
@@ -94,24 +92,22 @@ async fn send_batch(
     let mut ready: Vec<Prepared> = Vec::new();
     let mut lookups = Lookups::default();
     for (index, raw) in body.value.messages.into_iter().enumerate() {
-        let prepared = match serde_path_to_error::deserialize::<_, SendMessageRequest>(&raw) {
-            Err(e) => Err(ApiError::field(
-                &field_path(&e.path().to_string()),
-                e.into_inner(),
-            )),
+        // Message i is idempotent under `<key>#<i>`, with its own body's fingerprint.
+        let message_key = idempotency.map(|key| (format!("{key}#{index}"), fingerprint(&raw)));
+        let prepared = match deserialize::<SendMessageRequest>(raw) {
+            Err(error) => Err(error),
             Ok(request) => prepare_message(&state, tenant, request, now, &mut lookups).await,
         };
         match prepared {
             Ok(message) => {
                 let id = MessageId::generate();
                 let header = format!("<{id}@{}>", message.from.address.domain());
-                let key = idempotency.map(|key| format!("{key}#{index}"));
                 ready.push(Prepared {
                     index,
                     id,
                     header,
                     message,
-                    idempotency: key.map(|key| (key, fingerprint(&raw))),
+                    idempotency: message_key,
                 });
                 results.push(None);
             }
@@ -137,10 +133,9 @@ async fn send_batch(
         .store
         .accept_messages(&news, &state.settings.quotas)
         .await?;
-    let streams: HashMap<usize, _> = ready.iter().map(|p| (p.index, p.message.stream)).collect();
     for (prepared, outcome) in ready.iter().zip(outcome.outcomes) {
-        let stream = streams[&prepared.index];
-        results[prepared.index] = Some(accepted(outcome, stream).map(|(accepted, _)| accepted));
+        results[prepared.index] =
+            Some(accepted(outcome, prepared.message.stream).map(|(accepted, _)| accepted));
     }
 
     let results = results
@@ -166,13 +161,4 @@ struct Prepared {
     message: OutboundMessage,
     /// `(<key>#<index>, fingerprint of this message's JSON)`.
     idempotency: Option<(String, String)>,
-}
-
-/// serde_path_to_error's path of a message field (`.` for the message itself).
-fn field_path(path: &str) -> String {
-    if path == "." {
-        "body".to_string()
-    } else {
-        path.to_string()
-    }
 }
