@@ -6,6 +6,7 @@
 
 pub mod admin_jwt;
 pub mod extract;
+pub mod paging;
 pub mod problem;
 pub mod quota_headers;
 pub mod routes;

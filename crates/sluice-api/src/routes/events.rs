@@ -14,9 +14,10 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::extract::ApiKeyAuth;
+use crate::paging;
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
-use crate::routes::webhooks::{check_cursor, check_limit, event_type_names};
+use crate::routes::webhooks::{check_cursor, event_type_names};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_events))
@@ -117,7 +118,7 @@ async fn list_events(
         errors.push(FieldError::new("until", "must not be before `since`"));
     }
     let cursor = check_cursor(params.cursor.as_deref(), &mut errors);
-    let limit = check_limit(params.limit.as_deref(), &mut errors);
+    let limit = paging::limit(params.limit.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }

@@ -12,15 +12,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::extract::{ApiKeyAuth, JsonBody};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
+use crate::{AppState, paging};
 
 /// Addresses one request may add.
 const MAX_ADDRESSES: usize = 1000;
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
 const MAX_NOTE_CHARS: usize = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -97,29 +95,12 @@ async fn list_suppressions(
     auth.require(Scope::Read)?;
     let Query(params) = params.map_err(|e| ApiError::field("query", e.body_text()))?;
     let mut errors = Vec::new();
-    let cursor = params.cursor.as_deref().and_then(|text| {
-        let cursor = SuppressionCursor::parse(text);
-        if cursor.is_none() {
-            errors.push(FieldError::new(
-                "cursor",
-                "is not a cursor from a previous page",
-            ));
-        }
-        cursor
-    });
-    let limit = match params.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<usize>() {
-            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
-            _ => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                ));
-                DEFAULT_LIMIT
-            }
-        },
-    };
+    let cursor = paging::cursor(
+        params.cursor.as_deref(),
+        SuppressionCursor::parse,
+        &mut errors,
+    );
+    let limit = paging::limit(params.limit.as_deref(), &mut errors);
     let reason = params.reason.as_deref().and_then(|text| {
         let reason = SuppressionReason::parse(text);
         if reason.is_none() {

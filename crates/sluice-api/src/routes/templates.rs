@@ -7,20 +7,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sluice_model::{FieldError, Scope, Template, TemplateId, TemplateRequest, TemplateSummary};
+use sluice_model::{Scope, Template, TemplateId, TemplateRequest, TemplateSummary};
 use sluice_store::TemplateLookup;
 use sluice_store::templates::VERSIONS_KEPT;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::extract::{ApiKeyAuth, JsonBody};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
-
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
+use crate::{AppState, paging};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -74,29 +71,12 @@ async fn list_templates(
     auth.require(Scope::Read)?;
     let Query(params) = params.map_err(|e| ApiError::field("query", e.body_text()))?;
     let mut errors = Vec::new();
-    let cursor = params.cursor.as_deref().and_then(|text| {
-        let cursor = TemplateId::parse(text).ok();
-        if cursor.is_none() {
-            errors.push(FieldError::new(
-                "cursor",
-                "is not a cursor from a previous page",
-            ));
-        }
-        cursor
-    });
-    let limit = match params.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<usize>() {
-            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
-            _ => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                ));
-                DEFAULT_LIMIT
-            }
-        },
-    };
+    let cursor = paging::cursor(
+        params.cursor.as_deref(),
+        |text| TemplateId::parse(text).ok(),
+        &mut errors,
+    );
+    let limit = paging::limit(params.limit.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }

@@ -15,15 +15,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::extract::{ApiKeyAuth, JsonBody};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
+use crate::{AppState, paging};
 
 /// Endpoints one tenant may have.
 const MAX_ENDPOINTS: usize = 100;
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
 
 /// What the webhook routes need from the configuration.
 #[derive(Clone, Debug)]
@@ -366,7 +364,7 @@ async fn list_attempts(
     let Query(params) = params.map_err(|e| ApiError::field("query", e.body_text()))?;
     let mut errors = Vec::new();
     let cursor = check_cursor(params.cursor.as_deref(), &mut errors);
-    let limit = check_limit(params.limit.as_deref(), &mut errors);
+    let limit = paging::limit(params.limit.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -497,30 +495,9 @@ pub(crate) fn check_cursor<'a>(
     cursor: Option<&'a str>,
     errors: &mut Vec<FieldError>,
 ) -> Option<&'a str> {
-    let cursor = cursor?;
-    if sluice_store::webhooks::is_stream_cursor(cursor) {
-        Some(cursor)
-    } else {
-        errors.push(FieldError::new(
-            "cursor",
-            "is not a cursor from a previous page",
-        ));
-        None
-    }
-}
-
-pub(crate) fn check_limit(limit: Option<&str>, errors: &mut Vec<FieldError>) -> usize {
-    match limit {
-        None => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<usize>() {
-            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
-            _ => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                ));
-                DEFAULT_LIMIT
-            }
-        },
-    }
+    paging::cursor(
+        cursor,
+        |text| sluice_store::webhooks::is_stream_cursor(text).then_some(text),
+        errors,
+    )
 }
