@@ -16,6 +16,18 @@ pub fn delayed() -> String {
     format!("{QUEUE}:delayed")
 }
 
+/// A worker process's liveness: `alive` while it runs (refreshed well within its
+/// expiry), `gone` once it stopped and handed its unfinished entries back.
+pub fn liveness(consumer: &str) -> String {
+    format!("{QUEUE}:alive:{consumer}")
+}
+
+/// Queue entries whose message record was missing when a worker took them: kept
+/// (trimmed to about the last 10,000) so no accepted message vanishes without trace.
+pub fn lost_entries() -> String {
+    format!("{QUEUE}:lost")
+}
+
 /// Messages parked until a connection to a busy destination frees (`name`: the
 /// destination's throttle group, e.g. a provider).
 pub fn waitlist(name: &str) -> String {

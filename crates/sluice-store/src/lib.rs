@@ -20,7 +20,14 @@
 //!   state), `attempts`, `created_at`, `updated_at`, `next_attempt_at` (unix ms or empty),
 //!   `message_id_header`, `tags`, `metadata`, and `claim:<stream entry id>` while a
 //!   worker holds the message (set by the worker's load, removed by its settle or
-//!   discard; a claimed message cannot be cancelled). Expires after the retention period.
+//!   discard; a claimed message cannot be cancelled; a settle without its claim only
+//!   acknowledges). Expires after the retention period.
+//! - `…:alive:<consumer>` — STRING `alive`, expiring a liveness period (default 8 s)
+//!   after the worker process's last refresh, or `gone` (10 min) once it stopped. The
+//!   pending entries of a consumer whose key is gone or expired are taken over by
+//!   another worker (see `takeover`).
+//! - `…:lost` — Stream of queue entries whose message record was missing (`m`,
+//!   `stream`, `entry`, `reason`), about the last 10,000: nothing vanishes unseen.
 //! - `…:msg:<message id>:events` — LIST of event JSON, oldest first; same expiry.
 //! - `…:idem:<tenant id>:<sha256(Idempotency-Key)>` — STRING `<fingerprint>\n<id>\n<status>`,
 //!   24 h: the first response to replay, or a 409 when the body differs.
@@ -129,6 +136,7 @@ mod queue;
 mod quotas;
 mod scripts;
 pub mod suppressions;
+mod takeover;
 pub mod templates;
 mod tenants;
 pub mod throttle;
@@ -145,7 +153,7 @@ pub use domains::{DkimKey, DomainRecord, DomainUpdate, SendingDomain, SigningKey
 pub use error::StoreError;
 pub use events::{EventFilter, EventPage, EventStream, PendingEvent};
 pub use intake::{AcceptOutcome, Accepted, FAIR_BACKLOG, NewMessage, QuotaLimit, QuotaState};
-pub use queue::{DeliveryJob, Queue, QueueDepth, QueueEntry, Settlement};
+pub use queue::{DeliveryJob, Loaded, Queue, QueueDepth, QueueEntry, Settlement};
 pub use suppressions::{
     NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage, Suppressions,
 };

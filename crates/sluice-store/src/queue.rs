@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamReadOptions, StreamReadReply,
-};
+use redis::streams::{StreamReadOptions, StreamReadReply};
 use sluice_model::{
     MessageEvent, MessageId, MessageStatus, MessageStream, OutboundMessage, RecipientState,
     TenantId,
@@ -41,6 +39,28 @@ pub struct DeliveryJob {
     pub created_at: OffsetDateTime,
 }
 
+/// What [`Queue::load`] found behind an entry.
+#[derive(Clone, Debug)]
+pub enum Loaded {
+    /// A message waiting for delivery, now claimed by the caller.
+    Job(Box<DeliveryJob>),
+    /// Nothing left to do: final, cancelled, or already delivered by an earlier
+    /// attempt whose acknowledgement was lost (a reclaimed or retried entry).
+    Finished,
+    /// No record at all: the message cannot be sent (see [`Queue::dead_letter`]).
+    Missing,
+}
+
+impl Loaded {
+    /// The job, when there is one to attempt.
+    pub fn into_job(self) -> Option<DeliveryJob> {
+        match self {
+            Loaded::Job(job) => Some(*job),
+            Loaded::Finished | Loaded::Missing => None,
+        }
+    }
+}
+
 /// The outcome of one attempt, written atomically with the acknowledgement.
 #[derive(Clone, Debug)]
 pub struct Settlement {
@@ -68,7 +88,7 @@ pub struct QueueDepth {
 
 #[derive(Clone)]
 pub struct Queue {
-    conn: ConnectionManager,
+    pub(crate) conn: ConnectionManager,
     reader: ConnectionManager,
     retention: Duration,
 }
@@ -199,70 +219,10 @@ impl Queue {
         Ok(entries)
     }
 
-    /// Takes over entries another consumer read but has not settled for `min_idle`
-    /// (a crashed or killed worker). Transactional first.
-    pub async fn reclaim(
-        &self,
-        consumer: &str,
-        min_idle: Duration,
-        count: usize,
-    ) -> Result<Vec<QueueEntry>, StoreError> {
-        let mut claimed = Vec::new();
-        for stream in MessageStream::ALL {
-            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-                .arg(keys::stream(stream))
-                .arg(keys::GROUP)
-                .arg(consumer)
-                .arg(min_idle.as_millis() as u64)
-                .arg("0-0")
-                .arg(StreamAutoClaimOptions::default().count(count))
-                .query_async(&mut self.conn.clone())
-                .await?;
-            claimed.extend(
-                reply
-                    .claimed
-                    .into_iter()
-                    .filter_map(|entry| to_entry(stream, entry)),
-            );
-        }
-        Ok(claimed)
-    }
-
-    /// Resets the idle time of entries this consumer is still working on, so a slow
-    /// but alive delivery is not reclaimed by another worker and sent twice.
-    pub async fn heartbeat(
-        &self,
-        consumer: &str,
-        entries: &[QueueEntry],
-    ) -> Result<(), StoreError> {
-        let mut pipe = redis::pipe();
-        for stream in MessageStream::ALL {
-            let ids: Vec<&str> = entries
-                .iter()
-                .filter(|e| e.stream == stream)
-                .map(|e| e.entry_id.as_str())
-                .collect();
-            if !ids.is_empty() {
-                pipe.cmd("XCLAIM")
-                    .arg(keys::stream(stream))
-                    .arg(keys::GROUP)
-                    .arg(consumer)
-                    .arg(0)
-                    .arg(&ids)
-                    .arg("JUSTID")
-                    .ignore();
-            }
-        }
-        let _: () = pipe.query_async(&mut self.conn.clone()).await?;
-        Ok(())
-    }
-
-    /// Loads and claims the job behind an entry; `None` when the record has expired or
-    /// is already final (a reclaimed entry whose delivery was recorded before the
-    /// crash, or a message cancelled while queued). The claim, taken atomically with
-    /// the read, makes a cancellation wait for this attempt to settle (409) instead of
+    /// Loads and claims the job behind an entry. The claim, taken atomically with the
+    /// read, makes a cancellation wait for this attempt to settle (409) instead of
     /// racing it; [`Queue::settle`] and [`Queue::discard`] release it.
-    pub async fn load(&self, entry: &QueueEntry) -> Result<Option<DeliveryJob>, StoreError> {
+    pub async fn load(&self, entry: &QueueEntry) -> Result<Loaded, StoreError> {
         let key = keys::message(&entry.message_id);
         let fields: HashMap<String, String> = scripts::CLAIM
             .key(&key)
@@ -270,16 +230,19 @@ impl Queue {
             .arg(now_ms())
             .invoke_async(&mut self.conn.clone())
             .await?;
+        if fields.is_empty() {
+            return Ok(Loaded::Missing);
+        }
         let status = match fields.get("status").and_then(|s| parse_status(s)) {
             Some(status) if !status.is_final() => status,
-            _ => return Ok(None),
+            _ => return Ok(Loaded::Finished),
         };
         let Some(body) = fields.get("body") else {
-            return Ok(None);
+            return Ok(Loaded::Finished);
         };
         let corrupt = |reason: String| StoreError::corrupt(&key, reason);
         let text = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
-        Ok(Some(DeliveryJob {
+        Ok(Loaded::Job(Box::new(DeliveryJob {
             entry: entry.clone(),
             tenant: TenantId::parse(text("tenant")).map_err(|e| corrupt(e.to_string()))?,
             status,
@@ -289,7 +252,43 @@ impl Queue {
                 .map_err(|e| corrupt(e.to_string()))?,
             attempts: text("attempts").parse().unwrap_or_default(),
             created_at: from_ms(text("created_at").parse().unwrap_or_default()),
-        }))
+        })))
+    }
+
+    /// Acknowledges an entry whose message record is gone (expired or deleted by
+    /// hand: with `noeviction` nothing else removes one), keeping a trace of it in
+    /// the lost-entries stream for the operator. Nothing can be sent: the record
+    /// held the message.
+    pub async fn dead_letter(&self, entry: &QueueEntry, reason: &str) -> Result<(), StoreError> {
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("XADD")
+            .arg(keys::lost_entries())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(10_000)
+            .arg("*")
+            .arg("m")
+            .arg(entry.message_id.to_string())
+            .arg("stream")
+            .arg(entry.stream.as_str())
+            .arg("entry")
+            .arg(&entry.entry_id)
+            .arg("reason")
+            .arg(reason)
+            .ignore()
+            .cmd("XACK")
+            .arg(keys::stream(entry.stream))
+            .arg(keys::GROUP)
+            .arg(&entry.entry_id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(keys::stream(entry.stream))
+            .arg(&entry.entry_id)
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 
     pub async fn settle(
@@ -436,7 +435,10 @@ pub(crate) async fn queue_depth(conn: &mut ConnectionManager) -> Result<QueueDep
     })
 }
 
-fn to_entry(stream: MessageStream, entry: redis::streams::StreamId) -> Option<QueueEntry> {
+pub(crate) fn to_entry(
+    stream: MessageStream,
+    entry: redis::streams::StreamId,
+) -> Option<QueueEntry> {
     let message_id = entry
         .get::<String>("m")
         .and_then(|m| MessageId::parse(&m).ok());

@@ -8,6 +8,19 @@ use redis::Script;
 mod intake;
 pub use intake::{ACCEPT, FEED_BULK, PROMOTE};
 
+// Scripts a worker needs to move mail along carry `allow-oom`: when Redis is out of
+// memory (noeviction), the API's intake is refused (503), but workers can still claim,
+// settle (which drops message bodies) and move due mail, so the queue drains and
+// memory frees instead of everything stopping. They need Redis 7.0 or newer.
+
+/// See `scripts/take_over.lua`.
+pub static TAKE_OVER: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/take_over.lua")));
+
+/// See `scripts/own_idle.lua`.
+pub static OWN_IDLE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/own_idle.lua")));
+
 /// Settle one delivery attempt: record the outcome and events, schedule the retry if
 /// any, and only then acknowledge and delete the stream entry. Because recording and
 /// acknowledging are one step, a reclaimed entry never repeats a finished delivery.
@@ -16,7 +29,10 @@ pub use intake::{ACCEPT, FEED_BULK, PROMOTE};
 /// list, so a freed connection can release it before its fallback time.
 ///
 /// Every event also goes to the event stream, for the tenant's feed and webhooks.
-/// The worker's claim (see [`CLAIM`]) is released in the same step.
+/// The worker's claim (see [`CLAIM`]) is released in the same step, and only a
+/// claimed message is written: settling the same entry again (a retry after a lost
+/// reply, or a second worker that took over a slow one) changes nothing but the
+/// acknowledgement, so events are never recorded twice.
 ///
 /// KEYS: message hash, events list, stream, delayed set, event stream, then wait
 /// lists. ARGV: entry
@@ -24,8 +40,8 @@ pub use intake::{ACCEPT, FEED_BULK, PROMOTE};
 /// delayed member, ttl_ms, drop_body ('1' once final), then event JSONs.
 pub static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then
+        r#"#!lua flags=allow-oom
+if redis.call('HEXISTS', KEYS[1], 'claim:' .. ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'status', ARGV[2], 'recipients', ARGV[3], 'updated_at', ARGV[4],
     'attempts', ARGV[5], 'next_attempt_at', ARGV[6])
   if ARGV[9] == '1' then redis.call('HDEL', KEYS[1], 'body') end
@@ -96,7 +112,7 @@ return 1
 /// Returns {released, still waiting}.
 pub static RELEASE_WAITING: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"
+        r#"#!lua flags=allow-oom
 local wanted, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
 local released = 0
 while released < wanted and budget > 0 do
@@ -177,7 +193,7 @@ return due
 /// (empty when the record is gone).
 pub static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"
+        r#"#!lua flags=allow-oom
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {} end
 if (status == 'queued' or status == 'scheduled' or status == 'deferred')

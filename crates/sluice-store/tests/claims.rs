@@ -43,7 +43,7 @@ async fn a_claimed_message_cannot_be_cancelled_until_its_attempt_settles() {
         .await
         .unwrap()
         .remove(0);
-    let job = queue.load(&entry).await.unwrap().unwrap();
+    let job = queue.load(&entry).await.unwrap().into_job().unwrap();
     assert_eq!(cancel(&f, &id).await, CancelOutcome::InFlight);
 
     // The attempt ends deferred: the claim goes with the settlement, and the message
@@ -70,7 +70,7 @@ async fn a_claimed_message_cannot_be_cancelled_until_its_attempt_settles() {
     assert_eq!(view.events.last().unwrap().kind, EventType::Cancelled);
     assert_eq!(queue.depth().await.unwrap().delayed, 0, "the retry is gone");
     // Whatever is still queued for it is not sent: a load finds it final.
-    assert!(queue.load(&entry).await.unwrap().is_none());
+    assert!(queue.load(&entry).await.unwrap().into_job().is_none());
     assert_eq!(
         cancel(&f, &id).await,
         CancelOutcome::Final(MessageStatus::Cancelled)
@@ -92,7 +92,7 @@ async fn a_message_cancelled_before_its_load_is_dropped_without_a_claim() {
         cancel(&f, &id).await,
         CancelOutcome::Cancelled(MessageStatus::Cancelled)
     );
-    assert!(queue.load(&entry).await.unwrap().is_none());
+    assert!(queue.load(&entry).await.unwrap().into_job().is_none());
     queue.discard(&entry).await.unwrap();
     let depth = queue.depth().await.unwrap();
     assert_eq!((depth.transactional, depth.in_flight), (0, 0));
@@ -103,7 +103,7 @@ async fn a_message_cancelled_before_its_load_is_dropped_without_a_claim() {
         .await
         .unwrap()
         .remove(0);
-    assert!(queue.load(&entry).await.unwrap().is_some());
+    assert!(queue.load(&entry).await.unwrap().into_job().is_some());
     assert_eq!(cancel(&f, &other).await, CancelOutcome::InFlight);
     queue.discard(&entry).await.unwrap();
     assert_eq!(

@@ -103,7 +103,7 @@ async fn settling_records_the_outcome_and_removes_the_entry() {
         .await
         .unwrap()
         .remove(0);
-    let mut job = queue.load(&entry).await.unwrap().unwrap();
+    let mut job = queue.load(&entry).await.unwrap().into_job().unwrap();
     job.recipients[0].status = RecipientStatus::Delivered;
     let now = OffsetDateTime::now_utc();
     let settlement = Settlement {
@@ -126,7 +126,7 @@ async fn settling_records_the_outcome_and_removes_the_entry() {
     let depth = queue.depth().await.unwrap();
     assert_eq!((depth.transactional, depth.in_flight), (0, 0));
     // A stale reclaim of the same entry finds nothing left to do.
-    assert!(queue.load(&entry).await.unwrap().is_none());
+    assert!(queue.load(&entry).await.unwrap().into_job().is_none());
 }
 
 #[tokio::test]
@@ -139,7 +139,7 @@ async fn deferred_messages_come_back_when_due() {
         .await
         .unwrap()
         .remove(0);
-    let job = queue.load(&entry).await.unwrap().unwrap();
+    let job = queue.load(&entry).await.unwrap().into_job().unwrap();
     let retry_at = OffsetDateTime::now_utc() + time::Duration::seconds(60);
     let settlement = Settlement {
         status: MessageStatus::Deferred,
@@ -163,7 +163,16 @@ async fn deferred_messages_come_back_when_due() {
     let again = queue.next_batch("w1", 10, Duration::ZERO).await.unwrap();
     assert_eq!(again[0].message_id, id);
     assert_eq!(again[0].stream, MessageStream::Bulk);
-    assert_eq!(queue.load(&again[0]).await.unwrap().unwrap().attempts, 1);
+    assert_eq!(
+        queue
+            .load(&again[0])
+            .await
+            .unwrap()
+            .into_job()
+            .unwrap()
+            .attempts,
+        1
+    );
 }
 
 #[tokio::test]
@@ -179,7 +188,7 @@ async fn a_freed_connection_releases_parked_mail_once() {
     let far = OffsetDateTime::now_utc() + time::Duration::seconds(30);
     let batch = queue.next_batch("w1", 10, Duration::ZERO).await.unwrap();
     for (i, entry) in batch.iter().enumerate() {
-        let job = queue.load(entry).await.unwrap().unwrap();
+        let job = queue.load(entry).await.unwrap().into_job().unwrap();
         let settlement = Settlement {
             status: MessageStatus::Queued,
             recipients: job.recipients,
@@ -227,7 +236,7 @@ async fn a_freed_connection_releases_parked_mail_once() {
 }
 
 #[tokio::test]
-async fn a_dead_consumers_entries_are_reclaimed() {
+async fn a_dead_consumers_entries_are_taken_over_once_its_liveness_expires() {
     let f = fixture().await;
     let id = created_id(
         accept(
@@ -238,29 +247,87 @@ async fn a_dead_consumers_entries_are_reclaimed() {
         .await,
     );
     let queue = f.store.queue().await.unwrap();
+    let ttl = Duration::from_millis(300);
+    queue.announce("killed", ttl).await.unwrap();
     let taken = queue
-        .next_batch("crashed", 10, Duration::ZERO)
+        .next_batch("killed", 10, Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
+    queue.announce("alive", ttl).await.unwrap();
+    // While its key lives, nothing is taken, however long the delivery lasts.
     assert!(
         queue
-            .next_batch("alive", 10, Duration::ZERO)
+            .take_over_dead("alive", ttl, 10)
             .await
             .unwrap()
             .is_empty()
     );
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    let reclaimed = queue
-        .reclaim("alive", Duration::from_millis(50), 10)
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    let taken = queue.take_over_dead("alive", ttl, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].message_id, id);
+    // Only once: a second look (or a second taker) finds nothing, and the dead
+    // consumer, now without entries, leaves the group.
+    assert!(
+        queue
+            .take_over_dead("other", ttl, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut conn = redis::Client::open(f.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
         .await
         .unwrap();
-    assert_eq!(reclaimed.len(), 1);
-    assert_eq!(reclaimed[0].message_id, id);
+    let consumers: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg("sluice:{sluice:q0}:stream:transactional")
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let names: Vec<&str> = consumers
+        .consumers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(!names.contains(&"killed"), "{names:?}");
 }
 
 #[tokio::test]
-async fn heartbeats_keep_slow_deliveries_from_being_reclaimed() {
+async fn a_stopped_consumer_hands_its_entries_back_at_once() {
+    let f = fixture().await;
+    accept(&f, &message(MessageStream::Bulk, "jane@example.com"), None).await;
+    let queue = f.store.queue().await.unwrap();
+    let ttl = Duration::from_secs(60);
+    queue.announce("draining", ttl).await.unwrap();
+    assert_eq!(
+        queue
+            .next_batch("draining", 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        queue
+            .take_over_dead("next", ttl, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    queue.retire("draining").await.unwrap();
+    assert_eq!(
+        queue.take_over_dead("next", ttl, 10).await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_consumer_without_liveness_is_dead_only_once_idle_for_a_period() {
+    // A process from before liveness keys keeps reading; it must not be robbed.
     let f = fixture().await;
     accept(
         &f,
@@ -269,16 +336,139 @@ async fn heartbeats_keep_slow_deliveries_from_being_reclaimed() {
     )
     .await;
     let queue = f.store.queue().await.unwrap();
-    let taken = queue.next_batch("slow", 10, Duration::ZERO).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    queue.heartbeat("slow", &taken).await.unwrap();
+    assert_eq!(
+        queue
+            .next_batch("old", 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let ttl = Duration::from_millis(400);
     assert!(
         queue
-            .reclaim("other", Duration::from_millis(100), 10)
+            .take_over_dead("new", ttl, 10)
             .await
             .unwrap()
             .is_empty()
     );
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(queue.take_over_dead("new", ttl, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn own_idle_entries_are_found_again() {
+    let f = fixture().await;
+    let id = created_id(
+        accept(
+            &f,
+            &message(MessageStream::Transactional, "jane@example.com"),
+            None,
+        )
+        .await,
+    );
+    let queue = f.store.queue().await.unwrap();
+    assert_eq!(
+        queue
+            .next_batch("w1", 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let idle = Duration::from_millis(200);
+    assert!(queue.own_idle("w1", idle, 10).await.unwrap().is_empty());
+    tokio::time::sleep(idle + Duration::from_millis(50)).await;
+    // Another consumer's idle entries are not its own.
+    assert!(queue.own_idle("w2", idle, 10).await.unwrap().is_empty());
+    let found = queue.own_idle("w1", idle, 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].message_id, id);
+    // Found again means claimed again: its idle time restarted.
+    assert!(queue.own_idle("w1", idle, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn settling_twice_records_once() {
+    let f = fixture().await;
+    let id = created_id(
+        accept(
+            &f,
+            &message(MessageStream::Transactional, "jane@example.com"),
+            None,
+        )
+        .await,
+    );
+    let queue = f.store.queue().await.unwrap();
+    let entry = queue
+        .next_batch("w1", 10, Duration::ZERO)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut job = queue.load(&entry).await.unwrap().into_job().unwrap();
+    job.recipients[0].status = RecipientStatus::Delivered;
+    let now = OffsetDateTime::now_utc();
+    let settlement = Settlement {
+        status: MessageStatus::Delivered,
+        recipients: job.recipients.clone(),
+        attempts: 1,
+        events: vec![MessageEvent::new(EventType::Delivered, now).recipient("jane@example.com")],
+        retry_at: None,
+        waitlists: vec![],
+    };
+    // A retry after a lost reply, or a second worker that took a slow one over.
+    queue.settle(&entry, &settlement).await.unwrap();
+    queue.settle(&entry, &settlement).await.unwrap();
+    let view = f.store.get_message(&f.tenant, &id).await.unwrap().unwrap();
+    assert_eq!(
+        view.events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EventType::Accepted, EventType::Delivered]
+    );
+}
+
+#[tokio::test]
+async fn an_entry_without_its_record_is_kept_as_lost() {
+    let f = fixture().await;
+    let id = created_id(
+        accept(
+            &f,
+            &message(MessageStream::Transactional, "jane@example.com"),
+            None,
+        )
+        .await,
+    );
+    let mut conn = redis::Client::open(f.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("sluice:{{sluice:q0}}:msg:{id}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let queue = f.store.queue().await.unwrap();
+    let entry = queue
+        .next_batch("w1", 10, Duration::ZERO)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(matches!(
+        queue.load(&entry).await.unwrap(),
+        sluice_store::Loaded::Missing
+    ));
+    queue.dead_letter(&entry, "record missing").await.unwrap();
+    let lost: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg("sluice:{sluice:q0}:lost")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(lost.ids.len(), 1);
+    assert_eq!(lost.ids[0].get::<String>("m"), Some(id.to_string()));
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.transactional, depth.in_flight), (0, 0));
 }
 
 #[tokio::test]

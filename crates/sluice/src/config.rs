@@ -109,9 +109,11 @@ pub struct DeliveryConfig {
     pub retry_schedule: Vec<String>,
     /// Give up (bounce) on messages older than this.
     pub max_age: String,
-    /// Take over entries a stopped worker left unsettled after this long.
+    /// No longer used: a stopped worker's entries are taken over when its liveness
+    /// expires (`liveness_ttl`). Still accepted so existing files load.
     pub reclaim_idle: String,
-    /// At shutdown, how long in-flight deliveries may take.
+    /// At shutdown (SIGTERM), how long in-flight deliveries may take to finish;
+    /// what is left is handed back to other workers at once.
     pub drain_timeout: String,
     /// Concurrent SMTP connections per destination.
     pub max_connections: usize,
@@ -142,6 +144,10 @@ pub struct DeliveryConfig {
     pub providers: Vec<sluice_delivery::providers::ProviderRule>,
     /// How learned rates react to throttling replies (`[delivery.adaptive]`).
     pub adaptive: AdaptiveSettings,
+    /// A worker process's liveness key expires this long after its last refresh
+    /// (refreshed four times per period); a killed process's deliveries are taken
+    /// over by another worker within about this plus 2 s.
+    pub liveness_ttl: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -246,7 +252,7 @@ impl Default for DeliveryConfig {
                 .to_vec(),
             max_age: "3d".into(),
             reclaim_idle: "5m".into(),
-            drain_timeout: "30s".into(),
+            drain_timeout: "60s".into(),
             max_connections: 16,
             messages_per_connection: 100,
             connect_timeout: "30s".into(),
@@ -262,6 +268,7 @@ impl Default for DeliveryConfig {
             ehlo_names: BTreeMap::new(),
             providers: Vec::new(),
             adaptive: AdaptiveSettings::default(),
+            liveness_ttl: "8s".into(),
         }
     }
 }
@@ -380,6 +387,7 @@ impl Config {
             ("delivery.max_age", &self.delivery.max_age),
             ("delivery.reclaim_idle", &self.delivery.reclaim_idle),
             ("delivery.drain_timeout", &self.delivery.drain_timeout),
+            ("delivery.liveness_ttl", &self.delivery.liveness_ttl),
             ("delivery.connect_timeout", &self.delivery.connect_timeout),
             ("delivery.greeting_timeout", &self.delivery.greeting_timeout),
             ("delivery.command_timeout", &self.delivery.command_timeout),

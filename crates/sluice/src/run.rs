@@ -177,7 +177,7 @@ pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
         schedule: config.retry_schedule()?,
         max_age: Config::duration(&d.max_age),
     };
-    worker.reclaim_idle = Config::duration(&d.reclaim_idle);
+    worker.liveness_ttl = Config::duration(&d.liveness_ttl);
     worker.drain_timeout = Config::duration(&d.drain_timeout);
     Ok(worker)
 }

@@ -4,11 +4,19 @@
 //! Concurrency is a semaphore of `concurrency` permits: a permit is taken before an
 //! entry is read, so a worker never holds more entries than it can work on, and the
 //! rest stay in Redis for other worker processes. Side loops move due retries back to
-//! their stream, reclaim entries of crashed workers, and keep this worker's own slow
-//! deliveries from being reclaimed (heartbeat).
+//! their stream and keep this process's liveness key fresh; the [`recovery`] loop
+//! takes over the entries of stopped processes and retries entries this one lost
+//! track of.
+//!
+//! Every entry this process holds is in its `owned` set from the moment Redis hands
+//! it over until its attempt is settled (or the attempt gave up and the entry is
+//! left for [`recovery`] to retry). Recording an attempt is retried until Redis takes
+//! it — sending the message again would be worse — and is never cut short by the
+//! drain timeout: only the SMTP side of an attempt is aborted.
 
 mod dispatch;
 mod outcome;
+mod recovery;
 mod return_path;
 mod shaping;
 mod signers;
@@ -20,11 +28,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sluice_model::MessageStream;
-use sluice_store::{Queue, QueueEntry, Store, StoreError};
+use sluice_store::{Loaded, Queue, QueueEntry, Settlement, Store, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use outcome::{AttemptResult, RecipientOutcome, settle_attempt};
 use signers::{SignerCache, SignerError};
@@ -63,8 +72,10 @@ pub struct WorkerConfig {
     /// How learned rates react to throttling replies and clean deliveries.
     pub adaptive: AdaptiveConfig,
     pub retry: RetryPolicy,
-    /// An entry read by a worker and unsettled this long is taken over by another.
-    pub reclaim_idle: Duration,
+    /// This process's liveness key expires this long after its last refresh (it is
+    /// refreshed four times per period); then its entries are taken over by another
+    /// worker. A slow delivery by a live process is never taken.
+    pub liveness_ttl: Duration,
     /// How often due retries and scheduled sends are moved back to their stream.
     pub promote_interval: Duration,
     /// At shutdown, how long in-flight deliveries may take to finish.
@@ -84,9 +95,9 @@ impl WorkerConfig {
             providers: ProviderTable::builtin(),
             adaptive: AdaptiveConfig::default(),
             retry: RetryPolicy::default(),
-            reclaim_idle: Duration::from_secs(300),
+            liveness_ttl: recovery::DEFAULT_LIVENESS_TTL,
             promote_interval: Duration::from_secs(1),
-            drain_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -121,7 +132,13 @@ struct Inner {
     signers: SignerCache,
     /// Signing is CPU-bound: at most one signing job per core runs on the blocking pool.
     cpu: Arc<Semaphore>,
-    in_flight: Mutex<HashMap<String, QueueEntry>>,
+    /// Entries Redis has handed to this process and it has not settled, by
+    /// `<stream>|<entry id>` (see the module doc).
+    owned: Mutex<HashMap<String, QueueEntry>>,
+    /// Settle calls in progress: awaited at shutdown, never aborted.
+    settling: TaskTracker,
+    /// Cancelled when shutdown stops waiting for settle calls (Redis is unreachable).
+    stop_settling: CancellationToken,
     waitlists: Arc<WaitLists>,
     /// "A connection to this destination freed": taken by the release loop.
     freed_slots: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
@@ -166,23 +183,27 @@ impl Worker {
                 config,
                 signers: SignerCache::new(store),
                 cpu: Arc::new(Semaphore::new(cores)),
-                in_flight: Mutex::new(HashMap::new()),
+                owned: Mutex::new(HashMap::new()),
+                settling: TaskTracker::new(),
+                stop_settling: CancellationToken::new(),
                 waitlists,
                 freed_slots: Mutex::new(Some(freed_slots)),
             }),
         })
     }
 
-    /// Runs until `shutdown` is cancelled, then lets in-flight deliveries finish (up to
-    /// the drain timeout). Entries it could not finish stay pending and are reclaimed.
+    /// Runs until `shutdown` is cancelled, then stops reading, lets in-flight
+    /// deliveries finish (up to the drain timeout), waits for their settle calls, and
+    /// hands back what it could not finish: its liveness key says `gone`, so another
+    /// worker takes the entries over at once.
     pub async fn run(self, shutdown: CancellationToken) {
         let config = &self.inner.config;
         let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
-        let (reclaimed_tx, mut reclaimed_rx) = mpsc::channel::<QueueEntry>(1024);
+        let (found_tx, mut found_rx) = mpsc::channel::<QueueEntry>(recovery::FOUND_CAPACITY);
         let mut side_loops = JoinSet::new();
         side_loops.spawn(self.clone().promote_loop(shutdown.clone()));
-        side_loops.spawn(self.clone().reclaim_loop(reclaimed_tx, shutdown.clone()));
-        side_loops.spawn(self.clone().heartbeat_loop(shutdown.clone()));
+        side_loops.spawn(self.clone().liveness_loop(shutdown.clone()));
+        side_loops.spawn(self.clone().recovery_loop(found_tx, shutdown.clone()));
         let freed_slots = self
             .inner
             .freed_slots
@@ -202,7 +223,7 @@ impl Worker {
             };
             let mut entries = Vec::new();
             while entries.len() < held.len() {
-                match reclaimed_rx.try_recv() {
+                match found_rx.try_recv() {
                     Ok(entry) => entries.push(entry),
                     Err(_) => break,
                 }
@@ -215,7 +236,12 @@ impl Worker {
                     .next_batch(&config.consumer, held.len(), Duration::from_secs(1))
                     .await
                 {
-                    Ok(batch) => entries = batch,
+                    Ok(batch) => {
+                        for entry in &batch {
+                            self.own(entry);
+                        }
+                        entries = batch
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "reading the queue failed; retrying");
                         // The streams or the group may have been deleted (FLUSHALL, a
@@ -250,13 +276,40 @@ impl Worker {
         {
             tracing::warn!(
                 left = deliveries.len(),
-                "drain timeout: unfinished deliveries will be reclaimed by another worker"
+                "drain timeout: handing unfinished deliveries back to other workers"
             );
             deliveries.abort_all();
+            while deliveries.join_next().await.is_some() {}
         }
+        self.finish_settling().await;
         side_loops.abort_all();
+        let left = self.lock_owned().len();
+        match self.inner.queue.retire(&config.consumer).await {
+            Ok(()) => tracing::info!(handed_back = left, "delivery worker stopped"),
+            Err(e) => tracing::warn!(
+                handed_back = left,
+                error = %e,
+                "could not mark this worker stopped; its entries are taken over once its liveness expires"
+            ),
+        }
         self.inner.pool.close_idle().await;
-        tracing::info!("delivery worker stopped");
+    }
+
+    /// Waits for settle calls still running (bounded: Redis may be gone).
+    async fn finish_settling(&self) {
+        let settling = &self.inner.settling;
+        settling.close();
+        if tokio::time::timeout(recovery::SETTLE_GRACE, settling.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = settling.len(),
+                "settle calls still failing at shutdown; those messages are retried by another worker"
+            );
+            self.inner.stop_settling.cancel();
+            settling.wait().await;
+        }
     }
 
     /// Waits for at least one free permit and takes as many as are free (up to 64).
@@ -279,24 +332,29 @@ impl Worker {
     }
 
     async fn process(self, entry: QueueEntry, _permit: OwnedSemaphorePermit) {
-        self.lock_in_flight()
-            .insert(entry.entry_id.clone(), entry.clone());
         if let Err(e) = self.deliver(&entry).await {
-            // The entry stays pending; it is retried by reclaim after `reclaim_idle`.
-            tracing::warn!(message = %entry.message_id, error = %e, "could not record a delivery attempt");
+            // The entry stays pending on this consumer; `recovery` retries it shortly.
+            tracing::warn!(message = %entry.message_id, error = %e, "delivery attempt not finished; retrying shortly");
         }
-        self.lock_in_flight().remove(&entry.entry_id);
+        self.disown(&entry);
     }
 
     async fn deliver(&self, entry: &QueueEntry) -> Result<(), StoreError> {
         let queue = &self.inner.queue;
         let job = match queue.load(entry).await {
-            Ok(Some(job)) => job,
-            Ok(None) => return queue.discard(entry).await,
-            // A record this version cannot read would otherwise be reclaimed forever.
+            Ok(Loaded::Job(job)) => job,
+            Ok(Loaded::Finished) => return queue.discard(entry).await,
+            Ok(Loaded::Missing) => {
+                return self
+                    .dead_letter(entry, "the message record is missing (expired or deleted)")
+                    .await;
+            }
+            // A record this version cannot read would otherwise be retried forever.
             Err(StoreError::Corrupt { key, reason }) => {
-                tracing::error!(message = %entry.message_id, %key, %reason, "unreadable message record; dropping its queue entry");
-                return queue.discard(entry).await;
+                tracing::error!(%key, %reason, "unreadable message record");
+                return self
+                    .dead_letter(entry, &format!("unreadable message record: {reason}"))
+                    .await;
             }
             Err(e) => return Err(e),
         };
@@ -307,7 +365,21 @@ impl Worker {
             &self.inner.config.retry,
             OffsetDateTime::now_utc(),
         );
-        queue.settle(entry, &settlement).await?;
+        // Spawned so that aborting this attempt at the drain timeout never cuts the
+        // recording of a finished SMTP transaction (which would send it twice).
+        let settle = {
+            let (worker, entry, settlement) = (self.clone(), entry.clone(), settlement.clone());
+            self.inner
+                .settling
+                .spawn(async move { worker.settle_until_recorded(&entry, &settlement).await })
+        };
+        match settle.await {
+            Ok(result) => result?,
+            Err(e) => {
+                tracing::error!(error = %e, "a settle task failed");
+                return Ok(());
+            }
+        }
         for name in &settlement.waitlists {
             self.inner.waitlists.parked(name);
             if self.inner.dispatcher.shaper.has_free_connection(name) {
@@ -516,43 +588,6 @@ impl Worker {
         }
     }
 
-    async fn reclaim_loop(self, reclaimed: mpsc::Sender<QueueEntry>, shutdown: CancellationToken) {
-        let config = &self.inner.config;
-        let mut tick =
-            tokio::time::interval((config.reclaim_idle / 2).max(Duration::from_millis(100)));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.cancelled() => return,
-            }
-            let wanted = reclaimed.capacity().min(256);
-            if wanted == 0 {
-                continue;
-            }
-            match self
-                .inner
-                .queue
-                .reclaim(&config.consumer, config.reclaim_idle, wanted)
-                .await
-            {
-                Ok(entries) => {
-                    if !entries.is_empty() {
-                        tracing::info!(
-                            count = entries.len(),
-                            "reclaimed entries left by a stopped worker"
-                        );
-                    }
-                    for entry in entries {
-                        if reclaimed.send(entry).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "reclaiming entries failed"),
-            }
-        }
-    }
-
     /// Releases mail waiting for a destination whenever one of its connections frees
     /// (see [`waiting`]); bursts of freed slots are coalesced into one call per list.
     async fn release_loop(
@@ -581,35 +616,73 @@ impl Worker {
         }
     }
 
-    async fn heartbeat_loop(self, shutdown: CancellationToken) {
-        let config = &self.inner.config;
-        let mut tick =
-            tokio::time::interval((config.reclaim_idle / 3).max(Duration::from_millis(100)));
+    /// Records an attempt's outcome, retrying (with backoff) until Redis takes it:
+    /// the SMTP side is done, and giving up would mean sending the message again.
+    /// Gives up only when shutdown stops waiting.
+    async fn settle_until_recorded(
+        &self,
+        entry: &QueueEntry,
+        settlement: &Settlement,
+    ) -> Result<(), StoreError> {
+        let mut delay = Duration::from_millis(100);
+        let mut failures = 0u32;
         loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.cancelled() => return,
-            }
-            let entries: Vec<QueueEntry> = self.lock_in_flight().values().cloned().collect();
-            if !entries.is_empty()
-                && let Err(e) = self.inner.queue.heartbeat(&config.consumer, &entries).await
-            {
-                tracing::warn!(error = %e, "heartbeat failed");
+            match self.inner.queue.settle(entry, settlement).await {
+                Ok(()) => {
+                    if failures > 0 {
+                        tracing::info!(message = %entry.message_id, failures, "delivery attempt recorded after retries");
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    failures += 1;
+                    metrics::counter!("sluice_settle_retries_total").increment(1);
+                    tracing::warn!(message = %entry.message_id, error = %e, failures, "recording a delivery attempt failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.inner.stop_settling.cancelled() => return Err(e),
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
             }
         }
     }
 
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, QueueEntry>> {
+    /// Acknowledges an entry that can never be delivered, loudly: an error log, a
+    /// metric and the lost-entries stream name it.
+    async fn dead_letter(&self, entry: &QueueEntry, reason: &str) -> Result<(), StoreError> {
+        tracing::error!(message = %entry.message_id, stream = %entry.stream, entry = %entry.entry_id, %reason, "queue entry cannot be delivered; recorded as lost");
+        metrics::counter!("sluice_queue_entries_lost_total", "stream" => entry.stream.as_str())
+            .increment(1);
+        self.inner.queue.dead_letter(entry, reason).await
+    }
+
+    fn lock_owned(&self) -> std::sync::MutexGuard<'_, HashMap<String, QueueEntry>> {
         self.inner
-            .in_flight
+            .owned
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Marks an entry as held by this process; `false` when it already was.
+    fn own(&self, entry: &QueueEntry) -> bool {
+        self.lock_owned()
+            .insert(owned_key(entry), entry.clone())
+            .is_none()
+    }
+
+    fn disown(&self, entry: &QueueEntry) {
+        self.lock_owned().remove(&owned_key(entry));
     }
 
     /// Queue depth, for readiness and metrics.
     pub async fn depth(&self) -> Result<sluice_store::QueueDepth, StoreError> {
         self.inner.queue.depth().await
     }
+}
+
+fn owned_key(entry: &QueueEntry) -> String {
+    format!("{}|{}", entry.stream.as_str(), entry.entry_id)
 }
 
 /// `<host>-<pid>-<n>`: unique per worker instance (several may share a process),

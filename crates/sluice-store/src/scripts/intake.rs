@@ -242,7 +242,7 @@ return out
 /// which bulk skips the fair set.
 pub static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{COMMON}{}",
+        "#!lua flags=allow-oom\n{COMMON}{}",
         r#"
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local fair_empty = redis.call('ZCARD', KEYS[4]) == 0
@@ -278,7 +278,7 @@ return #due
 /// KEYS: fair set, fair virtual times, bulk stream. Returns the count moved.
 pub static FEED_BULK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{COMMON}{}",
+        "#!lua flags=allow-oom\n{COMMON}{}",
         r#"
 local room = tonumber(ARGV[1]) - unread(KEYS[3])
 if room > tonumber(ARGV[2]) then room = tonumber(ARGV[2]) end

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 pub struct Fixture {
     _dir: tempfile::TempDir,
-    _redis: EmbeddedRedis,
+    pub redis: EmbeddedRedis,
     pub store: Store,
     /// A tenant named `acme`.
     pub tenant: TenantId,
@@ -28,7 +28,7 @@ pub async fn fixture() -> Fixture {
     let tenant = store.create_tenant("acme").await.unwrap().id;
     Fixture {
         _dir: dir,
-        _redis: redis,
+        redis,
         store,
         tenant,
     }

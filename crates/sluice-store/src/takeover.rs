@@ -1,0 +1,146 @@
+//! Who is alive, and taking over the entries of those who are not.
+//!
+//! Every worker process keeps a liveness key (`…:alive:<consumer>`) that expires a
+//! few seconds after its last refresh. Any worker regularly looks at the consumers
+//! of each queue stream: the pending entries of one whose key expired (it was
+//! killed) or says `gone` (it stopped and handed them back) are claimed by the
+//! looker and delivered. A slow but alive delivery is never taken: its process
+//! keeps its key fresh however long the SMTP conversation lasts.
+//!
+//! After a Redis restart every key may have expired while the processes were cut
+//! off; [`Queue::redis_uptime`] lets a worker wait until live processes had time to
+//! announce themselves again before it judges anyone dead.
+//!
+//! A process can also lose track of an entry it still holds (the load or settle of
+//! an attempt failed while Redis restarted): [`Queue::own_idle`] finds those.
+
+use std::time::Duration;
+
+use redis::streams::{StreamClaimReply, StreamInfoConsumersReply};
+use sluice_model::MessageStream;
+
+use crate::queue::to_entry;
+use crate::{Queue, QueueEntry, StoreError, keys, scripts};
+
+/// Values of the liveness key.
+const ALIVE: &str = "alive";
+const GONE: &str = "gone";
+
+/// How long a `gone` marker stays (long enough for any worker to see it).
+const GONE_TTL: Duration = Duration::from_secs(600);
+
+impl Queue {
+    /// Marks this process alive for `ttl`. Returns whether the key was still there (a
+    /// `false` after the first call means the process was cut off long enough for
+    /// others to take its entries).
+    pub async fn announce(&self, consumer: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let previous: Option<String> = redis::cmd("SET")
+            .arg(keys::liveness(consumer))
+            .arg(ALIVE)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .arg("GET")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(previous.as_deref() == Some(ALIVE))
+    }
+
+    /// Marks this process stopped: whatever it still holds is taken over by the next
+    /// worker that looks, without waiting for its liveness to expire.
+    pub async fn retire(&self, consumer: &str) -> Result<(), StoreError> {
+        let _: () = redis::cmd("SET")
+            .arg(keys::liveness(consumer))
+            .arg(GONE)
+            .arg("PX")
+            .arg(GONE_TTL.as_millis() as u64)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Seconds since the Redis server started.
+    pub async fn redis_uptime(&self) -> Result<Duration, StoreError> {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let seconds = info
+            .lines()
+            .find_map(|line| line.strip_prefix("uptime_in_seconds:"))
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| StoreError::corrupt("INFO server", "no uptime_in_seconds"))?;
+        Ok(Duration::from_secs(seconds))
+    }
+
+    /// Claims for `taker` the pending entries of every other consumer that is not
+    /// alive (see the module doc), up to `count` per stream; transactional first.
+    pub async fn take_over_dead(
+        &self,
+        taker: &str,
+        ttl: Duration,
+        count: usize,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        let mut taken = Vec::new();
+        for stream in MessageStream::ALL {
+            let key = keys::stream(stream);
+            let consumers: StreamInfoConsumersReply = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(&key)
+                .arg(keys::GROUP)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            for consumer in consumers.consumers {
+                if consumer.name == taker
+                    || (consumer.pending == 0 && (consumer.idle as u128) < ttl.as_millis())
+                {
+                    continue;
+                }
+                let reply: StreamClaimReply = scripts::TAKE_OVER
+                    .key(&key)
+                    .key(keys::liveness(&consumer.name))
+                    .arg(keys::GROUP)
+                    .arg(&consumer.name)
+                    .arg(taker)
+                    .arg(count.max(1))
+                    .arg(consumer.idle)
+                    .arg(ttl.as_millis() as u64)
+                    .invoke_async(&mut self.conn.clone())
+                    .await?;
+                if !reply.ids.is_empty() {
+                    tracing::warn!(
+                        from = %consumer.name,
+                        count = reply.ids.len(),
+                        %stream,
+                        "took over the entries of a stopped worker"
+                    );
+                }
+                taken.extend(reply.ids.into_iter().filter_map(|e| to_entry(stream, e)));
+            }
+        }
+        Ok(taken)
+    }
+
+    /// This consumer's own entries pending for at least `min_idle`, up to `count`
+    /// per stream (their idle time restarts). The caller filters out those it is
+    /// still working on.
+    pub async fn own_idle(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        let mut found = Vec::new();
+        for stream in MessageStream::ALL {
+            let reply: StreamClaimReply = scripts::OWN_IDLE
+                .key(keys::stream(stream))
+                .arg(keys::GROUP)
+                .arg(consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg(count.max(1))
+                .invoke_async(&mut self.conn.clone())
+                .await?;
+            found.extend(reply.ids.into_iter().filter_map(|e| to_entry(stream, e)));
+        }
+        Ok(found)
+    }
+}
