@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sluice::run::Roles;
-use sluice_smtp_sink::{CueByLocalPart, Peer, ReceivedMessage, Reply, SinkBehavior};
+use sluice_smtp_sink::{CueByLocalPart, Peer, Reply, SinkBehavior};
 
 use common::{TestEnv, simple_message};
 
@@ -162,27 +162,10 @@ async fn an_unreachable_relay_defers_without_losing_the_message() {
     env.stop().await;
 }
 
-/// Never finishes DATA the first time it sees a recipient whose local part starts with
-/// "hang", so those deliveries are in flight when the worker is killed.
-#[derive(Default)]
-struct HangFirstTime {
-    seen: Mutex<HashSet<String>>,
-}
-
-impl SinkBehavior for HangFirstTime {
-    fn data_end(&self, _peer: &Peer, message: &ReceivedMessage) -> Reply {
-        let hang = message
-            .rcpt_to
-            .iter()
-            .any(|r| r.starts_with("hang") && self.seen.lock().unwrap().insert(r.clone()));
-        if hang { Reply::hang() } else { Reply::ok() }
-    }
-}
-
 #[tokio::test]
 async fn a_worker_killed_mid_batch_loses_nothing() {
     let env = TestEnv::start_with(
-        Arc::new(HangFirstTime::default()),
+        Arc::new(common::HangFirstTime::default()),
         Roles {
             api: true,
             worker: false,

@@ -12,8 +12,12 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use sluice::config::Config;
 use sluice::run::{self, Roles, Running};
-use sluice_smtp_sink::{AcceptAll, SinkBehavior, SinkConfig, SinkHandle, SmtpSink};
+use sluice_smtp_sink::{
+    AcceptAll, Peer, ReceivedMessage, Reply, SinkBehavior, SinkConfig, SinkHandle, SmtpSink,
+};
 use sluice_store::embedded::EmbeddedRedis;
+use std::collections::HashSet;
+use std::sync::Mutex;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
@@ -348,4 +352,58 @@ pub fn fields(problem: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["field"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A tenant with an all-scopes key and the domain `acme.test`, made through the admin
+/// API of the Sluice at `base` (for tests that run Sluice without a [`TestEnv`]).
+pub async fn provision(base: &str) -> String {
+    let http = Client::new();
+    let tenant: Value = http
+        .post(format!("{base}/v1/admin/tenants"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenant = tenant["id"].as_str().unwrap();
+    let key: Value = http
+        .post(format!("{base}/v1/admin/tenants/{tenant}/api-keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"scopes": ["send", "read", "admin"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let domain = http
+        .post(format!("{base}/v1/domains"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "acme.test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(domain.status(), StatusCode::CREATED);
+    key
+}
+
+/// Never finishes DATA the first time it sees a recipient whose local part starts with
+/// "hang", so those deliveries are in flight when the worker is killed.
+#[derive(Default)]
+pub struct HangFirstTime {
+    seen: Mutex<HashSet<String>>,
+}
+
+impl SinkBehavior for HangFirstTime {
+    fn data_end(&self, _peer: &Peer, message: &ReceivedMessage) -> Reply {
+        let hang = message
+            .rcpt_to
+            .iter()
+            .any(|r| r.starts_with("hang") && self.seen.lock().unwrap().insert(r.clone()));
+        if hang { Reply::hang() } else { Reply::ok() }
+    }
 }

@@ -74,11 +74,14 @@ impl Queue {
 
     /// Claims for `taker` the pending entries of every other consumer that is not
     /// alive (see the module doc), up to `count` per stream; transactional first.
+    /// With `expired_is_dead` false (Redis restarted less than a period ago), only
+    /// consumers that handed their entries back are taken over.
     pub async fn take_over_dead(
         &self,
         taker: &str,
         ttl: Duration,
         count: usize,
+        expired_is_dead: bool,
     ) -> Result<Vec<QueueEntry>, StoreError> {
         let mut taken = Vec::new();
         for stream in MessageStream::ALL {
@@ -104,6 +107,7 @@ impl Queue {
                     .arg(count.max(1))
                     .arg(consumer.idle)
                     .arg(ttl.as_millis() as u64)
+                    .arg(if expired_is_dead { "1" } else { "0" })
                     .invoke_async(&mut self.conn.clone())
                     .await?;
                 if !reply.ids.is_empty() {

@@ -6,7 +6,8 @@
 //! - **Takeover**: every scan, the pending entries of consumers whose key expired or
 //!   says `gone` are claimed and delivered here (see `sluice_store::takeover`). After
 //!   a Redis restart every key may have lapsed while the processes were cut off, so
-//!   nobody is judged dead until Redis has been up for a whole period plus a refresh.
+//!   an expired key counts as dead only once Redis has been up for a whole period
+//!   plus a refresh (a `gone` one always does).
 //! - **Lost track**: entries pending on this consumer for a few seconds that it is
 //!   not working on (an attempt whose load failed while Redis was away) are retried
 //!   at once; nothing waits for a timeout that a live process would never reach.
@@ -96,13 +97,17 @@ impl Worker {
         }
         let mut entries = Vec::new();
         let settled_in = config.liveness_ttl + config.liveness_ttl / 4;
-        if queue.redis_uptime().await? >= settled_in {
-            entries.extend(
-                queue
-                    .take_over_dead(&config.consumer, config.liveness_ttl, per_stream)
-                    .await?,
-            );
-        }
+        let expired_is_dead = queue.redis_uptime().await? >= settled_in;
+        entries.extend(
+            queue
+                .take_over_dead(
+                    &config.consumer,
+                    config.liveness_ttl,
+                    per_stream,
+                    expired_is_dead,
+                )
+                .await?,
+        );
         let lost = queue
             .own_idle(&config.consumer, LOST_TRACK_IDLE, per_stream)
             .await?;
