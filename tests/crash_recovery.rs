@@ -2,6 +2,7 @@
 //! and the `redis-server` under it killed twice (AOF, `appendfsync always`). Every
 //! message that got a 202 must reach the sink, within seconds, with no more duplicates
 //! than there were deliveries in flight.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
