@@ -618,6 +618,9 @@ mod sandbox {
             }
         }
         assert_eq!(refused, 4);
+        // Four processes died; one more render needs a live one: at least five.
+        let last = sandbox.render(&text("ok"), &Map::new(), 100).await;
+        assert_eq!(last.unwrap().unwrap().text.as_deref(), Some("ok"));
         assert!(sandbox.processes_started() >= 5, "each death was replaced");
     }
 
