@@ -727,6 +727,38 @@ async fn measure_a_templated_batch_of_500() {
             times[ROUNDS - 1]
         ));
     }
+    // The render alone, 500 times in a row: in this process, and through the sandbox.
+    let body = sluice_model::TemplateBody {
+        subject: "Order {{ order.id }} for {{ user.name }}".into(),
+        text: Some(
+            "{% for item in order.items %}{{ item.name }} x{{ item.qty }}\n{% endfor %}".into(),
+        ),
+        html: Some(
+            "<ul>{% for item in order.items %}<li>{{ item.name }}</li>{% endfor %}</ul>".into(),
+        ),
+    };
+    let inputs: Vec<serde_json::Map<String, Value>> = (0..500)
+        .map(|i| data(i).as_object().unwrap().clone())
+        .collect();
+    let started = std::time::Instant::now();
+    for input in &inputs {
+        body.render(input, 10_000_000).unwrap();
+    }
+    report.push(format!("500 renders in process: {:?}", started.elapsed()));
+    let sandbox = env.config.template_sandbox().unwrap();
+    sandbox.check().await.unwrap();
+    let started = std::time::Instant::now();
+    for input in &inputs {
+        sandbox
+            .render(&body, input, 10_000_000)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    report.push(format!(
+        "500 renders in the sandbox: {:?}",
+        started.elapsed()
+    ));
     for line in report {
         println!("{line}");
     }
