@@ -383,3 +383,384 @@ async fn bad_templates_and_bad_templated_sends_are_refused_and_queue_nothing() {
     assert_eq!(delivered(&env)[0].0, "ok");
     env.stop().await;
 }
+
+/// `{% set a = [a, a] %}` `depth` times from `start`: a list whose items all share
+/// one list, cheap to build, printing as 2^depth copies of `start`.
+fn nested_pairs(start: &str, depth: usize) -> String {
+    format!(
+        "{{% set a = [{start}] %}}{}",
+        "{% set a = [a, a] %}".repeat(depth)
+    )
+}
+
+#[tokio::test]
+async fn template_bombs_are_refused_with_a_422_and_the_api_stays_up() {
+    let env = TestEnv::start_with(
+        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        sluice::run::Roles::ALL,
+        |config| config.templates.render_timeout = "1s".into(),
+    )
+    .await;
+    let key = env.ready_tenant().await;
+    let bombs = [
+        // The example: 100 MB at once, then doubled.
+        (
+            "repeat",
+            format!(
+                "{{% set s = \"x\" * 100000000 %}}{}{{{{ s|length }}}}",
+                "{% set s = s ~ s %}".repeat(3)
+            ),
+            "memory limit of 16 MB",
+        ),
+        // From 16 bytes, doubled 26 times with `~` (1 GiB), in 27 steps.
+        (
+            "concat",
+            format!(
+                "{{% set s = \"0123456789abcdef\" %}}{}{{{{ s|length }}}}",
+                "{% set s = s ~ s %}".repeat(26)
+            ),
+            "memory limit of 16 MB",
+        ),
+        // A list of 2^40 shared items, made one string by `~`.
+        (
+            "list",
+            format!(
+                "{}{{{{ (a ~ '')|length }}}}",
+                nested_pairs("'xxxxxxxx'", 40)
+            ),
+            "memory limit of 16 MB",
+        ),
+        // No memory at all, but hours of comparing two such lists.
+        (
+            "compare",
+            format!(
+                "{}{{% set b = a %}}{}{{{{ a == b }}}}",
+                nested_pairs("1", 40),
+                nested_pairs("1", 40)
+            ),
+            "took longer than 1s",
+        ),
+    ];
+    let ordinary = create(
+        &env,
+        &key,
+        json!({"name": "ok", "subject": "Hi {{ name }}", "text": "Hello {{ name }}"}),
+    )
+    .await;
+    for (name, text, expected) in bombs {
+        let id = create(
+            &env,
+            &key,
+            json!({"name": name, "subject": "bomb", "text": text}),
+        )
+        .await;
+        let started = std::time::Instant::now();
+        let response = env
+            .post(&key, "/v1/messages", templated(&id, json!({})))
+            .await;
+        let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(fields(&body), ["template_id"], "{name}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{name}: {message}");
+        println!("{name}: 422 after {:?}: {message}", started.elapsed());
+
+        // The process is still up and an ordinary templated send works at once.
+        let health = env.http.get(env.url("/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK, "{name}");
+        let sent = env
+            .send(&key, templated(&ordinary, json!({"name": name})))
+            .await;
+        env.wait_for_status(&key, &sent, "delivered", Duration::from_secs(20))
+            .await;
+    }
+    let subjects: Vec<String> = delivered(&env).into_iter().map(|(s, _, _)| s).collect();
+    assert_eq!(
+        subjects,
+        ["Hi repeat", "Hi concat", "Hi list", "Hi compare"],
+        "only the ordinary sends were queued"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_template_that_legitimately_renders_a_megabyte_still_works() {
+    let env = TestEnv::start().await;
+    let key = env.ready_tenant().await;
+    // A 1 MB string built in memory, then written out twice (text and HTML).
+    let id = create(
+        &env,
+        &key,
+        json!({
+            "name": "big",
+            "subject": "Report {{ n }}",
+            "text": "{% set s = chunk * 1000 %}{{ s }}",
+            "html": "<pre>{% for i in range(1000) %}{{ chunk }}{% endfor %}</pre>",
+        }),
+    )
+    .await;
+    let chunk = "0123456789".repeat(50);
+    let sent = env
+        .send(&key, templated(&id, json!({"n": 1, "chunk": chunk})))
+        .await;
+    env.wait_for_status(&key, &sent, "delivered", Duration::from_secs(30))
+        .await;
+    let (subject, text, html) = delivered(&env).remove(0);
+    assert_eq!(subject, "Report 1");
+    assert_eq!(text.len(), 500_000, "the text part arrives whole");
+    assert_eq!(html.len(), 500_000 + "<pre></pre>".len());
+    env.stop().await;
+}
+
+/// The sandbox pool on its own, with the real `sluice render-sandbox` processes.
+mod sandbox {
+    use std::time::Duration;
+
+    use serde_json::{Map, Value, json};
+    use sluice_model::TemplateBody;
+    use sluice_template_sandbox::{SandboxConfig, SandboxError, TemplateSandbox};
+
+    fn pool(max_memory: u64, processes: usize) -> TemplateSandbox {
+        TemplateSandbox::new(SandboxConfig {
+            program: env!("CARGO_BIN_EXE_sluice").into(),
+            max_memory,
+            timeout: Duration::from_secs(2),
+            processes,
+        })
+    }
+
+    fn text(source: &str) -> TemplateBody {
+        TemplateBody {
+            subject: "s".into(),
+            text: Some(source.into()),
+            html: None,
+        }
+    }
+
+    fn data(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    const EIGHT_MB: &str = "{% set s = 'x' * 8000000 %}{{ s|length }}";
+
+    #[tokio::test]
+    async fn a_process_that_passes_its_bound_dies_and_is_replaced() {
+        let small = pool(4 << 20, 1);
+        let ok = text("Hello {{ name }}");
+        let name = data(json!({"name": "Jane"}));
+        let rendered = small.render(&ok, &name, 10_000).await.unwrap().unwrap();
+        assert_eq!(rendered.text.as_deref(), Some("Hello Jane"));
+        assert_eq!(small.processes_started(), 1);
+
+        // 8 MB at once under a 4 MB bound: the process dies, the render is refused.
+        let verdict = small.render(&text(EIGHT_MB), &Map::new(), 10_000).await;
+        assert_eq!(
+            verdict,
+            Err(SandboxError::MemoryLimit {
+                limit_bytes: 4 << 20
+            })
+        );
+        assert_eq!(
+            verdict.unwrap_err().to_string(),
+            "the template exceeds the memory limit of 4 MB"
+        );
+        // The next render gets a new process and works.
+        let rendered = small.render(&ok, &name, 10_000).await.unwrap().unwrap();
+        assert_eq!(rendered.text.as_deref(), Some("Hello Jane"));
+        assert_eq!(
+            small.processes_started(),
+            2,
+            "the dead process was replaced"
+        );
+
+        // The same template within a larger bound: it is the bound that stopped it.
+        let large = pool(16 << 20, 1);
+        let rendered = large
+            .render(&text(EIGHT_MB), &Map::new(), 10_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rendered.text.as_deref(), Some("8000000"));
+        // Render errors still come back as the engine's own.
+        let missing = large.render(&ok, &Map::new(), 10_000).await.unwrap();
+        assert!(
+            matches!(missing, Err(sluice_model::RenderError::Data(ref m)) if m.contains("`name`")),
+            "{missing:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dying_process_loses_no_other_request() {
+        let sandbox = pool(4 << 20, 2);
+        let mut renders = tokio::task::JoinSet::new();
+        for i in 0..24 {
+            let sandbox = sandbox.clone();
+            renders.spawn(async move {
+                let (body, data) = if i % 6 == 3 {
+                    (text(EIGHT_MB), Map::new())
+                } else {
+                    (text("n={{ n }}"), data(json!({"n": i})))
+                };
+                (i, sandbox.render(&body, &data, 10_000).await)
+            });
+        }
+        let mut refused = 0;
+        while let Some(joined) = renders.join_next().await {
+            let (i, verdict) = joined.unwrap();
+            if i % 6 == 3 {
+                assert!(
+                    matches!(verdict, Err(SandboxError::MemoryLimit { .. })),
+                    "{i}: {verdict:?}"
+                );
+                refused += 1;
+            } else {
+                let rendered = verdict.unwrap().unwrap();
+                assert_eq!(rendered.text, Some(format!("n={i}")));
+            }
+        }
+        assert_eq!(refused, 4);
+        // Four processes died; one more render needs a live one: at least five.
+        let last = sandbox.render(&text("ok"), &Map::new(), 100).await;
+        assert_eq!(last.unwrap().unwrap().text.as_deref(), Some("ok"));
+        assert!(sandbox.processes_started() >= 5, "each death was replaced");
+    }
+
+    #[tokio::test]
+    async fn a_command_that_is_not_a_sandbox_is_reported_unavailable() {
+        let broken = TemplateSandbox::new(SandboxConfig {
+            program: "/nonexistent/sluice".into(),
+            max_memory: 16 << 20,
+            timeout: Duration::from_secs(2),
+            processes: 1,
+        });
+        let error = broken.check().await.unwrap_err();
+        assert!(!error.is_template_fault(), "{error}");
+        assert!(error.to_string().contains("/nonexistent/sluice"), "{error}");
+    }
+}
+
+/// Not a check but a measurement (`--ignored --nocapture`): the accept latency of a
+/// 500-message batch whose every message renders a template, against the same batch
+/// written out, so the render's share is visible. The API runs alone (no worker), so
+/// delivery does not compete for the cores.
+#[tokio::test]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn measure_a_templated_batch_of_500() {
+    const ROUNDS: usize = 7;
+    let env = TestEnv::start_with(
+        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        sluice::run::Roles {
+            api: true,
+            worker: false,
+            inbound: false,
+        },
+        |_| {},
+    )
+    .await;
+    let key = env.ready_tenant().await;
+    let id = create(
+        &env,
+        &key,
+        json!({
+            "name": "receipt",
+            "subject": "Order {{ order.id }} for {{ user.name }}",
+            "text": "Hello {{ user.name }},\n{% for item in order.items %}{{ loop.index }}. {{ item.name }} x{{ item.qty }}: {{ item.price }}\n{% endfor %}Total: {{ order.total }}",
+            "html": "<p>Hello {{ user.name }},</p><ul>{% for item in order.items %}<li>{{ item.name }} &times;{{ item.qty }}: {{ item.price }}</li>{% endfor %}</ul><p>Total: <b>{{ order.total }}</b></p>",
+        }),
+    )
+    .await;
+    let data = |i: usize| {
+        json!({
+            "user": {"name": format!("Customer {i}")},
+            "order": {"id": format!("A-{i}"), "total": "42.00", "items": [
+                {"name": "tea", "qty": 2, "price": "6.00"},
+                {"name": "cake", "qty": 1, "price": "4.50"},
+                {"name": "scones & jam", "qty": 3, "price": "31.50"},
+            ]},
+        })
+    };
+    let templated_batch: Vec<Value> = (0..500)
+        .map(|i| {
+            let mut message = templated(&id, data(i));
+            message["to"] = json!([format!("c{i}@example.com")]);
+            message
+        })
+        .collect();
+    let plain_batch: Vec<Value> = (0..500)
+        .map(|i| {
+            json!({
+                "from": "Acme <noreply@acme.test>",
+                "to": [format!("c{i}@example.com")],
+                "subject": format!("Order A-{i} for Customer {i}"),
+                "text": format!("Hello Customer {i},\n1. tea x2: 6.00\n2. cake x1: 4.50\n3. scones & jam x3: 31.50\nTotal: 42.00"),
+                "html": format!("<p>Hello Customer {i},</p><ul><li>tea &times;2: 6.00</li><li>cake &times;1: 4.50</li><li>scones &amp; jam &times;3: 31.50</li></ul><p>Total: <b>42.00</b></p>"),
+            })
+        })
+        .collect();
+    let mut report = Vec::new();
+    for (name, batch) in [("templated", &templated_batch), ("plain", &plain_batch)] {
+        let mut times = Vec::new();
+        for round in 0..=ROUNDS {
+            let started = std::time::Instant::now();
+            let response = env
+                .post(&key, "/v1/messages/batch", json!({"messages": batch}))
+                .await;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            let elapsed = started.elapsed();
+            assert!(status.is_success(), "{status} {body}");
+            assert!(
+                body["results"]
+                    .as_array()
+                    .is_some_and(|r| r.len() == 500 && r.iter().all(|r| r["id"].is_string())),
+                "{body}"
+            );
+            // Round 0 warms up (connections, caches, the first sandbox processes).
+            if round > 0 {
+                times.push(elapsed);
+            }
+        }
+        times.sort();
+        report.push(format!(
+            "{name} batch of 500: median {:?}, min {:?}, max {:?} over {ROUNDS} rounds",
+            times[ROUNDS / 2],
+            times[0],
+            times[ROUNDS - 1]
+        ));
+    }
+    // The render alone, 500 times in a row: in this process, and through the sandbox.
+    let body = sluice_model::TemplateBody {
+        subject: "Order {{ order.id }} for {{ user.name }}".into(),
+        text: Some(
+            "{% for item in order.items %}{{ item.name }} x{{ item.qty }}\n{% endfor %}".into(),
+        ),
+        html: Some(
+            "<ul>{% for item in order.items %}<li>{{ item.name }}</li>{% endfor %}</ul>".into(),
+        ),
+    };
+    let inputs: Vec<serde_json::Map<String, Value>> = (0..500)
+        .map(|i| data(i).as_object().unwrap().clone())
+        .collect();
+    let started = std::time::Instant::now();
+    for input in &inputs {
+        body.render(input, 10_000_000).unwrap();
+    }
+    report.push(format!("500 renders in process: {:?}", started.elapsed()));
+    let sandbox = env.config.template_sandbox().unwrap();
+    sandbox.check().await.unwrap();
+    let started = std::time::Instant::now();
+    for input in &inputs {
+        sandbox
+            .render(&body, input, 10_000_000)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    report.push(format!(
+        "500 renders in the sandbox: {:?}",
+        started.elapsed()
+    ));
+    for line in report {
+        println!("{line}");
+    }
+    env.stop().await;
+}

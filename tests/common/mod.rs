@@ -66,6 +66,8 @@ pub fn test_config(redis_url: &str, sink: SocketAddr) -> Config {
     config.delivery.drain_timeout = "5s".into();
     config.delivery.connect_timeout = "2s".into();
     config.delivery.greeting_timeout = "2s".into();
+    // Templates render in `sluice render-sandbox` processes; this test binary is not one.
+    config.templates.sandbox_command = Some(env!("CARGO_BIN_EXE_sluice").into());
     config
 }
 

@@ -39,6 +39,9 @@ pub struct ApiSettings {
     pub domains: routes::domains::DomainApiSettings,
     /// Every tenant's quotas unless it has its own (`PATCH /v1/admin/tenants/{id}`).
     pub quotas: sluice_model::TenantQuotas,
+    /// Where templates render: child processes, each render capped in memory and
+    /// time, so no template can take this process down.
+    pub templates: sluice_template_sandbox::TemplateSandbox,
 }
 
 #[derive(Clone)]

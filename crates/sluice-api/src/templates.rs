@@ -2,8 +2,10 @@
 //! is looked up in the tenant's templates and rendered with `template_data` into the
 //! request's `subject`, `text` and `html`. Every way that can fail is a 422 (or a 413
 //! over the size limit) at accept time, so the worker only ever sees finished mail.
-
-use std::sync::LazyLock;
+//!
+//! Rendering never happens in this process: the template sandbox
+//! (`sluice_template_sandbox`) renders in child processes capped in memory and time,
+//! and a template that passes either cap is a 422 naming `template_id`.
 
 use sluice_model::{
     FieldError, RenderError, Rendered, SendMessageRequest, TemplateBody, TemplateId, TenantId,
@@ -11,18 +13,12 @@ use sluice_model::{
 };
 use sluice_store::TemplateLookup;
 use sluice_store::templates::VERSIONS_KEPT;
+use sluice_template_sandbox::SandboxError;
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
 
 use crate::AppState;
 use crate::problem::ApiError;
 use crate::routes::messages::Lookups;
-
-/// Renders running at once, one per core: rendering is CPU work, so more would only
-/// queue on the blocking pool while taking memory; each is capped by its fuel.
-static RENDER_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
-    Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
-});
 
 /// Fills `subject`, `text` and `html` from the request's template, if it names one,
 /// and clears the template fields; a request without `template_id` passes unchanged
@@ -61,17 +57,21 @@ pub(crate) async fn render_template(
             ));
             None
         }
-        Ok(id) if errors.is_empty() => {
-            load(state, tenant, &id, version, &mut errors, lookups).await?
-        }
+        Ok(id) if errors.is_empty() => load(state, tenant, &id, version, &mut errors, lookups)
+            .await?
+            .map(|body| (id, body)),
         Ok(_) => None,
     };
     let rendered = match body {
-        Some(body) if errors.is_empty() => {
+        Some((id, body)) if errors.is_empty() => {
             let limit = state.settings.limits.max_message_bytes;
-            match render(body, data, limit).await? {
-                Ok(rendered) => Some(rendered),
-                Err(RenderError::TooLarge {
+            match render(state, &id, &body, &data, limit).await? {
+                Outcome::Rendered(rendered) => Some(rendered),
+                Outcome::Refused(refusal) => {
+                    errors.push(FieldError::new("template_id", refusal.to_string()));
+                    None
+                }
+                Outcome::Failed(RenderError::TooLarge {
                     rendered_bytes,
                     limit_bytes,
                 }) => {
@@ -80,11 +80,11 @@ pub(crate) async fn render_template(
                         limit_bytes,
                     });
                 }
-                Err(RenderError::Data(message)) => {
+                Outcome::Failed(RenderError::Data(message)) => {
                     errors.push(FieldError::new("template_data", message));
                     None
                 }
-                Err(RenderError::Template(message)) => {
+                Outcome::Failed(RenderError::Template(message)) => {
                     errors.push(FieldError::new(
                         "template_id",
                         format!("the template cannot render: {message}"),
@@ -151,19 +151,43 @@ async fn load(
     }
 }
 
-/// Renders off the async reactor, at most one render per core at a time.
+/// How a render ended, as far as the sender is concerned.
+enum Outcome {
+    Rendered(Rendered),
+    /// The template does not render with this data (the engine's verdict).
+    Failed(RenderError),
+    /// The sandbox stopped the render: past the memory or time cap, or a crash.
+    Refused(SandboxError),
+}
+
+/// Renders in the sandbox. A sandbox that cannot run at all is our fault (500).
 async fn render(
-    body: TemplateBody,
-    data: serde_json::Map<String, serde_json::Value>,
+    state: &AppState,
+    id: &TemplateId,
+    body: &TemplateBody,
+    data: &serde_json::Map<String, serde_json::Value>,
     limit: usize,
-) -> Result<Result<Rendered, RenderError>, ApiError> {
-    let _slot = RENDER_SLOTS
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(format!("render slots closed: {e}")))?;
-    tokio::task::spawn_blocking(move || body.render(&data, limit))
-        .await
-        .map_err(|e| ApiError::Internal(format!("template render task failed: {e}")))
+) -> Result<Outcome, ApiError> {
+    match state.settings.templates.render(body, data, limit).await {
+        Ok(Ok(rendered)) => Ok(Outcome::Rendered(rendered)),
+        Ok(Err(error)) => Ok(Outcome::Failed(error)),
+        Err(error) if error.is_template_fault() => {
+            tracing::warn!(template_id = %id, %error, "template refused by the sandbox");
+            metrics::counter!("sluice_template_sandbox_refusals_total", "reason" => reason(&error))
+                .increment(1);
+            Ok(Outcome::Refused(error))
+        }
+        Err(error) => Err(ApiError::Internal(error.to_string())),
+    }
+}
+
+fn reason(error: &SandboxError) -> &'static str {
+    match error {
+        SandboxError::MemoryLimit { .. } => "memory",
+        SandboxError::TimedOut { .. } => "time",
+        SandboxError::Crashed { .. } => "crash",
+        SandboxError::Unavailable(_) => "unavailable",
+    }
 }
 
 /// When the template part fails, the other fields' errors too, so the client can

@@ -37,7 +37,8 @@ pub use quota::{QuotasPatch, StreamQuota, StreamQuotaPatch, TenantQuotas};
 pub use record::{MessageStatus, MessageView, RecipientKind, RecipientState, RecipientStatus};
 pub use suppression::{Suppression, SuppressionReason};
 pub use template::{
-    NewTemplate, RenderError, Rendered, Template, TemplateBody, TemplateRequest, TemplateSummary,
+    NewTemplate, RenderContext, RenderError, Rendered, Template, TemplateBody, TemplateRequest,
+    TemplateSummary,
 };
 pub use tenant::{ApiKeyCreated, ApiKeyStatus, ApiKeyView, Scope, TenantView};
 pub use validate::{FieldError, Limits, ValidationFailure};

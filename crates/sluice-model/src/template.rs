@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use crate::ids::TemplateId;
 use crate::validate::FieldError;
 
-pub use render::{FUEL, RenderError, Rendered};
+pub use render::{FUEL, RenderContext, RenderError, Rendered};
 
 /// Longest template name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;

@@ -19,12 +19,14 @@ use sluice_delivery::worker::{Source, WarmupSchedule};
 use sluice_model::MessageStream;
 
 mod domains;
+mod templates;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
+pub use templates::{ByteSize, TemplatesConfig};
 pub use webhooks::WebhooksConfig;
 
 /// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains"];
+const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains", "templates"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -78,6 +80,8 @@ pub struct Config {
     /// (`[quotas.transactional]` / `[quotas.bulk]` with `per_second`, `burst`,
     /// `per_day`; `SLUICE_QUOTAS_BULK_PER_DAY`, …).
     pub quotas: sluice_model::TenantQuotas,
+    /// Per-render memory and time limits of templates, and the sandbox that holds them.
+    pub templates: TemplatesConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -240,6 +244,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             domains: DomainsConfig::default(),
             quotas: sluice_model::TenantQuotas::default(),
+            templates: TemplatesConfig::default(),
         }
     }
 }
@@ -376,6 +381,7 @@ impl Config {
         self.webhook_api_settings()?;
         self.dns_servers()?;
         self.validate_domains()?;
+        self.template_sandbox()?;
         self.source_pools()?;
         self.providers()?;
         if self.delivery.mx_port == 0 {

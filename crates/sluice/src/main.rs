@@ -37,6 +37,17 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Renders templates for the API process that started it: one JSON request per
+    /// line on stdin, one reply per line on stdout, memory and time capped per render.
+    #[command(name = sluice_template_sandbox::SUBCOMMAND, hide = true)]
+    RenderSandbox {
+        /// Bytes one render may allocate.
+        #[arg(long)]
+        max_memory: u64,
+        /// Milliseconds one render may take.
+        #[arg(long)]
+        timeout_ms: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +55,18 @@ fn main() -> anyhow::Result<()> {
     if let Command::Openapi = cli.command {
         println!("{}", serde_json::to_string_pretty(&sluice_api::openapi())?);
         return Ok(());
+    }
+    if let Command::RenderSandbox {
+        max_memory,
+        timeout_ms,
+    } = cli.command
+    {
+        // No configuration, logging or runtime: stdout carries only replies.
+        return sluice_template_sandbox::serve_child(sluice_template_sandbox::ChildLimits {
+            max_memory,
+            timeout: std::time::Duration::from_millis(timeout_ms),
+        })
+        .context("template sandbox");
     }
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(&config);
@@ -88,7 +111,7 @@ fn main() -> anyhow::Result<()> {
                 .await
             }
             Command::Dev { data_dir } => sluice::dev::run(config, data_dir).await,
-            Command::Openapi => Ok(()),
+            Command::Openapi | Command::RenderSandbox { .. } => Ok(()),
         }
     })
 }

@@ -104,6 +104,7 @@ pub fn api_settings(config: &Config) -> anyhow::Result<ApiSettings> {
             require_verified: config.require_verified(),
             verifier: domain_verifier(config)?,
         },
+        templates: config.template_sandbox()?,
     })
 }
 
@@ -368,6 +369,9 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
 
     if let Some(listener) = api_listener {
         let mut app_state = AppState::new(store.clone(), api_settings(config)?);
+        app_state.settings.templates.check().await.context(
+            "the template sandbox does not start; `templates.sandbox_command` (SLUICE_TEMPLATES_SANDBOX_COMMAND) must name a sluice executable",
+        )?;
         app_state.unsubscribe = Some(std::sync::Arc::new(paths.unsubscribe.clone()));
         let addr = listener.local_addr()?;
         let app = sluice_api::app(app_state.clone());

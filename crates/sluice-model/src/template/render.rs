@@ -1,5 +1,5 @@
 //! The template engine: one shared minijinja environment and the limits that keep a
-//! template (written by a tenant, run inside the API process) from harming it.
+//! template (written by a tenant) from harming the process that renders it.
 //!
 //! - HTML is auto-escaped: the part named `html` escapes every value unless the
 //!   template marks it `|safe`; `subject` and `text` insert values as they are.
@@ -8,18 +8,22 @@
 //! - CPU: every render has [`FUEL`] instructions and a recursion limit; a template
 //!   that loops past them fails instead of spinning a core.
 //! - Size: output is written through a capped writer, so the render stops as soon
-//!   as text + HTML pass the message size limit instead of building a huge string.
+//!   as text + HTML pass the message size limit instead of building a huge string;
+//!   its buffer never reserves past that limit either.
 //! - No loader, macros or includes: a template is exactly its own string.
 //!
-//! Not bounded: the size of values a template builds in memory before writing them
-//! (`{% set %}` with `~` doubling a string, `replace` chains). minijinja has no
-//! memory limit; fuel bounds the number of such steps, not their size. Templates
-//! are written by the tenant's admins, not by the people the mail goes to.
+//! Not bounded here: the memory a render uses for the values it builds before writing
+//! them (`"x" * 100000000`, `s ~ s` doubling, `[a, a]` nesting printed with `~`),
+//! nor the time of one such instruction. Fuel counts steps, not bytes, and
+//! minijinja has no memory limit, so the API never calls [`TemplateBody::render`] in
+//! its own process: it renders in the `sluice-template-sandbox` child processes,
+//! whose data segment is capped per render.
 
 use std::io;
 use std::sync::LazyLock;
 
 use minijinja::{AutoEscape, Environment, ErrorKind, Template, UndefinedBehavior, Value};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use super::TemplateBody;
@@ -48,14 +52,14 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// A template's parts with the data filled in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rendered {
     pub subject: String,
     pub text: Option<String>,
     pub html: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum RenderError {
     /// The data does not fit the template: a missing variable, a value of the wrong
     /// type, a loop too long for the fuel, a subject with a line break.
@@ -92,6 +96,23 @@ pub(super) fn check_syntax(part: &str, source: &str) -> Result<(), String> {
         })
 }
 
+/// `template_data` converted to the engine's values once, before the render: a
+/// sandbox caps the render's memory after this, so the limit measures what the
+/// template builds, not how large the sender's data is.
+pub struct RenderContext<'a> {
+    data: &'a Map<String, Json>,
+    value: Value,
+}
+
+impl<'a> RenderContext<'a> {
+    pub fn new(data: &'a Map<String, Json>) -> Self {
+        Self {
+            data,
+            value: Value::from_serialize(data),
+        }
+    }
+}
+
 impl TemplateBody {
     /// Renders every part with `data`. `max_bytes` caps text and HTML together (the
     /// message size limit); the subject must fit one header line.
@@ -100,11 +121,23 @@ impl TemplateBody {
         data: &Map<String, Json>,
         max_bytes: usize,
     ) -> Result<Rendered, RenderError> {
-        let context = Value::from_serialize(data);
+        self.render_with(&RenderContext::new(data), max_bytes)
+    }
+
+    /// [`render`](Self::render) with the data already converted.
+    pub fn render_with(
+        &self,
+        context: &RenderContext<'_>,
+        max_bytes: usize,
+    ) -> Result<Rendered, RenderError> {
+        let RenderContext {
+            data,
+            value: context,
+        } = context;
         let subject = match render_part(
             "subject",
             &self.subject,
-            &context,
+            context,
             data,
             MAX_RENDERED_SUBJECT,
         ) {
@@ -133,7 +166,7 @@ impl TemplateBody {
                 return Ok(None);
             };
             let budget = max_bytes.saturating_sub(used);
-            let out = render_part(name, source, &context, data, budget).map_err(|e| match e {
+            let out = render_part(name, source, context, data, budget).map_err(|e| match e {
                 RenderError::TooLarge { rendered_bytes, .. } => RenderError::TooLarge {
                     rendered_bytes: used + rendered_bytes,
                     limit_bytes: max_bytes,
@@ -271,6 +304,14 @@ impl io::Write for Capped {
         if total > self.limit {
             self.overflow = Some(total);
             return Err(io::Error::other("rendered output over the size limit"));
+        }
+        if total > self.out.capacity() {
+            // Doubling, but never past the limit: the buffer is part of what a
+            // sandboxed render may allocate.
+            let target = total
+                .max(self.out.capacity().saturating_mul(2))
+                .min(self.limit);
+            self.out.reserve_exact(target - self.out.len());
         }
         self.out.extend_from_slice(buf);
         Ok(buf.len())
