@@ -470,7 +470,8 @@ async fn sigterm_drains_then_hands_unfinished_deliveries_back_at_once() {
         .env("SLUICE_RELAY_URL", env.config.relay_url.clone().unwrap())
         .env("SLUICE_WORKERS", "4")
         .env("SLUICE_HOSTNAME", "mta.sluice.test")
-        .env("SLUICE_DELIVERY_DRAIN_TIMEOUT", "2s")
+        .env("SLUICE_DELIVERY_DRAIN_TIMEOUT", "5s")
+        .env("SLUICE_DELIVERY_LIVENESS_TTL", "1s")
         .env("SLUICE_DELIVERY_DATA_TIMEOUT", "10m")
         .env("SLUICE_DKIM_KEY_ENCRYPTION_KEY", common::TEST_DKIM_KEK)
         .stdin(Stdio::null())
@@ -484,25 +485,7 @@ async fn sigterm_drains_then_hands_unfinished_deliveries_back_at_once() {
         "the worker delivered {}",
         env.sink.count()
     );
-    // Three deliveries hang in DATA (a 10-minute timeout) when SIGTERM arrives.
-    let pid = worker.id().unwrap().to_string();
-    let signalled = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
-        .await
-        .expect("the worker stops after its drain timeout")
-        .unwrap();
-    let stopped_in = signalled.elapsed();
-    assert!(status.success(), "{status:?}");
-    assert!(
-        stopped_in < Duration::from_secs(8),
-        "stopping took {stopped_in:?} with a 2 s drain timeout"
-    );
-
-    // Handed back: another worker takes them at once, not after the liveness period (8 s).
+    // Another worker is running, looking for stopped processes every second or two.
     let survivor = env
         .start_roles(
             Roles {
@@ -510,18 +493,43 @@ async fn sigterm_drains_then_hands_unfinished_deliveries_back_at_once() {
                 worker: true,
                 inbound: false,
             },
-            |_| {},
+            |c| c.delivery.liveness_ttl = "1s".into(),
         )
         .await;
-    let started = Instant::now();
+    // Three deliveries hang in DATA (a 10-minute timeout) when SIGTERM arrives.
+    let pid = worker.id().unwrap().to_string();
+    let signalled = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    // While it drains (5 s, five liveness periods) nobody takes its deliveries.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        env.sink.count(),
+        10,
+        "a draining worker's deliveries were taken over"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
+        .await
+        .expect("the worker stops after its drain timeout")
+        .unwrap();
+    let stopped_in = signalled.elapsed();
+    let stopped_at = Instant::now();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        stopped_in < Duration::from_secs(12),
+        "stopping took {stopped_in:?} with a 5 s drain timeout"
+    );
+    // Handed back: the other worker delivers them at once.
     for id in &hanging {
         env.wait_for_status(&key, id, "delivered", Duration::from_secs(5))
             .await;
     }
     println!(
-        "SIGTERM to exit: {:.1} s; the 3 handed-back deliveries done {:.1} s after another worker started",
+        "SIGTERM to exit: {:.1} s; the 3 handed-back deliveries done {:.1} s after the exit",
         stopped_in.as_secs_f64(),
-        started.elapsed().as_secs_f64()
+        stopped_at.elapsed().as_secs_f64()
     );
     assert_eq!(env.sink.count(), 13, "each message delivered exactly once");
     survivor.stop().await.unwrap();

@@ -202,7 +202,9 @@ impl Worker {
         let (found_tx, mut found_rx) = mpsc::channel::<QueueEntry>(recovery::FOUND_CAPACITY);
         let mut side_loops = JoinSet::new();
         side_loops.spawn(self.clone().promote_loop(shutdown.clone()));
-        side_loops.spawn(self.clone().liveness_loop(shutdown.clone()));
+        // Liveness outlasts the drain: a draining process still owns its deliveries.
+        let liveness_stop = CancellationToken::new();
+        let liveness = tokio::spawn(self.clone().liveness_loop(liveness_stop.clone()));
         side_loops.spawn(self.clone().recovery_loop(found_tx, shutdown.clone()));
         let freed_slots = self
             .inner
@@ -283,6 +285,8 @@ impl Worker {
         }
         self.finish_settling().await;
         side_loops.abort_all();
+        liveness_stop.cancel();
+        let _ = liveness.await;
         let left = self.lock_owned().len();
         match self.inner.queue.retire(&config.consumer).await {
             Ok(()) => tracing::info!(handed_back = left, "delivery worker stopped"),

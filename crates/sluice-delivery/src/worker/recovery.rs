@@ -39,9 +39,9 @@ const LOST_TRACK_IDLE: Duration = Duration::from_secs(3);
 const SCAN_EVERY: Duration = Duration::from_secs(2);
 
 impl Worker {
-    /// Refreshes this process's liveness key until shutdown (the final `gone` is
-    /// written by `run` once deliveries have drained).
-    pub(super) async fn liveness_loop(self, shutdown: CancellationToken) {
+    /// Refreshes this process's liveness key until `stop` (after the drain: the final
+    /// `gone` is written by `run` once deliveries have finished or been aborted).
+    pub(super) async fn liveness_loop(self, stop: CancellationToken) {
         let config = &self.inner.config;
         let ttl = config.liveness_ttl;
         let mut tick = tokio::time::interval((ttl / 4).max(Duration::from_millis(50)));
@@ -50,7 +50,7 @@ impl Worker {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = shutdown.cancelled() => return,
+                _ = stop.cancelled() => return,
             }
             match self.inner.queue.announce(&config.consumer, ttl).await {
                 Ok(was_alive) => {
