@@ -93,7 +93,10 @@ mod tests {
     fn the_default_follows_rfc_5321_guidance() {
         let policy = RetryPolicy::default();
         let half_hour = Duration::from_secs(30 * 60);
-        assert!(policy.schedule[0] < half_hour, "one quick retry for greylisting");
+        assert!(
+            policy.schedule[0] < half_hour,
+            "one quick retry for greylisting"
+        );
         assert!(policy.schedule[1..].iter().all(|d| *d >= half_hour));
         assert!(policy.max_age >= Duration::from_secs(4 * 24 * 3600));
     }

@@ -62,7 +62,7 @@ impl Config {
             let needed = needed.unwrap_or_default();
             if retention <= needed {
                 bail!(
-                    "invalid configuration: {} ({}) must be longer than {} ({}): message records expire after the retention period, so a message still being retried would lose its record and be dropped",
+                    "invalid configuration: {} = {} must be longer than {} = {}: message records expire after the retention period, so a message still being retried would lose its record and be dropped",
                     named("retention"),
                     format_duration(retention),
                     if key == "delivery.retry_schedule" {
@@ -119,12 +119,12 @@ fn named(key: &str) -> String {
 /// `5m`, `4h`, `5d`, `250ms`.
 pub fn format_duration(duration: Duration) -> String {
     let ms = duration.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let seconds = duration.as_secs();
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if seconds != 0 && seconds % size == 0 {
+        if seconds != 0 && seconds.is_multiple_of(size) {
             return format!("{}{unit}", seconds / size);
         }
     }
@@ -148,7 +148,10 @@ mod tests {
         config.validate().unwrap();
         let policy = sluice_delivery::retry::RetryPolicy::default();
         assert_eq!(config.retry_schedule().unwrap(), policy.schedule);
-        assert_eq!(parse_duration(&config.delivery.max_age).unwrap(), policy.max_age);
+        assert_eq!(
+            parse_duration(&config.delivery.max_age).unwrap(),
+            policy.max_age
+        );
         assert_eq!(config.delivery.retry_schedule[..2], ["5m", "30m"]);
         assert_eq!(config.delivery.max_age, "5d");
     }
@@ -172,8 +175,10 @@ mod tests {
         ] {
             assert!(error.contains(part), "{error}");
         }
-        let mut config = Config::default();
-        config.retention = "6d".into();
+        let config = Config {
+            retention: "6d".into(),
+            ..Config::default()
+        };
         config.validate().unwrap();
     }
 
@@ -197,7 +202,9 @@ mod tests {
     fn an_empty_or_zero_retry_schedule_is_refused() {
         let error = refusal(|c| c.delivery.retry_schedule.clear());
         assert!(
-            error.contains("`delivery.retry_schedule` (SLUICE_DELIVERY_RETRY_SCHEDULE) must not be empty"),
+            error.contains(
+                "`delivery.retry_schedule` (SLUICE_DELIVERY_RETRY_SCHEDULE) must not be empty"
+            ),
             "{error}"
         );
         let error = refusal(|c| c.delivery.retry_schedule = vec!["1m".into(), "0s".into()]);
@@ -209,9 +216,18 @@ mod tests {
         for (key, env) in [
             ("delivery.reclaim_idle", "SLUICE_DELIVERY_RECLAIM_IDLE"),
             ("delivery.drain_timeout", "SLUICE_DELIVERY_DRAIN_TIMEOUT"),
-            ("delivery.connect_timeout", "SLUICE_DELIVERY_CONNECT_TIMEOUT"),
-            ("delivery.greeting_timeout", "SLUICE_DELIVERY_GREETING_TIMEOUT"),
-            ("delivery.command_timeout", "SLUICE_DELIVERY_COMMAND_TIMEOUT"),
+            (
+                "delivery.connect_timeout",
+                "SLUICE_DELIVERY_CONNECT_TIMEOUT",
+            ),
+            (
+                "delivery.greeting_timeout",
+                "SLUICE_DELIVERY_GREETING_TIMEOUT",
+            ),
+            (
+                "delivery.command_timeout",
+                "SLUICE_DELIVERY_COMMAND_TIMEOUT",
+            ),
             ("delivery.data_timeout", "SLUICE_DELIVERY_DATA_TIMEOUT"),
             ("webhooks.drain_timeout", "SLUICE_WEBHOOKS_DRAIN_TIMEOUT"),
             ("retention", "SLUICE_RETENTION"),
@@ -243,7 +259,11 @@ mod tests {
     #[test]
     fn every_duration_key_is_listed() {
         let mut found = Vec::new();
-        collect_durations(&serde_json::to_value(Config::default()).unwrap(), "", &mut found);
+        collect_durations(
+            &serde_json::to_value(Config::default()).unwrap(),
+            "",
+            &mut found,
+        );
         let listed = all_keys();
         assert!(found.len() >= listed.len(), "{found:?}");
         for key in found {
@@ -262,7 +282,8 @@ mod tests {
     }
 
     fn collect_durations(value: &serde_json::Value, path: &str, found: &mut Vec<String>) {
-        let is_duration = |v: &serde_json::Value| v.as_str().is_some_and(|s| parse_duration(s).is_ok());
+        let is_duration =
+            |v: &serde_json::Value| v.as_str().is_some_and(|s| parse_duration(s).is_ok());
         match value {
             serde_json::Value::Object(map) => {
                 for (key, value) in map {
