@@ -14,20 +14,24 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 1m, 5m, 15m, 30m, 1h, 2h, then every 4h, for up to 3 days.
+    /// 5m, 30m, 1h, 2h, then every 4h, for up to 5 days: the one default schedule
+    /// (`delivery.retry_schedule` and `delivery.max_age` default to it).
+    ///
+    /// RFC 5321 §4.5.4.1: "the retry interval SHOULD be at least 30 minutes" and "the
+    /// give-up time generally needs to be at least 4-5 days". The one shorter first
+    /// step is for greylisting, which refuses a first attempt and accepts a retry
+    /// after a few minutes; every later step is 30 minutes or more.
     fn default() -> Self {
         let minutes = |m: u64| Duration::from_secs(m * 60);
         Self {
             schedule: vec![
-                minutes(1),
                 minutes(5),
-                minutes(15),
                 minutes(30),
                 minutes(60),
                 minutes(120),
                 minutes(240),
             ],
-            max_age: Duration::from_secs(3 * 24 * 3600),
+            max_age: Duration::from_secs(5 * 24 * 3600),
         }
     }
 }
@@ -66,9 +70,9 @@ mod tests {
                 .next_attempt(n, t0, t0)
                 .map(|at| (at - t0).whole_minutes())
         };
-        assert_eq!(delay(1), Some(1));
-        assert_eq!(delay(2), Some(5));
-        assert_eq!(delay(7), Some(240));
+        assert_eq!(delay(1), Some(5));
+        assert_eq!(delay(2), Some(30));
+        assert_eq!(delay(5), Some(240));
         assert_eq!(delay(30), Some(240));
     }
 
@@ -76,12 +80,24 @@ mod tests {
     fn gives_up_past_the_maximum_age() {
         let policy = RetryPolicy::default();
         let t0 = OffsetDateTime::UNIX_EPOCH;
-        let almost_three_days = t0 + time::Duration::hours(71);
-        assert!(policy.next_attempt(20, t0, almost_three_days).is_none());
+        let almost_five_days = t0 + time::Duration::hours(119);
+        assert!(policy.next_attempt(20, t0, almost_five_days).is_none());
         assert!(
             policy
-                .next_attempt(20, t0, t0 + time::Duration::hours(60))
+                .next_attempt(20, t0, t0 + time::Duration::hours(100))
                 .is_some()
         );
+    }
+
+    #[test]
+    fn the_default_follows_rfc_5321_guidance() {
+        let policy = RetryPolicy::default();
+        let half_hour = Duration::from_secs(30 * 60);
+        assert!(
+            policy.schedule[0] < half_hour,
+            "one quick retry for greylisting"
+        );
+        assert!(policy.schedule[1..].iter().all(|d| *d >= half_hour));
+        assert!(policy.max_age >= Duration::from_secs(4 * 24 * 3600));
     }
 }

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+mod leftover;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedRedisError {
     #[error(
@@ -23,6 +25,14 @@ pub enum EmbeddedRedisError {
     Spawn(std::io::Error),
     #[error("redis-server did not become ready on port {port} (see {log})")]
     NotReady { port: u16, log: PathBuf },
+    #[error(
+        "{dir} is in use by the redis-server with pid {pid}, run by sluice (pid {parent}): is another `sluice dev` running with this data directory?"
+    )]
+    InUse { dir: PathBuf, pid: u32, parent: u32 },
+    #[error(
+        "a redis-server left by an earlier run (pid {pid}) still serves {dir} and did not stop; stop it and start again"
+    )]
+    Leftover { dir: PathBuf, pid: u32 },
 }
 
 pub struct EmbeddedRedis {
@@ -40,7 +50,12 @@ impl EmbeddedRedis {
 
     /// Like [`start`](Self::start), but in its own process group: a Ctrl-C at the
     /// terminal then reaches only Sluice, which drains its workers before stopping
-    /// Redis (instead of Redis dying under in-flight deliveries).
+    /// Redis (instead of Redis dying under in-flight deliveries). Where `setpriv`
+    /// (util-linux) is installed, Redis also gets SIGTERM when this process dies
+    /// without stopping it (SIGKILL, a crash), so it never outlives its `sluice dev`.
+    ///
+    /// Call it from a thread that lives as long as Redis should (the main thread,
+    /// or a runtime worker): Linux sends that signal when the spawning thread ends.
     pub async fn start_detached(dir: &Path, persist: bool) -> Result<Self, EmbeddedRedisError> {
         Self::start_with(dir, persist, true).await
     }
@@ -61,6 +76,8 @@ impl EmbeddedRedis {
                 path: dir.into(),
                 source,
             })?;
+        // Never two servers on one directory: one left by a killed parent goes first.
+        leftover::stop_leftovers(&dir).await?;
         let mut last_error = None;
         // A port found free can be taken before redis binds it; try a few.
         for _ in 0..5 {
@@ -81,7 +98,19 @@ impl EmbeddedRedis {
         detach: bool,
     ) -> Result<Self, EmbeddedRedisError> {
         let log = dir.join("redis.log");
-        let mut command = Command::new(binary);
+        let parent_death_signal = if detach {
+            find_on_path("setpriv")
+        } else {
+            None
+        };
+        let mut command = match &parent_death_signal {
+            Some(setpriv) => {
+                let mut command = Command::new(setpriv);
+                command.args(["--pdeathsig", "TERM", "--"]).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .arg("--port")
             .arg(port.to_string())
@@ -97,6 +126,8 @@ impl EmbeddedRedis {
             .arg(dir)
             .arg("--logfile")
             .arg(&log)
+            .arg("--pidfile")
+            .arg(dir.join(leftover::PIDFILE))
             .args(["--save", ""])
             .args(["--appendonly", if persist { "yes" } else { "no" }])
             .stdin(Stdio::null())

@@ -19,6 +19,7 @@ use sluice_delivery::worker::{Source, WarmupSchedule};
 use sluice_model::MessageStream;
 
 mod domains;
+mod durations;
 mod templates;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
@@ -251,11 +252,15 @@ impl Default for Config {
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
+        // The schedule is defined once, by the delivery crate (RFC 5321 §4.5.4.1).
+        let retry = sluice_delivery::retry::RetryPolicy::default();
         Self {
-            retry_schedule: ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]
-                .map(String::from)
-                .to_vec(),
-            max_age: "3d".into(),
+            retry_schedule: retry
+                .schedule
+                .iter()
+                .map(|d| durations::format_duration(*d))
+                .collect(),
+            max_age: durations::format_duration(retry.max_age),
             reclaim_idle: "5m".into(),
             drain_timeout: "60s".into(),
             max_connections: 16,
@@ -376,8 +381,7 @@ impl Config {
         }
         redis::parse_url(&self.redis_url)?;
         self.admin_jwt_verifier()?;
-        parse_duration(&self.retention).context("`retention` (SLUICE_RETENTION)")?;
-        self.retry_schedule()?;
+        self.validate_durations()?;
         self.webhook_api_settings()?;
         self.dns_servers()?;
         self.validate_domains()?;
@@ -388,23 +392,6 @@ impl Config {
             bail!(
                 "invalid configuration: `delivery.mx_port` (SLUICE_DELIVERY_MX_PORT) must not be 0"
             );
-        }
-        for (key, value) in [
-            ("delivery.max_age", &self.delivery.max_age),
-            ("delivery.reclaim_idle", &self.delivery.reclaim_idle),
-            ("delivery.drain_timeout", &self.delivery.drain_timeout),
-            ("delivery.liveness_ttl", &self.delivery.liveness_ttl),
-            ("delivery.connect_timeout", &self.delivery.connect_timeout),
-            ("delivery.greeting_timeout", &self.delivery.greeting_timeout),
-            ("delivery.command_timeout", &self.delivery.command_timeout),
-            ("delivery.data_timeout", &self.delivery.data_timeout),
-            (
-                "delivery.adaptive.cooldown",
-                &self.delivery.adaptive.cooldown,
-            ),
-            ("delivery.adaptive.recheck", &self.delivery.adaptive.recheck),
-        ] {
-            parse_duration(value).with_context(|| format!("invalid configuration: `{key}`"))?;
         }
         Ok(())
     }
@@ -513,17 +500,6 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("invalid configuration: `delivery.providers`: {e}"))
     }
 
-    pub fn retry_schedule(&self) -> anyhow::Result<Vec<Duration>> {
-        if self.delivery.retry_schedule.is_empty() {
-            bail!("invalid configuration: `delivery.retry_schedule` must not be empty");
-        }
-        self.delivery
-            .retry_schedule
-            .iter()
-            .map(|d| parse_duration(d).context("invalid configuration: `delivery.retry_schedule`"))
-            .collect()
-    }
-
     /// The admin JWT verifier, when `admin.jwt` is configured.
     pub fn admin_jwt_verifier(
         &self,
@@ -549,7 +525,8 @@ impl Config {
         Ok(Some(verifier))
     }
 
-    /// A duration field already checked by `validate`.
+    /// A duration field already checked by `validate`, which parses every duration
+    /// key and refuses a bad one by name; the fallback is never reached after it.
     pub fn duration(value: &str) -> Duration {
         parse_duration(value).unwrap_or(Duration::from_secs(60))
     }
@@ -695,10 +672,34 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn a_bad_duration_names_its_key() {
         let mut config = Config::default();
         config.delivery.reclaim_idle = "soon".into();
         let error = format!("{:#}", config.validate().unwrap_err());
-        assert!(error.contains("delivery.reclaim_idle"), "{error}");
+        assert!(
+            error.contains("`delivery.reclaim_idle` (SLUICE_DELIVERY_RECLAIM_IDLE)"),
+            "{error}"
+        );
+
+        // From the environment: the key and its variable are named.
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SLUICE_WEBHOOKS_DISABLE_AFTER", "2 days");
+            let error = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(
+                error.contains("`webhooks.disable_after` (SLUICE_WEBHOOKS_DISABLE_AFTER)")
+                    && error.contains("2 days"),
+                "{error}"
+            );
+            jail.set_env("SLUICE_WEBHOOKS_DISABLE_AFTER", "2d");
+            jail.set_env("SLUICE_RETENTION", "12h");
+            let error = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(
+                error.contains("`retention` (SLUICE_RETENTION)")
+                    && error.contains("`delivery.max_age` (SLUICE_DELIVERY_MAX_AGE)"),
+                "{error}"
+            );
+            Ok(())
+        });
     }
 }

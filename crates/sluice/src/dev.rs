@@ -4,6 +4,11 @@
 //! `example.test` and a fresh API key, all printed with a ready-to-run curl command.
 //! DKIM keys are sealed with a key kept in `./data/dkim-key-encryption.key`, and
 //! sends do not need a verified domain (`example.test` has no real DNS).
+//!
+//! Redis outlives nothing: every way out of [`run`] stops it cleanly, a `sluice dev`
+//! killed outright takes it down too (where `setpriv` is installed), and a server left
+//! on `./data/redis` anyway is stopped before a new one starts there (see
+//! [`EmbeddedRedis::start_detached`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,11 +26,22 @@ use crate::run::{self, Roles};
 
 pub const DEV_DOMAIN: &str = "example.test";
 
-pub async fn run(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
+pub async fn run(config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
     let redis = EmbeddedRedis::start_detached(&data_dir.join("redis"), true).await?;
+    // An error below must not leave Redis to be killed mid-write on drop.
+    let result = run_on(config, &data_dir, &redis).await;
+    redis.stop().await;
+    result
+}
+
+async fn run_on(
+    mut config: Config,
+    data_dir: &std::path::Path,
+    redis: &EmbeddedRedis,
+) -> anyhow::Result<()> {
     let outbox = data_dir.join("outbox");
     let sink = SmtpSink::start(SinkConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -46,7 +62,7 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
     // The dev domain has no real DNS, so it can never verify: send from it anyway.
     config.domains.require_verified.get_or_insert(false);
     if config.dkim_key_encryption_key.is_none() {
-        config.dkim_key_encryption_key = Some(dev_encryption_key(&data_dir)?);
+        config.dkim_key_encryption_key = Some(dev_encryption_key(data_dir)?);
     }
 
     let store = Store::connect(&config.redis_url, parse_duration(&config.retention)?)
@@ -103,7 +119,6 @@ Then follow it with GET http://{api}/v1/messages/<id> and look in {outbox}.
 
     let result = running.wait(run::cancel_on_signal()).await;
     sink.shutdown().await;
-    redis.stop().await;
     result
 }
 

@@ -388,7 +388,7 @@ mod tests {
         assert_eq!(settlement.status, MessageStatus::Deferred);
         assert_eq!(
             settlement.retry_at,
-            Some(now + std::time::Duration::from_secs(60))
+            Some(now + RetryPolicy::default().schedule[0])
         );
         assert_eq!(settlement.attempts, 1);
         let kinds: Vec<_> = settlement.events.iter().map(|e| e.kind).collect();
@@ -449,7 +449,7 @@ mod tests {
     #[test]
     fn past_the_maximum_age_deferred_recipients_bounce() {
         let mut job = job(&["a@x.test"]);
-        job.created_at -= time::Duration::days(4);
+        job.created_at -= RetryPolicy::default().max_age + std::time::Duration::from_secs(3600);
         let result = AttemptResult::replies(vec![("a@x.test".into(), reply(451, "4.3.0 later"))]);
         let settlement = settle_attempt(
             &job,
