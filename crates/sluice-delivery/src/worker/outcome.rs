@@ -246,13 +246,13 @@ pub fn settle_attempt(
     }
     let mut retry_at = None;
     if !deferred.is_empty() {
-        retry_at = policy.next_attempt(attempts, job.created_at, now);
+        retry_at = policy.next_attempt(attempts, job.due_at(), now);
         if retry_at.is_none() {
             give_up(&mut recipients, &mut events, attempts, now);
         }
     }
     if let Some(wait) = throttled.iter().min() {
-        if now + *wait > job.created_at + policy.max_age {
+        if now + *wait > policy.deadline(job.due_at()) {
             let detail = "gave up: the destination stayed throttled until the maximum queue age";
             for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
                 recipient.status = RecipientStatus::Bounced;
@@ -463,6 +463,24 @@ mod tests {
             settlement.events.last().map(|e| e.kind),
             Some(EventType::Bounced)
         );
+    }
+
+    #[test]
+    fn the_maximum_age_counts_from_send_at() {
+        let mut job = job(&["a@x.test"]);
+        let now = OffsetDateTime::now_utc();
+        // Accepted 5 days ago for sending now: a 4xx now is its first, not its last.
+        job.created_at = now - time::Duration::days(5);
+        job.message.send_at = Some(now);
+        let result = AttemptResult::replies(vec![("a@x.test".into(), reply(451, "4.3.0 later"))]);
+        let settlement = settle_attempt(&job, &result, &RetryPolicy::default(), now);
+        assert_eq!(settlement.status, MessageStatus::Deferred);
+        assert!(settlement.retry_at.is_some());
+        let throttled = AttemptResult::everyone(RecipientOutcome::Throttled(
+            std::time::Duration::from_secs(60),
+        ));
+        let parked = settle_attempt(&job, &throttled, &RetryPolicy::default(), now);
+        assert_eq!(parked.status, MessageStatus::Queued, "throttled, not bounced");
     }
 
     #[test]
