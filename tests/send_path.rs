@@ -325,7 +325,12 @@ async fn repeated_received_headers_travel_in_order_and_loops_are_refused() {
     let key = env.ready_tenant().await;
     let hops = |n: usize| -> Vec<String> {
         (0..n)
-            .map(|i| format!("from hop{i}.example.net by mx{i}.example.net; Mon, 1 Dec 2026 10:00:0{} +0000", i % 10))
+            .map(|i| {
+                format!(
+                    "from hop{i}.example.net by mx{i}.example.net; Mon, 1 Dec 2026 10:00:0{} +0000",
+                    i % 10
+                )
+            })
             .collect()
     };
     let with_headers = |headers: Value| {
@@ -389,7 +394,10 @@ async fn repeated_received_headers_travel_in_order_and_loops_are_refused() {
         .iter()
         .find(|(n, _)| !n.eq_ignore_ascii_case("DKIM-Signature"))
         .unwrap();
-    assert_eq!(first.0, "Received", "trace fields lead the header: {parsed:?}");
+    assert_eq!(
+        first.0, "Received",
+        "trace fields lead the header: {parsed:?}"
+    );
     assert_eq!(header(&parsed, "Auto-Submitted"), Some("auto-generated"));
     assert_eq!(header(&parsed, "X-Campaign"), Some("spring"));
     let signature = header(&parsed, "DKIM-Signature").unwrap();

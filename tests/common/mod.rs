@@ -62,6 +62,8 @@ pub fn test_config(redis_url: &str, sink: SocketAddr) -> Config {
     config.delivery.drain_timeout = "5s".into();
     config.delivery.connect_timeout = "2s".into();
     config.delivery.greeting_timeout = "2s".into();
+    // The loopback DNS fixture points MX records at 127.0.0.1.
+    config.delivery.allow_private_mx = true;
     config
 }
 

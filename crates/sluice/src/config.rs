@@ -107,7 +107,8 @@ pub struct JwtConfig {
 pub struct DeliveryConfig {
     /// Delays between attempts; the last one repeats.
     pub retry_schedule: Vec<String>,
-    /// Give up (bounce) on messages older than this.
+    /// Give up (bounce) on messages undelivered this long after they fell due
+    /// (`send_at`, else acceptance).
     pub max_age: String,
     /// Take over entries a stopped worker left unsettled after this long.
     pub reclaim_idle: String,
@@ -142,6 +143,13 @@ pub struct DeliveryConfig {
     pub providers: Vec<sluice_delivery::providers::ProviderRule>,
     /// How learned rates react to throttling replies (`[delivery.adaptive]`).
     pub adaptive: AdaptiveSettings,
+    /// Deliver to MX hosts at loopback, private (RFC 1918, fc00::/7), link-local and
+    /// other non-public addresses (`SLUICE_DELIVERY_ALLOW_PRIVATE_MX`). Off: a
+    /// recipient domain must not aim the workers at internal hosts.
+    pub allow_private_mx: bool,
+    /// A PEM file of extra certificate authorities that relay certificates are
+    /// verified against besides the Mozilla roots (`SLUICE_DELIVERY_RELAY_CA_FILE`).
+    pub relay_ca_file: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -262,6 +270,8 @@ impl Default for DeliveryConfig {
             ehlo_names: BTreeMap::new(),
             providers: Vec::new(),
             adaptive: AdaptiveSettings::default(),
+            allow_private_mx: false,
+            relay_ca_file: None,
         }
     }
 }

@@ -480,7 +480,11 @@ mod tests {
             std::time::Duration::from_secs(60),
         ));
         let parked = settle_attempt(&job, &throttled, &RetryPolicy::default(), now);
-        assert_eq!(parked.status, MessageStatus::Queued, "throttled, not bounced");
+        assert_eq!(
+            parked.status,
+            MessageStatus::Queued,
+            "throttled, not bounced"
+        );
     }
 
     #[test]

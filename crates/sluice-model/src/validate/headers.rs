@@ -43,7 +43,10 @@ pub(super) fn validate_headers(
         }
         let values = values.as_slice();
         if values.is_empty() {
-            errors.push(FieldError::new(field, "an array of values must not be empty"));
+            errors.push(FieldError::new(
+                field,
+                "an array of values must not be empty",
+            ));
             continue;
         }
         let auto_submitted = name.eq_ignore_ascii_case("auto-submitted");
@@ -249,7 +252,10 @@ mod tests {
             let (_, errors) = run(&[("auto-submitted", bad.into())]);
             assert_eq!(fields(&errors), ["headers.auto-submitted"], "{bad}");
         }
-        let (_, errors) = run(&[("Auto-Submitted", "no".into()), ("auto-submitted", "no".into())]);
+        let (_, errors) = run(&[
+            ("Auto-Submitted", "no".into()),
+            ("auto-submitted", "no".into()),
+        ]);
         assert_eq!(fields(&errors), ["headers.Auto-Submitted"]);
     }
 }
