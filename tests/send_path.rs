@@ -11,7 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice::run::Roles;
 
-use common::{TestEnv, dkim_verify, domain_dkim_record, header, headers, simple_message};
+use common::{
+    TestEnv, dkim_verify, domain_dkim_record, fields, header, headers, problem, simple_message,
+};
 
 async fn end_to_end(algorithm: &str) {
     let env = TestEnv::start().await;
@@ -311,5 +313,100 @@ async fn scheduled_messages_wait_for_send_at() {
     env.wait_for_status(&key, id, "delivered", Duration::from_secs(10))
         .await;
     assert!(time::OffsetDateTime::now_utc() >= at);
+    env.stop().await;
+}
+
+/// Loop protection and RFC 3834: `Received` given as an array travels in order and
+/// is counted (more than 25 is a loop, refused whatever the case of the name), and
+/// `Auto-Submitted` is checked, kept and signed.
+#[tokio::test]
+async fn repeated_received_headers_travel_in_order_and_loops_are_refused() {
+    let env = TestEnv::start().await;
+    let key = env.ready_tenant().await;
+    let hops = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "from hop{i}.example.net by mx{i}.example.net; Mon, 1 Dec 2026 10:00:0{} +0000",
+                    i % 10
+                )
+            })
+            .collect()
+    };
+    let with_headers = |headers: Value| {
+        let mut body = simple_message("jane@example.com");
+        body["headers"] = headers;
+        body
+    };
+
+    let looping = with_headers(json!({"Received": hops(30)}));
+    let body = problem(
+        env.post(&key, "/v1/messages", looping).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(fields(&body), ["headers.Received"], "{body}");
+    // 20 + 6 under two spellings of one name are 26 Received headers too.
+    let mixed_case = with_headers(json!({"Received": hops(20), "received": hops(6)}));
+    let body = problem(
+        env.post(&key, "/v1/messages", mixed_case).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(fields(&body), ["headers.Received"], "{body}");
+    let bad_auto = with_headers(json!({"Auto-Submitted": "yes please"}));
+    let body = problem(
+        env.post(&key, "/v1/messages", bad_auto).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(fields(&body), ["headers.Auto-Submitted"], "{body}");
+    let not_a_string = with_headers(json!({"X-Count": 3}));
+    problem(
+        env.post(&key, "/v1/messages", not_a_string).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    let three = hops(3);
+    let id = env
+        .send(
+            &key,
+            with_headers(json!({
+                "Received": three,
+                "Auto-Submitted": "auto-generated",
+                "X-Campaign": "spring"
+            })),
+        )
+        .await;
+    env.wait_for_status(&key, &id, "delivered", Duration::from_secs(20))
+        .await;
+    let received = env.sink.messages();
+    assert_eq!(received.len(), 1, "only the valid message was sent");
+    let parsed = headers(&received[0].data);
+    let traces: Vec<&str> = parsed
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Received"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(traces, three, "all three, in the order given");
+    let first = parsed
+        .iter()
+        .find(|(n, _)| !n.eq_ignore_ascii_case("DKIM-Signature"))
+        .unwrap();
+    assert_eq!(
+        first.0, "Received",
+        "trace fields lead the header: {parsed:?}"
+    );
+    assert_eq!(header(&parsed, "Auto-Submitted"), Some("auto-generated"));
+    assert_eq!(header(&parsed, "X-Campaign"), Some("spring"));
+    let signature = header(&parsed, "DKIM-Signature").unwrap();
+    let signed: String = signature.split_whitespace().collect();
+    assert!(
+        signed.to_ascii_lowercase().contains("auto-submitted"),
+        "Auto-Submitted is signed: {signature}"
+    );
+    let (txt, name) = domain_dkim_record(&env, &key, "acme.test").await;
+    assert_eq!(dkim_verify(&received[0].data, &txt, &name), "PASS");
     env.stop().await;
 }

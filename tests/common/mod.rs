@@ -68,6 +68,8 @@ pub fn test_config(redis_url: &str, sink: SocketAddr) -> Config {
     config.delivery.greeting_timeout = "2s".into();
     // Templates render in `sluice render-sandbox` processes; this test binary is not one.
     config.templates.sandbox_command = Some(env!("CARGO_BIN_EXE_sluice").into());
+    // The loopback DNS fixture points MX records at 127.0.0.1.
+    config.delivery.allow_private_mx = true;
     config
 }
 

@@ -83,9 +83,10 @@ pub enum MimeError {
 /// | text + html                | `multipart/alternative` (text first)             |
 /// | any of the above + files   | `multipart/mixed` (body part(s), then each file) |
 ///
-/// Headers, in order: From, To, Cc, Reply-To, Subject, Date, Message-ID,
-/// MIME-Version, the message's own headers, `info.extra_headers`, then the
-/// Content-* headers of the body. Bcc recipients are envelope-only and never written.
+/// Headers, in order: the message's own `Received` lines, From, To, Cc, Reply-To,
+/// Subject, Date, Message-ID, MIME-Version, the message's other headers,
+/// `info.extra_headers`, then the Content-* headers of the body. Bcc recipients are
+/// envelope-only and never written.
 pub fn build_message(
     message: &OutboundMessage,
     info: &MimeEnvelopeInfo<'_>,
@@ -98,7 +99,17 @@ pub fn build_message(
     let custom = checked_custom_headers(&message.headers, &extra)?;
     let body = build_body(message)?;
 
-    let mut builder = MessageBuilder::new().from(mailbox(&message.from)?);
+    // Trace fields (`Received`) come first, in the order given, as RFC 5322 §3.6.7
+    // places them: loop detection downstream counts them wherever they are, but
+    // humans and tools read the hop list from the top.
+    let (trace, custom): (Vec<_>, Vec<_>) = custom
+        .into_iter()
+        .partition(|(name, _)| name.eq_ignore_ascii_case("received"));
+    let mut builder = MessageBuilder::new();
+    for (name, value) in trace {
+        builder = builder.header(name, unstructured(name, value));
+    }
+    builder = builder.from(mailbox(&message.from)?);
     builder = if message.to.is_empty() {
         // A message without To scores as spam (SpamAssassin MISSING_HEADERS); the empty
         // group is what sendmail and most MUAs write for Bcc-only mail.

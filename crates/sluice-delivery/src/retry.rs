@@ -9,7 +9,8 @@ pub struct RetryPolicy {
     /// Delay before retry n (1-based) is `schedule[n - 1]`; past the end, the last
     /// delay repeats.
     pub schedule: Vec<Duration>,
-    /// A message still undelivered this long after acceptance bounces.
+    /// A message still undelivered this long after it fell due (its `send_at`, else
+    /// its acceptance) bounces.
     pub max_age: Duration,
 }
 
@@ -38,11 +39,11 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The time of the next attempt after `attempts_made` attempts, or `None` when that
-    /// would pass the maximum age (the recipients then bounce).
+    /// would pass the maximum age counted from `due_at` (the recipients then bounce).
     pub fn next_attempt(
         &self,
         attempts_made: u32,
-        created_at: OffsetDateTime,
+        due_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Option<OffsetDateTime> {
         let index = (attempts_made.max(1) as usize - 1).min(self.schedule.len().saturating_sub(1));
@@ -52,8 +53,13 @@ impl RetryPolicy {
             .copied()
             .unwrap_or(Duration::from_secs(60));
         let next = now + delay;
-        let deadline = created_at + self.max_age;
+        let deadline = self.deadline(due_at);
         (next <= deadline).then_some(next)
+    }
+
+    /// When a message that fell due at `due_at` is given up.
+    pub fn deadline(&self, due_at: OffsetDateTime) -> OffsetDateTime {
+        due_at + self.max_age
     }
 }
 

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod event;
 pub mod ids;
 pub mod message;
+pub mod net;
 pub mod quota;
 pub mod record;
 pub mod suppression;
@@ -30,8 +31,8 @@ pub use event::{
 };
 pub use ids::{ApiKeyId, IdError, MessageId, TemplateId, TenantId, WebhookId};
 pub use message::{
-    Attachment, AttachmentRequest, HeaderName, HeaderValue, MessageStream, OutboundMessage,
-    SendMessageRequest,
+    Attachment, AttachmentRequest, HeaderName, HeaderValue, HeaderValues, MessageStream,
+    OutboundMessage, SendMessageRequest,
 };
 pub use quota::{QuotasPatch, StreamQuota, StreamQuotaPatch, TenantQuotas};
 pub use record::{MessageStatus, MessageView, RecipientKind, RecipientState, RecipientStatus};

@@ -108,10 +108,16 @@ pub struct SendMessageRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>, example = json!({"user": {"name": "Jane"}, "code": "123456"}))]
     pub template_data: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Extra headers, name to value. Structural headers (From, To, Date, Message-ID,
-    /// MIME-Version, Content-*, DKIM-Signature, …) are set by Sluice and refused here.
+    /// Extra headers, name to value: a string is one header line, an array of strings
+    /// one line per element, in order (for headers that repeat, such as `Received`).
+    /// Names that differ only in case are the same header. Structural headers (From,
+    /// To, Date, Message-ID, MIME-Version, Content-*, DKIM-Signature, …) are set by
+    /// Sluice and refused here. More than 25 `Received` lines mean a mail loop and are
+    /// refused; `Auto-Submitted` must be an RFC 3834 value (`no`, `auto-generated`,
+    /// `auto-replied`, `auto-notified`, optionally with `; name=value` parameters).
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    #[schema(example = json!({"X-Campaign": "spring", "Received": ["from a by b; Mon, 1 Dec 2026 10:00:00 +0000"]}))]
+    pub headers: BTreeMap<String, HeaderValues>,
     #[serde(default)]
     pub attachments: Vec<AttachmentRequest>,
     /// `transactional` (default) or `bulk`.
@@ -127,6 +133,37 @@ pub struct SendMessageRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub send_at: Option<String>,
+}
+
+/// One header's value(s) in a request: a string is one header line; an array is one
+/// line per element, in order, so repeated headers such as `Received` can be given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged, expecting = "a string or an array of strings")]
+pub enum HeaderValues {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl HeaderValues {
+    /// Every header line's value, in order.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            HeaderValues::One(value) => std::slice::from_ref(value),
+            HeaderValues::Many(values) => values,
+        }
+    }
+}
+
+impl From<&str> for HeaderValues {
+    fn from(value: &str) -> Self {
+        HeaderValues::One(value.to_owned())
+    }
+}
+
+impl From<String> for HeaderValues {
+    fn from(value: String) -> Self {
+        HeaderValues::One(value)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

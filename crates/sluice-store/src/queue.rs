@@ -61,6 +61,18 @@ impl Loaded {
     }
 }
 
+impl DeliveryJob {
+    /// When the message fell due: its `send_at` when it was scheduled, else its
+    /// acceptance. The maximum queue age and the `Date:` header count from here, so a
+    /// message scheduled days ahead gets the same retry window as one sent now and
+    /// does not look days old to its reader.
+    pub fn due_at(&self) -> OffsetDateTime {
+        self.message
+            .send_at
+            .map_or(self.created_at, |at| at.max(self.created_at))
+    }
+}
+
 /// The outcome of one attempt, written atomically with the acknowledgement.
 #[derive(Clone, Debug)]
 pub struct Settlement {

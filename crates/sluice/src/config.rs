@@ -112,7 +112,8 @@ pub struct JwtConfig {
 pub struct DeliveryConfig {
     /// Delays between attempts; the last one repeats.
     pub retry_schedule: Vec<String>,
-    /// Give up (bounce) on messages older than this.
+    /// Give up (bounce) on messages undelivered this long after they fell due
+    /// (`send_at`, else acceptance).
     pub max_age: String,
     /// No longer used: a stopped worker's entries are taken over when its liveness
     /// expires (`liveness_ttl`). Still accepted so existing files load.
@@ -153,6 +154,13 @@ pub struct DeliveryConfig {
     /// (refreshed four times per period); a killed process's deliveries are taken
     /// over by another worker within about this plus 2 s.
     pub liveness_ttl: String,
+    /// Deliver to MX hosts at loopback, private (RFC 1918, fc00::/7), link-local and
+    /// other non-public addresses (`SLUICE_DELIVERY_ALLOW_PRIVATE_MX`). Off: a
+    /// recipient domain must not aim the workers at internal hosts.
+    pub allow_private_mx: bool,
+    /// A PEM file of extra certificate authorities that relay certificates are
+    /// verified against besides the Mozilla roots (`SLUICE_DELIVERY_RELAY_CA_FILE`).
+    pub relay_ca_file: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -279,6 +287,8 @@ impl Default for DeliveryConfig {
             providers: Vec::new(),
             adaptive: AdaptiveSettings::default(),
             liveness_ttl: "8s".into(),
+            allow_private_mx: false,
+            relay_ca_file: None,
         }
     }
 }

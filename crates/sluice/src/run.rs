@@ -13,7 +13,7 @@ use sluice_delivery::dkim::DnsRecordSettings;
 use sluice_delivery::domains::{DomainVerifier, Reverifier};
 use sluice_delivery::retry::RetryPolicy;
 use sluice_delivery::routing::{ResolverConfig, Router, RouterConfig};
-use sluice_delivery::smtp::{PoolConfig, SmtpPool, Timeouts};
+use sluice_delivery::smtp::{PoolConfig, RelayTrust, SmtpPool, Timeouts};
 use sluice_delivery::worker::AdaptiveConfig;
 use sluice_delivery::worker::{ReturnPaths, Worker, WorkerConfig};
 use sluice_events::{UnsubscribeCodec, VerpCodec};
@@ -151,6 +151,7 @@ pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
     })?;
     let resolver = ResolverConfig {
         name_servers: config.dns_servers()?,
+        allow_private: config.delivery.allow_private_mx,
         ..ResolverConfig::default()
     };
     let d = &config.delivery;
@@ -181,6 +182,21 @@ pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
     worker.liveness_ttl = Config::duration(&d.liveness_ttl);
     worker.drain_timeout = Config::duration(&d.drain_timeout);
     Ok(worker)
+}
+
+/// The roots relay certificates are verified against: the Mozilla roots, plus
+/// `delivery.relay_ca_file` when set.
+pub fn relay_trust(config: &Config) -> anyhow::Result<RelayTrust> {
+    let Some(path) = config.delivery.relay_ca_file.as_deref() else {
+        return Ok(RelayTrust::default());
+    };
+    let bad = |reason: String| {
+        anyhow::anyhow!(
+            "invalid configuration: `delivery.relay_ca_file` (SLUICE_DELIVERY_RELAY_CA_FILE) {path}: {reason}"
+        )
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    RelayTrust::with_pem(&pem).map_err(|e| bad(e.to_string()))
 }
 
 pub fn pool_config(config: &Config) -> PoolConfig {
@@ -305,7 +321,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
                 "delivering directly to MX hosts"
             ),
         }
-        let pool = SmtpPool::new(pool_config(config));
+        let pool = SmtpPool::with_trust(pool_config(config), relay_trust(config)?);
         let worker = Worker::new(store.clone(), pool, worker_config)
             .await
             .context("starting the delivery worker")?;

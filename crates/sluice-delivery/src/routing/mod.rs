@@ -6,12 +6,13 @@
 //! - [`MxResolver`] turns a domain into the [`MxHost`]s to try, in order,
 //!   following RFC 5321 §5.1 (preference order, implicit MX) and RFC 7505
 //!   (null MX), with the name servers of `delivery.dns_servers`.
-//! - [`RouteError`] says whether a failure bounces now (NXDOMAIN, null MX) or
-//!   waits for a retry (any DNS trouble).
+//! - [`RouteError`] says whether a failure bounces now (NXDOMAIN, null MX, MX
+//!   only at private addresses) or waits for a retry (any DNS trouble).
 //!
-//! Known limit: hickory answers `localhost.` and names under it itself with
-//! loopback addresses, and MX records may point at private or loopback
-//! addresses; nothing here refuses such destinations.
+//! MX answers pointing outside the public internet (loopback — hickory itself
+//! answers `localhost.` with it —, RFC 1918, link-local, …) are refused unless
+//! `delivery.allow_private_mx`; configured relays are the operator's own choice
+//! and are never filtered.
 
 mod error;
 mod name;

@@ -11,6 +11,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData};
+use sluice_model::net::is_public;
 use tokio::task::JoinSet;
 
 use super::RouteError;
@@ -34,6 +35,11 @@ pub struct ResolverConfig {
     /// How many times a query is sent in all (at least 1) before the lookup
     /// fails as [`RouteError::Temporary`].
     pub attempts: usize,
+    /// Keep MX addresses outside the public internet (loopback, RFC 1918, …; see
+    /// [`sluice_model::net::is_public`]) instead of refusing them
+    /// (`delivery.allow_private_mx`): for tests and `sluice dev`, whose fixture DNS
+    /// points MX records at 127.0.0.1, and for deliberately internal domains.
+    pub allow_private: bool,
 }
 
 impl Default for ResolverConfig {
@@ -44,6 +50,7 @@ impl Default for ResolverConfig {
             name_servers: Vec::new(),
             timeout: Duration::from_secs(5),
             attempts: 2,
+            allow_private: false,
         }
     }
 }
@@ -70,12 +77,21 @@ pub struct MxHost {
 #[derive(Clone)]
 pub struct MxResolver {
     inner: TokioResolver,
+    allow_private: bool,
 }
 
 impl std::fmt::Debug for MxResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MxResolver").finish_non_exhaustive()
     }
+}
+
+/// Why no MX host is usable.
+enum Unusable {
+    /// Every address found is outside the public internet (and no lookup failed).
+    PrivateOnly(Vec<IpAddr>),
+    /// Lookups failed or found nothing: worth a retry.
+    Unresolved(String),
 }
 
 /// How a single lookup came out, once hickory's error is read.
@@ -124,7 +140,10 @@ impl MxResolver {
         let inner = builder
             .build()
             .map_err(|e| RouteError::InvalidConfig(format!("DNS resolver: {e}")))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            allow_private: config.allow_private,
+        })
     }
 
     /// The hosts to try for `domain`, most preferred first (RFC 5321 §5.1):
@@ -139,7 +158,11 @@ impl MxResolver {
     /// - SERVFAIL, timeout, unreachable name servers: [`RouteError::Temporary`];
     /// - MX hosts without any address are skipped; if none is left, or the
     ///   implicit MX has no address: [`RouteError::Temporary`] (an MX pointing
-    ///   nowhere is most often a zone being edited, so it is not bounced).
+    ///   nowhere is most often a zone being edited, so it is not bounced);
+    /// - unless `allow_private`, addresses outside the public internet are dropped
+    ///   (a stranger's zone must not aim our workers at Redis, a metadata service
+    ///   or an internal MTA); when every address found was such a one, and no
+    ///   lookup failed: [`RouteError::PrivateOnly`], permanent (5.4.4).
     pub async fn resolve(&self, domain: &str) -> Result<Vec<MxHost>, RouteError> {
         let Some(fqdn) = to_fqdn(domain) else {
             return Err(RouteError::NoSuchDomain {
@@ -165,12 +188,21 @@ impl MxResolver {
         }
         if records.is_empty() {
             return match self.addresses(fqdn).await {
-                Ok(addresses) if !addresses.is_empty() => Ok(vec![MxHost {
-                    name: shown,
-                    preference: 0,
-                    addresses,
-                    implicit: true,
-                }]),
+                Ok(found) if !found.is_empty() => {
+                    let (addresses, refused) = self.split_public(found);
+                    if addresses.is_empty() {
+                        return Err(RouteError::PrivateOnly {
+                            domain: shown,
+                            addresses: refused,
+                        });
+                    }
+                    Ok(vec![MxHost {
+                        name: shown,
+                        preference: 0,
+                        addresses,
+                        implicit: true,
+                    }])
+                }
                 Ok(_) => Err(temporary("no MX and no A/AAAA records".into())),
                 Err(reason) => Err(temporary(format!("address lookup: {reason}"))),
             };
@@ -185,12 +217,29 @@ impl MxResolver {
             .collect();
         let mut ordered = by_preference(named, &mut rand::rng());
         ordered.truncate(MAX_MX_HOSTS);
-        self.resolve_hosts(ordered).await.map_err(temporary)
+        self.resolve_hosts(ordered)
+            .await
+            .map_err(|failure| match failure {
+                Unusable::PrivateOnly(addresses) => RouteError::PrivateOnly {
+                    domain: shown.clone(),
+                    addresses,
+                },
+                Unusable::Unresolved(reason) => temporary(reason),
+            })
+    }
+
+    /// `(kept, refused)`: with `allow_private` every address is kept.
+    fn split_public(&self, addresses: Vec<IpAddr>) -> (Vec<IpAddr>, Vec<IpAddr>) {
+        if self.allow_private {
+            return (addresses, Vec::new());
+        }
+        addresses.into_iter().partition(|ip| is_public(*ip))
     }
 
     /// Resolves every MX host concurrently (one slow name server must not
-    /// cost the sum of the timeouts) and keeps those with an address, in order.
-    async fn resolve_hosts(&self, ordered: Vec<(u16, String)>) -> Result<Vec<MxHost>, String> {
+    /// cost the sum of the timeouts) and keeps those with a usable address, in
+    /// order.
+    async fn resolve_hosts(&self, ordered: Vec<(u16, String)>) -> Result<Vec<MxHost>, Unusable> {
         let mut lookups = JoinSet::new();
         for (index, (_, host)) in ordered.iter().enumerate() {
             let resolver = self.clone();
@@ -215,24 +264,48 @@ impl MxResolver {
 
         let mut hosts = Vec::new();
         let mut skipped = Vec::new();
+        let mut refused = Vec::new();
+        // A host that could not be looked up may well be public: then only a retry
+        // can tell, and "private only" is not a verdict.
+        let mut lookup_failed = false;
         for ((preference, name), result) in ordered.into_iter().zip(results) {
             match result {
-                Some(Ok(addresses)) if !addresses.is_empty() => hosts.push(MxHost {
-                    name,
-                    preference,
-                    addresses,
-                    implicit: false,
-                }),
+                Some(Ok(found)) if !found.is_empty() => {
+                    let (addresses, private) = self.split_public(found);
+                    if addresses.is_empty() {
+                        skipped.push(format!("{name}: only non-public addresses"));
+                    } else {
+                        hosts.push(MxHost {
+                            name,
+                            preference,
+                            addresses,
+                            implicit: false,
+                        });
+                    }
+                    refused.extend(private);
+                }
                 Some(Ok(_)) => skipped.push(format!("{name}: no A/AAAA records")),
-                Some(Err(reason)) => skipped.push(format!("{name}: {reason}")),
-                None => skipped.push(format!("{name}: lookup aborted")),
+                Some(Err(reason)) => {
+                    lookup_failed = true;
+                    skipped.push(format!("{name}: {reason}"));
+                }
+                None => {
+                    lookup_failed = true;
+                    skipped.push(format!("{name}: lookup aborted"));
+                }
             }
         }
         if hosts.is_empty() {
-            return Err(format!(
+            if !refused.is_empty() && !lookup_failed {
+                return Err(Unusable::PrivateOnly(refused));
+            }
+            return Err(Unusable::Unresolved(format!(
                 "no MX host has an address ({})",
                 skipped.join("; ")
-            ));
+            )));
+        }
+        if !refused.is_empty() {
+            tracing::debug!(?refused, "non-public MX addresses not used");
         }
         if !skipped.is_empty() {
             tracing::debug!(skipped = %skipped.join("; "), "MX hosts without an address");

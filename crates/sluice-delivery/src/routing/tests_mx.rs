@@ -10,11 +10,17 @@ use sluice_dns_fixture::DnsFixture;
 
 use super::*;
 
+/// The fixture answers with loopback addresses: private MX must be allowed here.
 fn resolver(dns: &DnsFixture) -> MxResolver {
+    strict_resolver(dns, true)
+}
+
+fn strict_resolver(dns: &DnsFixture, allow_private: bool) -> MxResolver {
     MxResolver::new(&ResolverConfig {
         name_servers: vec![dns.addr()],
         timeout: Duration::from_secs(5),
         attempts: 1,
+        allow_private,
     })
     .unwrap()
 }
@@ -268,6 +274,7 @@ async fn an_unreachable_name_server_is_temporary() {
         name_servers: vec![(Ipv4Addr::LOCALHOST, port).into()],
         timeout: Duration::from_millis(200),
         attempts: 1,
+        allow_private: false,
     })
     .unwrap();
     let err = resolver.resolve("example.test").await.unwrap_err();
@@ -295,4 +302,70 @@ fn unusable_resolver_settings_are_refused() {
         assert!(matches!(err, RouteError::InvalidConfig(_)), "{err:?}");
         assert_eq!(err.enhanced_code(), "4.3.5");
     }
+}
+
+#[tokio::test]
+async fn non_public_mx_addresses_are_refused_unless_allowed() {
+    let dns = DnsFixture::start().await.unwrap();
+    // Only loopback and private addresses: refused, permanently.
+    dns.set_mx(
+        "inward.test",
+        &[(10, "mx1.inward.test"), (20, "mx2.inward.test")],
+    );
+    dns.set_a("mx1.inward.test", &[v4(1)]);
+    dns.set_a("mx2.inward.test", &[Ipv4Addr::new(10, 1, 2, 3)]);
+    dns.set_aaaa("mx2.inward.test", &[Ipv6Addr::LOCALHOST]);
+    // No MX, and the domain's own address is link-local (cloud metadata).
+    dns.set_mx("metadata.test", &[]);
+    dns.set_a("metadata.test", &[Ipv4Addr::new(169, 254, 169, 254)]);
+    // One public host among private ones: only it is kept.
+    dns.set_mx(
+        "mixed.test",
+        &[(10, "private.mixed.test"), (20, "public.mixed.test")],
+    );
+    dns.set_a("private.mixed.test", &[Ipv4Addr::new(192, 168, 0, 1)]);
+    dns.set_a(
+        "public.mixed.test",
+        &[Ipv4Addr::new(100, 64, 0, 1), Ipv4Addr::new(8, 8, 8, 8)],
+    );
+
+    let strict = strict_resolver(&dns, false);
+    let err = strict.resolve("inward.test").await.unwrap_err();
+    assert!(matches!(err, RouteError::PrivateOnly { .. }), "{err:?}");
+    assert!(err.is_permanent());
+    assert_eq!(err.enhanced_code(), "5.4.4");
+    let text = err.to_string();
+    assert!(text.contains("resolves only to private"), "{text}");
+    assert!(
+        text.contains("127.0.0.1") && text.contains("10.1.2.3"),
+        "{text}"
+    );
+    let err = strict.resolve("metadata.test").await.unwrap_err();
+    assert!(matches!(err, RouteError::PrivateOnly { .. }), "{err:?}");
+    let hosts = strict.resolve("mixed.test").await.unwrap();
+    assert_eq!(names(&hosts), ["public.mixed.test"]);
+    assert_eq!(hosts[0].addresses, [IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8))]);
+
+    let open = strict_resolver(&dns, true);
+    let hosts = open.resolve("inward.test").await.unwrap();
+    assert_eq!(names(&hosts), ["mx1.inward.test", "mx2.inward.test"]);
+    assert_eq!(open.resolve("metadata.test").await.unwrap().len(), 1);
+    dns.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_private_mx_beside_one_that_failed_to_resolve_is_retried_not_bounced() {
+    let dns = DnsFixture::start().await.unwrap();
+    dns.set_mx(
+        "partly.test",
+        &[(10, "private.partly.test"), (20, "broken.partly.test")],
+    );
+    dns.set_a("private.partly.test", &[v4(1)]);
+    dns.set_servfail("broken.partly.test");
+    let err = strict_resolver(&dns, false)
+        .resolve("partly.test")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RouteError::Temporary { .. }), "{err:?}");
+    dns.shutdown().await;
 }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
@@ -19,7 +19,7 @@ use tokio::time::timeout;
 
 use super::error::classify;
 use super::stream::{Replay, read_greeting};
-use super::{RelayTarget, SmtpError, Timeouts, TlsMode};
+use super::{RelayTarget, RelayTrust, SmtpError, Timeouts, TlsMode};
 
 /// One open, greeted (and possibly encrypted and authenticated) session.
 pub(crate) struct Connection {
@@ -68,27 +68,32 @@ impl Capabilities {
 }
 
 /// Opens a session to `target` with every step under its own timeout.
-pub(crate) async fn connect(target: &RelayTarget, t: &Timeouts) -> Result<Connection, SmtpError> {
+///
+/// A target with credentials never uses opportunistic TLS: STARTTLS is then
+/// required and verified, whatever the target says (see [`RelayTarget::from_url`]).
+pub(crate) async fn connect(
+    target: &RelayTarget,
+    t: &Timeouts,
+    trust: &RelayTrust,
+) -> Result<Connection, SmtpError> {
     let client_id = client_id(&target.helo_name);
-    let mut inner = match target.tls {
-        TlsMode::Implicit => implicit_tls_session(target, t, &client_id).await?,
+    let mode = match target.tls {
+        TlsMode::Opportunistic if target.credentials.is_some() => TlsMode::StartTls,
+        mode => mode,
+    };
+    let mut inner = match mode {
+        TlsMode::Implicit => implicit_tls_session(target, t, &client_id, trust).await?,
         TlsMode::None => plain_session(target, t, &client_id).await?,
         TlsMode::StartTls => {
             let mut conn = plain_session(target, t, &client_id).await?;
-            starttls(
-                &mut conn,
-                target,
-                t,
-                &client_id,
-                !target.accept_invalid_certs,
-            )
-            .await?;
+            let verify = !target.accept_invalid_certs;
+            starttls(&mut conn, target, t, &client_id, trust, verify).await?;
             conn
         }
         TlsMode::Opportunistic => {
             let mut conn = plain_session(target, t, &client_id).await?;
             if conn.can_starttls()
-                && let Err(e) = starttls(&mut conn, target, t, &client_id, false).await
+                && let Err(e) = starttls(&mut conn, target, t, &client_id, trust, false).await
             {
                 // lettre has closed the session; plain text beats no delivery.
                 tracing::debug!(relay = %target.label(), error = %e,
@@ -107,7 +112,16 @@ pub(crate) async fn connect(target: &RelayTarget, t: &Timeouts) -> Result<Connec
     .map_err(|e| refused(&e, "ehlo"))?;
     let caps = Capabilities::from_ehlo(&ehlo);
     if let Some((user, password)) = &target.credentials {
-        authenticate(&mut inner, target, t, user, password).await?;
+        // Verified TLS exactly when the session is encrypted and certificates were
+        // checked (credentials turn opportunistic TLS into required, verified TLS).
+        let verified = inner.is_encrypted() && !target.accept_invalid_certs;
+        if !verified && !target.may_skip_verified_tls() {
+            return Err(SmtpError::Tls(format!(
+                "not sending credentials to {}: the session is not TLS with a verified certificate",
+                target.label()
+            )));
+        }
+        authenticate(&mut inner, t, user, password).await?;
     }
     tracing::debug!(relay = %target.label(), encrypted = inner.is_encrypted(), ?caps,
         "smtp session open");
@@ -148,8 +162,9 @@ async fn implicit_tls_session(
     target: &RelayTarget,
     t: &Timeouts,
     client_id: &ClientId,
+    trust: &RelayTrust,
 ) -> Result<AsyncSmtpConnection, SmtpError> {
-    let tls = tls_parameters(target, !target.accept_invalid_certs)?;
+    let tls = trust.parameters(&target.host, !target.accept_invalid_certs)?;
     let limit = t.connect + t.greeting + t.command;
     let connecting = AsyncSmtpConnection::connect_tokio1(
         (target.host.as_str(), target.port),
@@ -168,7 +183,7 @@ async fn implicit_tls_session(
                 .iter()
                 .any(|w| lower.contains(w))
         {
-            return SmtpError::Tls(text);
+            return tls_failure(target, &text);
         }
         match classify(&e, "greeting") {
             Ok(reply) => SmtpError::Greeting(reply),
@@ -185,6 +200,7 @@ async fn starttls(
     target: &RelayTarget,
     t: &Timeouts,
     client_id: &ClientId,
+    trust: &RelayTrust,
     verify: bool,
 ) -> Result<(), SmtpError> {
     if !conn.can_starttls() {
@@ -193,7 +209,7 @@ async fn starttls(
             target.label()
         )));
     }
-    let params = tls_parameters(target, verify)?;
+    let params = trust.parameters(&target.host, verify)?;
     timed(t.command, "starttls", conn.starttls(params, client_id))
         .await?
         .map_err(|e| match classify(&e, "starttls") {
@@ -202,24 +218,33 @@ async fn starttls(
                 reply,
             },
             // lettre reports handshake and certificate failures as connection errors.
-            Err(_) => SmtpError::Tls(e.to_string()),
+            Err(_) => tls_failure(target, &e.to_string()),
         })
+}
+
+/// A failed handshake, saying plainly when the certificate was the reason: an
+/// operator reading the event must see "certificate verification", not a
+/// generic connection error.
+fn tls_failure(target: &RelayTarget, detail: &str) -> SmtpError {
+    if detail.to_ascii_lowercase().contains("certificate") {
+        SmtpError::Tls(format!(
+            "certificate verification failed for {}: {detail}",
+            target.label()
+        ))
+    } else {
+        SmtpError::Tls(format!(
+            "handshake with {} failed: {detail}",
+            target.label()
+        ))
+    }
 }
 
 async fn authenticate(
     conn: &mut AsyncSmtpConnection,
-    target: &RelayTarget,
     t: &Timeouts,
     user: &str,
     password: &str,
 ) -> Result<(), SmtpError> {
-    // A stripped STARTTLS must not leak the relay password.
-    if !conn.is_encrypted() && !target.accept_invalid_certs && !target.is_loopback() {
-        return Err(SmtpError::Tls(format!(
-            "not sending credentials to {} over an unencrypted session",
-            target.label()
-        )));
-    }
     let credentials = Credentials::new(user.to_owned(), password.to_owned());
     let mechanisms = [Mechanism::Plain, Mechanism::Login];
     match timed(t.command, "auth", conn.auth(&mechanisms, &credentials)).await? {
@@ -289,14 +314,6 @@ async fn connect_one(addr: SocketAddr, source_ip: Option<IpAddr>) -> io::Result<
     let stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
-}
-
-fn tls_parameters(target: &RelayTarget, verify: bool) -> Result<TlsParameters, SmtpError> {
-    TlsParameters::builder(target.host.clone())
-        .dangerous_accept_invalid_certs(!verify)
-        .dangerous_accept_invalid_hostnames(!verify)
-        .build_rustls()
-        .map_err(|e| SmtpError::Tls(e.to_string()))
 }
 
 /// An IP address literal as `[1.2.3.4]`, a name as is, empty as the hostname.

@@ -11,7 +11,14 @@
 //! - [`RelayTarget`] / [`TlsMode`]: where to connect and how (from a URL or routing),
 //! - [`SmtpPool::send`]: one transaction on a pooled session, giving a
 //!   [`TransactionOutcome`] with one [`sluice_model::SmtpReply`] per recipient,
-//! - [`SmtpError`]: session-level failures, each transient or permanent.
+//! - [`SmtpError`]: session-level failures, each transient or permanent,
+//! - [`RelayTrust`]: the roots relay certificates are verified against.
+//!
+//! Credentials never travel without verified TLS: a relay URL with `user:pass@`
+//! requires STARTTLS (or implicit TLS) with a certificate that verifies, and a
+//! failure is a transient [`SmtpError::Tls`], never a plain-text AUTH. Only a
+//! loopback relay may opt out (`tls=none` or `insecure=true`), see
+//! [`RelayTarget::from_url`].
 //!
 //! Known limits: no PIPELINING (lettre has no API for it, so each command is a
 //! round trip). Implicit TLS (`smtps://`) goes through lettre's own connect,
@@ -26,6 +33,7 @@ mod pool;
 mod stream;
 mod target;
 mod transaction;
+mod trust;
 
 #[cfg(test)]
 mod tests;
@@ -36,3 +44,4 @@ pub use error::SmtpError;
 pub use pool::{PoolConfig, PoolStats, SmtpPool, TargetStats, Timeouts};
 pub use target::{PoolKey, RelayTarget, TlsMode};
 pub use transaction::{Envelope, TransactionOutcome};
+pub use trust::RelayTrust;

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use super::connect::{Connection, connect};
 use super::target::PoolKey;
 use super::transaction::{self, Envelope, Failed, TransactionOutcome};
-use super::{RelayTarget, SmtpError};
+use super::{RelayTarget, RelayTrust, SmtpError};
 
 /// Per-step limits. The defaults are RFC 5321 section 4.5.3.2's minimums; a
 /// gateway may shorten them (a dead destination then costs less), but every
@@ -105,6 +105,7 @@ pub struct SmtpPool {
 
 struct Inner {
     config: PoolConfig,
+    trust: RelayTrust,
     targets: Mutex<HashMap<PoolKey, Arc<TargetPool>>>,
     created_total: AtomicU64,
     last_sweep: Mutex<Instant>,
@@ -162,9 +163,15 @@ impl std::fmt::Debug for SmtpPool {
 
 impl SmtpPool {
     pub fn new(config: PoolConfig) -> Self {
+        Self::with_trust(config, RelayTrust::default())
+    }
+
+    /// A pool whose verified relay sessions also trust `trust`'s extra CA.
+    pub fn with_trust(config: PoolConfig, trust: RelayTrust) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
+                trust,
                 targets: Mutex::new(HashMap::new()),
                 created_total: AtomicU64::new(0),
                 last_sweep: Mutex::new(Instant::now()),
@@ -286,7 +293,7 @@ impl SmtpPool {
         pool: &Arc<TargetPool>,
         target: &RelayTarget,
     ) -> Result<Pooled, SmtpError> {
-        let conn = connect(target, &self.inner.config.timeouts).await?;
+        let conn = connect(target, &self.inner.config.timeouts, &self.inner.trust).await?;
         pool.open.fetch_add(1, Ordering::Relaxed);
         pool.created.fetch_add(1, Ordering::Relaxed);
         self.inner.created_total.fetch_add(1, Ordering::Relaxed);

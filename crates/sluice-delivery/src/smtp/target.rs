@@ -22,7 +22,8 @@ pub enum TlsMode {
     Opportunistic,
     /// STARTTLS is required and the certificate is verified (unless
     /// [`RelayTarget::accept_invalid_certs`]); a server not offering it fails
-    /// the attempt (transient, as a TLS-required Postfix defers).
+    /// the attempt (transient, as a TLS-required Postfix defers). What an
+    /// `smtp://` relay with credentials gets.
     StartTls,
     /// TLS from the first byte ("smtps", port 465, RFC 8314), verified like `StartTls`.
     Implicit,
@@ -43,7 +44,7 @@ pub struct RelayTarget {
     /// Name announced in EHLO; should resolve back to `source_ip` (FCrDNS).
     pub helo_name: String,
     /// Accept self-signed or mismatched certificates even when TLS is required
-    /// (self-signed test relays). Also permits AUTH over plain text.
+    /// (self-signed test relays). With credentials only for a loopback relay.
     pub accept_invalid_certs: bool,
     /// A destination's own messages-per-connection limit (a provider's), below the
     /// pool's; `None` uses the pool's. Not part of the pool key.
@@ -89,6 +90,16 @@ impl RelayTarget {
     /// - `smtps://host[:port]` (default port 465, implicit TLS),
     /// - `user:pass@` (percent-decoded) for AUTH,
     /// - `?insecure=true` accepts invalid certificates (self-signed relays, tests).
+    ///
+    /// Credentials are only ever sent over TLS whose certificate verified (against
+    /// the Mozilla roots and `delivery.relay_ca_file`): with `user:pass@`, `smtp://`
+    /// means STARTTLS required, `tls=opportunistic` is refused, and `tls=none` or
+    /// `insecure=true` are refused too — except for a loopback relay (`127.0.0.0/8`,
+    /// `::1`, `localhost`), where they are allowed as an explicit choice: that
+    /// traffic never leaves the machine, and anyone able to read or impersonate it
+    /// already controls the host (a local Postfix or stunnel sidecar that relays
+    /// onwards is the usual case). Without an opt-out, even a loopback relay gets
+    /// verified STARTTLS.
     ///
     /// Errors quote the URL with its password replaced by `***`, because they end
     /// up in logs and API responses.
@@ -163,7 +174,7 @@ impl RelayTarget {
             }
         }
 
-        Ok(Self {
+        let target = Self {
             host,
             port,
             tls,
@@ -172,7 +183,47 @@ impl RelayTarget {
             helo_name: helo_name.to_owned(),
             accept_invalid_certs,
             max_messages_per_connection: None,
-        })
+        };
+        target.check_credentials_policy(query).map_err(bad)
+    }
+
+    /// See [`Self::from_url`]: credentials need verified TLS, unless a loopback
+    /// relay explicitly opts out.
+    fn check_credentials_policy(mut self, query: &str) -> Result<Self, String> {
+        if self.credentials.is_none() {
+            return Ok(self);
+        }
+        let opportunistic_asked = query
+            .split('&')
+            .any(|p| matches!(p, "tls=opportunistic" | "tls=may"));
+        let loopback = self.is_loopback();
+        if self.tls == TlsMode::Opportunistic && opportunistic_asked {
+            return Err(
+                "credentials need verified TLS: tls=opportunistic cannot be \
+                        combined with user:pass@ (use tls=required or smtps://)"
+                    .into(),
+            );
+        }
+        if self.tls == TlsMode::None && !loopback {
+            return Err(
+                "credentials need verified TLS: tls=none is only allowed with \
+                        user:pass@ for a loopback relay"
+                    .into(),
+            );
+        }
+        if self.accept_invalid_certs && !loopback {
+            return Err(
+                "credentials need verified TLS: insecure=true is only allowed \
+                        with user:pass@ for a loopback relay (trust a private CA with \
+                        delivery.relay_ca_file instead)"
+                    .into(),
+            );
+        }
+        if self.tls == TlsMode::Opportunistic {
+            // Opportunistic TLS falls back to plain text and skips verification.
+            self.tls = TlsMode::StartTls;
+        }
+        Ok(self)
     }
 
     /// The pool key; see [`PoolKey`] for what is and is not part of it.
@@ -200,11 +251,17 @@ impl RelayTarget {
         }
     }
 
-    /// True for `localhost` and loopback addresses, where plain-text AUTH
-    /// cannot be sniffed on the way.
+    /// True for `localhost` and loopback addresses, where traffic never leaves
+    /// the machine.
     pub(crate) fn is_loopback(&self) -> bool {
         self.host.eq_ignore_ascii_case("localhost")
             || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Whether credentials may go without verified TLS: only to a loopback relay
+    /// whose URL opted out explicitly (`tls=none` or `insecure=true`).
+    pub(crate) fn may_skip_verified_tls(&self) -> bool {
+        self.is_loopback() && (self.tls == TlsMode::None || self.accept_invalid_certs)
     }
 }
 
@@ -345,6 +402,52 @@ mod tests {
         );
         assert!(parse("smtp://h?insecure=perhaps").is_err());
         assert!(parse("smtp://h?bogus=1").is_err());
+    }
+
+    #[test]
+    fn credentials_require_verified_tls_except_on_loopback_by_choice() {
+        // Plain smtp:// with credentials means STARTTLS required and verified.
+        let t = parse("smtp://u:p@relay.example.test:587").unwrap();
+        assert_eq!(t.tls, TlsMode::StartTls);
+        assert!(!t.accept_invalid_certs && !t.may_skip_verified_tls());
+        assert_eq!(
+            parse("smtps://u:p@relay.example.test").unwrap().tls,
+            TlsMode::Implicit
+        );
+        for url in [
+            "smtp://u:hunter2@relay.example.test?tls=none",
+            "smtp://u:hunter2@relay.example.test?tls=opportunistic",
+            "smtp://u:hunter2@relay.example.test?tls=required&insecure=true",
+            "smtps://u:hunter2@10.0.0.5?insecure=1",
+            "smtp://u:hunter2@127.0.0.1?tls=may",
+        ] {
+            let err = parse(url).expect_err(url).to_string();
+            assert!(
+                err.contains("credentials need verified TLS"),
+                "{url}: {err}"
+            );
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        // Loopback: verified STARTTLS unless the URL opts out explicitly.
+        let local = parse("smtp://u:p@127.0.0.1:2525").unwrap();
+        assert_eq!(local.tls, TlsMode::StartTls);
+        assert!(!local.may_skip_verified_tls());
+        assert!(
+            parse("smtp://u:p@127.0.0.1:2525?tls=none")
+                .unwrap()
+                .may_skip_verified_tls()
+        );
+        assert!(
+            parse("smtp://u:p@[::1]:587?tls=required&insecure=1")
+                .unwrap()
+                .may_skip_verified_tls()
+        );
+        // Without credentials nothing changes.
+        assert_eq!(
+            parse("smtp://relay.example.test").unwrap().tls,
+            TlsMode::Opportunistic
+        );
+        assert!(parse("smtp://relay.example.test?insecure=1").is_ok());
     }
 
     #[test]

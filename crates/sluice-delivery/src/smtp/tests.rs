@@ -365,10 +365,30 @@ async fn auth_without_a_common_mechanism_defers_instead_of_bouncing() {
 }
 
 #[tokio::test]
+async fn credentials_never_go_over_a_session_without_verified_tls() {
+    // The sink offers no STARTTLS. With credentials, opportunistic TLS becomes
+    // required TLS: the attempt fails (transient) instead of authenticating in clear.
+    let sink = sink(SinkConfig::default()).await;
+    let mut target = target_for(sink.local_addr());
+    target.tls = TlsMode::Opportunistic;
+    target.credentials = Some(("user".into(), "secret".into()));
+    let err = pool_with(1)
+        .send(&target, &envelope(&["a@x.test"], 1), MESSAGE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
+    assert!(err.to_string().contains("STARTTLS"), "{err}");
+    assert!(err.is_transient());
+    assert_eq!(sink.count(), 0);
+}
+
+#[tokio::test]
 async fn the_single_write_body_path_is_byte_exact_too() {
     let sink = sink(SinkConfig::default()).await;
     let target = target_for(sink.local_addr());
-    let mut conn = connect::connect(&target, &fast_timeouts()).await.unwrap();
+    let mut conn = connect::connect(&target, &fast_timeouts(), &super::RelayTrust::default())
+        .await
+        .unwrap();
     conn.nagle = true; // as on implicit TLS sessions
     let bodies: [&[u8]; 4] = [MESSAGE, b".\r\n", b"", b"x\r\n.\r\n..\r\nno end"];
     for (i, body) in bodies.into_iter().enumerate() {

@@ -549,7 +549,7 @@ impl Worker {
             .trim_start_matches('<')
             .trim_end_matches('>')
             .to_string();
-        let date = job.created_at;
+        let date = job.due_at();
         tokio::task::spawn_blocking(move || {
             let info = MimeEnvelopeInfo {
                 message_id: &message_id,
