@@ -19,12 +19,14 @@ use sluice_delivery::worker::{Source, WarmupSchedule};
 use sluice_model::MessageStream;
 
 mod domains;
+mod durability;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
+pub use durability::{DurabilityConfig, DurabilityMode, startup_refusal};
 pub use webhooks::WebhooksConfig;
 
 /// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains"];
+const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains", "durability"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -78,6 +80,8 @@ pub struct Config {
     /// (`[quotas.transactional]` / `[quotas.bulk]` with `per_second`, `burst`,
     /// `per_day`; `SLUICE_QUOTAS_BULK_PER_DAY`, …).
     pub quotas: sluice_model::TenantQuotas,
+    /// What a 202 promises: `[durability]` (`SLUICE_DURABILITY_MODE`, …).
+    pub durability: DurabilityConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -234,6 +238,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             domains: DomainsConfig::default(),
             quotas: sluice_model::TenantQuotas::default(),
+            durability: DurabilityConfig::default(),
         }
     }
 }
@@ -369,6 +374,7 @@ impl Config {
         self.webhook_api_settings()?;
         self.dns_servers()?;
         self.validate_domains()?;
+        self.durability_requirements()?;
         self.source_pools()?;
         self.providers()?;
         if self.delivery.mx_port == 0 {
