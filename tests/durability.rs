@@ -3,6 +3,7 @@
 //! `/readyz` notices a policy changed at run time, a full Redis (noeviction) answers
 //! 503 and loses none of the mail it accepted, and `replicas` mode answers 202 only
 //! once a replica has the message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -314,6 +315,52 @@ async fn a_full_redis_answers_503_and_keeps_every_202() {
             .await;
     }
     let env = Arc::into_inner(env).unwrap();
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn every_write_route_answers_503_while_redis_refuses_writes() {
+    let env = env_on(&[], Arc::new(AcceptAll), |_| {}).await;
+    let key = env.ready_tenant().await;
+    let id = env.send(&key, simple_message("before@dest.test")).await;
+    env.wait_for_status(&key, &id, "delivered", Duration::from_secs(20))
+        .await;
+
+    // A limit below what Redis already holds: with noeviction, every write that could
+    // grow memory is refused with "OOM command not allowed".
+    let url = env.redis.url();
+    let _: () = redis_cmd(&url, &["CONFIG", "SET", "maxmemory", "1"]).await;
+    let batch =
+        json!({"messages": [simple_message("b1@dest.test"), simple_message("b2@dest.test")]});
+    for (path, body) in [
+        ("/v1/messages", simple_message("full@dest.test")),
+        ("/v1/messages/batch", batch),
+        (
+            "/v1/suppressions",
+            json!({"address": "someone@example.com"}),
+        ),
+    ] {
+        let response = env.post(&key, path, body).await;
+        assert!(response.headers().contains_key("retry-after"), "{path}");
+        let problem = common::problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(problem["type"], "urn:sluice:problem:unavailable", "{path}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("out of memory"),
+            "{path}: {problem}"
+        );
+    }
+    let response = env
+        .admin_post("/v1/admin/tenants", json!({"name": "late"}))
+        .await;
+    common::problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    // Reading still works: what was accepted stays visible.
+    assert_eq!(env.message(&key, &id).await["status"], "delivered");
+
+    let _: () = redis_cmd(&url, &["CONFIG", "SET", "maxmemory", "0"]).await;
+    env.send(&key, simple_message("after@dest.test")).await;
     env.stop().await;
 }
 
