@@ -275,7 +275,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     }
     // Before anything is accepted or delivered: would Redis keep what we accept?
     let requirements = config.durability_requirements()?;
-    let store = check_server(store, &requirements).await?;
+    let store = check_server(store, &requirements, roles.api).await?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut api_addr = None;
@@ -408,8 +408,13 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
 
 /// Refuses to go on when the Redis server could lose what Sluice accepts (an evicting
 /// `maxmemory-policy`, or less persistence than `durability.mode` asks for), and sets
-/// up the replica acknowledgement of `durability.mode = replicas`.
-async fn check_server(store: Store, requirements: &Requirements) -> anyhow::Result<Store> {
+/// up the replica acknowledgement of `durability.mode = replicas` where mail is
+/// accepted (`accepts`).
+async fn check_server(
+    store: Store,
+    requirements: &Requirements,
+    accepts: bool,
+) -> anyhow::Result<Store> {
     let report = store
         .server_report()
         .await
@@ -429,7 +434,7 @@ async fn check_server(store: Store, requirements: &Requirements) -> anyhow::Resu
         replicas = report.connected_replicas,
         "Redis settings checked"
     );
-    match requirements.replica_ack(&report) {
+    match requirements.replica_ack(&report).filter(|_| accepts) {
         Some(ack) => store
             .with_replica_ack(ack)
             .await
