@@ -58,7 +58,9 @@ impl Stack {
             .prefix("sluice-load-")
             .tempdir()
             .context("creating a temporary directory")?;
-        let redis = EmbeddedRedis::start(&dir.path().join("redis"), false)
+        // The append-only file on (everysec), as `durability.mode = "local"`, the
+        // default, requires: what production runs.
+        let redis = EmbeddedRedis::start(&dir.path().join("redis"), true)
             .await
             .context("starting redis-server")?;
         let (redis_pid, redis_version) = redis_info(&redis.url()).await.unwrap_or_default();

@@ -84,7 +84,9 @@ impl TestEnv {
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let redis = EmbeddedRedis::start(&dir.path().join("redis"), false)
+        // With the append-only file (everysec), as `durability.mode = "local"`, the
+        // default, requires.
+        let redis = EmbeddedRedis::start(&dir.path().join("redis"), true)
             .await
             .unwrap();
         let sink = SmtpSink::start(SinkConfig {

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod paging;
 pub mod problem;
 pub mod quota_headers;
+pub mod readiness;
 pub mod routes;
 mod templates;
 
@@ -52,6 +53,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Checks one-click unsubscribe tokens; `None` turns the endpoint off.
     pub unsubscribe: Option<Arc<sluice_events::UnsubscribeCodec>>,
+    /// The background verdict on Redis's durability settings, for `/readyz`.
+    pub readiness: Arc<readiness::Readiness>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),
             unsubscribe: None,
+            readiness: Arc::default(),
         }
     }
 

@@ -69,6 +69,22 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// `/readyz`: Redis answers, but its settings could lose accepted mail.
+    #[error("{0}")]
+    NotReady(String),
+    /// `durability.mode = replicas`: stored, but not confirmed by enough replicas.
+    #[error(
+        "the message was stored, but only {acknowledged} of {required} Redis replicas confirmed it within {} ms, so it could be lost if the primary failed now. It may still be delivered: retry with the same Idempotency-Key, which answers with the first message instead of sending it twice",
+        timeout.as_millis()
+    )]
+    NotReplicated {
+        acknowledged: u32,
+        required: u32,
+        timeout: Duration,
+    },
+    /// Redis is at `maxmemory` and refuses writes (`noeviction`).
+    #[error("storage full: {0}")]
+    StorageFull(String),
 }
 
 impl ApiError {
@@ -121,6 +137,21 @@ impl ApiError {
                 "internal-error",
                 "Internal error",
             ),
+            ApiError::NotReady(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-ready",
+                "Not ready: Redis could lose accepted mail",
+            ),
+            ApiError::NotReplicated { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-replicated",
+                "Not confirmed by enough replicas",
+            ),
+            ApiError::StorageFull(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Storage is unavailable; nothing was changed",
+            ),
         }
     }
 }
@@ -128,7 +159,22 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
+            ref full if full.is_out_of_memory() => ApiError::StorageFull(full.to_string()),
+            // Connection errors, READONLY, LOADING, MASTERDOWN, TRYAGAIN, BUSY: all
+            // passing states of the server, never the request's fault.
             StoreError::Redis(e) => ApiError::Unavailable(e.to_string()),
+            StoreError::NotReplicated {
+                acknowledged,
+                required,
+                timeout,
+            } => {
+                metrics::counter!("sluice_accepts_not_replicated_total").increment(1);
+                ApiError::NotReplicated {
+                    acknowledged,
+                    required,
+                    timeout,
+                }
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -158,6 +204,11 @@ impl ApiError {
                 tracing::warn!(error = %self, "storage unavailable");
                 "the request was not processed; retry shortly".to_string()
             }
+            ApiError::StorageFull(_) => {
+                tracing::warn!(error = %self, "Redis is at maxmemory and refuses writes");
+                "Redis is out of memory and refuses new data; nothing was stored. Retry later"
+                    .to_string()
+            }
             other => other.to_string(),
         };
         let errors = match self {
@@ -179,7 +230,10 @@ impl IntoResponse for ApiError {
         let status = self.parts().0;
         let retry_after = match &self {
             ApiError::QuotaExceeded { retry_after, .. } => Some(retry_after_secs(*retry_after)),
-            ApiError::Unavailable(_) => Some(1),
+            ApiError::Unavailable(_) | ApiError::NotReplicated { .. } => Some(1),
+            ApiError::NotReady(_) => Some(10),
+            // Memory comes back as workers deliver and records expire: not at once.
+            ApiError::StorageFull(_) => Some(5),
             _ => None,
         };
         let problem = self.into_problem();

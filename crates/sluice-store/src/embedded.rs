@@ -60,10 +60,30 @@ impl EmbeddedRedis {
         Self::start_with(dir, persist, true).await
     }
 
+    /// Like [`start`](Self::start), with more `redis-server` arguments after the
+    /// usual ones (which they override), e.g. `["--maxmemory", "64mb"]` or
+    /// `["--replicaof", "127.0.0.1", "<port>"]`.
+    pub async fn start_with_args(
+        dir: &Path,
+        persist: bool,
+        args: &[&str],
+    ) -> Result<Self, EmbeddedRedisError> {
+        Self::start_inner(dir, persist, false, args).await
+    }
+
     async fn start_with(
         dir: &Path,
         persist: bool,
         detach: bool,
+    ) -> Result<Self, EmbeddedRedisError> {
+        Self::start_inner(dir, persist, detach, &[]).await
+    }
+
+    async fn start_inner(
+        dir: &Path,
+        persist: bool,
+        detach: bool,
+        args: &[&str],
     ) -> Result<Self, EmbeddedRedisError> {
         let binary = find_on_path("redis-server").ok_or(EmbeddedRedisError::NotInstalled)?;
         std::fs::create_dir_all(dir).map_err(|source| EmbeddedRedisError::Directory {
@@ -82,7 +102,7 @@ impl EmbeddedRedis {
         // A port found free can be taken before redis binds it; try a few.
         for _ in 0..5 {
             let port = free_port().map_err(EmbeddedRedisError::Spawn)?;
-            match Self::spawn(&binary, &dir, port, persist, detach).await {
+            match Self::spawn(&binary, &dir, port, persist, detach, args).await {
                 Ok(redis) => return Ok(redis),
                 Err(e) => last_error = Some(e),
             }
@@ -96,6 +116,7 @@ impl EmbeddedRedis {
         port: u16,
         persist: bool,
         detach: bool,
+        args: &[&str],
     ) -> Result<Self, EmbeddedRedisError> {
         let log = dir.join("redis.log");
         let parent_death_signal = if detach {
@@ -130,6 +151,7 @@ impl EmbeddedRedis {
             .arg(dir.join(leftover::PIDFILE))
             .args(["--save", ""])
             .args(["--appendonly", if persist { "yes" } else { "no" }])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -9,9 +9,22 @@ pub enum StoreError {
     /// wrong key, a record moved between tenants or domains).
     #[error("DKIM key encryption: {0}")]
     KeySealing(String),
+    /// `durability.mode = replicas`: the write is in Redis but fewer replicas than
+    /// required confirmed it in time. The message may still be delivered.
+    #[error("{acknowledged} of {required} replicas acknowledged the write within {timeout:?}")]
+    NotReplicated {
+        acknowledged: u32,
+        required: u32,
+        timeout: std::time::Duration,
+    },
 }
 
 impl StoreError {
+    /// Redis refused the write because it is at `maxmemory` (under `noeviction`).
+    pub fn is_out_of_memory(&self) -> bool {
+        matches!(self, StoreError::Redis(e) if e.code() == Some("OOM"))
+    }
+
     pub(crate) fn corrupt(key: impl Into<String>, reason: impl ToString) -> Self {
         StoreError::Corrupt {
             key: key.into(),

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use redis::aio::ConnectionManager;
+
 use sluice_model::{
     EventType, MessageEvent, MessageId, MessageStatus, MessageStream, OutboundMessage, StreamQuota,
     TenantId, TenantQuotas,
@@ -112,10 +114,22 @@ impl Store {
         messages: &[NewMessage<'_>],
         quotas: &TenantQuotas,
     ) -> Result<Accepted, StoreError> {
+        // In `durability.mode = replicas`, every chunk goes over one leased connection
+        // and one WAIT at the end covers them all (WAIT counts that connection's writes).
+        let waiter = self.replica_waiter.clone();
+        let mut leased = match &waiter {
+            Some(waiter) => Some(waiter.lease().await),
+            None => None,
+        };
+        let mut shared = self.conn();
+        let conn = match leased.as_deref_mut() {
+            Some(conn) => conn,
+            None => &mut shared,
+        };
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut latest: Vec<QuotaState> = Vec::new();
         for chunk in messages.chunks(CHUNK) {
-            let (chunk_outcomes, states) = self.accept_chunk(chunk, quotas).await?;
+            let (chunk_outcomes, states) = self.accept_chunk(conn, chunk, quotas).await?;
             outcomes.extend(chunk_outcomes);
             for state in states {
                 latest.retain(|s| s.stream != state.stream);
@@ -123,6 +137,17 @@ impl Store {
             }
         }
         latest.sort_by_key(|s| s.stream != MessageStream::Transactional);
+        // A replay waits too: its first attempt may have been answered 503
+        // not-replicated, and the client is retrying to learn whether it is safe now.
+        let stored = outcomes.iter().any(|o| {
+            matches!(
+                o,
+                AcceptOutcome::Created { .. } | AcceptOutcome::Replayed { .. }
+            )
+        });
+        if let (Some(waiter), true) = (&waiter, stored) {
+            waiter.confirm(conn).await?;
+        }
         Ok(Accepted {
             outcomes,
             quotas: latest,
@@ -131,6 +156,7 @@ impl Store {
 
     async fn accept_chunk(
         &self,
+        conn: &mut ConnectionManager,
         chunk: &[NewMessage<'_>],
         quotas: &TenantQuotas,
     ) -> Result<(Vec<AcceptOutcome>, Vec<QuotaState>), StoreError> {
@@ -169,7 +195,7 @@ impl Store {
         for new in chunk {
             add_message(&mut invocation, new, self.retention);
         }
-        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        let reply: Vec<String> = invocation.invoke_async(conn).await?;
         let streams: Vec<MessageStream> = chunk.iter().map(|m| m.message.stream).collect();
         parse_reply(&reply, &streams)
     }

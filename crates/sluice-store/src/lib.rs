@@ -134,7 +134,9 @@ mod keys;
 mod messages;
 mod queue;
 mod quotas;
+mod replication;
 mod scripts;
+pub mod server_check;
 pub mod suppressions;
 mod takeover;
 pub mod templates;
@@ -175,6 +177,8 @@ pub struct Store {
     retention: Duration,
     /// Seals and opens DKIM private keys (see [`Store::with_key_sealer`]).
     key_sealer: Option<std::sync::Arc<KeySealer>>,
+    /// Set in `durability.mode = replicas` (see [`Store::with_replica_ack`]).
+    replica_waiter: Option<std::sync::Arc<replication::ReplicaWaiter>>,
 }
 
 impl Store {
@@ -191,6 +195,7 @@ impl Store {
             conn,
             retention,
             key_sealer: None,
+            replica_waiter: None,
         };
         store.ping().await?;
         Ok(store)
@@ -200,6 +205,17 @@ impl Store {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
+    }
+
+    /// Every accept from now on waits for `ack` before it succeeds (`WAIT`/`WAITAOF`),
+    /// failing with [`StoreError::NotReplicated`] when too few replicas answer in time.
+    pub async fn with_replica_ack(
+        mut self,
+        ack: server_check::ReplicaAck,
+    ) -> Result<Self, StoreError> {
+        let waiter = replication::ReplicaWaiter::connect(&self.client, ack).await?;
+        self.replica_waiter = Some(std::sync::Arc::new(waiter));
+        Ok(self)
     }
 
     /// The queue side: its own connection for blocking reads, so a worker waiting

@@ -19,15 +19,24 @@ use sluice_delivery::worker::{Source, WarmupSchedule};
 use sluice_model::MessageStream;
 
 mod domains;
+mod durability;
 mod durations;
 mod templates;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
+pub use durability::{DurabilityConfig, DurabilityMode, startup_refusal};
 pub use templates::{ByteSize, TemplatesConfig};
 pub use webhooks::WebhooksConfig;
 
 /// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains", "templates"];
+const SECTIONS: &[&str] = &[
+    "delivery",
+    "dns",
+    "webhooks",
+    "domains",
+    "templates",
+    "durability",
+];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -83,6 +92,8 @@ pub struct Config {
     pub quotas: sluice_model::TenantQuotas,
     /// Per-render memory and time limits of templates, and the sandbox that holds them.
     pub templates: TemplatesConfig,
+    /// What a 202 promises: `[durability]` (`SLUICE_DURABILITY_MODE`, …).
+    pub durability: DurabilityConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -254,6 +265,7 @@ impl Default for Config {
             domains: DomainsConfig::default(),
             quotas: sluice_model::TenantQuotas::default(),
             templates: TemplatesConfig::default(),
+            durability: DurabilityConfig::default(),
         }
     }
 }
@@ -396,6 +408,7 @@ impl Config {
         self.dns_servers()?;
         self.validate_domains()?;
         self.template_sandbox()?;
+        self.durability_requirements()?;
         self.source_pools()?;
         self.providers()?;
         if self.delivery.mx_port == 0 {

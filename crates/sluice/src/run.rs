@@ -21,6 +21,7 @@ use sluice_model::DomainName;
 use sluice_model::Limits;
 use sluice_store::Store;
 use sluice_store::adaptive::AdaptivePolicy;
+use sluice_store::server_check::Requirements;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -289,6 +290,9 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     if let Some(sealer) = sealer {
         store = store.with_key_sealer(sealer);
     }
+    // Before anything is accepted or delivered: would Redis keep what we accept?
+    let requirements = config.durability_requirements()?;
+    let store = check_server(store, &requirements, roles.api).await?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut api_addr = None;
@@ -391,6 +395,17 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         app_state.unsubscribe = Some(std::sync::Arc::new(paths.unsubscribe.clone()));
         let addr = listener.local_addr()?;
         let app = sluice_api::app(app_state.clone());
+        let watch = sluice_api::readiness::watch_server(
+            store.clone(),
+            requirements,
+            config.durability_check_interval(),
+            app_state.readiness.clone(),
+            shutdown.clone().cancelled_owned(),
+        );
+        tasks.spawn(async move {
+            watch.await;
+            Ok(())
+        });
         let token = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(listener, app)
@@ -409,6 +424,43 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         state,
         tasks,
     })
+}
+
+/// Refuses to go on when the Redis server could lose what Sluice accepts (an evicting
+/// `maxmemory-policy`, or less persistence than `durability.mode` asks for), and sets
+/// up the replica acknowledgement of `durability.mode = replicas` where mail is
+/// accepted (`accepts`).
+async fn check_server(
+    store: Store,
+    requirements: &Requirements,
+    accepts: bool,
+) -> anyhow::Result<Store> {
+    let report = store
+        .server_report()
+        .await
+        .context("reading the Redis server's settings (INFO, CONFIG GET appendfsync)")?;
+    let warnings = requirements
+        .check(&report)
+        .map_err(crate::config::startup_refusal)?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(
+        durability = requirements.durability.name(),
+        redis_version = %report.version,
+        maxmemory_policy = %report.maxmemory_policy,
+        appendonly = report.aof_enabled,
+        appendfsync = report.appendfsync.as_deref().unwrap_or("unknown"),
+        replicas = report.connected_replicas,
+        "Redis settings checked"
+    );
+    match requirements.replica_ack(&report).filter(|_| accepts) {
+        Some(ack) => store
+            .with_replica_ack(ack)
+            .await
+            .context("opening the connections that wait for replicas"),
+        None => Ok(store),
+    }
 }
 
 /// VERP return paths and unsubscribe links, keyed by `secret_key` (or the key

@@ -31,14 +31,19 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: Redis answers and the process is not shutting down.
+/// Readiness: Redis answers, its settings still keep accepted mail (`noeviction`, the
+/// persistence the durability mode needs; re-checked in the background every few
+/// seconds), and the process is not shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready to accept messages", body = Health),
-    (status = 503, description = "Draining or Redis unreachable", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Draining, Redis unreachable, or Redis settings that could lose accepted mail (the detail says which)", body = Problem, content_type = "application/problem+json"),
 ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if state.draining.load(Ordering::SeqCst) {
         return Err(ApiError::Unavailable("shutting down".into()));
+    }
+    if let Some(problem) = state.readiness.problem() {
+        return Err(ApiError::NotReady(problem));
     }
     state.store.ping().await?;
     Ok(Json(Health { status: "ready" }))

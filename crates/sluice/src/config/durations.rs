@@ -17,7 +17,7 @@ impl Config {
     /// lists, parsed by [`Config::retry_schedule`] and [`Config::webhook_config`]). A
     /// new duration key belongs here, so that `validate` refuses a bad value by name;
     /// a test checks that every default value that reads as a duration is covered.
-    fn duration_settings(&self) -> [(&'static str, &str); 18] {
+    fn duration_settings(&self) -> [(&'static str, &str); 20] {
         let (d, w) = (&self.delivery, &self.webhooks);
         [
             ("retention", &self.retention),
@@ -38,6 +38,8 @@ impl Config {
             ("domains.reverify_interval", &self.domains.reverify_interval),
             ("domains.dkim_overlap", &self.domains.dkim_overlap),
             ("templates.render_timeout", &self.templates.render_timeout),
+            ("durability.replica_timeout", &self.durability.replica_timeout),
+            ("durability.check_interval", &self.durability.check_interval),
         ]
     }
 
@@ -327,6 +329,8 @@ mod tests {
             "domains.reverify_interval" => &mut config.domains.reverify_interval,
             "domains.dkim_overlap" => &mut config.domains.dkim_overlap,
             "templates.render_timeout" => &mut config.templates.render_timeout,
+            "durability.replica_timeout" => &mut config.durability.replica_timeout,
+            "durability.check_interval" => &mut config.durability.check_interval,
             "delivery.retry_schedule" => {
                 d.retry_schedule = vec!["1m".into(), value.into()];
                 return;
