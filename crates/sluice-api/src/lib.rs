@@ -10,6 +10,7 @@ pub mod paging;
 pub mod problem;
 pub mod quota_headers;
 pub mod routes;
+pub mod scrape;
 mod templates;
 
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub struct ApiSettings {
     pub domains: routes::domains::DomainApiSettings,
     /// Every tenant's quotas unless it has its own (`PATCH /v1/admin/tenants/{id}`).
     pub quotas: sluice_model::TenantQuotas,
+    /// The bearer token `GET /metrics` needs on the API port (`metrics.token`, else
+    /// the admin token); `None` turns the route off there.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Clone)]
@@ -49,12 +53,14 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Checks one-click unsubscribe tokens; `None` turns the endpoint off.
     pub unsubscribe: Option<Arc<sluice_events::UnsubscribeCodec>>,
+    /// Renders `/metrics` (shared with the `metrics.listen` listener, if any).
+    pub scrape: scrape::Scrape,
 }
 
 impl AppState {
     pub fn new(store: Store, settings: ApiSettings) -> Self {
-        routes::metrics::prometheus();
         Self {
+            scrape: scrape::Scrape::new(store.clone()),
             store,
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),
@@ -108,6 +114,10 @@ impl utoipa::Modify for SecuritySchemes {
         components.add_security_scheme(
             "admin_token",
             bearer("The operator's admin token (SLUICE_ADMIN_TOKEN)."),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            bearer("The metrics token (SLUICE_METRICS_TOKEN), or the admin token when none is set."),
         );
     }
 }

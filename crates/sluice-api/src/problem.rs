@@ -69,6 +69,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The request (its body included) took longer than `http.request_timeout`.
+    #[error("{0}")]
+    RequestTimeout(String),
 }
 
 impl ApiError {
@@ -120,6 +123,11 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal-error",
                 "Internal error",
+            ),
+            ApiError::RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "The request took too long",
             ),
         }
     }

@@ -19,12 +19,16 @@ use sluice_delivery::worker::{Source, WarmupSchedule};
 use sluice_model::MessageStream;
 
 mod domains;
+mod http;
+mod metrics;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
+pub use http::HttpConfig;
+pub use metrics::{MetricsConfig, is_private};
 pub use webhooks::WebhooksConfig;
 
 /// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains"];
+const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains", "http", "metrics"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -78,6 +82,10 @@ pub struct Config {
     /// (`[quotas.transactional]` / `[quotas.bulk]` with `per_second`, `burst`,
     /// `per_day`; `SLUICE_QUOTAS_BULK_PER_DAY`, …).
     pub quotas: sluice_model::TenantQuotas,
+    /// `[http]`: the HTTP listeners' timeouts and connection cap.
+    pub http: HttpConfig,
+    /// `[metrics]`: the `/metrics` token and the metrics-only listener.
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -234,6 +242,8 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             domains: DomainsConfig::default(),
             quotas: sluice_model::TenantQuotas::default(),
+            http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -369,6 +379,8 @@ impl Config {
         self.webhook_api_settings()?;
         self.dns_servers()?;
         self.validate_domains()?;
+        self.http_limits()?;
+        self.validate_metrics()?;
         self.source_pools()?;
         self.providers()?;
         if self.delivery.mx_port == 0 {
