@@ -188,7 +188,10 @@ async fn trickling_headers_are_cut_off_while_sends_stay_fast() {
         .collect();
     let all_open = Instant::now() + Duration::from_secs(10);
     while connected.load(Ordering::SeqCst) < CONNECTIONS {
-        assert!(Instant::now() < all_open, "could not open {CONNECTIONS} connections");
+        assert!(
+            Instant::now() < all_open,
+            "could not open {CONNECTIONS} connections"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let last_opened = Instant::now();
@@ -267,7 +270,10 @@ async fn a_trickled_body_gets_a_408_and_a_closed_connection() {
         "{answer}"
     );
     assert!(lower.contains("connection: close"), "{answer}");
-    assert!(answer.contains("urn:sluice:problem:request-timeout"), "{answer}");
+    assert!(
+        answer.contains("urn:sluice:problem:request-timeout"),
+        "{answer}"
+    );
     assert!(
         read_to_close(&mut stream, Duration::from_secs(5))
             .await

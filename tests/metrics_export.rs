@@ -187,14 +187,18 @@ async fn a_worker_only_process_exports_its_delivery_counters() {
         ("SLUICE_WORKERS".into(), "2".into()),
     ]);
     let mut worker = SluiceProcess::start("worker", env.dir.path(), &worker_env);
-    let metrics = format!("http://{}/metrics", worker.address("metrics listening").await);
+    let metrics = format!(
+        "http://{}/metrics",
+        worker.address("metrics listening").await
+    );
 
     let id = env.send(&key, simple_message("jane@example.com")).await;
     env.wait_for_status(&key, &id, "delivered", Duration::from_secs(20))
         .await;
     // The worker counts a delivery once it has settled it; give it a moment.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let delivered = "sluice_recipient_outcomes_total{event=\"message.delivered\",stream=\"transactional\"} 1";
+    let delivered =
+        "sluice_recipient_outcomes_total{event=\"message.delivered\",stream=\"transactional\"} 1";
     let text = loop {
         // No token: this listener is for a private interface.
         let response = scrape(&env.http, &metrics, None).await;

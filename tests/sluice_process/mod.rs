@@ -111,7 +111,10 @@ pub fn base_env(redis_url: &str) -> Vec<(String, String)> {
         ("SLUICE_REDIS_URL", redis_url),
         ("SLUICE_HOSTNAME", "mta.sluice.test"),
         ("SLUICE_BOUNCE_DOMAIN", "bounces.sluice.test"),
-        ("SLUICE_DKIM_KEY_ENCRYPTION_KEY", crate::common::TEST_DKIM_KEK),
+        (
+            "SLUICE_DKIM_KEY_ENCRYPTION_KEY",
+            crate::common::TEST_DKIM_KEK,
+        ),
         ("SLUICE_DOMAINS_REQUIRE_VERIFIED", "false"),
         ("SLUICE_ADMIN_TOKEN", crate::common::ADMIN_TOKEN),
         ("SLUICE_LISTEN", "127.0.0.1:0"),

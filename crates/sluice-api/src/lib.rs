@@ -117,7 +117,9 @@ impl utoipa::Modify for SecuritySchemes {
         );
         components.add_security_scheme(
             "metrics_token",
-            bearer("The metrics token (SLUICE_METRICS_TOKEN), or the admin token when none is set."),
+            bearer(
+                "The metrics token (SLUICE_METRICS_TOKEN), or the admin token when none is set.",
+            ),
         );
     }
 }

@@ -145,7 +145,10 @@ pub async fn serve(
         );
     }
     let grace = limits.request_timeout + SHUTDOWN_SLACK;
-    if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+    if tokio::time::timeout(grace, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             listener = name,
             connections = connections.len(),

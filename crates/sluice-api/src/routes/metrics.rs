@@ -36,7 +36,10 @@ pub fn standalone(scrape: Scrape) -> axum::Router {
 }
 
 async fn standalone_metrics(State(scrape): State<Scrape>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], scrape.render().await)
+    (
+        [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
+        scrape.render().await,
+    )
 }
 
 /// A scraper holding the metrics token.
@@ -60,9 +63,11 @@ impl FromRequestParts<AppState> for MetricsAuth {
     }
 }
 
-/// Prometheus metrics: accepted messages, delivery outcomes, SMTP latency, webhook
-/// attempts, queue depth (sampled at most every 5 s). Needs the metrics token
-/// (`SLUICE_METRICS_TOKEN`, else the admin token).
+/// Prometheus metrics: accepted messages, delivery outcomes, SMTP latency, queue depth.
+///
+/// Also webhook attempts and HTTP connection counters; queue gauges are sampled at
+/// most every 5 s. Needs the metrics token (`SLUICE_METRICS_TOKEN`, else the admin
+/// token); the `SLUICE_METRICS_LISTEN` listener serves the same text without one.
 #[utoipa::path(get, path = "/metrics", tag = "health", security(("metrics_token" = [])), responses(
     (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"),
     (status = 401, description = "Missing or wrong metrics token", body = Problem, content_type = "application/problem+json"),

@@ -42,12 +42,9 @@ impl Config {
     pub fn http_limits(&self) -> anyhow::Result<HttpLimits> {
         let h = &self.http;
         let duration = |key: &str, value: &str| -> anyhow::Result<Duration> {
-            let name = format!(
-                "`http.{key}` (SLUICE_HTTP_{})",
-                key.to_ascii_uppercase()
-            );
-            let parsed = parse_duration(value)
-                .with_context(|| format!("invalid configuration: {name}"))?;
+            let name = format!("`http.{key}` (SLUICE_HTTP_{})", key.to_ascii_uppercase());
+            let parsed =
+                parse_duration(value).with_context(|| format!("invalid configuration: {name}"))?;
             if parsed.is_zero() {
                 bail!("invalid configuration: {name} must be positive");
             }

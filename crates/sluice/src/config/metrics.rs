@@ -76,13 +76,19 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SLUICE_ADMIN_TOKEN", "admin-token-0123456789");
             let config = Config::load(None).unwrap();
-            assert_eq!(config.metrics_token().as_deref(), Some("admin-token-0123456789"));
+            assert_eq!(
+                config.metrics_token().as_deref(),
+                Some("admin-token-0123456789")
+            );
             assert_eq!(config.metrics_listen().unwrap(), None);
 
             jail.set_env("SLUICE_METRICS_TOKEN", "metrics-token-0123456789");
             jail.set_env("SLUICE_METRICS_LISTEN", "127.0.0.1:9464");
             let config = Config::load(None).unwrap();
-            assert_eq!(config.metrics_token().as_deref(), Some("metrics-token-0123456789"));
+            assert_eq!(
+                config.metrics_token().as_deref(),
+                Some("metrics-token-0123456789")
+            );
             assert_eq!(
                 config.metrics_listen().unwrap(),
                 Some("127.0.0.1:9464".parse().unwrap())

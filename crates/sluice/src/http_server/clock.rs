@@ -287,7 +287,10 @@ mod tests {
         clock.received();
         let request = clock.request_started();
         let waited = tokio::time::timeout(HEAD + IDLE, clock.expired()).await;
-        assert!(waited.is_err(), "no deadline while the router has a request");
+        assert!(
+            waited.is_err(),
+            "no deadline while the router has a request"
+        );
         drop(request);
         assert!(clock.is_quiet());
         let idle_from = Instant::now();
