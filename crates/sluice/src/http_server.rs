@@ -263,7 +263,7 @@ async fn answer(
             metrics::counter!("sluice_http_request_timeouts_total", "listener" => name)
                 .increment(1);
             let mut response = ApiError::RequestTimeout(format!(
-                "the request was not complete within {} s; it may not have been processed",
+                "the request did not complete within {} s; it may or may not have taken effect",
                 timeout.as_secs_f64()
             ))
             .into_response();
