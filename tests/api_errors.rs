@@ -343,6 +343,7 @@ async fn health_and_readiness() {
     let metrics = env
         .http
         .get(env.url("/metrics"))
+        .bearer_auth(common::ADMIN_TOKEN)
         .send()
         .await
         .unwrap()

@@ -319,6 +319,7 @@ async fn mail_waiting_for_a_busy_destination_goes_as_soon_as_a_connection_frees(
     let metrics = env
         .http
         .get(env.url("/metrics"))
+        .bearer_auth(common::ADMIN_TOKEN)
         .send()
         .await
         .unwrap()
@@ -439,6 +440,7 @@ async fn throttling_replies_slow_and_suspend_a_target_which_then_recovers() {
     let metrics = env
         .http
         .get(env.url("/metrics"))
+        .bearer_auth(common::ADMIN_TOKEN)
         .send()
         .await
         .unwrap()

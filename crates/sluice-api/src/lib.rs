@@ -11,6 +11,7 @@ pub mod problem;
 pub mod quota_headers;
 pub mod readiness;
 pub mod routes;
+pub mod scrape;
 mod templates;
 
 use std::sync::Arc;
@@ -43,6 +44,9 @@ pub struct ApiSettings {
     /// Where templates render: child processes, each render capped in memory and
     /// time, so no template can take this process down.
     pub templates: sluice_template_sandbox::TemplateSandbox,
+    /// The bearer token `GET /metrics` needs on the API port (`metrics.token`, else
+    /// the admin token); `None` turns the route off there.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Clone)]
@@ -55,12 +59,14 @@ pub struct AppState {
     pub unsubscribe: Option<Arc<sluice_events::UnsubscribeCodec>>,
     /// The background verdict on Redis's durability settings, for `/readyz`.
     pub readiness: Arc<readiness::Readiness>,
+    /// Renders `/metrics` (shared with the `metrics.listen` listener, if any).
+    pub scrape: scrape::Scrape,
 }
 
 impl AppState {
     pub fn new(store: Store, settings: ApiSettings) -> Self {
-        routes::metrics::prometheus();
         Self {
+            scrape: scrape::Scrape::new(store.clone()),
             store,
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),
@@ -115,6 +121,12 @@ impl utoipa::Modify for SecuritySchemes {
         components.add_security_scheme(
             "admin_token",
             bearer("The operator's admin token (SLUICE_ADMIN_TOKEN)."),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            bearer(
+                "The metrics token (SLUICE_METRICS_TOKEN), or the admin token when none is set.",
+            ),
         );
     }
 }

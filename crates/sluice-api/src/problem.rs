@@ -85,6 +85,9 @@ pub enum ApiError {
     /// Redis is at `maxmemory` and refuses writes (`noeviction`).
     #[error("storage full: {0}")]
     StorageFull(String),
+    /// The request (its body included) took longer than `http.request_timeout`.
+    #[error("{0}")]
+    RequestTimeout(String),
 }
 
 impl ApiError {
@@ -151,6 +154,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Storage is unavailable; nothing was changed",
+            ),
+            ApiError::RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "The request took too long",
             ),
         }
     }

@@ -412,9 +412,13 @@ impl Queue {
     }
 }
 
-/// Queue lengths in one round trip (pipelined).
+/// Queue lengths in one round trip (pipelined), with O(1) commands only: XLEN, the
+/// XPENDING summary and ZCARD, never a SCAN (`/metrics` samples this).
 pub(crate) async fn queue_depth(conn: &mut ConnectionManager) -> Result<QueueDepth, StoreError> {
     let mut pipe = redis::pipe();
+    // XPENDING fails with NOGROUP until a worker has created the group; that is
+    // "nothing in flight", not a failure (an API-only deployment reads depth too).
+    pipe.ignore_errors();
     for stream in MessageStream::ALL {
         pipe.cmd("XLEN").arg(keys::stream(stream));
         pipe.cmd("XPENDING")
@@ -431,14 +435,16 @@ pub(crate) async fn queue_depth(conn: &mut ConnectionManager) -> Result<QueueDep
         u64,
         u64,
     ) = pipe.query_async(conn).await?;
-    let pending = |v: &redis::Value| match v {
-        redis::Value::Array(items) => items
+    let pending = |v: redis::Value| match v {
+        redis::Value::Array(items) => Ok(items
             .first()
             .and_then(|c| redis::from_redis_value_ref::<u64>(c).ok())
-            .unwrap_or(0),
-        _ => 0,
+            .unwrap_or(0)),
+        redis::Value::ServerError(e) if e.code() == "NOGROUP" => Ok(0),
+        redis::Value::ServerError(e) => Err(StoreError::Redis(e.into())),
+        _ => Ok(0),
     };
-    let (t_pending, b_pending) = (pending(&t_pending), pending(&b_pending));
+    let (t_pending, b_pending) = (pending(t_pending)?, pending(b_pending)?);
     Ok(QueueDepth {
         transactional: t_len.saturating_sub(t_pending),
         bulk: b_len.saturating_sub(b_pending) + fair,

@@ -21,10 +21,14 @@ use sluice_model::MessageStream;
 mod domains;
 mod durability;
 mod durations;
+mod http;
+mod metrics;
 mod templates;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
 pub use durability::{DurabilityConfig, DurabilityMode, startup_refusal};
+pub use http::HttpConfig;
+pub use metrics::{MetricsConfig, is_private};
 pub use templates::{ByteSize, TemplatesConfig};
 pub use webhooks::WebhooksConfig;
 
@@ -36,6 +40,8 @@ const SECTIONS: &[&str] = &[
     "domains",
     "templates",
     "durability",
+    "http",
+    "metrics",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -94,6 +100,10 @@ pub struct Config {
     pub templates: TemplatesConfig,
     /// What a 202 promises: `[durability]` (`SLUICE_DURABILITY_MODE`, …).
     pub durability: DurabilityConfig,
+    /// `[http]`: the HTTP listeners' timeouts and connection cap.
+    pub http: HttpConfig,
+    /// `[metrics]`: the `/metrics` token and the metrics-only listener.
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -266,6 +276,8 @@ impl Default for Config {
             quotas: sluice_model::TenantQuotas::default(),
             templates: TemplatesConfig::default(),
             durability: DurabilityConfig::default(),
+            http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -409,6 +421,8 @@ impl Config {
         self.validate_domains()?;
         self.template_sandbox()?;
         self.durability_requirements()?;
+        self.http_limits()?;
+        self.validate_metrics()?;
         self.source_pools()?;
         self.providers()?;
         if self.delivery.mx_port == 0 {

@@ -4,5 +4,6 @@
 
 pub mod config;
 pub mod dev;
+pub mod http_server;
 pub mod inbound;
 pub mod run;

@@ -52,6 +52,8 @@ pub struct Running {
     shutdown: CancellationToken,
     state: Option<AppState>,
     tasks: JoinSet<anyhow::Result<()>>,
+    /// Where the metrics-only listener listens (`metrics.listen`), when configured.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Running {
@@ -106,6 +108,7 @@ pub fn api_settings(config: &Config) -> anyhow::Result<ApiSettings> {
             verifier: domain_verifier(config)?,
         },
         templates: config.template_sandbox()?,
+        metrics_token: config.metrics_token(),
     })
 }
 
@@ -272,6 +275,8 @@ fn delivery_view(config: &Config) -> anyhow::Result<DeliveryConfigView> {
 /// Connects to Redis and starts the requested roles.
 pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     config.validate()?;
+    // Before any role records a metric: every process exports what it counts.
+    sluice_api::scrape::recorder();
     let retention = parse_duration(&config.retention)?;
     let worker_config = if roles.worker {
         Some(worker_config(config)?)
@@ -387,6 +392,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         inbound_addr = Some(addr);
     }
 
+    let http_limits = config.http_limits()?;
     if let Some(listener) = api_listener {
         let mut app_state = AppState::new(store.clone(), api_settings(config)?);
         app_state.settings.templates.check().await.context(
@@ -408,8 +414,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         });
         let token = shutdown.clone();
         tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(token.cancelled_owned())
+            crate::http_server::serve(listener, app, http_limits, token, "api")
                 .await
                 .context("HTTP server")
         });
@@ -417,12 +422,24 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         api_addr = Some(addr);
         state = Some(app_state);
     }
+    let metrics_addr = match config.metrics_listen()? {
+        Some(listen) => {
+            // One sampler per process: the API's, when this process has one.
+            let scrape = match &state {
+                Some(app_state) => app_state.scrape.clone(),
+                None => sluice_api::scrape::Scrape::new(store.clone()),
+            };
+            Some(start_metrics_listener(listen, scrape, http_limits, &shutdown, &mut tasks).await?)
+        }
+        None => None,
+    };
     Ok(Running {
         api_addr,
         inbound_addr,
         shutdown,
         state,
         tasks,
+        metrics_addr,
     })
 }
 
@@ -461,6 +478,32 @@ async fn check_server(
             .context("opening the connections that wait for replicas"),
         None => Ok(store),
     }
+}
+
+/// The `metrics.listen` listener: `/metrics` only, without authentication.
+async fn start_metrics_listener(
+    listen: SocketAddr,
+    scrape: sluice_api::scrape::Scrape,
+    limits: crate::http_server::HttpLimits,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (SLUICE_METRICS_LISTEN)"))?;
+    let addr = listener.local_addr()?;
+    if !crate::config::is_private(addr.ip()) {
+        tracing::warn!(%addr, "metrics.listen serves /metrics without authentication on a public or wildcard address");
+    }
+    let router = sluice_api::routes::metrics::standalone(scrape);
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        crate::http_server::serve(listener, router, limits, token, "metrics")
+            .await
+            .context("metrics listener")
+    });
+    tracing::info!(%addr, "metrics listening");
+    Ok(addr)
 }
 
 /// VERP return paths and unsubscribe links, keyed by `secret_key` (or the key

@@ -1,57 +1,81 @@
-//! `GET /metrics`: Prometheus text. Counters and histograms are recorded through the
-//! `metrics` facade wherever things happen (accepts here, deliveries in the worker);
-//! queue depth is read from Redis at scrape time, so it is right even when the
-//! workers run in other processes.
+//! `GET /metrics`: Prometheus text (see [`crate::scrape`] for what it holds and how
+//! the queue gauges are sampled).
+//!
+//! On the API port the route needs the metrics token (`metrics.token`, else the admin
+//! token): the API port usually faces clients, and metric names and labels tell an
+//! outsider about tenants' traffic. The separate `metrics.listen` listener serves the
+//! same text with no authentication ([`standalone`]); it is meant for a private
+//! interface a Prometheus server reaches.
 
-use std::sync::OnceLock;
-
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use subtle::ConstantTimeEq;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::problem::{ApiError, Problem};
+use crate::scrape::Scrape;
+
+/// The exposition format's content type.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(metrics))
 }
 
-/// Installs the process-wide Prometheus recorder once and returns its handle.
-pub fn prometheus() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        // Fails only if another recorder was installed first; then ours just stays empty.
-        let _ = metrics::set_global_recorder(recorder);
-        handle
-    })
+/// The router of the `metrics.listen` listener: `GET /metrics` without authentication,
+/// and nothing else.
+pub fn standalone(scrape: Scrape) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(standalone_metrics))
+        .fallback(|| async { ApiError::NotFound("only /metrics is served here".into()) })
+        .with_state(scrape)
+}
+
+async fn standalone_metrics(State(scrape): State<Scrape>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
+        scrape.render().await,
+    )
+}
+
+/// A scraper holding the metrics token.
+pub struct MetricsAuth;
+
+impl FromRequestParts<AppState> for MetricsAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(expected) = state.settings.metrics_token.as_deref() else {
+            return Err(ApiError::Forbidden(
+                "/metrics on the API port is disabled: set SLUICE_METRICS_TOKEN or SLUICE_ADMIN_TOKEN, or scrape the SLUICE_METRICS_LISTEN listener".into(),
+            ));
+        };
+        let token = crate::extract::bearer(parts)?;
+        if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) {
+            Ok(MetricsAuth)
+        } else {
+            Err(ApiError::Unauthorized("invalid metrics token"))
+        }
+    }
 }
 
 /// Prometheus metrics: accepted messages, delivery outcomes, SMTP latency, queue depth.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+///
+/// Also webhook attempts and HTTP connection counters; queue gauges are sampled at
+/// most every 5 s. Needs the metrics token (`SLUICE_METRICS_TOKEN`, else the admin
+/// token); the `SLUICE_METRICS_LISTEN` listener serves the same text without one.
+#[utoipa::path(get, path = "/metrics", tag = "health", security(("metrics_token" = [])), responses(
     (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"),
-    (status = 503, description = "Redis unreachable", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Missing or wrong metrics token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "No metrics token is configured: scraping on the API port is off", body = Problem, content_type = "application/problem+json"),
 ))]
-async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let handle = prometheus();
-    let depth = state.store.queue_depth().await?;
-    metrics::gauge!("sluice_queue_depth", "queue" => "transactional")
-        .set(depth.transactional as f64);
-    metrics::gauge!("sluice_queue_depth", "queue" => "bulk").set(depth.bulk as f64);
-    metrics::gauge!("sluice_queue_depth", "queue" => "delayed").set(depth.delayed as f64);
-    metrics::gauge!("sluice_queue_depth", "queue" => "in_flight").set(depth.in_flight as f64);
-    let targets = state.store.adaptive().list().await?;
-    let suspended = targets
-        .iter()
-        .filter(|t| t.suspended_until.is_some())
-        .count();
-    metrics::gauge!("sluice_suspended_targets").set(suspended as f64);
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
-    ))
+async fn metrics(_auth: MetricsAuth, State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
+        state.scrape.render().await,
+    )
 }

@@ -17,9 +17,9 @@ impl Config {
     /// lists, parsed by [`Config::retry_schedule`] and [`Config::webhook_config`]). A
     /// new duration key belongs here, so that `validate` refuses a bad value by name;
     /// a test checks that every default value that reads as a duration is covered.
-    fn duration_settings(&self) -> [(&'static str, &str); 20] {
+    fn duration_settings(&self) -> Vec<(&'static str, &str)> {
         let (d, w) = (&self.delivery, &self.webhooks);
-        [
+        vec![
             ("retention", &self.retention),
             ("delivery.max_age", &d.max_age),
             ("delivery.reclaim_idle", &d.reclaim_idle),
@@ -38,8 +38,14 @@ impl Config {
             ("domains.reverify_interval", &self.domains.reverify_interval),
             ("domains.dkim_overlap", &self.domains.dkim_overlap),
             ("templates.render_timeout", &self.templates.render_timeout),
-            ("durability.replica_timeout", &self.durability.replica_timeout),
+            (
+                "durability.replica_timeout",
+                &self.durability.replica_timeout,
+            ),
             ("durability.check_interval", &self.durability.check_interval),
+            ("http.header_read_timeout", &self.http.header_read_timeout),
+            ("http.request_timeout", &self.http.request_timeout),
+            ("http.keep_alive_timeout", &self.http.keep_alive_timeout),
         ]
     }
 
@@ -331,6 +337,9 @@ mod tests {
             "templates.render_timeout" => &mut config.templates.render_timeout,
             "durability.replica_timeout" => &mut config.durability.replica_timeout,
             "durability.check_interval" => &mut config.durability.check_interval,
+            "http.header_read_timeout" => &mut config.http.header_read_timeout,
+            "http.request_timeout" => &mut config.http.request_timeout,
+            "http.keep_alive_timeout" => &mut config.http.keep_alive_timeout,
             "delivery.retry_schedule" => {
                 d.retry_schedule = vec!["1m".into(), value.into()];
                 return;
