@@ -19,12 +19,14 @@ use sluice_delivery::worker::{Source, WarmupSchedule};
 use sluice_model::MessageStream;
 
 mod domains;
+mod inbound;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
+pub use inbound::{InboundConfig, InboundLimits};
 pub use webhooks::WebhooksConfig;
 
 /// Sections whose keys are reachable as `SLUICE_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains"];
+const SECTIONS: &[&str] = &["delivery", "dns", "webhooks", "domains", "inbound"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -78,6 +80,8 @@ pub struct Config {
     /// (`[quotas.transactional]` / `[quotas.bulk]` with `per_second`, `burst`,
     /// `per_day`; `SLUICE_QUOTAS_BULK_PER_DAY`, …).
     pub quotas: sluice_model::TenantQuotas,
+    /// Limits of the inbound SMTP listener (`[inbound]`, `SLUICE_INBOUND_<KEY>`).
+    pub inbound: InboundConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -234,6 +238,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             domains: DomainsConfig::default(),
             quotas: sluice_model::TenantQuotas::default(),
+            inbound: InboundConfig::default(),
         }
     }
 }
@@ -292,6 +297,10 @@ fn env_key(key: &str) -> String {
         if let Some(rest) = key.strip_prefix(&format!("quotas_{stream}_")) {
             return format!("quotas.{stream}.{rest}");
         }
+    }
+    // A top-level key that predates the `[inbound]` section of the same prefix.
+    if key == "inbound_listen" {
+        return key;
     }
     for section in SECTIONS {
         if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
@@ -369,6 +378,7 @@ impl Config {
         self.webhook_api_settings()?;
         self.dns_servers()?;
         self.validate_domains()?;
+        self.inbound_limits()?;
         self.source_pools()?;
         self.providers()?;
         if self.delivery.mx_port == 0 {
