@@ -11,6 +11,7 @@ use mail_parser::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::fields;
+use crate::limits::{MAX_REPORT_PART, MAX_REPORT_RECIPIENTS};
 use crate::mime;
 use crate::verp::{VerpCodec, VerpToken};
 
@@ -110,8 +111,13 @@ pub fn parse_arf(raw: &[u8]) -> Result<ArfReport, ArfError> {
 }
 
 pub(crate) fn parse_arf_message(raw: &[u8], message: &Message<'_>) -> Result<ArfReport, ArfError> {
-    let text = mime::find_text(raw, message, &[("message", "feedback-report")])
-        .ok_or(ArfError::NotAFeedbackReport)?;
+    let text = mime::find_text(
+        raw,
+        message,
+        &[("message", "feedback-report")],
+        MAX_REPORT_PART,
+    )
+    .ok_or(ArfError::NotAFeedbackReport)?;
     // One block by the RFC; flattening tolerates generators that add blank lines.
     let fields: Vec<fields::Field> = fields::blocks(&text).into_iter().flatten().collect();
     let first = |name: &str| {
@@ -126,6 +132,7 @@ pub(crate) fn parse_arf_message(raw: &[u8], message: &Message<'_>) -> Result<Arf
             .filter(|field| field.is(name))
             .map(|field| unbracket(&field.value))
             .filter(|value| !value.is_empty())
+            .take(MAX_REPORT_RECIPIENTS)
             .collect()
     };
     let feedback_type = first("Feedback-Type")

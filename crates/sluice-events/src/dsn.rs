@@ -17,6 +17,7 @@ use sluice_model::SmtpReply;
 
 use crate::classify::{BounceClass, BounceType, classify};
 use crate::fields::{self, Field};
+use crate::limits::{MAX_REPORT_PART, MAX_REPORT_RECIPIENTS};
 use crate::verp::{VerpCodec, VerpToken};
 use crate::{mime, plain_bounce};
 
@@ -194,6 +195,7 @@ pub(crate) fn parse_dsn_message(raw: &[u8], message: &Message<'_>) -> Result<Dsn
             ("message", "delivery-status"),
             ("message", "global-delivery-status"),
         ],
+        MAX_REPORT_PART,
     );
     if let Some(status) = &status {
         let report = parse_delivery_status(status, original_headers.clone());
@@ -210,7 +212,8 @@ pub(crate) fn parse_dsn_message(raw: &[u8], message: &Message<'_>) -> Result<Dsn
 
 /// Reads the field blocks of a delivery-status body. Per-message fields are taken from
 /// wherever they appear; a recipient group ends at a blank line or, for generators that
-/// forget the blank line, where a field of the current group repeats.
+/// forget the blank line, where a field of the current group repeats. At most
+/// [`MAX_REPORT_RECIPIENTS`] groups are read.
 fn parse_delivery_status(text: &str, original_headers: Option<String>) -> DsnReport {
     let mut report = DsnReport {
         format: DsnFormat::Rfc3464,
@@ -243,6 +246,7 @@ fn parse_delivery_status(text: &str, original_headers: Option<String>) -> DsnRep
             report.recipients.push(recipient(&group));
         }
     }
+    report.recipients.truncate(MAX_REPORT_RECIPIENTS);
     report
 }
 

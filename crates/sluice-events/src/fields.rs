@@ -5,7 +5,11 @@
 //! We parse these ourselves instead of through a MIME parser because a report body is
 //! not a message: a delivery-status body is *several* header blocks in a row, and the
 //! fields we care about must survive sloppy generators (bare LF, stray whitespace,
-//! missing blank lines). Everything here is total: any input gives some answer.
+//! missing blank lines). Everything here is total: any input gives some answer, and
+//! linear: one pass over the text, with field values and header sections capped (see
+//! [`crate::limits`]) so no later step works on more than those caps.
+
+use crate::limits::{self, MAX_FIELD_VALUE, MAX_HEADER_SECTION};
 
 /// One field, name as written and value unfolded to a single line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +25,8 @@ impl Field {
 }
 
 /// Splits `text` into blank-line separated blocks of fields. Empty blocks are dropped;
-/// lines that are neither a field nor a continuation are ignored.
+/// lines that are neither a field nor a continuation are ignored. A value stops growing
+/// at [`MAX_FIELD_VALUE`] bytes.
 pub fn blocks(text: &str) -> Vec<Vec<Field>> {
     let mut blocks = Vec::new();
     let mut current: Vec<Field> = Vec::new();
@@ -36,12 +41,11 @@ pub fn blocks(text: &str) -> Vec<Vec<Field>> {
         if line.starts_with([' ', '\t']) {
             if let Some(field) = current.last_mut() {
                 let more = line.trim();
-                if field.value.is_empty() {
-                    field.value = more.to_string();
-                } else {
+                if !field.value.is_empty() && field.value.len() < MAX_FIELD_VALUE {
                     field.value.push(' ');
-                    field.value.push_str(more);
                 }
+                let room = MAX_FIELD_VALUE.saturating_sub(field.value.len());
+                field.value.push_str(limits::truncate(more, room));
             }
             continue;
         }
@@ -63,12 +67,13 @@ fn parse_field(line: &str) -> Option<Field> {
     let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic());
     valid.then(|| Field {
         name: name.to_string(),
-        value: value.trim().to_string(),
+        value: limits::truncate(value.trim(), MAX_FIELD_VALUE).to_string(),
     })
 }
 
 /// The header section of a message: everything before the first blank line, with line
-/// endings normalised to `\n` so callers and golden files see one form.
+/// endings normalised to `\n` so callers and golden files see one form. Lines are cut
+/// at [`MAX_FIELD_VALUE`] bytes and the section at [`MAX_HEADER_SECTION`].
 pub fn header_section(message: &str) -> String {
     let mut out = String::new();
     for line in message.lines() {
@@ -77,6 +82,11 @@ pub fn header_section(message: &str) -> String {
             if out.is_empty() {
                 continue; // tolerate blank lines before the headers
             }
+            break;
+        }
+        let room = MAX_HEADER_SECTION.saturating_sub(out.len() + 1);
+        let line = limits::truncate(line, MAX_FIELD_VALUE.min(room));
+        if line.is_empty() {
             break;
         }
         out.push_str(line);

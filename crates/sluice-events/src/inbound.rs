@@ -1,13 +1,15 @@
 //! One entry point for mail arriving at the bounce domain: is it a feedback report, a
-//! bounce, or neither? The message is parsed once and tried as ARF first, because a
-//! feedback report's returned original can itself look like a bounce to the heuristic.
+//! bounce, an automatic reply, or none of them? The message is parsed once and tried as
+//! ARF first, because a feedback report's returned original can itself look like a
+//! bounce to the heuristic. Only what is neither report is checked for the marks of an
+//! automatic reply, because reports carry `Auto-Submitted` too.
 
 use serde::{Deserialize, Serialize};
 
 use crate::arf::{ArfError, ArfReport, parse_arf_message};
 use crate::dsn::{DsnError, DsnReport, parse_dsn_message};
-use crate::mime;
 use crate::verp::{VerpCodec, VerpToken};
+use crate::{auto_reply, fields, mime};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InboundError {
@@ -15,6 +17,9 @@ pub enum InboundError {
     NotAMessage,
     #[error("message is neither a bounce nor a feedback report")]
     Unrecognized,
+    /// An out-of-office or vacation reply (RFC 3834): says nothing about delivery.
+    #[error("message is an automatic reply, not a report")]
+    AutoReply,
     #[error(transparent)]
     Arf(ArfError),
     #[error(transparent)]
@@ -48,7 +53,15 @@ pub fn parse_inbound(raw: &[u8]) -> Result<InboundReport, InboundError> {
     }
     match parse_dsn_message(raw, &message) {
         Ok(report) => Ok(InboundReport::Dsn(report)),
-        Err(DsnError::NotABounce) => Err(InboundError::Unrecognized),
+        Err(DsnError::NotABounce) => {
+            let headers = fields::blocks(&mime::raw_header_section(raw));
+            let headers = headers.first().map(Vec::as_slice).unwrap_or_default();
+            Err(if auto_reply::is_auto_reply(headers) {
+                InboundError::AutoReply
+            } else {
+                InboundError::Unrecognized
+            })
+        }
         Err(other) => Err(InboundError::Dsn(other)),
     }
 }

@@ -12,13 +12,16 @@
 //!   and class that senders can act on (suppress, retry, fix reputation).
 //!
 //! The parsers take untrusted bytes from the internet: they never panic, whatever the
-//! input, and answer with a typed error when it is not the report they read.
+//! input, answer with a typed error when it is not the report they read, and take time
+//! linear in a bounded prefix of it ([`limits`]).
 
 pub mod arf;
+mod auto_reply;
 pub mod classify;
 pub mod dsn;
 pub mod fields;
 pub mod inbound;
+pub mod limits;
 mod mime;
 mod plain_bounce;
 pub mod signing;

@@ -9,7 +9,8 @@
 use mail_parser::Message;
 
 use crate::dsn::{DsnAction, DsnFormat, DsnRecipient, DsnReport, is_status_code};
-use crate::{fields, mime};
+use crate::limits::{self, MAX_PROSE_BYTES, MAX_REPORT_RECIPIENTS};
+use crate::{auto_reply, fields, mime};
 
 /// Senders that only ever send delivery reports.
 const DAEMONS: &[&str] = &["mailer-daemon", "mail-daemon", "mailerdaemon", "postmaster"];
@@ -30,8 +31,6 @@ const ORIGINAL_MARKERS: &[&str] = &[
     "----- original message -----",
     "--- original message ---",
 ];
-/// How much of the bounce text is searched for the notice and the returned headers.
-const MAX_SCAN_BYTES: usize = 64 * 1024;
 /// Prose that says the server is still trying.
 const DELAY_PHRASES: &[&str] = &["will keep trying", "still being retried", "will be retried"];
 
@@ -56,13 +55,14 @@ pub(crate) fn parse(
     if !from_daemon && !BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s)) {
         return None;
     }
+    // An out-of-office reply quoting a failure ("Automatic reply: Undeliverable …") is
+    // not one; a daemon's prose bounce marked `Auto-Submitted` (Exim, Postfix) still is.
+    if !from_daemon && auto_reply::is_auto_reply(&headers) {
+        return None;
+    }
     let body = message.body_text(0)?;
     // The reason sits near the top; scanning megabytes of returned message buys nothing.
-    let mut end = body.len().min(MAX_SCAN_BYTES);
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    let body = &body[..end];
+    let body = limits::truncate(&body, MAX_PROSE_BYTES);
     let lower = body.to_lowercase();
     let marker = ORIGINAL_MARKERS
         .iter()
@@ -84,6 +84,7 @@ pub(crate) fn parse(
     let recipients: Vec<DsnRecipient> = recipient_blocks(&notice)
         .into_iter()
         .filter_map(|(address, text)| recipient(address, &text, delayed))
+        .take(MAX_REPORT_RECIPIENTS)
         .collect();
     (!recipients.is_empty()).then_some(DsnReport {
         format: DsnFormat::Heuristic,

@@ -21,6 +21,11 @@ use subtle::ConstantTimeEq;
 const LOCAL_PREFIX: &str = "bounces+";
 const MAC_HEX_LEN: usize = 8;
 const ULID_LEN: usize = 26;
+/// Digits of the largest recipient index, `65535`.
+const MAX_INDEX_DIGITS: usize = 5;
+/// Well-formed candidates [`VerpCodec::find_in`] verifies before it gives up. Real
+/// returned headers hold one or two; only a crafted text holds more.
+const MAX_MAC_CHECKS: usize = 16;
 
 /// What a VERP address identifies: one recipient of one message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,21 +114,76 @@ impl VerpCodec {
     /// The first valid token for this domain anywhere in `text` — typically the headers
     /// of a returned original message (`Return-Path`, `Received: … for <…>`), where the
     /// address sits among arbitrary punctuation.
+    ///
+    /// Linear in `text`, whatever it holds: the text is hostile (a report can return a
+    /// header line of megabytes that repeats `bounces+`), so each occurrence is read for
+    /// at most the length of a valid address and rejected as soon as it is longer, and at
+    /// most [`MAX_MAC_CHECKS`] well-formed candidates are verified (each costs an HMAC).
     pub fn find_in(&self, text: &str) -> Option<VerpToken> {
         let lower = text.to_ascii_lowercase();
-        let mut from = 0;
-        while let Some(offset) = lower.get(from..)?.find(LOCAL_PREFIX) {
-            let start = from + offset;
-            let candidate: String = lower[start..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '@'))
-                .collect();
-            if let Some(token) = self.decode(candidate.trim_end_matches('.')) {
+        let bytes = lower.as_bytes();
+        // `bounces+` + ulid + `-` + index + `-` + mac + `@` + domain + a trailing dot.
+        let longest = LOCAL_PREFIX.len()
+            + ULID_LEN
+            + MAX_INDEX_DIGITS
+            + MAC_HEX_LEN
+            + 4
+            + self.bounce_domain.as_str().len();
+        let mut checks = 0;
+        for (start, _) in lower.match_indices(LOCAL_PREFIX) {
+            // Fail fast on what cannot be a token: a ULID and a dash come first.
+            let ulid =
+                bytes.get(start + LOCAL_PREFIX.len()..start + LOCAL_PREFIX.len() + ULID_LEN + 1);
+            if !ulid.is_some_and(|u| {
+                u[ULID_LEN] == b'-' && u[..ULID_LEN].iter().all(u8::is_ascii_alphanumeric)
+            }) {
+                continue;
+            }
+            let run = bytes[start..]
+                .iter()
+                .take(longest + 1)
+                .take_while(|&&b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'@')
+                })
+                .count();
+            if run > longest {
+                continue; // longer than any address we make: not one of ours
+            }
+            // Only ASCII was taken, so the slice ends on a character boundary.
+            let candidate = lower[start..start + run].trim_end_matches('.');
+            if !Self::well_formed(candidate) {
+                continue;
+            }
+            if let Some(token) = self.decode(candidate) {
                 return Some(token);
             }
-            from = start + LOCAL_PREFIX.len();
+            checks += 1;
+            if checks >= MAX_MAC_CHECKS {
+                return None;
+            }
         }
         None
+    }
+
+    /// The shape of `bounces+<ulid>-<index>-<mac>[@domain]`, checked without an HMAC.
+    fn well_formed(candidate: &str) -> bool {
+        let local = candidate
+            .split_once('@')
+            .map_or(candidate, |(local, _)| local);
+        let Some(token) = local.strip_prefix(LOCAL_PREFIX) else {
+            return false;
+        };
+        let mut parts = token.split('-');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(ulid), Some(index), Some(mac), None) => {
+                ulid.len() == ULID_LEN
+                    && (1..=MAX_INDEX_DIGITS).contains(&index.len())
+                    && index.bytes().all(|b| b.is_ascii_digit())
+                    && mac.len() == MAC_HEX_LEN
+                    && mac.bytes().all(|b| b.is_ascii_hexdigit())
+            }
+            _ => false,
+        }
     }
 
     fn mac_hex(&self, message_id: &MessageId, recipient_index: u16) -> String {
@@ -234,5 +294,52 @@ mod tests {
         assert_eq!(codec.find_in(&format!("Sent by {address}.")), Some(token));
         assert_eq!(codec.find_in("no token here: bounces+"), None);
         assert_eq!(codec.find_in("é bounces+ü"), None);
+    }
+
+    /// Five megabytes of text built to make a naive scan quadratic: each occurrence of
+    /// `bounces+` used to be read to the end of the text. The bound is generous (the scan
+    /// takes milliseconds); the quadratic version took hours on this input.
+    #[test]
+    fn searching_hostile_text_is_linear() {
+        let codec = codec();
+        let real = codec.encode(&message_id(), 4);
+        let five_mb = 5 * 1024 * 1024;
+        let (ulid, mac) = ("01jd4k5q8z6y2x1w0v9t8s7r6p", "0badc0de");
+        let hostile = [
+            "bounces+".repeat(five_mb / 8),
+            format!("bounces+{ulid}-").repeat(five_mb / 35),
+            format!("bounces+{ulid}-1-{mac}@bounces.sluice.test ").repeat(five_mb / 64),
+            format!("bounces+{ulid}-1-{mac}").repeat(five_mb / 45),
+        ];
+        for (i, text) in hostile.iter().enumerate() {
+            let started = std::time::Instant::now();
+            assert_eq!(codec.find_in(text), None, "case {i}");
+            let with_real = format!("{text} <{real}>");
+            let found = codec.find_in(&with_real);
+            let took = started.elapsed();
+            assert!(
+                took < std::time::Duration::from_secs(1),
+                "case {i}: {took:?}"
+            );
+            // Forged well-formed tokens use up the HMAC budget; anything else does not.
+            if i == 2 {
+                assert_eq!(found, None, "case {i}");
+            } else {
+                assert_eq!(found.map(|t| t.recipient_index), Some(4), "case {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_as_many_candidates_as_an_address_can_be_long() {
+        let codec = codec();
+        let address = codec.encode(&message_id(), 7);
+        // Glued to more address characters, it is a different (foreign) address.
+        assert_eq!(codec.find_in(&format!("{address}.example.org")), None);
+        assert_eq!(codec.find_in(&format!("x{address}-")), None);
+        assert!(codec.find_in(&format!("({address}).")).is_some());
+        assert!(codec.find_in(&format!("for <{address}>;")).is_some());
+        let local = address.split('@').next().expect("local part");
+        assert!(codec.find_in(&format!("Return-Path: {local}\n")).is_some());
     }
 }

@@ -14,10 +14,12 @@
 //! ENHANCEDSTATUSCODES advertised. STARTTLS, AUTH and CHUNKING are not.
 //!
 //! Because the listener faces untrusted clients, every resource a client can
-//! make it hold is bounded by [`SinkConfig`]: connections, command line length,
-//! recipients, message size (oversized bodies are read and discarded, never
-//! buffered), idle time and protocol errors.
+//! make it hold is bounded by [`SinkConfig`]: connections (in total and per
+//! client IP), command line length, recipients, message size (oversized bodies
+//! are read and discarded, never buffered), idle time, session lifetime and
+//! protocol errors.
 
+mod admission;
 mod behavior;
 mod command;
 mod recipient_domains;
@@ -79,6 +81,18 @@ pub struct SinkConfig {
     pub max_errors: usize,
     /// Decides the replies; [`AcceptAll`] by default.
     pub behavior: Arc<dyn SinkBehavior>,
+    /// Connections served at once from one client IP; beyond it a new
+    /// connection from that IP gets `421 4.7.0` and is closed, so one host
+    /// cannot take every slot of [`Self::max_connections`]. `None` (the
+    /// default) for sinks whose only client is Sluice itself on loopback.
+    pub max_connections_per_ip: Option<usize>,
+    /// How long one session may last, however busy: after it the session is
+    /// closed with `421 4.4.2` at the next read (a command or a DATA line), so
+    /// a client that dribbles a line just inside [`Self::idle_timeout`] cannot
+    /// hold its slot for ever. A message being handed to
+    /// [`SinkBehavior::deliver`] is not cut short. `None` (the default) for
+    /// no limit.
+    pub max_session: Option<Duration>,
 }
 
 impl Default for SinkConfig {
@@ -95,6 +109,8 @@ impl Default for SinkConfig {
             // Postfix's default `smtpd_hard_error_limit`.
             max_errors: 20,
             behavior: Arc::new(AcceptAll),
+            max_connections_per_ip: None,
+            max_session: None,
         }
     }
 }
@@ -111,6 +127,8 @@ impl std::fmt::Debug for SinkConfig {
             .field("max_connections", &self.max_connections)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_errors", &self.max_errors)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("max_session", &self.max_session)
             .finish_non_exhaustive()
     }
 }

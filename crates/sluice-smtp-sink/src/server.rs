@@ -1,5 +1,5 @@
-//! Listener, accept loop (with the global connection limit), shared counters
-//! and the [`SinkHandle`].
+//! Listener, accept loop (with the connection caps of [`crate::admission`]),
+//! shared counters and the [`SinkHandle`].
 
 use std::collections::BTreeMap;
 use std::io;
@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 
+use crate::admission::{Admission, Refusal};
 use crate::{ReceivedMessage, SinkBehavior, SinkConfig};
 
 /// Entry point; a namespace for [`SmtpSink::start`].
@@ -136,7 +138,9 @@ pub(crate) struct Shared {
     pub(crate) max_message_bytes: usize,
     pub(crate) max_recipients: usize,
     pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) idle_timeout: Duration,
+    pub(crate) max_session: Option<Duration>,
     pub(crate) max_errors: usize,
     pub(crate) behavior: Arc<dyn SinkBehavior>,
     /// Pre-rendered EHLO reply; it never changes.
@@ -168,7 +172,9 @@ impl Shared {
             max_message_bytes: config.max_message_bytes,
             max_recipients: config.max_recipients.max(1),
             max_connections: config.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            max_connections_per_ip: config.max_connections_per_ip.map(|cap| cap.max(1)),
             idle_timeout: config.idle_timeout,
+            max_session: config.max_session,
             max_errors: config.max_errors,
             behavior: config.behavior,
             ehlo_reply,
@@ -179,6 +185,12 @@ impl Shared {
             source_ips: Mutex::new(BTreeMap::new()),
             seq: AtomicU64::new(0),
         }
+    }
+
+    /// When a session that starts now must end, if sessions have a lifetime.
+    pub(crate) fn session_deadline(&self) -> Option<Instant> {
+        self.max_session
+            .and_then(|lifetime| Instant::now().checked_add(lifetime))
     }
 
     /// A unique id `<unix-millis>-<seq>` for a message received at `at`.
@@ -231,8 +243,8 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut sessions = JoinSet::new();
-    // One permit per served connection, held by its task until it ends.
-    let slots = Arc::new(Semaphore::new(shared.max_connections));
+    // One slot per served connection, held by its task until it ends.
+    let admission = Admission::new(shared.max_connections, shared.max_connections_per_ip);
     loop {
         tokio::select! {
             biased;
@@ -244,9 +256,12 @@ async fn accept_loop(
                         tracing::debug!(%remote, error = %e, "set TCP_NODELAY failed");
                     }
                     shared.connections.fetch_add(1, Ordering::Relaxed);
-                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                        refuse_busy(stream, remote);
-                        continue;
+                    let slot = match admission.admit(remote.ip()) {
+                        Ok(slot) => slot,
+                        Err(refusal) => {
+                            refuse(stream, remote, refusal);
+                            continue;
+                        }
                     };
                     let session = crate::session::run(
                         Arc::clone(&shared),
@@ -272,17 +287,17 @@ async fn accept_loop(
     tracing::debug!("smtp sink stopped");
 }
 
-/// Tells a client over the connection limit to come back later with a 421
+/// Tells a client over a connection cap to come back later with a 421
 /// greeting (the reply RFC 5321 section 3.8 gives a server that must close)
 /// and closes. Done inline with one
 /// non-blocking write into the fresh socket's empty send buffer, so a flood
 /// of connections costs no task, no timer and no waiting on slow clients; if
 /// the write does not go through, the client just sees the close.
-fn refuse_busy(stream: TcpStream, remote: SocketAddr) {
-    tracing::debug!(%remote, "too many connections, refusing");
+fn refuse(stream: TcpStream, remote: SocketAddr, refusal: Refusal) {
+    tracing::debug!(%remote, ?refusal, "over a connection cap, refusing");
     // Back to a std socket (still non-blocking): tokio's own try_write would
     // report "not ready" until the reactor has seen the socket writable.
     if let Ok(mut stream) = stream.into_std() {
-        let _ = io::Write::write(&mut stream, b"421 4.3.2 Too busy, try again later\r\n");
+        let _ = io::Write::write(&mut stream, refusal.reply());
     }
 }

@@ -1,5 +1,6 @@
 //! The per-connection SMTP state machine, with the per-connection limits
-//! (line length, recipients, idle time, errors) that make it safe to expose.
+//! (line length, recipients, idle time, session lifetime, errors) that make it
+//! safe to expose.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::command::{self, Command};
 use crate::server::{Shared, stopped, write_outbox};
@@ -57,6 +59,7 @@ pub(crate) async fn run(
         txn: None,
         refused: false,
         errors: 0,
+        deadline: shared.session_deadline(),
         shared,
     };
     tokio::select! {
@@ -94,7 +97,17 @@ struct Session {
     refused: bool,
     /// Client errors since the session started or last delivered a message.
     errors: usize,
+    /// When the session's lifetime ends, if it has one.
+    deadline: Option<Instant>,
     shared: Arc<Shared>,
+}
+
+/// How long the next read or write may wait: the idle timeout, or what is left
+/// of the session's lifetime if that is shorter.
+fn next_wait(idle: Duration, deadline: Option<Instant>) -> Duration {
+    deadline.map_or(idle, |deadline| {
+        idle.min(deadline.saturating_duration_since(Instant::now()))
+    })
 }
 
 impl Session {
@@ -113,11 +126,19 @@ impl Session {
 
         let mut line = Vec::with_capacity(MAX_COMMAND_LINE);
         loop {
+            // Checked before every command, not only when a read waits: a client
+            // that keeps talking must still let go of its slot in the end.
+            if self.expired() {
+                let flow = self.timed_out();
+                self.finish(flow).await?;
+                return Ok(());
+            }
             line.clear();
+            let wait = self.wait();
             let next = read_line(&mut self.reader, &mut line, MAX_COMMAND_LINE);
-            let (total, complete) = match within(self.shared.idle_timeout, next).await {
+            let (total, complete) = match within(wait, next).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    let flow = self.idle_timeout();
+                    let flow = self.timed_out();
                     self.finish(flow).await?;
                     return Ok(());
                 }
@@ -162,13 +183,29 @@ impl Session {
     }
 
     /// Writes pending replies; a client that does not take them within the
-    /// idle timeout (its receive window stays full) fails the session.
+    /// idle timeout (its receive window stays full) fails the session. The
+    /// last reply of an expired session gets the idle timeout too.
     async fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
-            within(self.shared.idle_timeout, self.writer.write_all(&self.out)).await?;
+            let wait = match self.wait() {
+                Duration::ZERO => self.shared.idle_timeout,
+                wait => wait,
+            };
+            within(wait, self.writer.write_all(&self.out)).await?;
             self.out.clear();
         }
         Ok(())
+    }
+
+    /// How long the next read may wait (see [`next_wait`]).
+    fn wait(&self) -> Duration {
+        next_wait(self.shared.idle_timeout, self.deadline)
+    }
+
+    /// Whether the session outlived its lifetime.
+    fn expired(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     fn send(&mut self, reply: &Reply) {
@@ -196,10 +233,19 @@ impl Session {
         self.reply(code, text)
     }
 
-    /// The client stayed silent for the idle timeout: free the slot.
-    fn idle_timeout(&mut self) -> Flow {
-        tracing::debug!(remote = %self.peer.remote, "idle timeout");
-        self.send(&Reply::new(421, "4.4.2 Idle timeout, closing connection"));
+    /// The client stayed silent for the idle timeout, or the session reached
+    /// the end of its lifetime: free the slot.
+    fn timed_out(&mut self) -> Flow {
+        if self.expired() {
+            tracing::debug!(remote = %self.peer.remote, "session lifetime reached");
+            self.send(&Reply::new(
+                421,
+                "4.4.2 Session time limit reached, closing connection",
+            ));
+        } else {
+            tracing::debug!(remote = %self.peer.remote, "idle timeout");
+            self.send(&Reply::new(421, "4.4.2 Idle timeout, closing connection"));
+        }
         Flow::Close
     }
 
@@ -353,14 +399,13 @@ impl Session {
         if self.reader.buffer().is_empty() {
             self.flush().await?;
         }
-        let body = read_body(
-            &mut self.reader,
-            self.shared.max_message_bytes,
-            self.shared.idle_timeout,
-        )
+        let (idle, deadline) = (self.shared.idle_timeout, self.deadline);
+        let body = read_body(&mut self.reader, self.shared.max_message_bytes, || {
+            next_wait(idle, deadline)
+        })
         .await;
         let body = match body {
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(self.idle_timeout()),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(self.timed_out()),
             body => body?,
         };
         let Some(txn) = self.txn.take() else {

@@ -20,13 +20,15 @@ pub(crate) async fn within<T>(
 }
 
 /// Reads the DATA body up to the terminating `.` line, undoing dot-stuffing;
-/// each line must arrive within `idle`. Returns `None` if it exceeded `max`
-/// bytes: the rest is read and discarded (keeping a few bytes per line, to
-/// spot the terminator) so the connection stays in sync for the 552 reply.
+/// each line must arrive within the time `wait` gives when it is asked (the
+/// idle timeout, or less when the session's lifetime ends sooner). Returns
+/// `None` if it exceeded `max` bytes: the rest is read and discarded (keeping
+/// a few bytes per line, to spot the terminator) so the connection stays in
+/// sync for the 552 reply.
 pub(crate) async fn read_body<R: AsyncBufRead + Unpin>(
     r: &mut R,
     max: usize,
-    idle: Duration,
+    wait: impl Fn() -> Duration,
 ) -> io::Result<Option<Vec<u8>>> {
     let mut data = Vec::new();
     let mut overflow = false;
@@ -34,7 +36,7 @@ pub(crate) async fn read_body<R: AsyncBufRead + Unpin>(
         let start = data.len();
         // Store just enough to recognize the terminator once over the limit.
         let limit = if overflow { 3 } else { max - start + 3 };
-        let (total, complete) = within(idle, read_line(r, &mut data, limit)).await?;
+        let (total, complete) = within(wait(), read_line(r, &mut data, limit)).await?;
         if !complete {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -98,7 +100,7 @@ mod tests {
 
     async fn body(input: &[u8], max: usize) -> Option<Vec<u8>> {
         let mut r = BufReader::with_capacity(7, input); // tiny: lines span fills
-        read_body(&mut r, max, IDLE).await.unwrap()
+        read_body(&mut r, max, || IDLE).await.unwrap()
     }
 
     #[tokio::test]
@@ -128,7 +130,7 @@ mod tests {
         let mut input = vec![b'x'; 100_000];
         input.extend_from_slice(b"\r\n.\r\nNEXT");
         let mut r = BufReader::with_capacity(64, &input[..]);
-        assert!(read_body(&mut r, 10, IDLE).await.unwrap().is_none());
+        assert!(read_body(&mut r, 10, || IDLE).await.unwrap().is_none());
         let mut rest = Vec::new();
         read_line(&mut r, &mut rest, 100).await.unwrap();
         assert_eq!(rest, b"NEXT", "reader stops right after the terminator");
@@ -137,7 +139,7 @@ mod tests {
     #[tokio::test]
     async fn body_eof_is_an_error() {
         let mut r = BufReader::new(&b"abc\r\n"[..]);
-        assert!(read_body(&mut r, 100, IDLE).await.is_err());
+        assert!(read_body(&mut r, 100, || IDLE).await.is_err());
     }
 
     #[tokio::test]
@@ -146,7 +148,7 @@ mod tests {
         client.write_all(b"first line\r\npartial").await.unwrap();
         let mut r = BufReader::new(server);
         let idle = Duration::from_millis(50);
-        let err = read_body(&mut r, 100, idle).await.unwrap_err();
+        let err = read_body(&mut r, 100, || idle).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         drop(client);
     }

@@ -376,3 +376,96 @@ async fn relay_probe_gets_nothing_through() {
     c.expect("QUIT", 221).await;
     assert_eq!(sink.count(), 0);
 }
+
+#[tokio::test]
+async fn one_ip_gets_only_its_share_of_connections() {
+    let sink = start(SinkConfig {
+        max_connections: 50,
+        max_connections_per_ip: Some(3),
+        ..SinkConfig::default()
+    })
+    .await;
+    let addr = sink.local_addr();
+    let here = std::net::IpAddr::from([127, 0, 0, 1]);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = Client::connect_from(here, addr).await;
+        c.hello().await;
+        held.push(c);
+    }
+    let mut over = Client::connect_from(here, addr).await;
+    assert_eq!(
+        over.expect_reply(421).await,
+        "4.7.0 Too many connections from your address, try again later"
+    );
+    over.assert_closed().await;
+    // Another address is still served, and the held sessions are unaffected.
+    let mut other = Client::connect_from(std::net::IpAddr::from([127, 0, 0, 2]), addr).await;
+    other.hello().await;
+    for c in &mut held {
+        c.expect("NOOP", 250).await;
+    }
+    // Ending one session gives the address its slot back.
+    let mut first = held.remove(0);
+    first.expect("QUIT", 221).await;
+    first.assert_closed().await;
+    let deadline = tokio::time::Instant::now() + IO_TIMEOUT;
+    loop {
+        let mut next = Client::connect_from(here, addr).await;
+        let (code, _) = next.reply().await;
+        if code == 220 {
+            break;
+        }
+        assert_eq!(code, 421);
+        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_at_their_lifetime_however_busy() {
+    let sink = start(SinkConfig {
+        idle_timeout: Duration::from_secs(10),
+        max_session: Some(Duration::from_millis(400)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let addr = sink.local_addr();
+
+    // A client that keeps talking, each command well inside the idle timeout.
+    let mut c = Client::connect(addr).await;
+    c.hello().await;
+    let started = tokio::time::Instant::now();
+    let text = loop {
+        c.send("NOOP\r\n").await;
+        let (code, lines) = c.reply().await;
+        if code == 421 {
+            break lines.last().unwrap().clone();
+        }
+        assert_eq!(code, 250);
+        assert!(started.elapsed() < IO_TIMEOUT, "never closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(text, "4.4.2 Session time limit reached, closing connection");
+    c.assert_closed().await;
+
+    // A client dribbling a DATA body, one line at a time.
+    let mut c = Client::connect(addr).await;
+    c.hello().await;
+    c.expect("MAIL FROM:<>", 250).await;
+    c.expect("RCPT TO:<r@b.test>", 250).await;
+    c.expect("DATA", 354).await;
+    let started = tokio::time::Instant::now();
+    let closed = loop {
+        c.send("a line\r\n").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if started.elapsed() > Duration::from_millis(600) {
+            break c.expect_reply(421).await;
+        }
+    };
+    assert_eq!(
+        closed,
+        "4.4.2 Session time limit reached, closing connection"
+    );
+    assert_eq!(sink.count(), 0);
+}

@@ -22,12 +22,14 @@ mod domains;
 mod durability;
 mod durations;
 mod http;
+mod inbound;
 mod metrics;
 mod templates;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
 pub use durability::{DurabilityConfig, DurabilityMode, startup_refusal};
 pub use http::HttpConfig;
+pub use inbound::{InboundConfig, InboundLimits};
 pub use metrics::{MetricsConfig, is_private};
 pub use templates::{ByteSize, TemplatesConfig};
 pub use webhooks::WebhooksConfig;
@@ -42,6 +44,7 @@ const SECTIONS: &[&str] = &[
     "durability",
     "http",
     "metrics",
+    "inbound",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -104,6 +107,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[metrics]`: the `/metrics` token and the metrics-only listener.
     pub metrics: MetricsConfig,
+    /// Limits of the inbound SMTP listener (`[inbound]`, `SLUICE_INBOUND_<KEY>`).
+    pub inbound: InboundConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -278,6 +283,7 @@ impl Default for Config {
             durability: DurabilityConfig::default(),
             http: HttpConfig::default(),
             metrics: MetricsConfig::default(),
+            inbound: InboundConfig::default(),
         }
     }
 }
@@ -343,6 +349,10 @@ fn env_key(key: &str) -> String {
         if let Some(rest) = key.strip_prefix(&format!("quotas_{stream}_")) {
             return format!("quotas.{stream}.{rest}");
         }
+    }
+    // A top-level key that predates the `[inbound]` section of the same prefix.
+    if key == "inbound_listen" {
+        return key;
     }
     for section in SECTIONS {
         if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
@@ -423,6 +433,7 @@ impl Config {
         self.durability_requirements()?;
         self.http_limits()?;
         self.validate_metrics()?;
+        self.inbound_limits()?;
         self.source_pools()?;
         self.providers()?;
         if self.delivery.mx_port == 0 {

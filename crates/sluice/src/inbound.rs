@@ -3,18 +3,34 @@
 //! `message.complained` events on the message they are about, and mail to
 //! `bounces+unsubscribe-<token>@…` (the mailto of `List-Unsubscribe`) unsubscribes.
 //!
-//! It accepts mail only for the bounce domain (no open relay), caps sizes like any
-//! internet-facing listener, answers `250` only once the event is stored (`451` when
-//! Redis is unavailable, so the reporting MTA retries), and never answers a bounce with
-//! a bounce: anything it cannot use is accepted and dropped, with a metric.
+//! It accepts mail only for the bounce domain (no open relay), caps connections (in
+//! total and per client IP), time and sizes like any internet-facing listener (see
+//! `[inbound]` in the configuration), answers `250` only once the event is stored
+//! (`451` when Redis is unavailable, so the reporting MTA retries), and never answers
+//! any mail with mail: anything it cannot use — an out-of-office reply, a message that
+//! is no report — is accepted and dropped, with a metric.
+//!
+//! Parsing runs on the blocking pool, a few at a time (one per core), so a hostile
+//! message never holds a runtime thread; a report affects only the recipients its VERP
+//! token vouches for ([`scope`]).
 
+mod scope;
+
+use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Instant;
 
-use sluice_events::{InboundReport, UnsubscribeCodec, VerpCodec, VerpToken, parse_inbound};
+use sluice_events::{
+    InboundError, InboundReport, UnsubscribeCodec, VerpCodec, VerpToken, parse_inbound,
+};
 use sluice_model::{EventType, MessageEvent, RecipientStatus};
 use sluice_smtp_sink::{DeliverFuture, Peer, ReceivedMessage, Reply, SinkBehavior};
 use sluice_store::{Store, StoreError};
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use crate::config::InboundLimits;
+use scope::Scope;
 
 /// The local part prefix of unsubscribe mailto addresses.
 const UNSUBSCRIBE_PREFIX: &str = "bounces+unsubscribe-";
@@ -23,9 +39,12 @@ const UNSUBSCRIBE_PREFIX: &str = "bounces+unsubscribe-";
 const SEVERAL: u16 = u16::MAX;
 
 pub struct BounceHandler {
-    pub store: Store,
-    pub verp: VerpCodec,
-    pub unsubscribe: UnsubscribeCodec,
+    store: Store,
+    verp: VerpCodec,
+    unsubscribe: UnsubscribeCodec,
+    /// Parses in flight at once: one per core, so a burst of large reports queues here
+    /// instead of filling the blocking pool and starving other blocking work.
+    parsers: Arc<Semaphore>,
 }
 
 /// What one inbound message turned into (for logs and metrics).
@@ -33,6 +52,12 @@ pub struct BounceHandler {
 enum Handled {
     Recorded(usize),
     Unmatched(&'static str),
+}
+
+/// What the blocking pool found in one message.
+struct Parsed {
+    report: InboundReport,
+    token: Option<VerpToken>,
 }
 
 impl SinkBehavior for BounceHandler {
@@ -46,7 +71,11 @@ impl SinkBehavior for BounceHandler {
                     };
                     metrics::counter!("sluice_inbound_messages_total", "outcome" => outcome)
                         .increment(1);
-                    tracing::info!(id = %msg.id, from = %msg.mail_from, ?handled, "inbound report");
+                    if handled == Handled::Unmatched("auto-reply") {
+                        tracing::debug!(id = %msg.id, from = %msg.mail_from, "automatic reply dropped");
+                    } else {
+                        tracing::info!(id = %msg.id, from = %msg.mail_from, ?handled, "inbound report");
+                    }
                     Reply::new(250, format!("2.0.0 Ok: {}", msg.id))
                 }
                 Err(e) => {
@@ -59,6 +88,16 @@ impl SinkBehavior for BounceHandler {
 }
 
 impl BounceHandler {
+    pub fn new(store: Store, verp: VerpCodec, unsubscribe: UnsubscribeCodec) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        Self {
+            store,
+            verp,
+            unsubscribe,
+            parsers: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
     async fn handle(&self, msg: &ReceivedMessage) -> Result<Handled, StoreError> {
         if let Some(token) = msg.rcpt_to.iter().find_map(|r| self.unsubscribe_token(r)) {
             return Ok(
@@ -68,23 +107,31 @@ impl BounceHandler {
                 },
             );
         }
-        let report = match parse_inbound(&msg.data) {
-            Ok(report) => report,
+        let Parsed { report, token } = match self.parse(msg).await {
+            Ok(parsed) => parsed,
+            Err(InboundError::AutoReply) => return Ok(Handled::Unmatched("auto-reply")),
             Err(_) => return Ok(Handled::Unmatched("not-a-report")),
         };
-        let token = msg
-            .rcpt_to
-            .iter()
-            .find_map(|r| self.verp.decode(r))
-            .or_else(|| report.find_verp(&self.verp));
         let Some(token) = token else {
             return Ok(Handled::Unmatched("no-token"));
         };
+        let scope = if token.recipient_index == SEVERAL {
+            Scope::Several
+        } else {
+            match self
+                .store
+                .recipient_at(&token.message_id, token.recipient_index)
+                .await?
+            {
+                Some(address) => Scope::One(address),
+                None => return Ok(Handled::Unmatched("unknown-recipient")),
+            }
+        };
         let now = OffsetDateTime::now_utc();
-        let mut recorded = 0;
+        let mut recorded: Vec<String> = Vec::new();
         match report {
             InboundReport::Dsn(dsn) => {
-                for r in &dsn.recipients {
+                for (r, candidates) in scope::dsn_targets(&dsn.recipients, &scope) {
                     let (kind, status) = match r.action {
                         sluice_events::DsnAction::Failed => {
                             (EventType::Bounced, Some(RecipientStatus::Bounced))
@@ -92,10 +139,6 @@ impl BounceHandler {
                         sluice_events::DsnAction::Delayed => (EventType::Deferred, None),
                         _ => continue,
                     };
-                    let reported = r
-                        .final_recipient
-                        .as_deref()
-                        .or(r.original_recipient.as_deref());
                     let mut event = MessageEvent::new(kind, now);
                     event.smtp_reply = r.smtp_reply();
                     event.dsn_status = r.status.clone();
@@ -108,9 +151,8 @@ impl BounceHandler {
                         Some(mta) => format!("reported by {mta}"),
                         None => "reported by a delivery status notification".to_string(),
                     });
-                    if self.record(&token, reported, status, event).await? {
-                        recorded += 1;
-                    }
+                    self.record(&token, &candidates, status, event, &mut recorded)
+                        .await?;
                 }
             }
             InboundReport::Arf(arf) => {
@@ -122,59 +164,70 @@ impl BounceHandler {
                     .user_agent
                     .as_ref()
                     .map(|agent| format!("feedback report from {agent}"));
-                let reported = arf
-                    .original_rcpt_to
-                    .first()
-                    .cloned()
-                    .or_else(|| arf.original_to());
-                if self
-                    .record(&token, reported.as_deref(), None, event)
-                    .await?
-                {
-                    recorded += 1;
+                for address in scope::arf_targets(&arf, &scope) {
+                    self.record(&token, &[address], None, event.clone(), &mut recorded)
+                        .await?;
                 }
             }
         }
-        Ok(if recorded > 0 {
-            Handled::Recorded(recorded)
-        } else {
+        Ok(if recorded.is_empty() {
             Handled::Unmatched("unknown-recipient")
+        } else {
+            Handled::Recorded(recorded.len())
         })
     }
 
-    /// Records `event` for the recipient the report names, else the one the token
-    /// names (a forwarded address differs from the one Sluice sent to).
+    /// Parses on the blocking pool, at most one message per core at a time: parsing is
+    /// linear with capped inputs, but a 10 MB report still takes milliseconds of CPU
+    /// that would otherwise stall every connection sharing the runtime thread.
+    async fn parse(&self, msg: &ReceivedMessage) -> Result<Parsed, InboundError> {
+        let Ok(_permit) = self.parsers.acquire().await else {
+            return Err(InboundError::Unrecognized); // never closed
+        };
+        let (data, rcpt_to, verp) = (msg.data.clone(), msg.rcpt_to.clone(), self.verp.clone());
+        let started = Instant::now();
+        let parsed = tokio::task::spawn_blocking(move || {
+            let report = parse_inbound(&data)?;
+            // The envelope recipient is the better source; the returned headers the fallback.
+            let token = rcpt_to
+                .iter()
+                .find_map(|r| verp.decode(r))
+                .or_else(|| report.find_verp(&verp));
+            Ok(Parsed { report, token })
+        })
+        .await;
+        metrics::histogram!("sluice_inbound_parse_seconds").record(started.elapsed().as_secs_f64());
+        parsed.unwrap_or_else(|e| {
+            tracing::error!(id = %msg.id, error = %e, "parsing an inbound message failed");
+            Err(InboundError::Unrecognized)
+        })
+    }
+
+    /// Records `event` for the first of `candidates` that is a recipient of the token's
+    /// message, unless an event of this report was already recorded for it.
     async fn record(
         &self,
         token: &VerpToken,
-        reported: Option<&str>,
+        candidates: &[String],
         status: Option<RecipientStatus>,
         mut event: MessageEvent,
-    ) -> Result<bool, StoreError> {
-        if let Some(address) = reported.map(bare_address) {
+        recorded: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        for address in candidates {
+            if recorded.iter().any(|r| r.eq_ignore_ascii_case(address)) {
+                return Ok(());
+            }
             event.recipient = Some(address.clone());
             if self
                 .store
-                .record_message_event(&token.message_id, &address, status, &event)
+                .record_message_event(&token.message_id, address, status, &event)
                 .await?
             {
-                return Ok(true);
+                recorded.push(address.clone());
+                return Ok(());
             }
         }
-        if token.recipient_index == SEVERAL {
-            return Ok(false);
-        }
-        let Some(address) = self
-            .store
-            .recipient_at(&token.message_id, token.recipient_index)
-            .await?
-        else {
-            return Ok(false);
-        };
-        event.recipient = Some(address.clone());
-        self.store
-            .record_message_event(&token.message_id, &address, status, &event)
-            .await
+        Ok(())
     }
 
     fn unsubscribe_token(&self, recipient: &str) -> Option<(sluice_model::MessageId, u16)> {
@@ -188,21 +241,12 @@ impl BounceHandler {
     }
 }
 
-/// `Jane <jane@example.com>` or `<jane@example.com>` → `jane@example.com`.
-fn bare_address(text: &str) -> String {
-    let text = text.trim();
-    let inner = match (text.rfind('<'), text.rfind('>')) {
-        (Some(open), Some(close)) if open < close => &text[open + 1..close],
-        _ => text,
-    };
-    inner.trim().to_string()
-}
-
 /// The listener's SMTP server: the bounce domain only, `bounces+` local parts (plus
-/// postmaster and abuse), bounded sizes and connections.
+/// postmaster and abuse), and the limits of `[inbound]`.
 pub fn listener_config(
     listen: std::net::SocketAddr,
     hostname: &str,
+    limits: InboundLimits,
     handler: BounceHandler,
 ) -> sluice_smtp_sink::SinkConfig {
     let domain = handler.verp.bounce_domain().to_string();
@@ -211,27 +255,17 @@ pub fn listener_config(
         hostname: hostname.to_string(),
         outbox: None,
         keep_in_memory: false,
-        // DSNs return headers or the message; reports beyond this are not worth keeping.
-        max_message_bytes: 10 * 1024 * 1024,
+        max_message_bytes: limits.max_message_bytes,
         max_recipients: 20,
-        max_connections: 200,
+        max_connections: limits.max_connections,
+        max_connections_per_ip: Some(limits.max_connections_per_ip),
+        idle_timeout: limits.command_timeout,
+        max_session: Some(limits.max_session),
         behavior: Arc::new(sluice_smtp_sink::RecipientDomains::new(
             [domain],
             "bounces+",
             Arc::new(handler),
         )),
         ..Default::default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bare_address;
-
-    #[test]
-    fn addresses_lose_their_display_names() {
-        assert_eq!(bare_address("Jane <jane@example.com>"), "jane@example.com");
-        assert_eq!(bare_address(" <jane@example.com> "), "jane@example.com");
-        assert_eq!(bare_address("jane@example.com"), "jane@example.com");
     }
 }

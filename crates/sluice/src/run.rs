@@ -369,14 +369,15 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
                 config.inbound_listen
             )
         })?;
-        let handler = crate::inbound::BounceHandler {
-            store: store.clone(),
-            verp: paths.verp.clone(),
-            unsubscribe: paths.unsubscribe.clone(),
-        };
+        let handler = crate::inbound::BounceHandler::new(
+            store.clone(),
+            paths.verp.clone(),
+            paths.unsubscribe.clone(),
+        );
         let listener = sluice_smtp_sink::SmtpSink::start(crate::inbound::listener_config(
             listen,
             &config.hostname,
+            config.inbound_limits()?,
             handler,
         ))
         .await

@@ -46,6 +46,8 @@ impl Config {
             ("http.header_read_timeout", &self.http.header_read_timeout),
             ("http.request_timeout", &self.http.request_timeout),
             ("http.keep_alive_timeout", &self.http.keep_alive_timeout),
+            ("inbound.command_timeout", &self.inbound.command_timeout),
+            ("inbound.max_session", &self.inbound.max_session),
         ]
     }
 
@@ -340,6 +342,8 @@ mod tests {
             "http.header_read_timeout" => &mut config.http.header_read_timeout,
             "http.request_timeout" => &mut config.http.request_timeout,
             "http.keep_alive_timeout" => &mut config.http.keep_alive_timeout,
+            "inbound.command_timeout" => &mut config.inbound.command_timeout,
+            "inbound.max_session" => &mut config.inbound.max_session,
             "delivery.retry_schedule" => {
                 d.retry_schedule = vec!["1m".into(), value.into()];
                 return;
