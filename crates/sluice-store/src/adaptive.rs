@@ -63,7 +63,7 @@ pub struct AdaptiveState {
 /// Raises the rate, clears strikes.
 static SUCCESS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"
+        r#"#!lua flags=allow-oom
 local ceiling = tonumber(ARGV[1])
 local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or ceiling)
 rate = math.min(ceiling, rate + tonumber(ARGV[2]))
@@ -78,7 +78,7 @@ return rate
 /// threshold, suspends until now + cooldown (server time).
 static THROTTLED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"
+        r#"#!lua flags=allow-oom
 local ceiling = tonumber(ARGV[1])
 local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or ceiling)
 rate = math.max(tonumber(ARGV[2]), math.floor(rate / 2))

@@ -8,10 +8,12 @@ use redis::Script;
 mod intake;
 pub use intake::{ACCEPT, FEED_BULK, PROMOTE};
 
-// Scripts a worker needs to move mail along carry `allow-oom`: when Redis is out of
-// memory (noeviction), the API's intake is refused (503), but workers can still claim,
-// settle (which drops message bodies) and move due mail, so the queue drains and
-// memory frees instead of everything stopping. They need Redis 7.0 or newer.
+// Scripts a worker needs to move mail along carry `allow-oom` (here, and the throttle,
+// adaptive-rate and warm-up scripts): when Redis is out of memory (noeviction), the
+// API's intake is refused (503), but workers can still claim, take a sending slot,
+// settle (which drops message bodies), record late events and move due mail, so the
+// queue drains and memory frees instead of everything stopping. They need Redis 7.0
+// or newer.
 
 /// See `scripts/take_over.lua`.
 pub static TAKE_OVER: LazyLock<Script> =
@@ -78,7 +80,7 @@ return 1
 /// Returns 1 when recorded, 0 when the message or recipient is unknown.
 pub static RECORD_EVENT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"
+        r#"#!lua flags=allow-oom
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local recipients = cjson.decode(redis.call('HGET', KEYS[1], 'recipients') or '[]')
 local found = false

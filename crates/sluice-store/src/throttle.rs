@@ -228,7 +228,7 @@ fn bucket_key(key: &str, rate: &Rate) -> String {
 /// as doubles: exact up to 2^53 µs, far beyond any real clock.
 static GCRA: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"
+        r#"#!lua flags=allow-oom
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cost = tonumber(ARGV[1])

@@ -20,7 +20,7 @@ fn key(target: &str) -> String {
 /// Returns {allowed (1/0, -1 = warm), ramp day, cap, sent today}.
 static ADMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"
+        r#"#!lua flags=allow-oom
 local t = redis.call('TIME')
 local today = math.floor(tonumber(t[1]) / 86400)
 local setbacks = tonumber(redis.call('HGET', KEYS[1], 'setbacks') or '0')
@@ -44,7 +44,7 @@ return {1, day, cap, sent + 1}
 /// At most one setback per day, however many throttling replies that day brings.
 static SET_BACK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"
+        r#"#!lua flags=allow-oom
 local t = redis.call('TIME')
 local today = math.floor(tonumber(t[1]) / 86400)
 if tonumber(redis.call('HGET', KEYS[1], 'setback_day') or '-1') == today then return 0 end
