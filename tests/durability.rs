@@ -458,3 +458,67 @@ async fn replicas_mode_answers_202_only_once_a_replica_has_the_message() {
     replica.stop().await;
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_cut_short_by_redis_keeps_what_it_stored_and_says_which_were_not() {
+    let env = env_on(&[], Arc::new(AcceptAll), |_| {}).await;
+    let key = env.ready_tenant().await;
+    let url = env.redis.url();
+    // Room for the first chunk (100 messages of 20 KB, one script call of ~2 MB whose
+    // arguments count while they wait in Redis's query buffer) to start, not for the
+    // second: the first call takes Redis past its limit, the second is refused.
+    let info: String = redis_cmd(&url, &["INFO", "memory"]).await;
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let limit = (used + 3 * 1024 * 1024).to_string();
+    let _: () = redis_cmd(&url, &["CONFIG", "SET", "maxmemory", &limit]).await;
+    let text = "x".repeat(20_000);
+    let messages: Vec<serde_json::Value> = (0..250)
+        .map(|i| {
+            json!({"from": "Acme <noreply@acme.test>", "to": [format!("u{i}@dest.test")],
+                   "subject": "Hello", "text": text})
+        })
+        .collect();
+    let response = env
+        .post(&key, "/v1/messages/batch", json!({ "messages": messages }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let results = body["results"].as_array().unwrap();
+    let _: () = redis_cmd(&url, &["CONFIG", "SET", "maxmemory", "0"]).await;
+    assert_eq!(results.len(), 250);
+    let stored: Vec<&str> = results
+        .iter()
+        .take_while(|r| r["id"].is_string())
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stored.len(),
+        100,
+        "the first chunk is stored: {}",
+        results[0]
+    );
+    for refused in &results[100..] {
+        assert_eq!(refused["status"], 503, "{refused}");
+        assert_eq!(
+            refused["type"], "urn:sluice:problem:unavailable",
+            "{refused}"
+        );
+    }
+    // What was stored is delivered; what was refused never is.
+    for id in &stored {
+        env.wait_for_status(&key, id, "delivered", Duration::from_secs(30))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        env.sink.count(),
+        100,
+        "only the 100 stored messages were sent"
+    );
+}

@@ -82,10 +82,13 @@ pub struct QuotaState {
 }
 
 /// The outcome of each message, in order, and the quota state of each stream used.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Accepted {
     pub outcomes: Vec<AcceptOutcome>,
     pub quotas: Vec<QuotaState>,
+    /// Why the messages after `outcomes` were not stored: a later chunk's call failed
+    /// (Redis went away mid-batch). Those before it are stored and will be sent.
+    pub interrupted: Option<StoreError>,
 }
 
 impl Store {
@@ -128,8 +131,18 @@ impl Store {
         };
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut latest: Vec<QuotaState> = Vec::new();
+        let mut interrupted = None;
         for chunk in messages.chunks(CHUNK) {
-            let (chunk_outcomes, states) = self.accept_chunk(conn, chunk, quotas).await?;
+            let (chunk_outcomes, states) = match self.accept_chunk(conn, chunk, quotas).await {
+                Ok(accepted) => accepted,
+                // Nothing stored yet: the whole call failed.
+                Err(e) if outcomes.is_empty() => return Err(e),
+                // Earlier chunks are stored: report them, and which ones were not.
+                Err(e) => {
+                    interrupted = Some(e);
+                    break;
+                }
+            };
             outcomes.extend(chunk_outcomes);
             for state in states {
                 latest.retain(|s| s.stream != state.stream);
@@ -151,6 +164,7 @@ impl Store {
         Ok(Accepted {
             outcomes,
             quotas: latest,
+            interrupted,
         })
     }
 

@@ -133,9 +133,23 @@ async fn send_batch(
         .store
         .accept_messages(&news, &state.settings.quotas)
         .await?;
+    let stored = outcome.outcomes.len();
     for (prepared, outcome) in ready.iter().zip(outcome.outcomes) {
         results[prepared.index] =
             Some(accepted(outcome, prepared.message.stream).map(|(accepted, _)| accepted));
+    }
+    // Redis failed after some chunks were stored: those stand (they will be sent), and
+    // each message after them gets its own 503, so a client retries only those.
+    if let Some(error) = &outcome.interrupted {
+        tracing::warn!(%error, stored, "a batch was cut short by a Redis error");
+        for prepared in &ready[stored..] {
+            let detail = format!("this message was not stored ({error}); retry it");
+            results[prepared.index] = Some(Err(if error.is_out_of_memory() {
+                ApiError::StorageFull(detail)
+            } else {
+                ApiError::Unavailable(detail)
+            }));
+        }
     }
 
     let results = results
