@@ -38,7 +38,7 @@ impl Api {
     async fn start(http: &[(&str, &str)]) -> Self {
         sluice_webhooks::install_tls_provider();
         let dir = tempfile::tempdir().unwrap();
-        let redis = EmbeddedRedis::start(&dir.path().join("redis"), false)
+        let redis = EmbeddedRedis::start(&dir.path().join("redis"), true)
             .await
             .unwrap();
         let mut env = base_env(&redis.url());

@@ -120,6 +120,7 @@ mx_port = {port}
 dns_servers = ["{dns}"]
 default_pool = "solo"
 retry_schedule = ["1s"]
+allow_private_mx = true
 
 [[delivery.pools]]
 name = "solo"
