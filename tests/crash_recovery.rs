@@ -463,23 +463,13 @@ async fn sigterm_drains_then_hands_unfinished_deliveries_back_at_once() {
         )
         .await;
     }
-    let log = std::fs::File::create(env.dir.path().join("worker.log")).unwrap();
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("worker")
-        .env("SLUICE_REDIS_URL", env.redis.url())
-        .env("SLUICE_RELAY_URL", env.config.relay_url.clone().unwrap())
-        .env("SLUICE_WORKERS", "4")
-        .env("SLUICE_HOSTNAME", "mta.sluice.test")
-        .env("SLUICE_DELIVERY_DRAIN_TIMEOUT", "5s")
-        .env("SLUICE_DELIVERY_LIVENESS_TTL", "1s")
-        .env("SLUICE_DELIVERY_DATA_TIMEOUT", "10m")
-        .env("SLUICE_DKIM_KEY_ENCRYPTION_KEY", common::TEST_DKIM_KEK)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut worker = common::worker_process(
+        &env,
+        &[
+            ("SLUICE_DELIVERY_DRAIN_TIMEOUT", "5s"),
+            ("SLUICE_DELIVERY_LIVENESS_TTL", "1s"),
+        ],
+    );
     assert!(
         env.sink.wait_for_count(10, Duration::from_secs(30)).await,
         "the worker delivered {}",

@@ -190,20 +190,7 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
     }
 
     // A real worker process, killed with SIGKILL while three deliveries hang in DATA.
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("worker")
-        .env("SLUICE_REDIS_URL", env.redis.url())
-        .env("SLUICE_RELAY_URL", env.config.relay_url.clone().unwrap())
-        .env("SLUICE_WORKERS", "4")
-        .env("SLUICE_HOSTNAME", "mta.sluice.test")
-        .env("SLUICE_DELIVERY_DATA_TIMEOUT", "10m")
-        .env("SLUICE_DKIM_KEY_ENCRYPTION_KEY", common::TEST_DKIM_KEK)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut worker = common::worker_process(&env, &[]);
     assert!(
         env.sink.wait_for_count(60, Duration::from_secs(30)).await,
         "the worker process delivered {}",

@@ -413,3 +413,25 @@ impl SinkBehavior for HangFirstTime {
         if hang { Reply::hang() } else { Reply::ok() }
     }
 }
+
+/// A real `sluice worker` process against this test's Redis, delivering through its
+/// sink (4 deliveries at once, a 10-minute DATA timeout), with `extra` environment;
+/// its output goes to `worker.log` in the test's directory.
+pub fn worker_process(env: &TestEnv, extra: &[(&str, &str)]) -> tokio::process::Child {
+    let log = std::fs::File::create(env.dir.path().join("worker.log")).unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("worker")
+        .env("SLUICE_REDIS_URL", env.redis.url())
+        .env("SLUICE_RELAY_URL", env.config.relay_url.clone().unwrap())
+        .env("SLUICE_WORKERS", "4")
+        .env("SLUICE_HOSTNAME", "mta.sluice.test")
+        .env("SLUICE_DELIVERY_DATA_TIMEOUT", "10m")
+        .env("SLUICE_DKIM_KEY_ENCRYPTION_KEY", TEST_DKIM_KEK)
+        .envs(extra.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}

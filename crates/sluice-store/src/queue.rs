@@ -272,8 +272,8 @@ impl Queue {
     /// the lost-entries stream for the operator. Nothing can be sent: the record
     /// held the message.
     pub async fn dead_letter(&self, entry: &QueueEntry, reason: &str) -> Result<(), StoreError> {
-        let _: () = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("XADD")
             .arg(keys::lost_entries())
             .arg("MAXLEN")
@@ -288,16 +288,8 @@ impl Queue {
             .arg(&entry.entry_id)
             .arg("reason")
             .arg(reason)
-            .ignore()
-            .cmd("XACK")
-            .arg(keys::stream(entry.stream))
-            .arg(keys::GROUP)
-            .arg(&entry.entry_id)
-            .ignore()
-            .cmd("XDEL")
-            .arg(keys::stream(entry.stream))
-            .arg(&entry.entry_id)
-            .ignore()
+            .ignore();
+        let _: () = acknowledge(&mut pipe, entry)
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(())
@@ -366,21 +358,13 @@ impl Queue {
     /// Acknowledges an entry with nothing left to do (its record is final, cancelled,
     /// gone or unreadable), releasing any claim its load took.
     pub async fn discard(&self, entry: &QueueEntry) -> Result<(), StoreError> {
-        let _: () = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("HDEL")
             .arg(keys::message(&entry.message_id))
             .arg(keys::claim_field(&entry.entry_id))
-            .ignore()
-            .cmd("XACK")
-            .arg(keys::stream(entry.stream))
-            .arg(keys::GROUP)
-            .arg(&entry.entry_id)
-            .ignore()
-            .cmd("XDEL")
-            .arg(keys::stream(entry.stream))
-            .arg(&entry.entry_id)
-            .ignore()
+            .ignore();
+        let _: () = acknowledge(&mut pipe, entry)
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(())
@@ -410,6 +394,19 @@ impl Queue {
     pub async fn depth(&self) -> Result<QueueDepth, StoreError> {
         queue_depth(&mut self.conn.clone()).await
     }
+}
+
+/// Adds the acknowledgement and deletion of `entry` to `pipe`.
+fn acknowledge<'a>(pipe: &'a mut redis::Pipeline, entry: &QueueEntry) -> &'a mut redis::Pipeline {
+    pipe.cmd("XACK")
+        .arg(keys::stream(entry.stream))
+        .arg(keys::GROUP)
+        .arg(&entry.entry_id)
+        .ignore()
+        .cmd("XDEL")
+        .arg(keys::stream(entry.stream))
+        .arg(&entry.entry_id)
+        .ignore()
 }
 
 /// Queue lengths in one round trip (pipelined), with O(1) commands only: XLEN, the
