@@ -156,27 +156,14 @@ async fn a_cancelled_scheduled_message_is_never_sent() {
 #[tokio::test]
 async fn a_queued_message_cancelled_before_a_worker_reads_it_is_skipped() {
     // No worker yet: the message waits in the stream.
-    let api_only = Roles {
-        api: true,
-        worker: false,
-        inbound: false,
-    };
+    let api_only = Roles::API;
     let env = TestEnv::start_with(Arc::new(AcceptAll), api_only, |_| {}).await;
     let key = env.ready_tenant().await;
     let id = env.send(&key, simple_message("queued@example.com")).await;
     let view = cancelled(&env, &key, &id).await;
     assert_eq!(view["status"], "cancelled");
 
-    let worker = env
-        .start_roles(
-            Roles {
-                api: false,
-                worker: true,
-                inbound: false,
-            },
-            |_| {},
-        )
-        .await;
+    let worker = env.start_roles(Roles::WORKER, |_| {}).await;
     let control = env.send(&key, simple_message("control@example.com")).await;
     env.wait_for_status(&key, &control, "delivered", Duration::from_secs(15))
         .await;

@@ -174,16 +174,7 @@ fn sigkill(child: &tokio::process::Child) {
 async fn serve_killed_under_load_delivers_every_accepted_message_within_seconds() {
     // This process provides the tenant (its own API); `sluice serve` runs as a real
     // child process, sends go to it, and it is the one killed.
-    let env = TestEnv::start_with(
-        Arc::new(AcceptAll),
-        Roles {
-            api: true,
-            worker: false,
-            inbound: false,
-        },
-        |_| {},
-    )
-    .await;
+    let env = TestEnv::start_with(Arc::new(AcceptAll), Roles::API, |_| {}).await;
     let key = env.ready_tenant().await;
     let listen = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{listen}");
@@ -437,11 +428,7 @@ async fn redis_killed_twice_under_load_loses_no_accepted_message() {
 async fn sigterm_drains_then_hands_unfinished_deliveries_back_at_once() {
     let env = TestEnv::start_with(
         Arc::new(common::HangFirstTime::default()),
-        Roles {
-            api: true,
-            worker: false,
-            inbound: false,
-        },
+        Roles::API,
         |_| {},
     )
     .await;
@@ -477,14 +464,7 @@ async fn sigterm_drains_then_hands_unfinished_deliveries_back_at_once() {
     );
     // Another worker is running, looking for stopped processes every second or two.
     let survivor = env
-        .start_roles(
-            Roles {
-                api: false,
-                worker: true,
-                inbound: false,
-            },
-            |c| c.delivery.liveness_ttl = "1s".into(),
-        )
+        .start_roles(Roles::WORKER, |c| c.delivery.liveness_ttl = "1s".into())
         .await;
     // Three deliveries hang in DATA (a 10-minute timeout) when SIGTERM arrives.
     let pid = worker.id().unwrap().to_string();

@@ -166,11 +166,7 @@ async fn an_unreachable_relay_defers_without_losing_the_message() {
 async fn a_worker_killed_mid_batch_loses_nothing() {
     let env = TestEnv::start_with(
         Arc::new(common::HangFirstTime::default()),
-        Roles {
-            api: true,
-            worker: false,
-            inbound: false,
-        },
+        Roles::API,
         |_| {},
     )
     .await;
@@ -224,16 +220,7 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
     worker.kill().await.unwrap();
 
     // Another worker takes over the dead one's entries once they have been idle for 2 s.
-    let survivor = env
-        .start_roles(
-            Roles {
-                api: false,
-                worker: true,
-                inbound: false,
-            },
-            |_| {},
-        )
-        .await;
+    let survivor = env.start_roles(Roles::WORKER, |_| {}).await;
     for id in &ids {
         env.wait_for_status(&key, id, "delivered", Duration::from_secs(20))
             .await;

@@ -188,16 +188,7 @@ async fn the_periodic_check_reports_a_record_that_disappeared_once() {
     })
     .await;
     // A second worker process competes for the same checks.
-    let second = env
-        .start_roles(
-            Roles {
-                api: false,
-                worker: true,
-                inbound: false,
-            },
-            |_| {},
-        )
-        .await;
+    let second = env.start_roles(Roles::WORKER, |_| {}).await;
     let (_, key) = env.tenant_with_key(&["send", "read", "admin"]).await;
     let created = create(&env, &key, json!({"name": "acme.test"})).await;
     publish(&dns, &created, ALL);
@@ -282,16 +273,7 @@ async fn domains_written_before_the_schedule_are_checked_periodically() {
     let view = json_of(env.get(&key, "/v1/domains/old.test").await, StatusCode::OK).await;
     publish(&dns, &view, ALL);
     // A worker starting now schedules it; no verify call is made.
-    let worker = env
-        .start_roles(
-            Roles {
-                api: false,
-                worker: true,
-                inbound: false,
-            },
-            |_| {},
-        )
-        .await;
+    let worker = env.start_roles(Roles::WORKER, |_| {}).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let view = json_of(env.get(&key, "/v1/domains/old.test").await, StatusCode::OK).await;

@@ -16,21 +16,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
 use sluice_process::{SluiceProcess, base_env};
 use sluice_store::embedded::EmbeddedRedis;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use common::{ADMIN_TOKEN, simple_message};
+use common::simple_message;
 
 struct Api {
     _dir: tempfile::TempDir,
     _redis: EmbeddedRedis,
     process: SluiceProcess,
     addr: SocketAddr,
-    http: reqwest::Client,
 }
 
 impl Api {
@@ -53,7 +51,6 @@ impl Api {
             _redis: redis,
             process,
             addr,
-            http: reqwest::Client::new(),
         }
     }
 
@@ -63,40 +60,7 @@ impl Api {
 
     /// A tenant with a send key and the domain `acme.test`; returns the key.
     async fn ready_key(&self) -> String {
-        let admin = |path: &str, body: Value| {
-            self.http
-                .post(self.url(path))
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&body)
-                .send()
-        };
-        let tenant: Value = admin("/v1/admin/tenants", json!({"name": "acme"}))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = tenant["id"].as_str().unwrap();
-        let key: Value = admin(
-            &format!("/v1/admin/tenants/{id}/api-keys"),
-            json!({"scopes": ["send", "read", "admin"]}),
-        )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        let key = key["key"].as_str().unwrap().to_string();
-        let domain = self
-            .http
-            .post(self.url("/v1/domains"))
-            .bearer_auth(&key)
-            .json(&json!({"name": "acme.test"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(domain.status(), StatusCode::CREATED);
-        key
+        common::provision(&format!("http://{}", self.addr)).await
     }
 
     /// One send on a new connection; returns how long the 202 took.

@@ -19,11 +19,7 @@ use common::{ADMIN_TOKEN, TestEnv, simple_message};
 
 const METRICS_TOKEN: &str = "metrics-token-0123456789";
 
-const API_ONLY: Roles = Roles {
-    api: true,
-    worker: false,
-    inbound: false,
-};
+const API_ONLY: Roles = Roles::API;
 
 async fn scrape(http: &reqwest::Client, url: &str, token: Option<&str>) -> reqwest::Response {
     let request = http.get(url);

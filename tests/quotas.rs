@@ -286,11 +286,7 @@ async fn a_tenants_ten_bulk_messages_are_not_stuck_behind_anothers_campaign() {
     // Queue everything before any worker runs, so the campaign's backlog is real.
     let env = TestEnv::start_with(
         std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
-        Roles {
-            api: true,
-            worker: false,
-            inbound: false,
-        },
+        Roles::API,
         |_| {},
     )
     .await;
@@ -314,16 +310,7 @@ async fn a_tenants_ten_bulk_messages_are_not_stuck_behind_anothers_campaign() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let worker = env
-        .start_roles(
-            Roles {
-                api: false,
-                worker: true,
-                inbound: false,
-            },
-            |c| c.workers = 4,
-        )
-        .await;
+    let worker = env.start_roles(Roles::WORKER, |c| c.workers = 4).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let order = loop {
         let order: Vec<String> = env

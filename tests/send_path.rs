@@ -232,11 +232,7 @@ async fn transactional_mail_overtakes_thousands_of_queued_bulk_messages() {
     // Accept everything with no worker running, so the backlog is real.
     let env = TestEnv::start_with(
         std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
-        Roles {
-            api: true,
-            worker: false,
-            inbound: false,
-        },
+        Roles::API,
         |_| {},
     )
     .await;
@@ -267,14 +263,7 @@ async fn transactional_mail_overtakes_thousands_of_queued_bulk_messages() {
 
     let workers = 2;
     let worker = env
-        .start_roles(
-            Roles {
-                api: false,
-                worker: true,
-                inbound: false,
-            },
-            |c| c.workers = workers,
-        )
+        .start_roles(Roles::WORKER, |c| c.workers = workers)
         .await;
     env.wait_for_status(&key, &otp, "delivered", Duration::from_secs(20))
         .await;

@@ -94,16 +94,7 @@ async fn pool_addresses_take_turns_and_greet_with_their_own_names() {
 async fn a_provider_rate_holds_across_two_worker_processes() {
     let dns = dest_dns().await;
     // API only in this process; delivery by two separate `sluice worker` processes.
-    let env = TestEnv::start_with(
-        Arc::new(AcceptAll),
-        Roles {
-            api: true,
-            worker: false,
-            inbound: false,
-        },
-        |c| direct(c, &dns),
-    )
-    .await;
+    let env = TestEnv::start_with(Arc::new(AcceptAll), Roles::API, |c| direct(c, &dns)).await;
     let key = env.ready_tenant().await;
     let per_minute: u64 = 5;
     let config_path = env.dir.path().join("sluice.toml");

@@ -648,11 +648,7 @@ async fn measure_a_templated_batch_of_500() {
     const ROUNDS: usize = 7;
     let env = TestEnv::start_with(
         std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
-        sluice::run::Roles {
-            api: true,
-            worker: false,
-            inbound: false,
-        },
+        sluice::run::Roles::API,
         |_| {},
     )
     .await;

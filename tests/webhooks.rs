@@ -831,11 +831,7 @@ async fn the_event_feed_filters_and_pages() {
 #[tokio::test]
 async fn several_processes_share_the_work_without_sending_twice() {
     let env = start_env(|_| {}).await;
-    let worker_only = Roles {
-        api: false,
-        worker: true,
-        inbound: false,
-    };
+    let worker_only = Roles::WORKER;
     let second = env.start_roles(worker_only, |_| {}).await;
     let third = env.start_roles(worker_only, |_| {}).await;
     let key = env.ready_tenant().await;

@@ -273,7 +273,7 @@ impl Store {
 }
 
 /// One `INFO <section>` as `field → value`.
-async fn info(
+pub(crate) async fn info(
     conn: &mut impl ConnectionLike,
     section: &str,
 ) -> Result<HashMap<String, String>, StoreError> {

@@ -60,14 +60,10 @@ impl Queue {
 
     /// Seconds since the Redis server started.
     pub async fn redis_uptime(&self) -> Result<Duration, StoreError> {
-        let info: String = redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let info = crate::server_check::info(&mut self.conn.clone(), "server").await?;
         let seconds = info
-            .lines()
-            .find_map(|line| line.strip_prefix("uptime_in_seconds:"))
-            .and_then(|s| s.trim().parse::<u64>().ok())
+            .get("uptime_in_seconds")
+            .and_then(|s| s.parse::<u64>().ok())
             .ok_or_else(|| StoreError::corrupt("INFO server", "no uptime_in_seconds"))?;
         Ok(Duration::from_secs(seconds))
     }

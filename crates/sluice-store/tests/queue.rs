@@ -11,19 +11,12 @@ use time::OffsetDateTime;
 
 mod support;
 
-use support::{accept, created_id, fixture, message};
+use support::{accept, created_id, fixture, message, queued};
 
 #[tokio::test]
 async fn accepted_messages_are_visible_only_to_their_tenant() {
     let f = fixture().await;
-    let id = created_id(
-        accept(
-            &f,
-            &message(MessageStream::Transactional, "jane@example.com"),
-            None,
-        )
-        .await,
-    );
+    let id = queued(&f, MessageStream::Transactional).await;
     let view = f.store.get_message(&f.tenant, &id).await.unwrap().unwrap();
     assert_eq!(view.status, MessageStatus::Queued);
     assert_eq!(view.recipients[0].address, "jane@example.com");
@@ -89,14 +82,7 @@ async fn transactional_is_read_before_bulk_even_when_queued_later() {
 #[tokio::test]
 async fn settling_records_the_outcome_and_removes_the_entry() {
     let f = fixture().await;
-    let id = created_id(
-        accept(
-            &f,
-            &message(MessageStream::Transactional, "jane@example.com"),
-            None,
-        )
-        .await,
-    );
+    let id = queued(&f, MessageStream::Transactional).await;
     let queue = f.store.queue().await.unwrap();
     let entry = queue
         .next_batch("w1", 10, Duration::ZERO)
@@ -135,7 +121,7 @@ async fn settling_records_the_outcome_and_removes_the_entry() {
 #[tokio::test]
 async fn deferred_messages_come_back_when_due() {
     let f = fixture().await;
-    let id = created_id(accept(&f, &message(MessageStream::Bulk, "jane@example.com"), None).await);
+    let id = queued(&f, MessageStream::Bulk).await;
     let queue = f.store.queue().await.unwrap();
     let entry = queue
         .next_batch("w1", 10, Duration::ZERO)
@@ -241,14 +227,7 @@ async fn a_freed_connection_releases_parked_mail_once() {
 #[tokio::test]
 async fn a_dead_consumers_entries_are_taken_over_once_its_liveness_expires() {
     let f = fixture().await;
-    let id = created_id(
-        accept(
-            &f,
-            &message(MessageStream::Transactional, "jane@example.com"),
-            None,
-        )
-        .await,
-    );
+    let id = queued(&f, MessageStream::Transactional).await;
     let queue = f.store.queue().await.unwrap();
     let ttl = Duration::from_millis(300);
     queue.announce("killed", ttl).await.unwrap();
@@ -310,7 +289,7 @@ async fn a_dead_consumers_entries_are_taken_over_once_its_liveness_expires() {
 #[tokio::test]
 async fn a_stopped_consumer_hands_its_entries_back_at_once() {
     let f = fixture().await;
-    accept(&f, &message(MessageStream::Bulk, "jane@example.com"), None).await;
+    queued(&f, MessageStream::Bulk).await;
     let queue = f.store.queue().await.unwrap();
     let ttl = Duration::from_secs(60);
     queue.announce("draining", ttl).await.unwrap();
@@ -345,12 +324,7 @@ async fn a_stopped_consumer_hands_its_entries_back_at_once() {
 async fn a_consumer_without_liveness_is_dead_only_once_idle_for_a_period() {
     // A process from before liveness keys keeps reading; it must not be robbed.
     let f = fixture().await;
-    accept(
-        &f,
-        &message(MessageStream::Transactional, "jane@example.com"),
-        None,
-    )
-    .await;
+    queued(&f, MessageStream::Transactional).await;
     let queue = f.store.queue().await.unwrap();
     assert_eq!(
         queue
@@ -382,14 +356,7 @@ async fn a_consumer_without_liveness_is_dead_only_once_idle_for_a_period() {
 #[tokio::test]
 async fn own_idle_entries_are_found_again() {
     let f = fixture().await;
-    let id = created_id(
-        accept(
-            &f,
-            &message(MessageStream::Transactional, "jane@example.com"),
-            None,
-        )
-        .await,
-    );
+    let id = queued(&f, MessageStream::Transactional).await;
     let queue = f.store.queue().await.unwrap();
     assert_eq!(
         queue
@@ -414,14 +381,7 @@ async fn own_idle_entries_are_found_again() {
 #[tokio::test]
 async fn an_entry_without_its_record_is_kept_as_lost() {
     let f = fixture().await;
-    let id = created_id(
-        accept(
-            &f,
-            &message(MessageStream::Transactional, "jane@example.com"),
-            None,
-        )
-        .await,
-    );
+    let id = queued(&f, MessageStream::Transactional).await;
     let mut conn = redis::Client::open(f.redis.url())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -496,7 +456,7 @@ async fn blocking_reads_wake_up_when_mail_arrives() {
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let id = created_id(accept(&f, &message(MessageStream::Bulk, "jane@example.com"), None).await);
+    let id = queued(&f, MessageStream::Bulk).await;
     let batch = tokio::time::timeout(Duration::from_secs(3), reader)
         .await
         .unwrap()

@@ -30,7 +30,7 @@ pub use domains::{DomainsConfig, Secret};
 pub use durability::{DurabilityConfig, DurabilityMode, startup_refusal};
 pub use http::HttpConfig;
 pub use inbound::{InboundConfig, InboundLimits};
-pub use metrics::{MetricsConfig, is_private};
+pub use metrics::MetricsConfig;
 pub use templates::{ByteSize, TemplatesConfig};
 pub use webhooks::WebhooksConfig;
 

@@ -77,28 +77,8 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve(&config, Roles::ALL).await,
-            Command::Api => {
-                serve(
-                    &config,
-                    Roles {
-                        api: true,
-                        worker: false,
-                        inbound: false,
-                    },
-                )
-                .await
-            }
-            Command::Worker => {
-                serve(
-                    &config,
-                    Roles {
-                        api: false,
-                        worker: true,
-                        inbound: false,
-                    },
-                )
-                .await
-            }
+            Command::Api => serve(&config, Roles::API).await,
+            Command::Worker => serve(&config, Roles::WORKER).await,
             Command::Inbound => {
                 serve(
                     &config,

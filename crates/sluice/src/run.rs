@@ -41,6 +41,18 @@ impl Roles {
         worker: true,
         inbound: true,
     };
+    /// The HTTP API alone (`sluice api`).
+    pub const API: Roles = Roles {
+        api: true,
+        worker: false,
+        inbound: false,
+    };
+    /// The delivery worker alone (`sluice worker`).
+    pub const WORKER: Roles = Roles {
+        api: false,
+        worker: true,
+        inbound: false,
+    };
 }
 
 /// The running roles of one process.
@@ -493,7 +505,8 @@ async fn start_metrics_listener(
         .await
         .with_context(|| format!("cannot listen on {listen} (SLUICE_METRICS_LISTEN)"))?;
     let addr = listener.local_addr()?;
-    if !crate::config::is_private(addr.ip()) {
+    let ip = addr.ip();
+    if ip.is_unspecified() || sluice_model::net::is_public(ip) {
         tracing::warn!(%addr, "metrics.listen serves /metrics without authentication on a public or wildcard address");
     }
     let router = sluice_api::routes::metrics::standalone(scrape);

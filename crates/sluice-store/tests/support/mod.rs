@@ -79,3 +79,8 @@ pub fn created_id(outcome: AcceptOutcome) -> MessageId {
         other => panic!("expected created, got {other:?}"),
     }
 }
+
+/// Queues one message to jane@example.com on `stream`; its id.
+pub async fn queued(f: &Fixture, stream: MessageStream) -> MessageId {
+    created_id(accept(f, &message(stream, "jane@example.com"), None).await)
+}

@@ -1,6 +1,6 @@
 //! `[metrics]` (`SLUICE_METRICS_<KEY>`): who may scrape `/metrics`, and where.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -52,16 +52,6 @@ impl Config {
         }
         self.metrics_listen()?;
         Ok(())
-    }
-}
-
-/// Loopback, RFC 1918, link-local or IPv6 unique-local: not reachable from the internet.
-pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 || v6.is_unicast_link_local()
-        }
     }
 }
 
