@@ -90,34 +90,30 @@ impl Worker {
     ) -> Result<(), sluice_store::StoreError> {
         let config = &self.inner.config;
         let queue = &self.inner.queue;
-        // Each call claims up to `per_stream` from each of the two streams.
-        let per_stream = found.capacity() / 2;
+        // Two calls, each claiming up to `per_stream` from each of the two streams:
+        // never more than the channel has room for.
+        let per_stream = found.capacity() / 4;
         if per_stream == 0 {
             return Ok(());
         }
-        let mut entries = Vec::new();
         let settled_in = config.liveness_ttl + config.liveness_ttl / 4;
         let expired_is_dead = queue.redis_uptime().await? >= settled_in;
-        entries.extend(
-            queue
-                .take_over_dead(
-                    &config.consumer,
-                    config.liveness_ttl,
-                    per_stream,
-                    expired_is_dead,
-                )
-                .await?,
-        );
+        let taken = queue
+            .take_over_dead(
+                &config.consumer,
+                config.liveness_ttl,
+                per_stream,
+                expired_is_dead,
+            )
+            .await?;
         let lost = queue
             .own_idle(&config.consumer, LOST_TRACK_IDLE, per_stream)
             .await?;
-        let mut lost_count = 0;
-        for entry in lost {
-            if self.own(&entry) {
-                lost_count += 1;
-                entries.push(entry);
-            }
-        }
+        let mut entries: Vec<QueueEntry> = taken.into_iter().filter(|e| self.own(e)).collect();
+        let taken_count = entries.len();
+        // Own idle entries that are still owned are being worked on: not lost.
+        entries.extend(lost.into_iter().filter(|e| self.own(e)));
+        let lost_count = (entries.len() - taken_count) as u64;
         if lost_count > 0 {
             metrics::counter!("sluice_entries_retried_after_loss_total").increment(lost_count);
             tracing::warn!(
@@ -126,14 +122,11 @@ impl Worker {
             );
         }
         for entry in entries {
-            self.own(&entry);
+            // The claims fit the free capacity and this loop is the only sender.
             if let Err(e) = found.try_send(entry) {
-                // Cannot happen (claims are capped by the free capacity); if it does,
-                // the entry stays pending here and the next scan finds it again.
-                let entry = match e {
-                    mpsc::error::TrySendError::Full(entry)
-                    | mpsc::error::TrySendError::Closed(entry) => entry,
-                };
+                let (mpsc::error::TrySendError::Full(entry)
+                | mpsc::error::TrySendError::Closed(entry)) = e;
+                // Still pending here: the next scan finds it again.
                 self.disown(&entry);
             }
         }
