@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use sluice_events::signing::{WebhookSecret, signature_header};
+use sluice_wire::signing::{WebhookSecret, signature_header};
 use sluice_model::{
     EventRecord, EventType, MessageEvent, TenantId, WebhookAttempt, WebhookAttemptOutcome,
     WebhookId, WebhookPayload,

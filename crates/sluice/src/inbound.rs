@@ -20,7 +20,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sluice_events::{
+use sluice_wire::{
     InboundError, InboundReport, UnsubscribeCodec, VerpCodec, VerpToken, parse_inbound,
 };
 use sluice_model::{EventType, MessageEvent, RecipientStatus};
@@ -133,10 +133,10 @@ impl BounceHandler {
             InboundReport::Dsn(dsn) => {
                 for (r, candidates) in scope::dsn_targets(&dsn.recipients, &scope) {
                     let (kind, status) = match r.action {
-                        sluice_events::DsnAction::Failed => {
+                        sluice_wire::DsnAction::Failed => {
                             (EventType::Bounced, Some(RecipientStatus::Bounced))
                         }
-                        sluice_events::DsnAction::Delayed => (EventType::Deferred, None),
+                        sluice_wire::DsnAction::Delayed => (EventType::Deferred, None),
                         _ => continue,
                     };
                     let mut event = MessageEvent::new(kind, now);

@@ -16,7 +16,7 @@ use sluice_delivery::routing::{ResolverConfig, Router, RouterConfig};
 use sluice_delivery::smtp::{PoolConfig, RelayTrust, SmtpPool, Timeouts};
 use sluice_delivery::worker::AdaptiveConfig;
 use sluice_delivery::worker::{ReturnPaths, Worker, WorkerConfig};
-use sluice_events::{UnsubscribeCodec, VerpCodec};
+use sluice_wire::{UnsubscribeCodec, VerpCodec};
 use sluice_model::DomainName;
 use sluice_model::Limits;
 use sluice_store::Store;

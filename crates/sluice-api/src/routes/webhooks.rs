@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sluice_events::WebhookSecret;
+use sluice_wire::WebhookSecret;
 use sluice_model::{EventType, FieldError, Scope, TenantId, WebhookAttempt, WebhookId};
 use sluice_store::WebhookEndpoint;
 use time::OffsetDateTime;

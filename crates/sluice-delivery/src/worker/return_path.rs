@@ -2,7 +2,7 @@
 //! domain>`), so an asynchronous bounce or complaint names the message and recipient
 //! it is about, and for bulk mail the one-click unsubscribe headers (RFC 8058).
 
-use sluice_events::{UnsubscribeCodec, VerpCodec};
+use sluice_wire::{UnsubscribeCodec, VerpCodec};
 use sluice_model::MessageId;
 
 /// The recipient index that stands for "several recipients": the DSN names them.

@@ -23,7 +23,7 @@
 //! that needs a token per transaction naming its recipients, which is the delivery
 //! worker's choice of return path (bulk mail already gets one per recipient).
 
-use sluice_events::{ArfReport, DsnAction, DsnRecipient};
+use sluice_wire::{ArfReport, DsnAction, DsnRecipient};
 
 /// What the token lets a report affect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn complaints_use_the_envelope_recipients_only() {
         let report = ArfReport {
-            feedback_type: sluice_events::FeedbackType::Abuse,
+            feedback_type: sluice_wire::FeedbackType::Abuse,
             user_agent: None,
             version: None,
             original_mail_from: None,

@@ -4,7 +4,7 @@
 //! `.json` file of the same name.
 //!
 //! After an intended change, rewrite the expectations with
-//! `SLUICE_BLESS=1 cargo test -p sluice-events --test golden` and review the diff like
+//! `SLUICE_BLESS=1 cargo test -p sluice-wire --test golden` and review the diff like
 //! code: the `.json` files are the specification of what we extract.
 //!
 //! The fixtures' return paths were produced by `VerpCodec` with [`VERP_KEY`] and
@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use sluice_events::{InboundReport, VerpCodec, parse_inbound};
+use sluice_wire::{InboundReport, VerpCodec, parse_inbound};
 use sluice_model::DomainName;
 
 /// Test-only VERP key the fixtures were generated with. Never used outside tests.

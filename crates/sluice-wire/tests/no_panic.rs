@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sluice_events::{InboundReport, parse_arf, parse_dsn, parse_inbound};
+use sluice_wire::{InboundReport, parse_arf, parse_dsn, parse_inbound};
 
 fn parse_all(raw: &[u8]) {
     // Only reaching the end matters; the results themselves are irrelevant here.

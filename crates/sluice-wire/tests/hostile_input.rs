@@ -1,12 +1,12 @@
 //! Reports built to make the parsers slow: header lines and fields of megabytes, with
 //! `bounces+` repeated all along them, in every place a parser reads. Each must parse in
-//! time linear in a bounded prefix of the input (see `sluice_events::limits`), so the
+//! time linear in a bounded prefix of the input (see `sluice_wire::limits`), so the
 //! bound asserted here is generous — a second for five megabytes, in a debug build —
 //! and still far from the hours the quadratic token search took.
 
 use std::time::{Duration, Instant};
 
-use sluice_events::{InboundError, InboundReport, VerpCodec, parse_inbound};
+use sluice_wire::{InboundError, InboundReport, VerpCodec, parse_inbound};
 use sluice_model::{DomainName, MessageId};
 
 const FIVE_MB: usize = 5 * 1024 * 1024;
@@ -73,7 +73,7 @@ fn a_megabyte_header_line_in_the_returned_headers_is_read_in_bounded_time() {
     assert_eq!(dsn.recipients.len(), 1);
     let kept = dsn.original_headers.as_deref().unwrap_or_default();
     assert!(
-        kept.len() <= sluice_events::limits::MAX_HEADER_SECTION,
+        kept.len() <= sluice_wire::limits::MAX_HEADER_SECTION,
         "{}",
         kept.len()
     );
@@ -98,7 +98,7 @@ fn megabyte_fields_anywhere_else_are_read_in_bounded_time() {
         panic!("not a DSN")
     };
     let diagnostic = dsn.recipients[0].diagnostic.as_deref().unwrap_or_default();
-    assert!(diagnostic.len() <= sluice_events::limits::MAX_FIELD_VALUE);
+    assert!(diagnostic.len() <= sluice_wire::limits::MAX_FIELD_VALUE);
     assert!(dsn.recipients[0].classify().is_some());
     // Folded into a million continuation lines instead of one.
     let folded = format!(
@@ -125,7 +125,7 @@ fn a_flood_of_recipient_blocks_is_capped() {
     };
     assert_eq!(
         dsn.recipients.len(),
-        sluice_events::limits::MAX_REPORT_RECIPIENTS
+        sluice_wire::limits::MAX_REPORT_RECIPIENTS
     );
 }
 
