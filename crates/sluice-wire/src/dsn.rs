@@ -8,8 +8,11 @@
 //! raw values stay available to show the user.
 //!
 //! Not every bounce is a DSN: qmail and some appliances still send prose. Those go
-//! through a best-effort heuristic (see `plain_bounce`) and are marked
-//! [`DsnFormat::Heuristic`] so callers can weigh them accordingly.
+//! through a best-effort heuristic (the private `plain_bounce` module, which reads
+//! into the same report types) and are marked [`DsnFormat::Heuristic`] so callers can
+//! weigh them accordingly.
+
+mod plain_bounce;
 
 use mail_parser::Message;
 use serde::{Deserialize, Serialize};
@@ -18,8 +21,8 @@ use sluice_model::SmtpReply;
 use crate::classify::{BounceClass, BounceType, classify};
 use crate::fields::{self, Field};
 use crate::limits::{MAX_REPORT_PART, MAX_REPORT_RECIPIENTS};
+use crate::mime;
 use crate::verp::{VerpCodec, VerpToken};
-use crate::{mime, plain_bounce};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DsnError {

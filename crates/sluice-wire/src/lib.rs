@@ -4,7 +4,9 @@
 //! - [`signing`]: Standard Webhooks signatures on the webhooks we send, with several
 //!   secrets at once so endpoints can rotate without dropping deliveries.
 //! - [`verp`]: the per-recipient return path (`bounces+<token>@<bounce domain>`) that
-//!   lets a bounce or complaint name its message and recipient, authenticated by a MAC.
+//!   lets a bounce or complaint name its message and recipient, authenticated by a MAC;
+//!   [`unsubscribe`] tokens carry the same token with a longer MAC (one codec for
+//!   both, `token`).
 //! - [`dsn`] and [`arf`]: parsers for what comes back to that return path — delivery
 //!   status notifications (RFC 3464, plus a heuristic for prose bounces) and abuse
 //!   feedback reports (RFC 5965); [`inbound`] tells the two apart.
@@ -23,8 +25,8 @@ pub mod fields;
 pub mod inbound;
 pub mod limits;
 mod mime;
-mod plain_bounce;
 pub mod signing;
+mod token;
 pub mod unsubscribe;
 pub mod verp;
 

@@ -4,25 +4,25 @@
 //! message and which recipient failed from its *address* alone, even when the DSN is
 //! malformed or the remote MTA rewrote the original recipient (forwarding, aliases).
 //!
-//! The short MAC (first 8 hex digits of HMAC-SHA256 over `"<message id>|<index>"`) stops
-//! anyone from suppressing arbitrary recipients by mailing forged bounces to guessed
-//! addresses: 32 bits is plenty when each guess costs one inbound email. The token is all
-//! lowercase because some MTAs change the case of local parts; decoding ignores case.
+//! The short MAC (first 8 hex digits of HMAC-SHA256 over `"<message id>|<index>"`, in
+//! the token format unsubscribe links share) stops anyone from suppressing arbitrary
+//! recipients by mailing forged bounces to guessed addresses: 32 bits is plenty when
+//! each guess costs one inbound email. The token is all lowercase because some MTAs
+//! change the case of local parts; decoding ignores case.
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use sluice_model::{DomainName, MessageId};
-use subtle::ConstantTimeEq;
+
+use crate::token::{MAX_INDEX_DIGITS, TokenCodec, ULID_LEN};
 
 /// Local part before the `+`; the bounce domain routes `bounces+*` to our receiver.
 const LOCAL_PREFIX: &str = "bounces+";
 const MAC_HEX_LEN: usize = 8;
-const ULID_LEN: usize = 26;
-/// Digits of the largest recipient index, `65535`.
-const MAX_INDEX_DIGITS: usize = 5;
+/// What VERP MACs cover before the message id: nothing (the first kind of token,
+/// kept as it was so return paths already out in the world still decode).
+const LABEL: &[u8] = b"";
 /// Well-formed candidates [`VerpCodec::find_in`] verifies before it gives up. Real
 /// returned headers hold one or two; only a crafted text holds more.
 const MAX_MAC_CHECKS: usize = 16;
@@ -38,7 +38,7 @@ pub struct VerpToken {
 /// Encodes and checks VERP addresses for one bounce domain with one key.
 #[derive(Clone)]
 pub struct VerpCodec {
-    key: Vec<u8>,
+    tokens: TokenCodec,
     bounce_domain: DomainName,
 }
 
@@ -53,7 +53,7 @@ impl fmt::Debug for VerpCodec {
 impl VerpCodec {
     pub fn new(key: &[u8], bounce_domain: DomainName) -> Self {
         Self {
-            key: key.to_vec(),
+            tokens: TokenCodec::new(key, LABEL, MAC_HEX_LEN),
             bounce_domain,
         }
     }
@@ -64,10 +64,9 @@ impl VerpCodec {
 
     /// The full return path for one recipient of a message.
     pub fn encode(&self, message_id: &MessageId, recipient_index: u16) -> String {
-        let ulid = &message_id.as_str()[MessageId::PREFIX.len()..];
         format!(
-            "{LOCAL_PREFIX}{ulid}-{recipient_index}-{}@{}",
-            self.mac_hex(message_id, recipient_index),
+            "{LOCAL_PREFIX}{}@{}",
+            self.tokens.encode(message_id, recipient_index),
             self.bounce_domain
         )
     }
@@ -89,22 +88,8 @@ impl VerpCodec {
             }
             None => value.as_str(),
         };
-        let token = local.strip_prefix(LOCAL_PREFIX)?;
-        let mut parts = token.split('-');
-        let (ulid, index, mac) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || ulid.len() != ULID_LEN || mac.len() != MAC_HEX_LEN {
-            return None;
-        }
-        let recipient_index: u16 = index.parse().ok()?;
-        // One spelling per token: "007" or "+7" would be a second address for index 7.
-        if recipient_index.to_string() != index {
-            return None;
-        }
-        let message_id = MessageId::parse(&format!("{}{ulid}", MessageId::PREFIX)).ok()?;
-        let expected = self.mac_hex(&message_id, recipient_index);
-        if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
-            return None;
-        }
+        let (message_id, recipient_index) =
+            self.tokens.decode(local.strip_prefix(LOCAL_PREFIX)?)?;
         Some(VerpToken {
             message_id,
             recipient_index,
@@ -151,7 +136,7 @@ impl VerpCodec {
             }
             // Only ASCII was taken, so the slice ends on a character boundary.
             let candidate = lower[start..start + run].trim_end_matches('.');
-            if !Self::well_formed(candidate) {
+            if !self.well_formed(candidate) {
                 continue;
             }
             if let Some(token) = self.decode(candidate) {
@@ -166,36 +151,13 @@ impl VerpCodec {
     }
 
     /// The shape of `bounces+<ulid>-<index>-<mac>[@domain]`, checked without an HMAC.
-    fn well_formed(candidate: &str) -> bool {
+    fn well_formed(&self, candidate: &str) -> bool {
         let local = candidate
             .split_once('@')
             .map_or(candidate, |(local, _)| local);
-        let Some(token) = local.strip_prefix(LOCAL_PREFIX) else {
-            return false;
-        };
-        let mut parts = token.split('-');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(ulid), Some(index), Some(mac), None) => {
-                ulid.len() == ULID_LEN
-                    && (1..=MAX_INDEX_DIGITS).contains(&index.len())
-                    && index.bytes().all(|b| b.is_ascii_digit())
-                    && mac.len() == MAC_HEX_LEN
-                    && mac.bytes().all(|b| b.is_ascii_hexdigit())
-            }
-            _ => false,
-        }
-    }
-
-    fn mac_hex(&self, message_id: &MessageId, recipient_index: u16) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
-        mac.update(message_id.as_str().as_bytes());
-        mac.update(b"|");
-        mac.update(recipient_index.to_string().as_bytes());
-        mac.finalize().into_bytes()[..MAC_HEX_LEN / 2]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        local
+            .strip_prefix(LOCAL_PREFIX)
+            .is_some_and(|token| self.tokens.well_formed(token))
     }
 }
 
@@ -230,6 +192,15 @@ mod tests {
         let local = address.split('@').next().expect("local part");
         assert_eq!(codec.decode(local), Some(token.clone()));
         assert_eq!(codec.decode(&format!("<{address}>")), Some(token));
+    }
+
+    /// Return paths already out in the world must keep decoding: the MAC is pinned.
+    #[test]
+    fn the_mac_is_stable() {
+        assert_eq!(
+            codec().encode(&message_id(), 3),
+            "bounces+01jd4k5q8z6y2x1w0v9t8s7r6p-3-ea2258b4@bounces.sluice.test"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use mail_parser::Message;
 
-use crate::dsn::{DsnAction, DsnFormat, DsnRecipient, DsnReport, is_status_code};
+use super::{DsnAction, DsnFormat, DsnRecipient, DsnReport, is_status_code};
 use crate::limits::{self, MAX_PROSE_BYTES, MAX_REPORT_RECIPIENTS};
 use crate::{auto_reply, fields, mime};
 
