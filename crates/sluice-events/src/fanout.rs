@@ -127,11 +127,9 @@ impl Fanout {
         self.stream.publish_all(batch).await?;
 
         let suppressions = self.store.suppressions();
-        try_join_all(
-            batch
-                .iter()
-                .map(|event| suppressions.apply_event(&event.tenant, &event.record)),
-        )
+        try_join_all(batch.iter().map(|event| {
+            crate::suppression::apply_event(&suppressions, &event.tenant, &event.record)
+        }))
         .await?;
 
         let mut tenants: Vec<TenantId> = batch.iter().map(|e| e.tenant.clone()).collect();

@@ -1,14 +1,16 @@
-//! The inbound SMTP listener of the bounce domain: DSNs (RFC 3464) and complaint
-//! reports (RFC 5965) sent to a VERP address become `message.bounced` /
-//! `message.complained` events on the message they are about, and mail to
-//! `bounces+unsubscribe-<token>@…` (the mailto of `List-Unsubscribe`) unsubscribes.
+//! What the inbound SMTP listener of the bounce domain does with what it receives:
+//! DSNs (RFC 3464) and complaint reports (RFC 5965) sent to a VERP address become
+//! `message.bounced` / `message.complained` events on the message they are about, and
+//! mail to `bounces+unsubscribe-<token>@…` (the mailto of `List-Unsubscribe`)
+//! unsubscribes.
 //!
-//! It accepts mail only for the bounce domain (no open relay), caps connections (in
-//! total and per client IP), time and sizes like any internet-facing listener (see
-//! `[inbound]` in the configuration), answers `250` only once the event is stored
-//! (`451` when Redis is unavailable, so the reporting MTA retries), and never answers
-//! any mail with mail: anything it cannot use — an out-of-office reply, a message that
-//! is no report — is accepted and dropped, with a metric.
+//! The listener (the binary wires it) accepts mail only for the bounce domain (no open
+//! relay) and caps connections (in total and per client IP), time and sizes like any
+//! internet-facing listener (see `[inbound]` in the configuration). [`BounceHandler`]
+//! answers `250` only once the event is stored (`451` when Redis is unavailable, so
+//! the reporting MTA retries), and never answers any mail with mail: anything it
+//! cannot use — an out-of-office reply, a message that is no report — is accepted and
+//! dropped, with a metric.
 //!
 //! Parsing runs on the blocking pool, a few at a time (one per core), so a hostile
 //! message never holds a runtime thread; a report affects only the recipients its VERP
@@ -20,16 +22,15 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
+use sluice_model::{EventType, MessageEvent, RecipientStatus};
+use sluice_smtp_server::{DeliverFuture, Peer, ReceivedMessage, Reply, SinkBehavior};
+use sluice_store::{Store, StoreError};
 use sluice_wire::{
     InboundError, InboundReport, UnsubscribeCodec, VerpCodec, VerpToken, parse_inbound,
 };
-use sluice_model::{EventType, MessageEvent, RecipientStatus};
-use sluice_smtp_sink::{DeliverFuture, Peer, ReceivedMessage, Reply, SinkBehavior};
-use sluice_store::{Store, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
-use crate::config::InboundLimits;
 use scope::Scope;
 
 /// The local part prefix of unsubscribe mailto addresses.
@@ -230,6 +231,11 @@ impl BounceHandler {
         Ok(())
     }
 
+    /// The domain whose `bounces+` addresses this handler reads (the VERP codec's).
+    pub fn bounce_domain(&self) -> &sluice_model::DomainName {
+        self.verp.bounce_domain()
+    }
+
     fn unsubscribe_token(&self, recipient: &str) -> Option<(sluice_model::MessageId, u16)> {
         let lower = recipient.to_ascii_lowercase();
         let (local, domain) = lower.rsplit_once('@')?;
@@ -238,34 +244,5 @@ impl BounceHandler {
         }
         self.unsubscribe
             .verify(local.strip_prefix(UNSUBSCRIBE_PREFIX)?)
-    }
-}
-
-/// The listener's SMTP server: the bounce domain only, `bounces+` local parts (plus
-/// postmaster and abuse), and the limits of `[inbound]`.
-pub fn listener_config(
-    listen: std::net::SocketAddr,
-    hostname: &str,
-    limits: InboundLimits,
-    handler: BounceHandler,
-) -> sluice_smtp_sink::SinkConfig {
-    let domain = handler.verp.bounce_domain().to_string();
-    sluice_smtp_sink::SinkConfig {
-        listen,
-        hostname: hostname.to_string(),
-        outbox: None,
-        keep_in_memory: false,
-        max_message_bytes: limits.max_message_bytes,
-        max_recipients: 20,
-        max_connections: limits.max_connections,
-        max_connections_per_ip: Some(limits.max_connections_per_ip),
-        idle_timeout: limits.command_timeout,
-        max_session: Some(limits.max_session),
-        behavior: Arc::new(sluice_smtp_sink::RecipientDomains::new(
-            [domain],
-            "bounces+",
-            Arc::new(handler),
-        )),
-        ..Default::default()
     }
 }

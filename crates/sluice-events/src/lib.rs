@@ -1,20 +1,28 @@
-//! Events to tenants: the event fan-out and the signed webhook sender.
+//! The event pipeline: what happens to a message's events once the store has them,
+//! and how reports that come back from the internet become events.
 //!
 //! - [`fanout`]: reads the event stream (every event of every message, written in the
 //!   same atomic call that changed the message), copies each event to its tenant's
-//!   feed (`GET /v1/events`), applies the suppression policy, and schedules one
+//!   feed (`GET /v1/events`), applies the [`suppression`] policy, and schedules one
 //!   webhook delivery per subscribed endpoint — then acknowledges. At-least-once: a
 //!   crash before the acknowledgement repeats the batch, which the feed and the
 //!   schedule absorb.
+//! - [`suppression`]: which events put their recipient on the suppression list (hard
+//!   bounces about the address, complaints, unsubscribes).
+//! - [`inbound`]: what a DSN, a complaint report or an unsubscribe mail received on
+//!   the bounce domain turns into — events on the message it is about, for the
+//!   recipients its VERP token vouches for. The binary binds the SMTP listener
+//!   (`sluice-smtp-server`) and hands it [`inbound::BounceHandler`]; the wire formats
+//!   themselves are parsed by `sluice-wire`.
 //! - [`sender`]: claims due deliveries from the schedule shared by every process
 //!   (a lease per delivery, a cap per endpoint), POSTs them signed per Standard
 //!   Webhooks, records every attempt, retries on [`RetrySchedule`], and disables an
 //!   endpoint that keeps failing.
 //! - [`ssrf`]: what a webhook URL may point at.
 //!
-//! Both loops run in every worker process, apart from message delivery (their own
-//! tasks, connections and concurrency), so webhooks never slow mail down and a dead
-//! endpoint never slows another endpoint down.
+//! The fan-out and the sender run in every worker process, apart from message
+//! delivery (their own tasks, connections and concurrency), so webhooks never slow
+//! mail down and a dead endpoint never slows another endpoint down.
 //!
 //! Metrics: `sluice_webhook_attempts_total{outcome}` (`delivered`, `http_error`,
 //! `timeout`, `connect_error`, `blocked`, `error`), `sluice_webhook_gave_up_total`,
@@ -25,9 +33,11 @@
 //! `sluice_webhook_endpoints_pending` (endpoints with scheduled deliveries).
 
 pub mod fanout;
+pub mod inbound;
 pub mod retry;
 pub mod sender;
 pub mod ssrf;
+pub mod suppression;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +48,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use retry::RetrySchedule;
 pub use sender::install_tls_provider;
-pub use ssrf::{UrlError, check_resolves_publicly, is_public, parse_url};
+pub use ssrf::{UrlError, is_public, parse_url};
 
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {

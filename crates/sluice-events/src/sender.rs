@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use sluice_wire::signing::{WebhookSecret, signature_header};
 use sluice_model::{
     EventRecord, EventType, MessageEvent, TenantId, WebhookAttempt, WebhookAttemptOutcome,
     WebhookId, WebhookPayload,
@@ -20,6 +19,7 @@ use sluice_store::{
     AttemptRecorded, ClaimedDelivery, Settled, Store, StoreError, WebhookEndpoint, WebhookQueue,
     Webhooks,
 };
+use sluice_wire::signing::{WebhookSecret, signature_header};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;

@@ -1,13 +1,14 @@
 //! A small, fast SMTP server (RFC 5321) that receives mail.
 //!
-//! It serves four purposes: the `sluice dev` capture sink (every message is
-//! written as an `.eml` file), a scriptable remote MTA for integration tests
-//! (see [`SinkBehavior`] and [`CueByLocalPart`]), a counting sink for load
-//! tests, and the internet-facing inbound listener of the bounce domain, which
-//! receives DSNs and complaint reports (see [`SinkBehavior::deliver`] and
-//! [`RecipientDomains`]). One server for all of them means the code paths the
-//! tests exercise are the ones production runs. Start it with
-//! [`SmtpSink::start`] and observe it via [`SinkHandle`].
+//! It is Sluice's production inbound listener: the internet-facing server of the
+//! bounce domain, which receives DSNs, complaint reports and unsubscribe mail (see
+//! [`RecipientDomains`]; what a received report turns into is the event pipeline's
+//! `BounceHandler`, a [`SinkBehavior`]). It is also the `sluice dev` capture sink
+//! (every message is written as an `.eml` file), a scriptable remote MTA for
+//! integration tests (see [`SinkBehavior`] and [`CueByLocalPart`]) and a counting
+//! sink for load tests. One server for all of them means the code paths the tests
+//! exercise are the ones production runs. Start it with [`SmtpSink::start`] and
+//! observe it via [`SinkHandle`].
 //!
 //! Supported: EHLO/HELO, MAIL (SIZE, BODY, SMTPUTF8 parameters), RCPT, DATA,
 //! RSET, NOOP, VRFY, HELP, QUIT, with PIPELINING, 8BITMIME, SMTPUTF8 and
@@ -26,6 +27,7 @@ mod recipient_domains;
 mod reply;
 mod server;
 mod session;
+mod shared;
 mod wire;
 
 use std::net::SocketAddr;

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::command::{self, Command};
-use crate::server::{Shared, stopped, write_outbox};
+use crate::shared::{Shared, stopped, write_outbox};
 use crate::wire::{read_body, read_line, within};
 use crate::{Peer, ReceivedMessage, Reply};
 

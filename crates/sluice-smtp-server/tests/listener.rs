@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sluice_smtp_sink::{
+use sluice_smtp_server::{
     AcceptAll, DeliverFuture, Peer, ReceivedMessage, RecipientDomains, Reply, SinkBehavior,
     SinkConfig,
 };

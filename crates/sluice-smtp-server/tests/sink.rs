@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_smtp_sink::{CueByLocalPart, Peer, ReceivedMessage, Reply, SinkBehavior, SinkConfig};
+use sluice_smtp_server::{CueByLocalPart, Peer, ReceivedMessage, Reply, SinkBehavior, SinkConfig};
 use support::{Client, IO_TIMEOUT, start, start_default};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpStream;

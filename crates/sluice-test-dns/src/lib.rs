@@ -1,5 +1,8 @@
 //! A real, authoritative DNS server on loopback for tests.
 //!
+//! Test support only: product crates take it as a dev-dependency and never as a
+//! dependency (the load generator, a test tool itself, is the one other user).
+//!
 //! Delivery code resolves MX, A/AAAA and TXT records through a real resolver
 //! (hickory-resolver). Mocking the resolver would leave its configuration,
 //! error mapping and wire behaviour untested, so tests instead point it at a
@@ -20,7 +23,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! let dns = sluice_dns_fixture::DnsFixture::start().await?;
+//! let dns = sluice_test_dns::DnsFixture::start().await?;
 //! dns.set_mx("example.test", &[(10, "mx1.example.test"), (20, "mx2.example.test")]);
 //! dns.set_a("mx1.example.test", &["127.0.0.1".parse().unwrap()]);
 //! // point the resolver at dns.addr() ...

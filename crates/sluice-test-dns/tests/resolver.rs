@@ -13,7 +13,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
-use sluice_dns_fixture::DnsFixture;
+use sluice_test_dns::DnsFixture;
 
 /// A resolver that only knows the fixture: no resolv.conf, no hosts file,
 /// one attempt.

@@ -14,8 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use sluice_wire::{InboundReport, VerpCodec, parse_inbound};
 use sluice_model::DomainName;
+use sluice_wire::{InboundReport, VerpCodec, parse_inbound};
 
 /// Test-only VERP key the fixtures were generated with. Never used outside tests.
 const VERP_KEY: &[u8] = b"sluice-golden-fixture-key";

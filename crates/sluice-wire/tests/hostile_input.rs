@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_wire::{InboundError, InboundReport, VerpCodec, parse_inbound};
 use sluice_model::{DomainName, MessageId};
+use sluice_wire::{InboundError, InboundReport, VerpCodec, parse_inbound};
 
 const FIVE_MB: usize = 5 * 1024 * 1024;
 const GENEROUS: Duration = Duration::from_secs(1);
