@@ -134,7 +134,7 @@ async fn unknown_things_are_404() {
 #[tokio::test]
 async fn oversized_messages_are_413_and_nothing_is_queued() {
     let env = TestEnv::start_with(
-        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         sluice::run::Roles::ALL,
         |c| {
             c.max_message_bytes = 100_000;
@@ -369,7 +369,7 @@ async fn the_admin_api_takes_operator_jwts_with_the_algorithm_pinned() {
     use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
     const SECRET: &str = "jwt-secret-jwt-secret-jwt-secret-42";
     let env = TestEnv::start_with(
-        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         sluice::run::Roles::ALL,
         |c| {
             c.admin.jwt = Some(sluice::config::JwtConfig {
@@ -470,7 +470,7 @@ async fn operator_jwts_are_refused_for_every_flaw() {
     );
     let public_for_config = public_pem.clone();
     let env = TestEnv::start_with(
-        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         sluice::run::Roles::ALL,
         |c| {
             c.admin.jwt = Some(sluice::config::JwtConfig {

@@ -1,6 +1,6 @@
 //! Asynchronous bounces, complaints and unsubscribes, end to end: messages go out with
 //! a VERP return path; real-world DSN and ARF shapes (the golden fixtures of
-//! sluice-events) are sent back over SMTP to Sluice's inbound listener and become
+//! sluice-wire) are sent back over SMTP to Sluice's inbound listener and become
 //! events on the original message; bulk mail carries a signed one-click unsubscribe.
 #![allow(clippy::unwrap_used)]
 

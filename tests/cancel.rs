@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice::run::Roles;
-use sluice_smtp_sink::{
+use sluice_smtp_server::{
     AcceptAll, CueByLocalPart, DeliverFuture, Peer, ReceivedMessage, Reply, SinkBehavior,
 };
 use time::OffsetDateTime;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::TestEnv;
 use reqwest::StatusCode;
 use sluice::run::Roles;
-use sluice_smtp_sink::{AcceptAll, SinkHandle};
+use sluice_smtp_server::{AcceptAll, SinkHandle};
 
 /// Deliveries in flight at once per process: the bound on duplicates per kill.
 const WORKERS: usize = 16;
@@ -356,7 +356,7 @@ impl Drop for KillableRedis {
 async fn redis_killed_twice_under_load_loses_no_accepted_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut redis = KillableRedis::start(&dir.path().join("redis"));
-    let sink = sluice_smtp_sink::SmtpSink::start(sluice_smtp_sink::SinkConfig::default())
+    let sink = sluice_smtp_server::SmtpSink::start(sluice_smtp_server::SinkConfig::default())
         .await
         .unwrap();
     let mut config = common::test_config(&redis.url(), sink.local_addr());

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sluice::run::Roles;
-use sluice_smtp_sink::{CueByLocalPart, Peer, Reply, SinkBehavior};
+use sluice_smtp_server::{CueByLocalPart, Peer, Reply, SinkBehavior};
 
 use common::{TestEnv, simple_message};
 
@@ -146,7 +146,7 @@ async fn deferrals_give_up_and_bounce_at_the_maximum_age() {
 
 #[tokio::test]
 async fn an_unreachable_relay_defers_without_losing_the_message() {
-    let env = TestEnv::start_with(Arc::new(sluice_smtp_sink::AcceptAll), Roles::ALL, |c| {
+    let env = TestEnv::start_with(Arc::new(sluice_smtp_server::AcceptAll), Roles::ALL, |c| {
         // Nothing listens on port 1 of 127.0.0.1.
         c.relay_url = Some("smtp://127.0.0.1:1".into());
     })

@@ -162,7 +162,7 @@ fn has_setpriv() -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_dev_leaves_no_redis_and_restarts_on_its_data() {
     let (tmp, redis_dir) = workdir();
-    sluice_webhooks::install_tls_provider(); // reqwest is built without a default one.
+    sluice_events::install_tls_provider(); // reqwest is built without a default one.
     let http = reqwest::Client::new();
 
     let first = start_dev(tmp.path()).await;

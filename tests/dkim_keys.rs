@@ -13,9 +13,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sluice_dns_fixture::DnsFixture;
 use sluice_store::KeySealer;
 use sluice_store::domains::seal::KeyOwner;
+use sluice_test_dns::DnsFixture;
 
 use common::{TEST_DKIM_KEK, TestEnv, dkim_verify, dkim_verify_nth, problem};
 use domain_support::{

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 use sluice::run::Roles;
-use sluice_dns_fixture::DnsFixture;
+use sluice_test_dns::DnsFixture;
 
 use common::{dkim_verify, fields, problem, simple_message};
 use domain_support::{

@@ -17,7 +17,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sluice::config::{Config, DurabilityMode};
 use sluice::run::{self, Roles};
-use sluice_smtp_sink::{
+use sluice_smtp_server::{
     AcceptAll, DeliverFuture, Peer, ReceivedMessage, Reply, SinkBehavior, SinkConfig, SmtpSink,
 };
 use sluice_store::embedded::EmbeddedRedis;
@@ -42,7 +42,7 @@ async fn env_on(
     tweak(&mut config);
     let running = run::start(&config, Roles::ALL).await.unwrap();
     let base = format!("http://{}", running.api_addr.unwrap());
-    sluice_webhooks::install_tls_provider();
+    sluice_events::install_tls_provider();
     TestEnv {
         dir,
         redis,

@@ -34,7 +34,7 @@ struct Api {
 impl Api {
     /// `sluice api` with `[http]` settings from `http` (`("HEADER_READ_TIMEOUT", "3s")`).
     async fn start(http: &[(&str, &str)]) -> Self {
-        sluice_webhooks::install_tls_provider();
+        sluice_events::install_tls_provider();
         let dir = tempfile::tempdir().unwrap();
         let redis = EmbeddedRedis::start(&dir.path().join("redis"), true)
             .await

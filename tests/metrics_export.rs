@@ -13,7 +13,7 @@ use serde_json::Value;
 use sluice::config::Secret;
 use sluice::run::Roles;
 use sluice_process::{SluiceProcess, base_env};
-use sluice_smtp_sink::AcceptAll;
+use sluice_smtp_server::AcceptAll;
 
 use common::{ADMIN_TOKEN, TestEnv, simple_message};
 

@@ -285,7 +285,7 @@ async fn a_batch_is_idempotent_and_bounded() {
 async fn a_tenants_ten_bulk_messages_are_not_stuck_behind_anothers_campaign() {
     // Queue everything before any worker runs, so the campaign's backlog is real.
     let env = TestEnv::start_with(
-        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         Roles::API,
         |_| {},
     )

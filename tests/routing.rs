@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sluice::config::{Config, RouteConfig};
 use sluice::run::Roles;
-use sluice_dns_fixture::DnsFixture;
-use sluice_smtp_sink::{AcceptAll, SinkConfig, SmtpSink};
+use sluice_smtp_server::{AcceptAll, SinkConfig, SmtpSink};
+use sluice_test_dns::DnsFixture;
 
 use common::{TestEnv, direct, simple_message};
 

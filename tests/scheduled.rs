@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sluice::run::Roles;
-use sluice_smtp_sink::{Peer, Reply, SinkBehavior};
+use sluice_smtp_server::{Peer, Reply, SinkBehavior};
 use time::OffsetDateTime;
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 

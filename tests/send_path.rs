@@ -231,7 +231,7 @@ async fn tenants_cannot_see_each_others_messages_or_domains() {
 async fn transactional_mail_overtakes_thousands_of_queued_bulk_messages() {
     // Accept everything with no worker running, so the backlog is real.
     let env = TestEnv::start_with(
-        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         Roles::API,
         |_| {},
     )

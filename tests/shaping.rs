@@ -13,8 +13,8 @@ use serde_json::Value;
 use sluice::config::{Config, IpPoolConfig};
 use sluice::run::Roles;
 use sluice_delivery::providers::{ProviderLimits, ProviderRule};
-use sluice_dns_fixture::DnsFixture;
-use sluice_smtp_sink::AcceptAll;
+use sluice_smtp_server::AcceptAll;
+use sluice_test_dns::DnsFixture;
 
 use common::{TestEnv, direct, simple_message};
 
@@ -207,9 +207,9 @@ messages_per_hour_per_ip = 10000
 /// Accepts TCP and never says anything: a destination that ties up connections.
 struct Silent;
 
-impl sluice_smtp_sink::SinkBehavior for Silent {
-    fn greeting(&self, _peer: &sluice_smtp_sink::Peer) -> sluice_smtp_sink::Reply {
-        sluice_smtp_sink::Reply::hang()
+impl sluice_smtp_server::SinkBehavior for Silent {
+    fn greeting(&self, _peer: &sluice_smtp_server::Peer) -> sluice_smtp_server::Reply {
+        sluice_smtp_server::Reply::hang()
     }
 }
 
@@ -225,7 +225,7 @@ async fn a_silent_destination_ties_up_only_its_own_connections() {
     })
     .await;
     let port = env.config.delivery.mx_port;
-    let silent = sluice_smtp_sink::SmtpSink::start(sluice_smtp_sink::SinkConfig {
+    let silent = sluice_smtp_server::SmtpSink::start(sluice_smtp_server::SinkConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 5], port)),
         behavior: Arc::new(Silent),
         ..Default::default()
@@ -330,14 +330,14 @@ async fn mail_waiting_for_a_busy_destination_goes_as_soon_as_a_connection_frees(
 /// Answers `421 4.7.0` (and closes) to the first `n` recipients, then accepts.
 struct ThrottleFirst(std::sync::atomic::AtomicUsize);
 
-impl sluice_smtp_sink::SinkBehavior for ThrottleFirst {
-    fn rcpt_to(&self, _peer: &sluice_smtp_sink::Peer, _rcpt: &str) -> sluice_smtp_sink::Reply {
+impl sluice_smtp_server::SinkBehavior for ThrottleFirst {
+    fn rcpt_to(&self, _peer: &sluice_smtp_server::Peer, _rcpt: &str) -> sluice_smtp_server::Reply {
         let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
         if left > 0 {
             self.0.store(left - 1, std::sync::atomic::Ordering::SeqCst);
-            sluice_smtp_sink::Reply::closing(421, "4.7.0 Rate limited, try again later")
+            sluice_smtp_server::Reply::closing(421, "4.7.0 Rate limited, try again later")
         } else {
-            sluice_smtp_sink::Reply::ok()
+            sluice_smtp_server::Reply::ok()
         }
     }
 }
@@ -698,14 +698,14 @@ async fn a_tenant_can_be_given_its_own_pool_per_stream() {
 /// Refuses the first `n` sessions at the greeting with `421 4.7.0`, then greets.
 struct BusyAtGreeting(std::sync::atomic::AtomicUsize);
 
-impl sluice_smtp_sink::SinkBehavior for BusyAtGreeting {
-    fn greeting(&self, _peer: &sluice_smtp_sink::Peer) -> sluice_smtp_sink::Reply {
+impl sluice_smtp_server::SinkBehavior for BusyAtGreeting {
+    fn greeting(&self, _peer: &sluice_smtp_server::Peer) -> sluice_smtp_server::Reply {
         let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
         if left > 0 {
             self.0.store(left - 1, std::sync::atomic::Ordering::SeqCst);
-            sluice_smtp_sink::Reply::closing(421, "4.7.0 Try again later, closing connection")
+            sluice_smtp_server::Reply::closing(421, "4.7.0 Try again later, closing connection")
         } else {
-            sluice_smtp_sink::Reply::new(220, "ESMTP ready")
+            sluice_smtp_server::Reply::new(220, "ESMTP ready")
         }
     }
 }

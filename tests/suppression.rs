@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sluice::run::Roles;
-use sluice_smtp_sink::{CueByLocalPart, Peer, Reply, SinkBehavior};
+use sluice_smtp_server::{CueByLocalPart, Peer, Reply, SinkBehavior};
 
 use common::{TestEnv, fields, problem, simple_message};
 

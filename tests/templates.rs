@@ -396,7 +396,7 @@ fn nested_pairs(start: &str, depth: usize) -> String {
 #[tokio::test]
 async fn template_bombs_are_refused_with_a_422_and_the_api_stays_up() {
     let env = TestEnv::start_with(
-        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         sluice::run::Roles::ALL,
         |config| config.templates.render_timeout = "1s".into(),
     )
@@ -647,7 +647,7 @@ mod sandbox {
 async fn measure_a_templated_batch_of_500() {
     const ROUNDS: usize = 7;
     let env = TestEnv::start_with(
-        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         sluice::run::Roles::API,
         |_| {},
     )

@@ -197,7 +197,7 @@ async fn setup(env: &TestEnv) -> Owned {
 #[tokio::test]
 async fn a_tenant_cannot_reach_another_tenants_resources() {
     let env = TestEnv::start_with(
-        std::sync::Arc::new(sluice_smtp_sink::AcceptAll),
+        std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         sluice::run::Roles::ALL,
         |c| c.webhook_allow_private = true,
     )

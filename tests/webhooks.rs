@@ -21,7 +21,7 @@ use reqwest::StatusCode as HttpStatus;
 use serde_json::{Value, json};
 use sluice::config::Config;
 use sluice::run::Roles;
-use sluice_smtp_sink::CueByLocalPart;
+use sluice_smtp_server::CueByLocalPart;
 
 /// One request as the receiver got it.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use sluice_smtp_sink::SinkHandle;
+use sluice_smtp_server::SinkHandle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

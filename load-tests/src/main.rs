@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use sluice_smtp_sink::{SinkConfig, SinkHandle, SmtpSink};
+use sluice_smtp_server::{SinkConfig, SinkHandle, SmtpSink};
 
 use crate::cli::{Cli, Limit, Scenario};
 use crate::delivery::DeliveryWatch;

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
-use sluice_dns_fixture::DnsFixture;
-use sluice_smtp_sink::{Peer, Reply, SinkBehavior, SinkConfig, SinkHandle, SmtpSink};
+use sluice_smtp_server::{Peer, Reply, SinkBehavior, SinkConfig, SinkHandle, SmtpSink};
+use sluice_test_dns::DnsFixture;
 
 use crate::cli::{Cli, Scenario, StreamMode};
 use crate::delivery::DeliveryWatch;

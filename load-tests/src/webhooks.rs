@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sluice_smtp_sink::SinkHandle;
+use sluice_smtp_server::SinkHandle;
 use time::OffsetDateTime;
 
 use crate::cli::{Cli, Limit};

@@ -1,5 +1,5 @@
 //! What the tests of the inbound listener share: the golden DSN and ARF fixtures of
-//! sluice-events rewritten for a test's own messages, one SMTP transaction to the
+//! sluice-wire rewritten for a test's own messages, one SMTP transaction to the
 //! listener, and waiting for the events and suppressions a report causes.
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -15,7 +15,7 @@ pub const BOUNCE_DOMAIN: &str = "bounces.sluice.test";
 
 pub fn fixture(name: &str) -> String {
     let path = format!(
-        "{}/../sluice-events/tests/fixtures/{name}",
+        "{}/../sluice-wire/tests/fixtures/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

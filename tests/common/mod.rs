@@ -12,7 +12,7 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use sluice::config::Config;
 use sluice::run::{self, Roles, Running};
-use sluice_smtp_sink::{
+use sluice_smtp_server::{
     AcceptAll, Peer, ReceivedMessage, Reply, SinkBehavior, SinkConfig, SinkHandle, SmtpSink,
 };
 use sluice_store::embedded::EmbeddedRedis;
@@ -110,7 +110,7 @@ impl TestEnv {
             running: Some(running),
             base,
             http: {
-                sluice_webhooks::install_tls_provider();
+                sluice_events::install_tls_provider();
                 Client::new()
             },
         }
@@ -239,7 +239,7 @@ impl TestEnv {
 
 /// Direct delivery for tests: no default relay, MX hosts contacted on the sink's port,
 /// and `dns` (a loopback fixture) as the only name server.
-pub fn direct(config: &mut Config, dns: &sluice_dns_fixture::DnsFixture) {
+pub fn direct(config: &mut Config, dns: &sluice_test_dns::DnsFixture) {
     let relay = config.relay_url.take().unwrap();
     config.delivery.mx_port = relay.rsplit(':').next().unwrap().parse().unwrap();
     config.delivery.dns_servers = vec![dns.addr().to_string()];

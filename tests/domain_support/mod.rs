@@ -13,8 +13,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice::config::Config;
 use sluice::run::Roles;
-use sluice_dns_fixture::DnsFixture;
-use sluice_smtp_sink::AcceptAll;
+use sluice_smtp_server::AcceptAll;
+use sluice_test_dns::DnsFixture;
 
 use crate::common::{TestEnv, headers, simple_message};
 

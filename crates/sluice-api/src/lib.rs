@@ -56,7 +56,7 @@ pub struct AppState {
     /// Set when shutdown begins, so `/readyz` turns 503 and load balancers drain us.
     pub draining: Arc<AtomicBool>,
     /// Checks one-click unsubscribe tokens; `None` turns the endpoint off.
-    pub unsubscribe: Option<Arc<sluice_events::UnsubscribeCodec>>,
+    pub unsubscribe: Option<Arc<sluice_wire::UnsubscribeCodec>>,
     /// The background verdict on Redis's durability settings, for `/readyz`.
     pub readiness: Arc<readiness::Readiness>,
     /// Renders `/metrics` (shared with the `metrics.listen` listener, if any).

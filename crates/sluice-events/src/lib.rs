@@ -1,37 +1,154 @@
-//! Wire formats of delivery events, kept free of I/O so they can be tested with bytes
-//! alone and shared by the API, the delivery workers and the bounce receiver:
+//! The event pipeline: what happens to a message's events once the store has them,
+//! and how reports that come back from the internet become events.
 //!
-//! - [`signing`]: Standard Webhooks signatures on the webhooks we send, with several
-//!   secrets at once so endpoints can rotate without dropping deliveries.
-//! - [`verp`]: the per-recipient return path (`bounces+<token>@<bounce domain>`) that
-//!   lets a bounce or complaint name its message and recipient, authenticated by a MAC.
-//! - [`dsn`] and [`arf`]: parsers for what comes back to that return path — delivery
-//!   status notifications (RFC 3464, plus a heuristic for prose bounces) and abuse
-//!   feedback reports (RFC 5965); [`inbound`] tells the two apart.
-//! - [`classify`](mod@classify): turns an SMTP reply or DSN status into a bounce type
-//!   and class that senders can act on (suppress, retry, fix reputation).
+//! - [`fanout`]: reads the event stream (every event of every message, written in the
+//!   same atomic call that changed the message), copies each event to its tenant's
+//!   feed (`GET /v1/events`), applies the [`suppression`] policy, and schedules one
+//!   webhook delivery per subscribed endpoint — then acknowledges. At-least-once: a
+//!   crash before the acknowledgement repeats the batch, which the feed and the
+//!   schedule absorb.
+//! - [`suppression`]: which events put their recipient on the suppression list (hard
+//!   bounces about the address, complaints, unsubscribes).
+//! - [`inbound`]: what a DSN, a complaint report or an unsubscribe mail received on
+//!   the bounce domain turns into — events on the message it is about, for the
+//!   recipients its VERP token vouches for. The binary binds the SMTP listener
+//!   (`sluice-smtp-server`) and hands it [`inbound::BounceHandler`]; the wire formats
+//!   themselves are parsed by `sluice-wire`.
+//! - [`sender`]: claims due deliveries from the schedule shared by every process
+//!   (a lease per delivery, a cap per endpoint), POSTs them signed per Standard
+//!   Webhooks, records every attempt, retries on [`RetrySchedule`], and disables an
+//!   endpoint that keeps failing.
+//! - [`ssrf`]: what a webhook URL may point at.
 //!
-//! The parsers take untrusted bytes from the internet: they never panic, whatever the
-//! input, answer with a typed error when it is not the report they read, and take time
-//! linear in a bounded prefix of it ([`limits`]).
+//! The fan-out and the sender run in every worker process, apart from message
+//! delivery (their own tasks, connections and concurrency), so webhooks never slow
+//! mail down and a dead endpoint never slows another endpoint down.
+//!
+//! Metrics: `sluice_webhook_attempts_total{outcome}` (`delivered`, `http_error`,
+//! `timeout`, `connect_error`, `blocked`, `error`), `sluice_webhook_gave_up_total`,
+//! `sluice_webhook_endpoints_disabled_total`, `sluice_webhook_delivery_latency_seconds`
+//! (event → 2xx), `sluice_webhook_request_seconds`, `sluice_events_fanned_out_total`,
+//! `sluice_webhook_deliveries_scheduled_total`, `sluice_event_fanout_lag_seconds`
+//! (event → fanned out), `sluice_event_backlog` (events not yet fanned out) and
+//! `sluice_webhook_endpoints_pending` (endpoints with scheduled deliveries).
 
-pub mod arf;
-mod auto_reply;
-pub mod classify;
-pub mod dsn;
-pub mod fields;
+pub mod fanout;
 pub mod inbound;
-pub mod limits;
-mod mime;
-mod plain_bounce;
-pub mod signing;
-pub mod unsubscribe;
-pub mod verp;
+pub mod retry;
+pub mod sender;
+pub mod ssrf;
+pub mod suppression;
 
-pub use arf::{ArfError, ArfReport, FeedbackType, parse_arf};
-pub use classify::{BounceClass, BounceType, classify, classify_reply};
-pub use dsn::{DsnAction, DsnError, DsnFormat, DsnRecipient, DsnReport, parse_dsn};
-pub use inbound::{InboundError, InboundReport, parse_inbound};
-pub use signing::{SecretError, VerifyError, WebhookSecret, sign, signature_header, verify};
-pub use unsubscribe::UnsubscribeCodec;
-pub use verp::{VerpCodec, VerpToken};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_store::{Store, StoreError};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use retry::RetrySchedule;
+pub use sender::install_tls_provider;
+pub use ssrf::{UrlError, is_public, parse_url};
+
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// Delays between attempts (`webhooks.retry_schedule`).
+    pub retry: RetrySchedule,
+    /// An endpoint failing without a single success for this long is disabled
+    /// (`webhooks.disable_after`, default 5 days).
+    pub disable_after: Duration,
+    /// Per request, connecting included (`webhooks.timeout`, default 10 s).
+    pub request_timeout: Duration,
+    /// Requests in flight to one endpoint, across all processes
+    /// (`webhooks.max_in_flight_per_endpoint`, default 8).
+    pub max_in_flight_per_endpoint: usize,
+    /// Requests in flight in this process, all endpoints together
+    /// (`webhooks.concurrency`, default 256).
+    pub concurrency: usize,
+    /// Allow endpoints on private, loopback and link-local addresses
+    /// (`webhook_allow_private`); off by default (SSRF).
+    pub allow_private: bool,
+    /// This process's name in the event stream's consumer group and as fan-out leader.
+    pub consumer: String,
+    /// Events read per fan-out batch.
+    pub fanout_batch: usize,
+    /// How often a sender looks for due deliveries when nothing woke it (deliveries
+    /// scheduled by another process, retries coming due).
+    pub poll_interval: Duration,
+    /// At shutdown, how long in-flight requests may take to finish.
+    pub drain_timeout: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            retry: RetrySchedule::default(),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+            request_timeout: Duration::from_secs(10),
+            max_in_flight_per_endpoint: 8,
+            concurrency: 256,
+            allow_private: false,
+            consumer: unique_consumer_name(),
+            fanout_batch: 500,
+            poll_interval: Duration::from_millis(200),
+            drain_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// How long a claimed delivery stays leased: several request timeouts, so a lease
+    /// never runs out under a sender that is merely waiting on a slow endpoint.
+    pub fn lease(&self) -> Duration {
+        (self.request_timeout * 3 + Duration::from_secs(10)).max(Duration::from_secs(60))
+    }
+
+    /// How long a scheduled delivery's record may live: the whole retry schedule
+    /// plus a day.
+    pub fn delivery_ttl(&self) -> Duration {
+        self.retry.span() + Duration::from_secs(24 * 3600)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("building the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// The fan-out and the sender of one process.
+pub struct WebhookService {
+    fanout: fanout::Fanout,
+    sender: sender::Sender,
+}
+
+impl WebhookService {
+    pub async fn new(store: Store, config: WebhookConfig) -> Result<Self, WebhookError> {
+        let config = Arc::new(config);
+        // Lets the fan-out wake this process's sender as soon as it schedules work.
+        let wake = Arc::new(Notify::new());
+        let fanout = fanout::Fanout::new(store.clone(), config.clone(), wake.clone()).await?;
+        let sender = sender::Sender::new(store, config, wake)?;
+        Ok(Self { fanout, sender })
+    }
+
+    /// Runs both loops until `shutdown`, then drains in-flight requests.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tokio::join!(self.fanout.run(shutdown.clone()), self.sender.run(shutdown));
+    }
+}
+
+/// `<host>-<pid>-wh<n>`: unique per instance, readable in `XINFO CONSUMERS`.
+fn unique_consumer_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let host =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{}-wh{n}", host.trim(), std::process::id())
+}
+
+pub(crate) fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}

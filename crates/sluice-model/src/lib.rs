@@ -19,6 +19,7 @@ pub mod template;
 pub mod tenant;
 pub mod validate;
 pub mod webhook;
+pub mod webhook_url;
 
 pub use address::{AddressError, DomainName, EmailAddress, Mailbox};
 pub use domain::{

@@ -20,10 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::Script;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
-use sluice_model::{
-    BounceClass, BounceType, EventRecord, EventType, MessageEvent, MessageId, Suppression,
-    SuppressionReason, TenantId,
-};
+use sluice_model::{MessageId, Suppression, SuppressionReason, TenantId};
 
 use crate::{Store, StoreError, from_ms, keys, now_ms};
 
@@ -164,25 +161,6 @@ impl Stored {
             event_id: self.event_id,
             note: self.note,
         }
-    }
-}
-
-/// The reason an event puts its recipient on the suppression list, if it does: hard
-/// bounces that say the address itself is bad (no such mailbox, no such domain),
-/// complaints and unsubscribes. Policy and spam-block refusals say nothing about the
-/// address, and soft bounces are temporary, so those never suppress.
-pub fn suppression_reason(event: &MessageEvent) -> Option<SuppressionReason> {
-    match event.kind {
-        EventType::Bounced => event
-            .bounce
-            .filter(|b| {
-                b.kind == BounceType::Hard
-                    && matches!(b.class, BounceClass::BadMailbox | BounceClass::Dns)
-            })
-            .map(|_| SuppressionReason::HardBounce),
-        EventType::Complained => Some(SuppressionReason::Complaint),
-        EventType::Unsubscribed => Some(SuppressionReason::Unsubscribe),
-        _ => None,
     }
 }
 
@@ -391,97 +369,11 @@ impl Suppressions {
             next_cursor: last.filter(|_| more).map(SuppressionCursor),
         })
     }
-
-    /// The suppression policy, called by the event fan-out for every event: adds the
-    /// recipient of a hard bad-mailbox/DNS bounce, a complaint or an unsubscribe (see
-    /// [`suppression_reason`]). Safe to repeat. `true` when the address was newly added.
-    pub async fn apply_event(
-        &self,
-        tenant: &TenantId,
-        record: &EventRecord,
-    ) -> Result<bool, StoreError> {
-        let Some(reason) = suppression_reason(&record.event) else {
-            return Ok(false);
-        };
-        let Some(recipient) = record
-            .event
-            .recipient
-            .as_deref()
-            .filter(|r| !r.trim().is_empty())
-        else {
-            return Ok(false);
-        };
-        let entry = NewSuppression {
-            reason,
-            message_id: record.message_id.clone(),
-            event_id: Some(record.id.clone()),
-            note: None,
-        };
-        let added = self.add(tenant, recipient, entry).await?;
-        if added.added {
-            tracing::info!(%tenant, reason = %reason, event = %record.id, "recipient added to the suppression list");
-        }
-        Ok(added.added)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::OffsetDateTime;
-
-    fn bounced(kind: BounceType, class: BounceClass) -> MessageEvent {
-        MessageEvent::new(EventType::Bounced, OffsetDateTime::now_utc())
-            .recipient("a@x.test")
-            .bounce(kind, class)
-    }
-
-    #[test]
-    fn only_bounces_about_the_address_suppress() {
-        use BounceClass::*;
-        let hard = |class| suppression_reason(&bounced(BounceType::Hard, class));
-        assert_eq!(hard(BadMailbox), Some(SuppressionReason::HardBounce));
-        assert_eq!(hard(Dns), Some(SuppressionReason::HardBounce));
-        for class in [
-            Policy,
-            SpamBlock,
-            MailboxFull,
-            MessageTooLarge,
-            Transient,
-            Other,
-        ] {
-            assert_eq!(hard(class), None, "{class:?}");
-        }
-        assert_eq!(
-            suppression_reason(&bounced(BounceType::Soft, BadMailbox)),
-            None
-        );
-        let unclassified = MessageEvent::new(EventType::Bounced, OffsetDateTime::now_utc());
-        assert_eq!(suppression_reason(&unclassified), None);
-    }
-
-    #[test]
-    fn complaints_and_unsubscribes_suppress_other_events_do_not() {
-        let now = OffsetDateTime::now_utc();
-        let reason = |kind| suppression_reason(&MessageEvent::new(kind, now));
-        assert_eq!(
-            reason(EventType::Complained),
-            Some(SuppressionReason::Complaint)
-        );
-        assert_eq!(
-            reason(EventType::Unsubscribed),
-            Some(SuppressionReason::Unsubscribe)
-        );
-        for kind in [
-            EventType::Accepted,
-            EventType::Delivered,
-            EventType::Deferred,
-            EventType::Suppressed,
-            EventType::Failed,
-        ] {
-            assert_eq!(reason(kind), None, "{kind:?}");
-        }
-    }
 
     #[test]
     fn cursors_round_trip_and_refuse_anything_else() {

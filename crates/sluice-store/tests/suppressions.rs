@@ -4,13 +4,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sluice_model::{
-    BounceClass, BounceType, EventRecord, EventType, MessageEvent, MessageId, SuppressionReason,
-    TenantId,
-};
+use sluice_model::{MessageId, SuppressionReason, TenantId};
 use sluice_store::embedded::EmbeddedRedis;
 use sluice_store::{NewSuppression, Store, SuppressionCursor, Suppressions};
-use time::OffsetDateTime;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -34,22 +30,6 @@ async fn fixture() -> Fixture {
         store,
         tenant,
     }
-}
-
-fn record(kind: EventType, recipient: &str) -> EventRecord {
-    EventRecord {
-        id: "evt_1795376091664-0".into(),
-        message_id: Some(MessageId::generate()),
-        event: MessageEvent::new(kind, OffsetDateTime::now_utc()).recipient(recipient),
-        tags: Vec::new(),
-        metadata: Default::default(),
-    }
-}
-
-fn bounce(recipient: &str, kind: BounceType, class: BounceClass) -> EventRecord {
-    let mut record = record(EventType::Bounced, recipient);
-    record.event = record.event.bounce(kind, class);
-    record
 }
 
 #[tokio::test]
@@ -103,85 +83,6 @@ async fn add_get_check_and_remove_ignore_case() {
 }
 
 #[tokio::test]
-async fn the_first_reason_is_kept() {
-    let f = fixture().await;
-    let complaint = record(EventType::Complained, "jane@example.com");
-    assert!(f.list.apply_event(&f.tenant, &complaint).await.unwrap());
-    let again = f
-        .list
-        .add(&f.tenant, "jane@example.com", NewSuppression::manual(None))
-        .await
-        .unwrap();
-    assert!(!again.added);
-    assert_eq!(again.entry.reason, SuppressionReason::Complaint);
-    assert_eq!(again.entry.event_id.as_deref(), Some(complaint.id.as_str()));
-    assert_eq!(again.entry.message_id, complaint.message_id);
-    let stored = f
-        .list
-        .get(&f.tenant, "jane@example.com")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.reason, SuppressionReason::Complaint);
-}
-
-#[tokio::test]
-async fn events_apply_the_policy_idempotently() {
-    let f = fixture().await;
-    let cases = [
-        (
-            bounce("gone@x.test", BounceType::Hard, BounceClass::BadMailbox),
-            Some(SuppressionReason::HardBounce),
-        ),
-        (
-            bounce("nodomain@x.test", BounceType::Hard, BounceClass::Dns),
-            Some(SuppressionReason::HardBounce),
-        ),
-        (
-            bounce("blocked@x.test", BounceType::Hard, BounceClass::SpamBlock),
-            None,
-        ),
-        (
-            bounce("policy@x.test", BounceType::Hard, BounceClass::Policy),
-            None,
-        ),
-        (
-            bounce("full@x.test", BounceType::Soft, BounceClass::MailboxFull),
-            None,
-        ),
-        (
-            record(EventType::Complained, "angry@x.test"),
-            Some(SuppressionReason::Complaint),
-        ),
-        (
-            record(EventType::Unsubscribed, "done@x.test"),
-            Some(SuppressionReason::Unsubscribe),
-        ),
-        (record(EventType::Delivered, "fine@x.test"), None),
-    ];
-    for (event, expected) in &cases {
-        let recipient = event.event.recipient.clone().unwrap();
-        let added = f.list.apply_event(&f.tenant, event).await.unwrap();
-        assert_eq!(added, expected.is_some(), "{recipient}");
-        // At-least-once processing: the repeat changes nothing.
-        assert!(!f.list.apply_event(&f.tenant, event).await.unwrap());
-        let entry = f.list.get(&f.tenant, &recipient).await.unwrap();
-        assert_eq!(entry.map(|e| e.reason), *expected, "{recipient}");
-    }
-    let page = f.list.list(&f.tenant, None, 100, None).await.unwrap();
-    assert_eq!(page.entries.len(), 4);
-
-    let mut without_recipient = record(EventType::Complained, "x@x.test");
-    without_recipient.event.recipient = None;
-    assert!(
-        !f.list
-            .apply_event(&f.tenant, &without_recipient)
-            .await
-            .unwrap()
-    );
-}
-
-#[tokio::test]
 async fn pages_are_stable_newest_first_and_filterable() {
     let f = fixture().await;
     // Several adds share a millisecond (a batch always does): ties are ordered too.
@@ -195,8 +96,13 @@ async fn pages_are_stable_newest_first_and_filterable() {
     assert!(added.iter().all(|a| a.added));
     tokio::time::sleep(Duration::from_millis(5)).await;
     for address in ["late1@x.test", "late2@x.test"] {
-        let complaint = record(EventType::Complained, address);
-        f.list.apply_event(&f.tenant, &complaint).await.unwrap();
+        let complaint = NewSuppression {
+            reason: SuppressionReason::Complaint,
+            message_id: Some(MessageId::generate()),
+            event_id: Some("evt_1795376091664-0".into()),
+            note: None,
+        };
+        f.list.add(&f.tenant, address, complaint).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 

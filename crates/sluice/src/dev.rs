@@ -17,7 +17,7 @@ use anyhow::Context;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sluice_model::{DkimAlgorithm, DomainName, Scope};
-use sluice_smtp_sink::{SinkConfig, SmtpSink};
+use sluice_smtp_server::{SinkConfig, SmtpSink};
 use sluice_store::Store;
 use sluice_store::embedded::EmbeddedRedis;
 

@@ -16,12 +16,12 @@ use sluice_delivery::routing::{ResolverConfig, Router, RouterConfig};
 use sluice_delivery::smtp::{PoolConfig, RelayTrust, SmtpPool, Timeouts};
 use sluice_delivery::worker::AdaptiveConfig;
 use sluice_delivery::worker::{ReturnPaths, Worker, WorkerConfig};
-use sluice_events::{UnsubscribeCodec, VerpCodec};
 use sluice_model::DomainName;
 use sluice_model::Limits;
 use sluice_store::Store;
 use sluice_store::adaptive::AdaptivePolicy;
 use sluice_store::server_check::Requirements;
+use sluice_wire::{UnsubscribeCodec, VerpCodec};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -352,10 +352,9 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             Ok(())
         });
         // Events to tenants: feeds, suppressions, webhooks — apart from mail delivery.
-        let webhooks =
-            sluice_webhooks::WebhookService::new(store.clone(), config.webhook_config()?)
-                .await
-                .context("starting the event fan-out and webhook sender")?;
+        let webhooks = sluice_events::WebhookService::new(store.clone(), config.webhook_config()?)
+            .await
+            .context("starting the event fan-out and webhook sender")?;
         let token = shutdown.clone();
         tasks.spawn(async move {
             webhooks.run(token).await;
@@ -381,12 +380,12 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
                 config.inbound_listen
             )
         })?;
-        let handler = crate::inbound::BounceHandler::new(
+        let handler = sluice_events::inbound::BounceHandler::new(
             store.clone(),
             paths.verp.clone(),
             paths.unsubscribe.clone(),
         );
-        let listener = sluice_smtp_sink::SmtpSink::start(crate::inbound::listener_config(
+        let listener = sluice_smtp_server::SmtpSink::start(crate::inbound::listener_config(
             listen,
             &config.hostname,
             config.inbound_limits()?,

@@ -7,9 +7,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sluice_events::WebhookSecret;
+use sluice_model::net::is_public;
+use sluice_model::webhook_url::{self, Url, UrlError};
 use sluice_model::{EventType, FieldError, Scope, TenantId, WebhookAttempt, WebhookId};
 use sluice_store::WebhookEndpoint;
+use sluice_wire::WebhookSecret;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -181,7 +183,7 @@ async fn create_webhook(
     let settings = &state.settings.webhooks;
     let request = body.value;
     let mut errors = Vec::new();
-    let url = match sluice_webhooks::parse_url(&request.url, settings.allow_private) {
+    let url = match webhook_url::parse_url(&request.url, settings.allow_private) {
         Ok(url) => Some(url),
         Err(e) => {
             errors.push(FieldError::new("url", e));
@@ -200,7 +202,7 @@ async fn create_webhook(
         }
     }
     if let Some(url) = &url
-        && let Err(e) = sluice_webhooks::check_resolves_publicly(url, settings.allow_private).await
+        && let Err(e) = check_resolves_publicly(url, settings.allow_private).await
     {
         errors.push(FieldError::new("url", e));
     }
@@ -500,4 +502,25 @@ pub(crate) fn check_cursor<'a>(
         |text| sluice_store::webhooks::is_stream_cursor(text).then_some(text),
         errors,
     )
+}
+
+/// At endpoint creation: refuses a name that resolves to any non-public address
+/// (`Ok` when it does not resolve at all: the endpoint may not exist yet, and the
+/// sender's resolver checks again at every delivery anyway).
+async fn check_resolves_publicly(url: &Url, allow_private: bool) -> Result<(), UrlError> {
+    let Some(name) = webhook_url::host_to_resolve(url) else {
+        return Ok(());
+    };
+    if allow_private {
+        return Ok(());
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let lookup = tokio::net::lookup_host((name, port));
+    match tokio::time::timeout(Duration::from_secs(3), lookup).await {
+        Ok(Ok(addrs)) => match addrs.map(|a| a.ip()).find(|ip| !is_public(*ip)) {
+            Some(ip) => Err(UrlError::Private(format!("{name} ({ip})"))),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }

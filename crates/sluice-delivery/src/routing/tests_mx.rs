@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use sluice_dns_fixture::DnsFixture;
+use sluice_test_dns::DnsFixture;
 
 use super::*;
 

@@ -1,11 +1,11 @@
-//! Transaction semantics against the real sink (`sluice-smtp-sink`) over TCP.
+//! Transaction semantics against the real sink (`sluice-smtp-server`) over TCP.
 #![allow(clippy::unwrap_used)]
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_smtp_sink::{
+use sluice_smtp_server::{
     CueByLocalPart, Peer, Reply, SinkBehavior, SinkConfig, SinkHandle, SmtpSink,
 };
 

@@ -235,7 +235,7 @@ pub fn settle_attempt(
             // A refusal without an SMTP reply (none happens today) counts as hard/other.
             let (kind, class) = recipient.smtp_reply.as_ref().map_or(
                 (BounceType::Hard, BounceClass::Other),
-                sluice_events::classify_reply,
+                sluice_wire::classify_reply,
             );
             bounced = bounced.bounce(kind, class);
         }

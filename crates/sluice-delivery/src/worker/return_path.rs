@@ -2,8 +2,8 @@
 //! domain>`), so an asynchronous bounce or complaint names the message and recipient
 //! it is about, and for bulk mail the one-click unsubscribe headers (RFC 8058).
 
-use sluice_events::{UnsubscribeCodec, VerpCodec};
 use sluice_model::MessageId;
+use sluice_wire::{UnsubscribeCodec, VerpCodec};
 
 /// The recipient index that stands for "several recipients": the DSN names them.
 pub const SEVERAL: u16 = u16::MAX;

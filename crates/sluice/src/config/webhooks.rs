@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Deserializer, Serialize};
-use sluice_webhooks::{RetrySchedule, WebhookConfig};
+use sluice_events::{RetrySchedule, WebhookConfig};
 
 use super::{Config, parse_duration};
 
