@@ -12,7 +12,7 @@ use redis::aio::ConnectionManager;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, from_ms};
+use crate::{Store, StoreError, from_ms, now_ms, to_ms};
 
 /// A target's state is forgotten after 30 days without updates (pauses last at most 7).
 const IDLE_EXPIRY_SECS: i64 = 30 * 24 * 3600;
@@ -181,7 +181,7 @@ impl Adaptive {
 
     /// An operator's pause: suspended until `until`, whatever the replies say.
     pub async fn suspend(&self, target: &str, until: OffsetDateTime) -> Result<(), StoreError> {
-        let until_ms = (until.unix_timestamp_nanos() / 1_000_000) as i64;
+        let until_ms = to_ms(until);
         let _: () = redis::pipe()
             .hset_multiple(
                 key(target),
@@ -238,7 +238,7 @@ fn state_of(fields: &HashMap<String, String>) -> (Option<OffsetDateTime>, Option
 
 fn state(target: &str, fields: &HashMap<String, String>, ceiling: u32) -> AdaptiveState {
     let number = |name: &str| fields.get(name).and_then(|v| v.parse::<i64>().ok());
-    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let now_ms = now_ms();
     let suspended_until = number("suspended_until")
         .filter(|until| *until > now_ms)
         .map(from_ms);

@@ -149,6 +149,9 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
+/// The one millisecond conversion (see `sluice_model::time`), used by every module here.
+pub(crate) use sluice_model::time::{from_ms, now_ms, to_ms};
+
 pub use cancel::CancelOutcome;
 pub use domains::seal::KeySealer;
 pub use domains::{DkimKey, DomainRecord, DomainUpdate, SendingDomain, SigningKey};
@@ -266,17 +269,4 @@ pub(crate) async fn scan_tags(
     tags.sort();
     tags.dedup();
     Ok(tags)
-}
-
-pub(crate) fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-pub(crate) fn from_ms(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-pub(crate) fn to_ms(at: time::OffsetDateTime) -> i64 {
-    (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
