@@ -138,4 +138,3 @@ fn unique_consumer_name() -> String {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{}-{}-wh{n}", host.trim(), std::process::id())
 }
-

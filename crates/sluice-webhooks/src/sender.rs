@@ -145,9 +145,9 @@ impl Sender {
             };
             if claims.deliveries.is_empty() {
                 drop(held);
-                let until_due = claims
-                    .next_due_ms
-                    .map(|due| Duration::from_millis((due - sluice_model::time::now_ms()).max(0) as u64));
+                let until_due = claims.next_due_ms.map(|due| {
+                    Duration::from_millis((due - sluice_model::time::now_ms()).max(0) as u64)
+                });
                 let wait = until_due.map_or(config.poll_interval, |d| d.min(config.poll_interval));
                 if !wait.is_zero() {
                     pause(&shutdown, &self.inner.wake, wait).await;
