@@ -166,7 +166,7 @@ async fn oversized_messages_are_413_and_nothing_is_queued() {
     let client = redis::Client::open(depth).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let len: u64 = redis::cmd("XLEN")
-        .arg("sluice:{sluice:q0}:stream:transactional")
+        .arg("sluice:v1:{sluice:q0}:stream:transactional")
         .query_async(&mut conn)
         .await
         .unwrap();

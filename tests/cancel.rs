@@ -20,7 +20,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use common::{TestEnv, problem, simple_message};
 
-const DELAYED: &str = "sluice:{sluice:q0}:delayed";
+const DELAYED: &str = "sluice:v1:{sluice:q0}:delayed";
 
 async fn cancel(env: &TestEnv, key: &str, id: &str) -> reqwest::Response {
     env.http
@@ -179,7 +179,7 @@ async fn a_queued_message_cancelled_before_a_worker_reads_it_is_skipped() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let len: u64 = redis::cmd("XLEN")
-            .arg("sluice:{sluice:q0}:stream:transactional")
+            .arg("sluice:v1:{sluice:q0}:stream:transactional")
             .query_async(&mut conn)
             .await
             .unwrap();
@@ -193,7 +193,7 @@ async fn a_queued_message_cancelled_before_a_worker_reads_it_is_skipped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let fields: Vec<String> = redis::cmd("HKEYS")
-        .arg(format!("sluice:{{sluice:q0}}:msg:{id}"))
+        .arg(format!("sluice:v1:{{sluice:q0}}:msg:{id}"))
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -199,7 +199,7 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let summary: redis::Value = redis::cmd("XPENDING")
-            .arg("sluice:{sluice:q0}:stream:transactional")
+            .arg("sluice:v1:{sluice:q0}:stream:transactional")
             .arg("workers")
             .query_async(&mut conn)
             .await

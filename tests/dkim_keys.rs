@@ -241,7 +241,7 @@ async fn private_keys_are_sealed_at_rest_and_never_shown() {
 
     let redis = redis::Client::open(env.redis.url()).unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
-    let hash_key = format!("sluice:{{sluice:t:{tenant}}}:domain:acme.test");
+    let hash_key = format!("sluice:v1:{{sluice:t:{tenant}}}:domain:acme.test");
     let raw: BTreeMap<String, String> = redis::cmd("HGETALL")
         .arg(&hash_key)
         .query_async(&mut conn)
@@ -373,7 +373,7 @@ async fn keys_stored_in_plaintext_by_older_versions_still_sign_and_get_sealed() 
     .await;
     let redis = redis::Client::open(env.redis.url()).unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
-    let hash_key = format!("sluice:{{sluice:t:{tenant}}}:domain:legacy.test");
+    let hash_key = format!("sluice:v1:{{sluice:t:{tenant}}}:domain:legacy.test");
     let txt = format!("v=DKIM1; k=rsa; p={}", generated.public_key_b64);
     let name = "sluice20250101._domainkey.legacy.test";
 

@@ -406,7 +406,7 @@ async fn replicas_mode_answers_202_only_once_a_replica_has_the_message() {
     println!("202 with one replica acknowledging in {:?}", sent.elapsed());
     let on_replica: BTreeMap<String, String> = redis_cmd(
         &replica.url(),
-        &["HGETALL", &format!("sluice:{{sluice:q0}}:msg:{id}")],
+        &["HGETALL", &format!("sluice:v1:{{sluice:q0}}:msg:{id}")],
     )
     .await;
     assert!(!on_replica.is_empty(), "the replica has the record");

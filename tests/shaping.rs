@@ -193,7 +193,7 @@ messages_per_hour_per_ip = 10000
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let consumers: Vec<redis::Value> = redis::cmd("XINFO")
         .arg("CONSUMERS")
-        .arg("sluice:{sluice:q0}:stream:transactional")
+        .arg("sluice:v1:{sluice:q0}:stream:transactional")
         .arg("workers")
         .query_async(&mut conn)
         .await

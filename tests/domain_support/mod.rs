@@ -140,7 +140,7 @@ pub async fn insert_legacy_domain(
     let generated = sluice_delivery::dkim::generate_key(algorithm).unwrap();
     let redis = redis::Client::open(env.redis.url()).unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
-    let scope = format!("sluice:{{sluice:t:{tenant}}}");
+    let scope = format!("sluice:v1:{{sluice:t:{tenant}}}");
     let _: () = redis::pipe()
         .cmd("SADD")
         .arg(format!("{scope}:domains"))

@@ -142,7 +142,7 @@ impl Fanout {
                 .queue
                 .enqueue(
                     &deliveries,
-                    crate::now_ms(),
+                    sluice_model::time::now_ms(),
                     self.config.delivery_ttl(),
                     false,
                 )

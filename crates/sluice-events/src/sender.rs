@@ -128,7 +128,7 @@ impl Sender {
                 .inner
                 .queue
                 .claim(
-                    crate::now_ms(),
+                    sluice_model::time::now_ms(),
                     held.len(),
                     config.max_in_flight_per_endpoint,
                     config.lease(),
@@ -145,9 +145,9 @@ impl Sender {
             };
             if claims.deliveries.is_empty() {
                 drop(held);
-                let until_due = claims
-                    .next_due_ms
-                    .map(|due| Duration::from_millis((due - crate::now_ms()).max(0) as u64));
+                let until_due = claims.next_due_ms.map(|due| {
+                    Duration::from_millis((due - sluice_model::time::now_ms()).max(0) as u64)
+                });
                 let wait = until_due.map_or(config.poll_interval, |d| d.min(config.poll_interval));
                 if !wait.is_zero() {
                     pause(&shutdown, &self.inner.wake, wait).await;
@@ -312,7 +312,7 @@ impl Sender {
             "failed continuously for more than {} s",
             config.disable_after.as_secs()
         );
-        let retry_at_ms = next_retry_at.map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
+        let retry_at_ms = next_retry_at.map(sluice_model::time::to_ms);
         let cap = config.max_in_flight_per_endpoint;
         let queue = &self.inner.queue;
         let settle = async {
@@ -322,7 +322,7 @@ impl Sender {
                         delivery,
                         retry_at_ms,
                         cap,
-                        crate::now_ms(),
+                        sluice_model::time::now_ms(),
                         config.lease(),
                     )
                     .await

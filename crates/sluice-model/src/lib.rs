@@ -17,6 +17,7 @@ pub mod record;
 pub mod suppression;
 pub mod template;
 pub mod tenant;
+pub mod time;
 pub mod validate;
 pub mod webhook;
 pub mod webhook_url;

@@ -7,19 +7,16 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::Script;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, from_ms};
+use crate::keys::{self, adaptive as key};
+use crate::scripts::{Lua, Names};
+use crate::{Store, StoreError, from_ms, now_ms, reply, to_ms};
 
 /// A target's state is forgotten after 30 days without updates (pauses last at most 7).
 const IDLE_EXPIRY_SECS: i64 = 30 * 24 * 3600;
-
-fn key(target: &str) -> String {
-    format!("sluice:adaptive:{{{target}}}")
-}
 
 /// How the learned rate reacts; the rate never exceeds the configured ceiling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,42 +56,38 @@ pub struct AdaptiveState {
     pub suspension: Option<String>,
 }
 
-/// KEYS: the target's hash (one key: one hash slot). ARGV: ceiling, increase.
-/// Raises the rate, clears strikes.
-static SUCCESS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"#!lua flags=allow-oom
-local ceiling = tonumber(ARGV[1])
-local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or ceiling)
-rate = math.min(ceiling, rate + tonumber(ARGV[2]))
-redis.call('HSET', KEYS[1], 'rate', rate, 'strikes', 0)
-redis.call('EXPIRE', KEYS[1], 2592000)
-return rate
-"#,
-    )
-});
+/// Fields of a target's hash, and the suspension values.
+mod field {
+    pub const RATE: &str = "rate";
+    pub const STRIKES: &str = "strikes";
+    pub const SUSPENDED_UNTIL: &str = "suspended_until";
+    pub const SUSPENSION: &str = "suspension";
+    /// A suspension the scripts imposed after repeated throttling.
+    pub const ADAPTIVE: &str = "adaptive";
+    /// An operator's pause.
+    pub const MANUAL: &str = "manual";
+}
 
-/// KEYS: the target's hash. ARGV: ceiling, floor, suspend_after, cooldown ms. Halves the rate; past the
-/// threshold, suspends until now + cooldown (server time).
-static THROTTLED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"#!lua flags=allow-oom
-local ceiling = tonumber(ARGV[1])
-local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or ceiling)
-rate = math.max(tonumber(ARGV[2]), math.floor(rate / 2))
-local strikes = tonumber(redis.call('HGET', KEYS[1], 'strikes') or '0') + 1
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if strikes >= tonumber(ARGV[3]) then
-  redis.call('HSET', KEYS[1], 'suspended_until', now + tonumber(ARGV[4]), 'suspension', 'adaptive')
-  strikes = 0
-end
-redis.call('HSET', KEYS[1], 'rate', rate, 'strikes', strikes)
-redis.call('EXPIRE', KEYS[1], 2592000)
-return rate
-"#,
-    )
-});
+/// The names the scripts take first (`scripts/adaptive_names.lua`).
+fn script_names() -> Vec<&'static str> {
+    vec![
+        field::RATE,
+        field::STRIKES,
+        field::SUSPENDED_UNTIL,
+        field::SUSPENSION,
+        field::ADAPTIVE,
+    ]
+}
+
+const NAMES: Names = Names::new(include_str!("scripts/adaptive_names.lua"), script_names);
+
+/// Raises the rate, clears strikes (see `scripts/adaptive_success.lua`).
+static SUCCESS: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/adaptive_success.lua")));
+
+/// Halves the rate, suspends past the threshold (see `scripts/adaptive_throttled.lua`).
+static THROTTLED: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/adaptive_throttled.lua")));
 
 #[derive(Clone)]
 pub struct Adaptive {
@@ -155,12 +148,14 @@ impl Adaptive {
         ceiling: u32,
         policy: &AdaptivePolicy,
     ) -> Result<u32, StoreError> {
-        Ok(SUCCESS
+        let rate = SUCCESS
+            .call()
             .key(key(target))
             .arg(ceiling)
             .arg(policy.increase_per_success)
             .invoke_async(&mut self.conn.clone())
-            .await?)
+            .await?;
+        Ok(reply::int("adaptive_success", rate)?.clamp(0, i64::from(u32::MAX)) as u32)
     }
 
     pub async fn record_throttled(
@@ -169,25 +164,27 @@ impl Adaptive {
         ceiling: u32,
         policy: &AdaptivePolicy,
     ) -> Result<u32, StoreError> {
-        Ok(THROTTLED
+        let rate = THROTTLED
+            .call()
             .key(key(target))
             .arg(ceiling)
             .arg(policy.floor.max(1))
             .arg(policy.suspend_after.max(1))
             .arg(policy.cooldown.as_millis() as u64)
             .invoke_async(&mut self.conn.clone())
-            .await?)
+            .await?;
+        Ok(reply::int("adaptive_throttled", rate)?.clamp(0, i64::from(u32::MAX)) as u32)
     }
 
     /// An operator's pause: suspended until `until`, whatever the replies say.
     pub async fn suspend(&self, target: &str, until: OffsetDateTime) -> Result<(), StoreError> {
-        let until_ms = (until.unix_timestamp_nanos() / 1_000_000) as i64;
+        let until_ms = to_ms(until);
         let _: () = redis::pipe()
             .hset_multiple(
                 key(target),
                 &[
-                    ("suspended_until", until_ms.to_string()),
-                    ("suspension", "manual".into()),
+                    (field::SUSPENDED_UNTIL, until_ms.to_string()),
+                    (field::SUSPENSION, field::MANUAL.into()),
                 ],
             )
             .ignore()
@@ -201,9 +198,9 @@ impl Adaptive {
     /// Lifts a suspension (manual or adaptive) and clears the strikes.
     pub async fn resume(&self, target: &str) -> Result<(), StoreError> {
         let _: () = redis::pipe()
-            .hdel(key(target), &["suspended_until", "suspension"])
+            .hdel(key(target), &[field::SUSPENDED_UNTIL, field::SUSPENSION])
             .ignore()
-            .hset(key(target), "strikes", 0)
+            .hset(key(target), field::STRIKES, 0)
             .ignore()
             .query_async(&mut self.conn.clone())
             .await?;
@@ -214,7 +211,7 @@ impl Adaptive {
     /// only when an operator looks, and an index key would put every update's script
     /// across two hash slots.
     pub async fn list(&self) -> Result<Vec<AdaptiveState>, StoreError> {
-        let targets = crate::scan_tags(&mut self.conn.clone(), "sluice:adaptive:").await?;
+        let targets = crate::scan_tags(&mut self.conn.clone(), keys::ADAPTIVE_PREFIX).await?;
         if targets.is_empty() {
             return Ok(Vec::new());
         }
@@ -238,15 +235,15 @@ fn state_of(fields: &HashMap<String, String>) -> (Option<OffsetDateTime>, Option
 
 fn state(target: &str, fields: &HashMap<String, String>, ceiling: u32) -> AdaptiveState {
     let number = |name: &str| fields.get(name).and_then(|v| v.parse::<i64>().ok());
-    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    let suspended_until = number("suspended_until")
+    let now_ms = now_ms();
+    let suspended_until = number(field::SUSPENDED_UNTIL)
         .filter(|until| *until > now_ms)
         .map(from_ms);
     AdaptiveState {
         target: target.to_string(),
-        rate_per_minute: number("rate").map_or(ceiling, |r| r.max(0) as u32),
-        strikes: number("strikes").unwrap_or(0).max(0) as u32,
-        suspension: suspended_until.and(fields.get("suspension").cloned()),
+        rate_per_minute: number(field::RATE).map_or(ceiling, |r| r.max(0) as u32),
+        strikes: number(field::STRIKES).unwrap_or(0).max(0) as u32,
+        suspension: suspended_until.and(fields.get(field::SUSPENSION).cloned()),
         suspended_until,
     }
 }

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::messages::parse_status;
+use crate::reply::Reply;
 use crate::{Store, StoreError, keys, scripts, to_ms};
 
 /// What became of a cancellation request.
@@ -40,7 +41,7 @@ impl Store {
         let now_text = now
             .format(&Rfc3339)
             .map_err(|e| StoreError::corrupt("cancel time", e))?;
-        let mut invocation = scripts::CANCEL.prepare_invoke();
+        let mut invocation = scripts::CANCEL.call();
         invocation
             .key(keys::message(id))
             .key(keys::message_events(id))
@@ -48,6 +49,7 @@ impl Store {
             .key(keys::event_stream())
             .key(keys::scheduled_bulk_owners())
             .arg(tenant.as_str())
+            .arg(id.as_str())
             .arg(to_ms(now))
             .arg(now_text)
             .arg(event)
@@ -55,18 +57,24 @@ impl Store {
         for stream in MessageStream::ALL {
             invocation.arg(keys::delayed_member(stream, id));
         }
-        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
-        let status = |i: usize| {
-            reply
-                .get(i)
-                .and_then(|s| parse_status(s))
-                .ok_or_else(|| StoreError::corrupt(keys::message(id), "status"))
-        };
-        Ok(match reply.first().map(String::as_str) {
-            Some("cancelled") => CancelOutcome::Cancelled(status(1)?),
-            Some("final") => CancelOutcome::Final(status(1)?),
-            Some("claimed") => CancelOutcome::InFlight,
-            _ => CancelOutcome::NotFound,
-        })
+        let reply = invocation.invoke_async(&mut self.conn()).await?;
+        decode(Reply::new("cancel", reply)?, id)
     }
+}
+
+/// The cancel script's reply: `{'cancelled', status}`, `{'missing'}`,
+/// `{'final', status}` or `{'claimed', status}`.
+fn decode(mut reply: Reply, id: &MessageId) -> Result<CancelOutcome, StoreError> {
+    let outcome = reply.text("outcome")?;
+    let mut status = || -> Result<MessageStatus, StoreError> {
+        let text = reply.text("status")?;
+        parse_status(&text).ok_or_else(|| StoreError::corrupt(keys::message(id), "status"))
+    };
+    Ok(match outcome.as_str() {
+        "cancelled" => CancelOutcome::Cancelled(status()?),
+        "final" => CancelOutcome::Final(status()?),
+        "claimed" => CancelOutcome::InFlight,
+        "missing" => CancelOutcome::NotFound,
+        other => return Err(reply.error(format!("outcome {other}"))),
+    })
 }

@@ -22,12 +22,15 @@ use sluice_model::{
 };
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, from_ms, keys, scripts, to_ms};
+use crate::{Store, StoreError, from_ms, keys, reply, scripts, to_ms};
 use seal::{KeyOwner, KeySealer};
 
 /// Hash fields of domains written before keys were sealed and rotated: one key, its
 /// private half in plain base64. Still read; rewritten sealed on the next update.
 const LEGACY_FIELDS: [&str; 4] = ["selector", "algorithm", "public_key", "private_key"];
+
+/// The compare-and-set token's field (the update script reads it too).
+const VERSION_FIELD: &str = "version";
 
 /// Each key is the field `key:<selector>`, its value [`StoredKey`] as JSON.
 const KEY_FIELD_PREFIX: &str = "key:";
@@ -207,13 +210,14 @@ impl Store {
         for key in &domain.keys {
             fields.push(self.key_field(tenant, domain.name.as_str(), key)?);
         }
-        let added: i64 = scripts::CREATE_DOMAIN
+        let added = scripts::CREATE_DOMAIN
             .key(keys::tenant_domains(tenant))
             .key(keys::domain(tenant, domain.name.as_str()))
             .arg(domain.name.as_str())
             .arg(&fields)
             .invoke_async(&mut self.conn())
             .await?;
+        let added = reply::int("domain_create", added)?;
         if added == 1
             && let Err(e) = self
                 .schedule_domain_check(tenant, domain.name.as_str(), first_check)
@@ -253,18 +257,26 @@ impl Store {
         for key in &next.keys {
             fields.push(self.key_field(tenant, name, key)?);
         }
-        let outcome: String = scripts::UPDATE_DOMAIN
+        let outcome = scripts::UPDATE_DOMAIN
             .key(keys::domain(tenant, name))
+            .arg(VERSION_FIELD)
             .arg(previous.version)
             .arg(delete.len())
             .arg(&delete)
             .arg(&fields)
             .invoke_async(&mut self.conn())
             .await?;
-        Ok(match outcome.as_str() {
-            "ok" => DomainUpdate::Applied,
-            "gone" => DomainUpdate::Gone,
-            _ => DomainUpdate::Conflict,
+        let outcome = reply::optional_text("domain_update", outcome)?;
+        Ok(match outcome.as_deref() {
+            Some("ok") => DomainUpdate::Applied,
+            Some("gone") => DomainUpdate::Gone,
+            Some("conflict") => DomainUpdate::Conflict,
+            other => {
+                return Err(StoreError::UnexpectedReply {
+                    script: "domain_update",
+                    reason: format!("outcome {other:?}"),
+                });
+            }
         })
     }
 
@@ -327,7 +339,7 @@ impl Store {
     ) -> Result<Option<u64>, StoreError> {
         let (found, version): (Option<String>, Option<u64>) = self
             .conn()
-            .hmget(keys::domain(tenant, name), &["name", "version"])
+            .hmget(keys::domain(tenant, name), &["name", VERSION_FIELD])
             .await?;
         Ok(found.map(|_| version.unwrap_or(0)))
     }
@@ -408,7 +420,7 @@ fn domain_fields(domain: &DomainRecord, version: u64) -> Vec<(String, String)> {
     vec![
         ("name".into(), domain.name.as_str().to_string()),
         ("created_at".into(), to_ms(domain.created_at).to_string()),
-        ("version".into(), version.to_string()),
+        (VERSION_FIELD.into(), version.to_string()),
         ("status".into(), v.status.as_str().to_string()),
         ("verified_at".into(), ms(v.verified_at)),
         ("last_checked_at".into(), ms(v.last_checked_at)),
@@ -473,7 +485,7 @@ fn parse_domain(key: &str, fields: &HashMap<String, String>) -> Result<DomainRec
             checks,
         },
         version: fields
-            .get("version")
+            .get(VERSION_FIELD)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
         legacy,

@@ -5,6 +5,19 @@ pub enum StoreError {
     /// A record in Redis does not have the shape this version expects.
     #[error("corrupt record {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    /// A script answered in another shape than it documents (a script and the Rust
+    /// that reads it out of step).
+    #[error("unexpected reply from the {script} script: {reason}")]
+    UnexpectedReply {
+        script: &'static str,
+        reason: String,
+    },
+    /// This Redis holds Sluice data in a newer key layout than this version knows
+    /// (see "Schema versions" in the crate documentation): a newer Sluice ran here.
+    #[error(
+        "this Redis holds Sluice data in key schema version {found}, newer than the {supported} this version of Sluice reads; run the newer version (or a Redis of its own)"
+    )]
+    SchemaTooNew { found: u32, supported: u32 },
     /// A DKIM private key could not be sealed or opened (no key configured, the
     /// wrong key, a record moved between tenants or domains).
     #[error("DKIM key encryption: {0}")]

@@ -15,7 +15,9 @@ use redis::streams::StreamId;
 use sluice_model::{EventRecord, EventType, MessageEvent, MessageId, RecipientStatus, TenantId};
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, keys, now_ms, scripts, to_ms};
+use crate::keys::{self, event_entry, msg};
+use crate::reply;
+use crate::{Store, StoreError, now_ms, scripts, to_ms};
 
 /// An event read from the event stream, not yet acknowledged.
 #[derive(Clone, Debug)]
@@ -110,17 +112,19 @@ impl Store {
                     .unwrap_or_default()
             })
             .unwrap_or_default();
-        let recorded: i64 = scripts::RECORD_EVENT
+        let recorded = scripts::RECORD_EVENT
+            .call()
             .key(keys::message(message))
             .key(keys::message_events(message))
             .key(keys::event_stream())
+            .arg(message.as_str())
             .arg(recipient.to_lowercase())
             .arg(status)
             .arg(serde_json::to_string(event).map_err(|e| StoreError::corrupt("event", e))?)
             .arg(now_ms())
             .invoke_async(&mut self.conn())
             .await?;
-        Ok(recorded == 1)
+        Ok(reply::int("record_event", recorded)? == 1)
     }
 
     /// The address of recipient number `index` of a message (VERP and unsubscribe
@@ -132,7 +136,7 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let json: Option<String> = redis::cmd("HGET")
             .arg(keys::message(message))
-            .arg("recipients")
+            .arg(msg::RECIPIENTS)
             .query_async(&mut self.conn())
             .await?;
         let Some(json) = json else { return Ok(None) };
@@ -194,15 +198,15 @@ impl Store {
         let _: String = redis::cmd("XADD")
             .arg(keys::event_stream())
             .arg("*")
-            .arg("t")
+            .arg(event_entry::TENANT)
             .arg(tenant.as_str())
-            .arg("m")
+            .arg(event_entry::MESSAGE)
             .arg("")
-            .arg("e")
+            .arg(event_entry::EVENT)
             .arg(serde_json::to_string(event).map_err(|e| StoreError::corrupt("event", e))?)
-            .arg("g")
+            .arg(event_entry::TAGS)
             .arg("[]")
-            .arg("d")
+            .arg(event_entry::METADATA)
             .arg("{}")
             .query_async(&mut self.conn())
             .await?;
@@ -345,7 +349,7 @@ impl EventStream {
         let mut unreadable = Vec::new();
         for entry in entries {
             let tenant = entry
-                .get::<String>("t")
+                .get::<String>(event_entry::TENANT)
                 .and_then(|t| TenantId::parse(&t).ok());
             match (tenant, to_record(&entry)) {
                 (Some(tenant), Some(record)) => pending.push(PendingEvent {
@@ -387,16 +391,16 @@ impl EventStream {
                 .arg("~")
                 .arg(format!("{min_ms}-0"))
                 .arg(&event.entry_id)
-                .arg("m")
+                .arg(event_entry::MESSAGE)
                 .arg(record.message_id.as_ref().map_or("", |m| m.as_str()))
-                .arg("e")
+                .arg(event_entry::EVENT)
                 .arg(
                     serde_json::to_string(&record.event)
                         .map_err(|e| StoreError::corrupt("event", e))?,
                 )
-                .arg("g")
+                .arg(event_entry::TAGS)
                 .arg(serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()))
-                .arg("d")
+                .arg(event_entry::METADATA)
                 .arg(serde_json::to_string(&record.metadata).unwrap_or_else(|_| "{}".into()));
         }
         let results: Vec<Result<String, redis::RedisError>> =
@@ -453,8 +457,8 @@ fn is_entry_id(id: &str) -> bool {
 
 fn to_record(entry: &StreamId) -> Option<EventRecord> {
     let text = |name: &str| entry.get::<String>(name).unwrap_or_default();
-    let event: MessageEvent = serde_json::from_str(&text("e")).ok()?;
-    let message = text("m");
+    let event: MessageEvent = serde_json::from_str(&text(event_entry::EVENT)).ok()?;
+    let message = text(event_entry::MESSAGE);
     Some(EventRecord {
         id: format!("evt_{}", entry.id),
         message_id: if message.is_empty() {
@@ -463,7 +467,8 @@ fn to_record(entry: &StreamId) -> Option<EventRecord> {
             MessageId::parse(&message).ok()
         },
         event,
-        tags: serde_json::from_str(&text("g")).unwrap_or_default(),
-        metadata: serde_json::from_str::<BTreeMap<String, String>>(&text("d")).unwrap_or_default(),
+        tags: serde_json::from_str(&text(event_entry::TAGS)).unwrap_or_default(),
+        metadata: serde_json::from_str::<BTreeMap<String, String>>(&text(event_entry::METADATA))
+            .unwrap_or_default(),
     })
 }

@@ -12,9 +12,11 @@ use sluice_model::{
 };
 use time::OffsetDateTime;
 
+use crate::keys::{self, msg, quota_field};
 use crate::messages::{initial_recipients, json, parse_status};
+use crate::reply::Reply;
 use crate::tenants::hash_secret;
-use crate::{Store, StoreError, keys, scripts, to_ms};
+use crate::{Store, StoreError, scripts, to_ms};
 
 /// Messages per script call: big enough that a 500-message batch is a handful of
 /// round trips, small enough that no single call holds Redis for long.
@@ -24,6 +26,13 @@ const CHUNK: usize = 100;
 /// above it, through the fair queue. Roughly what the workers read in a second or
 /// two, so a newcomer waits at most that long behind someone else's campaign.
 pub const FAIR_BACKLOG: u32 = 256;
+
+/// The tenant's override fields of each stream, in the order the accept script takes them.
+const QUOTA_FIELDS: [&str; 3] = [
+    quota_field::PER_SECOND,
+    quota_field::BURST,
+    quota_field::PER_DAY,
+];
 
 pub struct NewMessage<'a> {
     pub tenant: &'a TenantId,
@@ -181,7 +190,7 @@ impl Store {
         if chunk.iter().any(|m| m.tenant != tenant) {
             return Err(StoreError::corrupt("accept", "one tenant per call"));
         }
-        let mut invocation = scripts::ACCEPT.prepare_invoke();
+        let mut invocation = scripts::ACCEPT.call();
         invocation
             .key(keys::event_stream())
             .key(keys::stream(MessageStream::Transactional))
@@ -201,17 +210,21 @@ impl Store {
         for stream in MessageStream::ALL {
             let quota = quotas.get(stream);
             invocation
+                .arg(stream.as_str())
                 .arg(quota.per_second.max(1))
                 .arg(quota.burst.max(1))
                 .arg(quota.per_day.max(1));
+            for name in QUOTA_FIELDS {
+                invocation.arg(keys::quota_override_field(stream, name));
+            }
         }
         invocation.arg(FAIR_BACKLOG).arg(chunk.len());
         for new in chunk {
             add_message(&mut invocation, new, self.retention);
         }
-        let reply: Vec<String> = invocation.invoke_async(conn).await?;
+        let reply: redis::Value = invocation.invoke_async(conn).await?;
         let streams: Vec<MessageStream> = chunk.iter().map(|m| m.message.stream).collect();
-        parse_reply(&reply, &streams)
+        parse_reply(reply, &streams)
     }
 }
 
@@ -249,20 +262,20 @@ fn add_message(
     // enough to outlive the retry horizon of any schedule.
     let ttl_ms = retention.as_millis() as i64 + message.send_at.map_or(0, |at| to_ms(at) - now_ms);
     let fields: [(&str, String); 14] = [
-        ("tenant", new.tenant.to_string()),
-        ("stream", message.stream.as_str().to_string()),
-        ("status", status.as_str().to_string()),
-        ("body", json(message)),
-        ("from", message.from.to_string()),
-        ("subject", message.subject.clone()),
-        ("recipients", json(&recipients)),
-        ("attempts", "0".into()),
-        ("created_at", now_ms.to_string()),
-        ("updated_at", now_ms.to_string()),
-        ("next_attempt_at", due.clone()),
-        ("message_id_header", new.message_id_header.to_string()),
-        ("tags", json(&message.tags)),
-        ("metadata", json(&message.metadata)),
+        (msg::TENANT, new.tenant.to_string()),
+        (msg::STREAM, message.stream.as_str().to_string()),
+        (msg::STATUS, status.as_str().to_string()),
+        (msg::BODY, json(message)),
+        (msg::FROM, message.from.to_string()),
+        (msg::SUBJECT, message.subject.clone()),
+        (msg::RECIPIENTS, json(&recipients)),
+        (msg::ATTEMPTS, "0".into()),
+        (msg::CREATED_AT, now_ms.to_string()),
+        (msg::UPDATED_AT, now_ms.to_string()),
+        (msg::NEXT_ATTEMPT_AT, due.clone()),
+        (msg::MESSAGE_ID_HEADER, new.message_id_header.to_string()),
+        (msg::TAGS, json(&message.tags)),
+        (msg::METADATA, json(&message.metadata)),
     ];
     invocation
         .key(idem_key)
@@ -281,35 +294,37 @@ fn add_message(
         .arg(&fields[..]);
 }
 
-/// `streams`: each message's stream, in order.
+/// The accept script's reply (see `scripts/accept.lua`): one outcome per message,
+/// in order (`streams`: each message's stream), then the quota state of each stream
+/// used.
 fn parse_reply(
-    reply: &[String],
+    reply: redis::Value,
     streams: &[MessageStream],
 ) -> Result<(Vec<AcceptOutcome>, Vec<QuotaState>), StoreError> {
-    let count = streams.len();
-    let corrupt = |why: &str| StoreError::corrupt("accept reply", why);
-    if reply.len() < count * 3 {
-        return Err(corrupt("too short"));
-    }
-    let (messages, tail) = reply.split_at(count * 3);
-    let millis = |v: &str| Duration::from_millis(v.parse::<f64>().unwrap_or(0.0).max(0.0) as u64);
-    let mut outcomes = Vec::with_capacity(count);
-    for (item, stream) in messages.chunks(3).zip(streams) {
-        let [outcome, id, third] = item else {
-            return Err(corrupt("shape"));
-        };
-        let parse_id = || MessageId::parse(id).map_err(|_| corrupt("id"));
-        let parse_st = || parse_status(third).ok_or_else(|| corrupt("status"));
+    let unexpected = |reason: String| StoreError::UnexpectedReply {
+        script: "accept",
+        reason,
+    };
+    let mut reply = Reply::new("accept", reply)?;
+    let mut outcomes = Vec::with_capacity(streams.len());
+    for stream in streams {
+        let outcome = reply.text("outcome")?;
+        let id = reply.text("message id")?;
+        // The status, or for a message over quota the milliseconds to wait.
+        let third = reply.text("status")?;
+        let bad = |what: &str, value: &str| unexpected(format!("{what} {value}"));
+        let id = || MessageId::parse(&id).map_err(|_| bad("id", &id));
+        let status = || parse_status(&third).ok_or_else(|| bad("status", &third));
         outcomes.push(match outcome.as_str() {
             "created" => AcceptOutcome::Created {
-                id: parse_id()?,
-                status: parse_st()?,
+                id: id()?,
+                status: status()?,
             },
             "replayed" => AcceptOutcome::Replayed {
-                id: parse_id()?,
-                status: parse_st()?,
+                id: id()?,
+                status: status()?,
             },
-            "conflict" => AcceptOutcome::Conflict { id: parse_id()? },
+            "conflict" => AcceptOutcome::Conflict { id: id()? },
             "rate" | "daily" => AcceptOutcome::OverQuota {
                 stream: *stream,
                 limit: if outcome == "rate" {
@@ -317,40 +332,34 @@ fn parse_reply(
                 } else {
                     QuotaLimit::Daily
                 },
-                retry_after: millis(third),
+                retry_after: millis(third.parse().map_err(|_| bad("retry after", &third))?),
             },
-            _ => return Err(corrupt("outcome")),
+            other => return Err(bad("outcome", other)),
         });
     }
     let mut states = Vec::new();
-    for item in tail.chunks(8) {
-        let [
-            stream,
-            per_second,
-            burst,
-            per_day,
-            rate_left,
-            rate_reset,
-            day_left,
-            day_reset,
-        ] = item
-        else {
-            return Err(corrupt("quota shape"));
-        };
-        let stream = MessageStream::parse(stream).ok_or_else(|| corrupt("quota stream"))?;
-        let number = |v: &str| v.parse::<f64>().unwrap_or(0.0).max(0.0);
+    while !reply.is_empty() {
+        let name = reply.text("quota stream")?;
+        let stream =
+            MessageStream::parse(&name).ok_or_else(|| unexpected(format!("stream {name}")))?;
+        let mut number = |what: &str| reply.number(what).map(|n| n.max(0.0));
         states.push(QuotaState {
             stream,
             limits: StreamQuota {
-                per_second: number(per_second) as u32,
-                burst: number(burst) as u32,
-                per_day: number(per_day) as u64,
+                per_second: number("per_second")? as u32,
+                burst: number("burst")? as u32,
+                per_day: number("per_day")? as u64,
             },
-            rate_remaining: number(rate_left) as u32,
-            rate_reset: millis(rate_reset),
-            day_remaining: number(day_left) as u64,
-            day_reset: millis(day_reset),
+            rate_remaining: number("rate remaining")? as u32,
+            rate_reset: millis(number("rate reset")?),
+            day_remaining: number("day remaining")? as u64,
+            day_reset: millis(number("day reset")?),
         });
     }
     Ok((outcomes, states))
+}
+
+/// Milliseconds as Lua computed them (never negative once here).
+fn millis(ms: f64) -> Duration {
+    Duration::from_millis(ms.max(0.0) as u64)
 }

@@ -1,12 +1,106 @@
-//! Key names (see the crate documentation for the schema).
+//! Key names, and every other name that Rust and the Lua scripts must spell alike
+//! (see the crate documentation for the schema). Scripts never type these: they get
+//! them in ARGV (names) or KEYS (keys) from here.
 
-use sluice_model::{ApiKeyId, MessageId, MessageStream, SuppressionReason, TenantId, WebhookId};
+use sluice_model::{
+    ApiKeyId, MessageId, MessageStream, SuppressionReason, TemplateId, TenantId, WebhookId,
+};
 
-use sluice_model::TemplateId;
+/// The version of the key layout below (see "Schema versions" in the crate
+/// documentation). Any change to a key's name or to the layout of its value bumps it.
+pub const SCHEMA_VERSION: u32 = 1;
 
-const QUEUE: &str = "sluice:{sluice:q0}";
+/// The start of every key name of this schema version: `sluice:v<SCHEMA_VERSION>`.
+macro_rules! root {
+    () => {
+        "sluice:v1"
+    };
+}
 
+/// Every key of this version starts with this (see [`SCHEMA_VERSION`]).
+pub const ROOT: &str = root!();
+
+/// The schema marker: the version (a number) the keys of this Redis are laid out in.
+/// The one key whose name no version changes, so any version can read it.
+pub const SCHEMA_MARKER: &str = "sluice:schema";
+
+/// Held (with an expiry) by the process moving keys to a new version, so concurrent
+/// starts wait for it instead of upgrading twice. Never renamed, like the marker.
+pub const SCHEMA_LOCK: &str = "sluice:schema:upgrading";
+
+/// The prefix of the keys from before schema versions (version 0): the same names
+/// without the `v1:`.
+pub const UNVERSIONED_ROOT: &str = "sluice:";
+
+const QUEUE: &str = concat!(root!(), ":{sluice:q0}");
+
+/// The consumer group of the queue streams.
 pub const GROUP: &str = "workers";
+
+/// The consumer group of the event stream's fan-out.
+pub const FANOUT_GROUP: &str = "fanout";
+
+/// Fields of a message hash (`…:msg:<id>`; see the crate documentation).
+pub mod msg {
+    pub const TENANT: &str = "tenant";
+    pub const STREAM: &str = "stream";
+    pub const STATUS: &str = "status";
+    pub const BODY: &str = "body";
+    pub const FROM: &str = "from";
+    pub const SUBJECT: &str = "subject";
+    pub const RECIPIENTS: &str = "recipients";
+    pub const ATTEMPTS: &str = "attempts";
+    pub const CREATED_AT: &str = "created_at";
+    pub const UPDATED_AT: &str = "updated_at";
+    pub const NEXT_ATTEMPT_AT: &str = "next_attempt_at";
+    pub const MESSAGE_ID_HEADER: &str = "message_id_header";
+    pub const TAGS: &str = "tags";
+    pub const METADATA: &str = "metadata";
+    /// `claim:<stream entry id>`: set while a worker holds the message (see
+    /// [`claim_field`](super::claim_field)).
+    pub const CLAIM_PREFIX: &str = "claim:";
+}
+
+/// The field of a queue stream entry: the message id.
+pub const ENTRY_MESSAGE: &str = "m";
+
+/// Fields of an event-stream entry (and of a tenant feed's, which has no tenant).
+pub mod event_entry {
+    pub const TENANT: &str = "t";
+    pub const MESSAGE: &str = "m";
+    pub const EVENT: &str = "e";
+    pub const TAGS: &str = "g";
+    pub const METADATA: &str = "d";
+}
+
+/// Between the stream and the message id in a delayed-set member.
+pub const MEMBER_SEPARATOR: &str = "|";
+
+/// The names the message scripts take as their first ARGV, in the order
+/// `scripts/message_names.lua` binds them.
+pub fn message_script_names() -> Vec<&'static str> {
+    vec![
+        GROUP,
+        msg::CLAIM_PREFIX,
+        MEMBER_SEPARATOR,
+        MessageStream::Bulk.as_str(),
+        msg::TENANT,
+        msg::STATUS,
+        msg::BODY,
+        msg::RECIPIENTS,
+        msg::ATTEMPTS,
+        msg::UPDATED_AT,
+        msg::NEXT_ATTEMPT_AT,
+        msg::TAGS,
+        msg::METADATA,
+        ENTRY_MESSAGE,
+        event_entry::TENANT,
+        event_entry::MESSAGE,
+        event_entry::EVENT,
+        event_entry::TAGS,
+        event_entry::METADATA,
+    ]
+}
 
 pub fn stream(stream: MessageStream) -> String {
     format!("{QUEUE}:stream:{}", stream.as_str())
@@ -35,15 +129,12 @@ pub fn waitlist(name: &str) -> String {
 }
 
 /// The generated HMAC key for VERP and unsubscribe tokens (when none is configured).
-pub const SECRET: &str = "sluice:secret";
+pub const SECRET: &str = concat!(root!(), ":secret");
 
 /// Every event of every message, until the fan-out has copied it to its tenant's feed.
 pub fn event_stream() -> String {
     format!("{QUEUE}:events")
 }
-
-/// The consumer group of the event stream's fan-out.
-pub const FANOUT_GROUP: &str = "fanout";
 
 /// A tenant's event feed (`GET /v1/events`), ids copied from the event stream.
 pub fn tenant_events(tenant: &TenantId) -> String {
@@ -54,6 +145,18 @@ pub fn tenant_events(tenant: &TenantId) -> String {
 /// configured defaults. In the queue's slot so the accept script can read it.
 pub fn quota_overrides(tenant: &TenantId) -> String {
     format!("{QUEUE}:quota:{tenant}")
+}
+
+/// A field of [`quota_overrides`]: `name` (`per_second`, `burst`, `per_day`) of `stream`.
+pub fn quota_override_field(stream: MessageStream, name: &str) -> String {
+    format!("{}.{name}", stream.as_str())
+}
+
+/// The limits a tenant may override, per stream (see [`quota_override_field`]).
+pub mod quota_field {
+    pub const PER_SECOND: &str = "per_second";
+    pub const BURST: &str = "burst";
+    pub const PER_DAY: &str = "per_day";
 }
 
 /// GCRA state (theoretical arrival time, ms) of the tenant's rate on one stream.
@@ -94,11 +197,16 @@ pub fn idempotency(tenant: &TenantId, key_hash: &str) -> String {
 }
 
 fn tenant_scope(tenant: &TenantId) -> String {
-    format!("sluice:{{sluice:t:{tenant}}}")
+    format!("{ROOT}:{{sluice:t:{tenant}}}")
 }
 
 pub fn tenant(tenant: &TenantId) -> String {
     format!("{}:tenant", tenant_scope(tenant))
+}
+
+/// Lets `sluice dev` find the tenant it created on an earlier run.
+pub fn tenant_label(label: &str) -> String {
+    format!("{ROOT}:tenant-label:{label}")
 }
 
 pub fn tenant_domains(tenant: &TenantId) -> String {
@@ -110,17 +218,17 @@ pub fn domain(tenant: &TenantId, name: &str) -> String {
 }
 
 /// Every tenant's domain set, for the SCAN that backfills the check schedule.
-pub const TENANT_DOMAINS_PATTERN: &str = "sluice:{sluice:t:*}:domains";
+pub const TENANT_DOMAINS_PATTERN: &str = concat!(root!(), ":{sluice:t:*}:domains");
 
 /// The tenant id in a key matching [`TENANT_DOMAINS_PATTERN`].
 pub fn tenant_of_domains_set(key: &str) -> Option<&str> {
-    key.strip_prefix("sluice:{sluice:t:")?
+    key.strip_prefix(concat!(root!(), ":{sluice:t:"))?
         .strip_suffix("}:domains")
 }
 
 /// When each domain is next re-verified (ZSET of `<tenant>|<domain>`, unix ms).
 pub fn domain_checks() -> String {
-    "sluice:{sluice:domains}:checks".to_string()
+    concat!(root!(), ":{sluice:domains}:checks").to_string()
 }
 
 pub fn tenant_api_keys(tenant: &TenantId) -> String {
@@ -163,18 +271,17 @@ pub fn template_versions(tenant: &TenantId, id: &TemplateId) -> String {
 }
 
 pub fn api_key(key_hash: &str) -> String {
-    format!("sluice:api-key:{key_hash}")
+    format!("{ROOT}:api-key:{key_hash}")
 }
 
-/// The message-hash field a worker sets while it holds the message for an attempt
-/// (the scripts CLAIM, SETTLE and CANCEL spell the same `claim:` prefix).
+/// The message-hash field a worker sets while it holds the message for an attempt.
 pub fn claim_field(entry_id: &str) -> String {
-    format!("claim:{entry_id}")
+    format!("{}{entry_id}", msg::CLAIM_PREFIX)
 }
 
 /// Member of the delayed set: the stream travels with the id so the mover needs no lookup.
 pub fn delayed_member(stream: MessageStream, id: &MessageId) -> String {
-    format!("{}|{id}", stream.as_str())
+    format!("{}{MEMBER_SEPARATOR}{id}", stream.as_str())
 }
 
 /// The tenant's webhook endpoints (SET of ids).
@@ -196,13 +303,110 @@ pub fn webhook_attempts(tenant: &TenantId, id: &WebhookId) -> String {
 }
 
 /// Every key of the webhook delivery schedule starts with this (one hash slot).
-pub const WEBHOOK_SCHEDULE: &str = "sluice:{sluice:wh}";
+const WEBHOOK_SCHEDULE: &str = concat!(root!(), ":{sluice:wh}");
 
 pub fn webhook_ready() -> String {
     format!("{WEBHOOK_SCHEDULE}:ready")
 }
 
+/// Prefixes of the schedule's per-endpoint keys, for the scripts that build them:
+/// the delivery hashes (`<prefix><ep>|<event id>`), the pending and the lease sets
+/// (`<prefix><ep>`), in that order.
+pub fn webhook_schedule_prefixes() -> [String; 3] {
+    [
+        format!("{WEBHOOK_SCHEDULE}:d:"),
+        format!("{WEBHOOK_SCHEDULE}:pending:"),
+        format!("{WEBHOOK_SCHEDULE}:leases:"),
+    ]
+}
+
 /// Only one process copies events to the feeds at a time (see `webhooks::schedule`).
 pub fn fanout_leader() -> String {
     format!("{QUEUE}:fanout-leader")
+}
+
+/// Before the hash tag of every shared rate bucket (see [`throttle_bucket`]).
+pub const THROTTLE_PREFIX: &str = concat!(root!(), ":throttle:");
+
+/// `…:throttle:{<key>}:<limit>:<period ms>[:<burst>]`: the braces make `<key>` the
+/// hash tag, so every rate of one key lives in one Redis Cluster slot. `burst` only
+/// when it differs from the limit.
+pub fn throttle_bucket(key: &str, limit: u32, period_ms: u128, burst: Option<u32>) -> String {
+    match burst {
+        Some(burst) => format!("{THROTTLE_PREFIX}{{{key}}}:{limit}:{period_ms}:{burst}"),
+        None => format!("{THROTTLE_PREFIX}{{{key}}}:{limit}:{period_ms}"),
+    }
+}
+
+/// Before the hash tag of every adaptive-rate hash (see [`adaptive`]).
+pub const ADAPTIVE_PREFIX: &str = concat!(root!(), ":adaptive:");
+
+/// The learned rate of `target` (`<source ip>|<provider>`).
+pub fn adaptive(target: &str) -> String {
+    format!("{ADAPTIVE_PREFIX}{{{target}}}")
+}
+
+/// Before the hash tag of every warm-up hash (see [`warmup`]).
+pub const WARMUP_PREFIX: &str = concat!(root!(), ":warmup:");
+
+/// The warm-up ramp of `target` (`<source ip>|<provider>`).
+pub fn warmup(target: &str) -> String {
+    format!("{WARMUP_PREFIX}{{{target}}}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_key_lives_under_the_schema_version() {
+        assert_eq!(ROOT, format!("sluice:v{SCHEMA_VERSION}"));
+        let tenant = TenantId::generate();
+        let id = MessageId::generate();
+        let keys = [
+            stream(MessageStream::Bulk),
+            message(&id),
+            tenant_events(&tenant),
+            api_key("h"),
+            tenant_label("dev"),
+            SECRET.to_string(),
+            TENANT_DOMAINS_PATTERN.to_string(),
+            domain_checks(),
+            webhook_ready(),
+            throttle_bucket("k", 1, 1000, None),
+            adaptive("127.0.0.2|gmail"),
+            warmup("127.0.0.2|gmail"),
+        ];
+        for key in keys {
+            assert!(key.starts_with(&format!("{ROOT}:")), "{key}");
+        }
+        assert!(!SCHEMA_MARKER.starts_with(ROOT));
+        assert_eq!(
+            tenant_of_domains_set(&tenant_domains(&tenant)),
+            Some(tenant.as_str())
+        );
+    }
+
+    #[test]
+    fn hash_tags_do_not_change_with_the_version() {
+        // An upgrade renames each key within its slot (RENAME needs one slot on a cluster).
+        let id = MessageId::generate();
+        let tag = |key: &str| key[key.find('{').unwrap()..=key.find('}').unwrap()].to_string();
+        assert_eq!(tag(&message(&id)), "{sluice:q0}");
+        assert_eq!(tag(&webhook_ready()), "{sluice:wh}");
+        assert_eq!(tag(&adaptive("1.2.3.4|gmail")), "{1.2.3.4|gmail}");
+    }
+
+    #[test]
+    fn throttle_keys_carry_the_rate() {
+        assert_eq!(
+            throttle_bucket("127.0.0.2|gmail", 600, 60_000, None),
+            "sluice:v1:throttle:{127.0.0.2|gmail}:600:60000"
+        );
+        assert_eq!(
+            throttle_bucket("k", 600, 60_000, Some(10)),
+            "sluice:v1:throttle:{k}:600:60000:10"
+        );
+    }
 }

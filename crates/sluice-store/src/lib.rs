@@ -1,12 +1,43 @@
-//! Everything that touches Redis. This is the only crate that knows key names.
+//! Everything that touches Redis. This is the only crate that knows key names: they
+//! are made in one module (`keys`), and the Lua scripts (`.lua` files, see `scripts`)
+//! get every name they share with Rust from there, in KEYS and ARGV.
 //!
 //! # Key schema
 //!
-//! Keys that a single atomic call touches together share a hash tag, so the layout
-//! works unchanged on Redis Cluster.
+//! Every key lives under the schema version, `sluice:v1:` (`keys::ROOT`, from
+//! `keys::SCHEMA_VERSION`). Keys that a single atomic call touches together share a
+//! hash tag, so the layout works unchanged on Redis Cluster; the tags themselves carry
+//! no version (`{sluice:q0}`, not `{sluice:v1:q0}`), so an upgrade renames each key
+//! within its slot.
+//!
+//! ## Schema versions
+//!
+//! - `sluice:schema` — STRING: the version the keys are laid out in (`1`). The one key
+//!   whose name never changes (with `sluice:schema:upgrading`, the upgrade lock).
+//!
+//! [`Store::connect`] reads the marker before anything else:
+//! - the version of this build: go on;
+//! - a newer one: refuse to start ([`StoreError::SchemaTooNew`]): a newer Sluice wrote
+//!   keys this one does not understand;
+//! - an older one, or none (version 0: an empty Redis, or data from before versions,
+//!   laid out as below without the `v1:`): the first process to start takes the
+//!   upgrade lock, moves every key (version 0 → 1 is a `RENAMENX` of `sluice:<rest>` to
+//!   `sluice:v1:<rest>`, TTLs and consumer groups kept; a taken new name leaves the old
+//!   key as it is, with a warning), sets the marker and lets go; processes starting
+//!   meanwhile wait for the marker.
+//!
+//! Upgrading an installation: stop every Sluice process of the old version (a running
+//! one does not look at the marker again, and would go on writing the old names),
+//! then start the new version; the first process upgrades, and the others wait for
+//! it. Nothing to run by hand. Going back means a Redis restored from before the
+//! upgrade: an older Sluice refuses the newer marker.
+//!
+//! A version that changes a key's name or the layout of its value bumps
+//! `keys::SCHEMA_VERSION` and adds the step from the previous version to
+//! `schema::upgrade`, so each start moves the keys one version at a time.
 //!
 //! Queue partition (tag `{sluice:q0}`; one partition today, the tag is the seam for more):
-//! - `sluice:{sluice:q0}:stream:transactional`, `…:stream:bulk` — Streams with the
+//! - `sluice:v1:{sluice:q0}:stream:transactional`, `…:stream:bulk` — Streams with the
 //!   consumer group `workers`; each entry is `m = <message id>`. Transactional is read
 //!   first; bulk only when transactional is empty. Entries are XACK+XDEL'd once settled.
 //! - `…:delayed` — ZSET of `<stream>|<message id>` scored by due time (unix ms):
@@ -33,7 +64,7 @@
 //!   24 h: the first response to replay, or a 409 when the body differs.
 //!
 //! Tenant scope (tag `{sluice:t:<tenant id>}`):
-//! - `sluice:{sluice:t:<id>}:tenant` — HASH `id`, `name`, `created_at`.
+//! - `sluice:v1:{sluice:t:<id>}:tenant` — HASH `id`, `name`, `created_at`.
 //! - `…:domains` — SET of domain names; `…:domain:<name>` — HASH `name`, `created_at`,
 //!   `version` (compare-and-set token of every update), `status` (`verified` /
 //!   `unverified`), `verified_at`, `last_checked_at` (unix ms or empty), `checks` (JSON:
@@ -62,24 +93,24 @@
 //!   Written with the summary in one script; never expire.
 //!
 //! Throttles (tag `{<throttle key>}`; the key names an (IP × provider), e.g. `127.0.0.2|gmail`):
-//! - `sluice:throttle:{<key>}:<limit>:<period ms>` — STRING: the GCRA theoretical arrival
+//! - `sluice:v1:throttle:{<key>}:<limit>:<period ms>` — STRING: the GCRA theoretical arrival
 //!   time (unix µs on the Redis server's clock). The rate is in the name, so a changed
 //!   limit starts a fresh bucket; a burst other than the limit adds `:<burst>`. Every rate
 //!   of one key shares the tag, so admitting against all of them is one script call.
 //!   Expires once the bucket is full again (with the default burst, at most one period).
 //!
 //! Adaptive rates (tag `{<target>}`, target = `<source ip>|<provider>`):
-//! - `sluice:adaptive:{<target>}` — HASH `rate` (learned messages per minute), `strikes`
+//! - `sluice:v1:adaptive:{<target>}` — HASH `rate` (learned messages per minute), `strikes`
 //!   (throttling replies in a row), `suspended_until` (unix ms), `suspension`
 //!   (`adaptive` or `manual`). Expires 30 days after its last update.
-//! - `sluice:warmup:{<target>}` — HASH `sent_day`, `sent` (today's count against the
+//! - `sluice:v1:warmup:{<target>}` — HASH `sent_day`, `sent` (today's count against the
 //!   warm-up cap), `setbacks`, `setback_day` (days the ramp lost to throttling).
 //!
 //! Events (tag `{sluice:q0}`, written with the message changes; see [`events`]):
-//! - `sluice:{sluice:q0}:events` — Stream, consumer group `fanout`: every event, with
+//! - `sluice:v1:{sluice:q0}:events` — Stream, consumer group `fanout`: every event, with
 //!   `t` tenant, `m` message id, `e` event JSON, `g` tags, `d` metadata; XACK+XDEL'd once
 //!   copied to the tenant's feed and handed to suppression and webhooks.
-//! - `sluice:{sluice:t:<id>}:events` — Stream: the tenant's feed (`GET /v1/events`), same
+//! - `sluice:v1:{sluice:t:<id>}:events` — Stream: the tenant's feed (`GET /v1/events`), same
 //!   entry ids as the event stream (so `evt_<entry id>` is stable), trimmed to retention.
 //!
 //! Webhooks, tenant scope (same tag as the tenant):
@@ -96,7 +127,7 @@
 //!
 //! Webhook delivery schedule (tag `{sluice:wh}`; one delivery = one event for one
 //! endpoint, `<ep>` = `<tenant id>|<webhook id>`; see `webhooks::schedule`):
-//! - `sluice:{sluice:wh}:ready` — ZSET of `<ep>` scored by when a claim can next do
+//! - `sluice:v1:{sluice:wh}:ready` — ZSET of `<ep>` scored by when a claim can next do
 //!   something for it (unix ms): its first due delivery while it has a free slot, else
 //!   its first lease expiry. Absent when it has nothing scheduled or in flight.
 //! - `…:pending:<ep>` — ZSET of event ids scored by due time (unix ms).
@@ -105,18 +136,18 @@
 //! - `…:d:<ep>|<event id>` — HASH `attempts` (made so far), `event` (the event record
 //!   JSON, the payload's source), `token` (the current lease's), `created_at`. Expires
 //!   a day after the whole retry schedule would have ended.
-//! - `sluice:{sluice:q0}:fanout-leader` — STRING: the process copying the event stream
+//! - `sluice:v1:{sluice:q0}:fanout-leader` — STRING: the process copying the event stream
 //!   to the tenant feeds (which accept ids in order only), with a lease of a few seconds.
 //!
 //! Domain checks (tag `{sluice:domains}`):
-//! - `sluice:{sluice:domains}:checks` — ZSET of `<tenant id>|<domain>` scored by when
+//! - `sluice:v1:{sluice:domains}:checks` — ZSET of `<tenant id>|<domain>` scored by when
 //!   its DNS is next re-verified (unix ms); a claim pushes the score a lease ahead.
 //!
 //! Global:
-//! - `sluice:secret` — STRING: the generated HMAC key for VERP and unsubscribe tokens
+//! - `sluice:v1:secret` — STRING: the generated HMAC key for VERP and unsubscribe tokens
 //!   when `secret_key` is not configured.
-//! - `sluice:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
-//! - `sluice:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`,
+//! - `sluice:v1:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
+//! - `sluice:v1:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`,
 //!   `expires_at` (unix ms or empty; checked on every request). Keys are stored only as
 //!   hashes; lookup is one HGETALL per request, never cached, so a revocation (which
 //!   deletes this record) holds at once on every node. No hash tag: a request knows only
@@ -135,6 +166,8 @@ mod messages;
 mod queue;
 mod quotas;
 mod replication;
+mod reply;
+mod schema;
 mod scripts;
 pub mod server_check;
 pub mod suppressions;
@@ -148,6 +181,9 @@ pub mod webhooks;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+
+/// The one millisecond conversion (see `sluice_model::time`), used by every module here.
+pub(crate) use sluice_model::time::{from_ms, now_ms, to_ms};
 
 pub use cancel::CancelOutcome;
 pub use domains::seal::KeySealer;
@@ -182,8 +218,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects and checks the server answers. The connection manager reconnects by
-    /// itself, so a Redis restart costs failed requests, not a restart of Sluice.
+    /// Connects, checks the server answers and that its keys are laid out in this
+    /// version's schema (upgrading an older layout, refusing a newer one: see "Schema
+    /// versions" above). The connection manager reconnects by itself, so a Redis
+    /// restart costs failed requests, not a restart of Sluice.
     pub async fn connect(url: &str, retention: Duration) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(StoreError::Redis)?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -198,6 +236,7 @@ impl Store {
             replica_waiter: None,
         };
         store.ping().await?;
+        schema::ensure(&mut store.conn()).await?;
         Ok(store)
     }
 
@@ -266,17 +305,4 @@ pub(crate) async fn scan_tags(
     tags.sort();
     tags.dedup();
     Ok(tags)
-}
-
-pub(crate) fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-pub(crate) fn from_ms(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-pub(crate) fn to_ms(at: time::OffsetDateTime) -> i64 {
-    (at.unix_timestamp_nanos() / 1_000_000) as i64
 }

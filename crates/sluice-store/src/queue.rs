@@ -1,7 +1,6 @@
 //! The worker side of the queues: priority reads, reclaiming a crashed worker's
 //! entries, settling attempts, and moving due retries back into their stream.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -12,8 +11,10 @@ use sluice_model::{
 };
 use time::OffsetDateTime;
 
+use crate::keys::{self, msg};
 use crate::messages::parse_status;
-use crate::{StoreError, from_ms, keys, now_ms, scripts, to_ms};
+use crate::reply::{self, Reply};
+use crate::{StoreError, from_ms, now_ms, scripts, to_ms};
 
 /// The longest a blocking read waits; the reader's connection allows this plus a margin.
 pub const MAX_BLOCK: Duration = Duration::from_secs(5);
@@ -180,7 +181,8 @@ impl Queue {
     /// Moves bulk mail from the fair queue into the bulk stream, tenants interleaved,
     /// keeping the stream's unread part short so a newcomer never waits long.
     async fn feed_bulk(&self, count: usize) -> Result<u64, StoreError> {
-        let moved: u64 = scripts::FEED_BULK
+        let moved = scripts::FEED_BULK
+            .call()
             .key(keys::fair_bulk())
             .key(keys::fair_bulk_times())
             .key(keys::stream(MessageStream::Bulk))
@@ -188,7 +190,7 @@ impl Queue {
             .arg(count.max(1))
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(moved)
+        Ok(reply::int("feed_bulk", moved)?.max(0) as u64)
     }
 
     async fn read(
@@ -236,34 +238,36 @@ impl Queue {
     /// racing it; [`Queue::settle`] and [`Queue::discard`] release it.
     pub async fn load(&self, entry: &QueueEntry) -> Result<Loaded, StoreError> {
         let key = keys::message(&entry.message_id);
-        let fields: HashMap<String, String> = scripts::CLAIM
+        let fields = scripts::CLAIM
+            .call()
             .key(&key)
-            .arg(&entry.entry_id)
+            .arg(keys::claim_field(&entry.entry_id))
             .arg(now_ms())
             .invoke_async(&mut self.conn.clone())
             .await?;
+        let fields = Reply::new("claim", fields)?.pairs()?;
         if fields.is_empty() {
             return Ok(Loaded::Missing);
         }
-        let status = match fields.get("status").and_then(|s| parse_status(s)) {
+        let status = match fields.get(msg::STATUS).and_then(|s| parse_status(s)) {
             Some(status) if !status.is_final() => status,
             _ => return Ok(Loaded::Finished),
         };
-        let Some(body) = fields.get("body") else {
+        let Some(body) = fields.get(msg::BODY) else {
             return Ok(Loaded::Finished);
         };
         let corrupt = |reason: String| StoreError::corrupt(&key, reason);
         let text = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
         Ok(Loaded::Job(Box::new(DeliveryJob {
             entry: entry.clone(),
-            tenant: TenantId::parse(text("tenant")).map_err(|e| corrupt(e.to_string()))?,
+            tenant: TenantId::parse(text(msg::TENANT)).map_err(|e| corrupt(e.to_string()))?,
             status,
             message: serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?,
-            message_id_header: text("message_id_header").to_string(),
-            recipients: serde_json::from_str(text("recipients"))
+            message_id_header: text(msg::MESSAGE_ID_HEADER).to_string(),
+            recipients: serde_json::from_str(text(msg::RECIPIENTS))
                 .map_err(|e| corrupt(e.to_string()))?,
-            attempts: text("attempts").parse().unwrap_or_default(),
-            created_at: from_ms(text("created_at").parse().unwrap_or_default()),
+            attempts: text(msg::ATTEMPTS).parse().unwrap_or_default(),
+            created_at: from_ms(text(msg::CREATED_AT).parse().unwrap_or_default()),
         })))
     }
 
@@ -301,7 +305,7 @@ impl Queue {
         settlement: &Settlement,
     ) -> Result<(), StoreError> {
         let final_ = settlement.retry_at.is_none();
-        let mut invocation = scripts::SETTLE.prepare_invoke();
+        let mut invocation = scripts::SETTLE.call();
         invocation
             .key(keys::message(&entry.message_id))
             .key(keys::message_events(&entry.message_id))
@@ -315,6 +319,8 @@ impl Queue {
         }
         invocation
             .arg(&entry.entry_id)
+            .arg(keys::claim_field(&entry.entry_id))
+            .arg(entry.message_id.as_str())
             .arg(settlement.status.as_str())
             .arg(
                 serde_json::to_string(&settlement.recipients)
@@ -335,7 +341,8 @@ impl Queue {
             invocation
                 .arg(serde_json::to_string(event).map_err(|e| StoreError::corrupt("event", e))?);
         }
-        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let settled = invocation.invoke_async(&mut self.conn.clone()).await?;
+        reply::int("settle", settled)?;
         Ok(())
     }
 
@@ -343,7 +350,8 @@ impl Queue {
     /// their streams. Returns how many moved and how many entries are still listed
     /// (some may be stale: already moved by their fallback time).
     pub async fn release_waiting(&self, name: &str, count: u32) -> Result<(u64, u64), StoreError> {
-        let (released, waiting): (u64, u64) = scripts::RELEASE_WAITING
+        let reply = scripts::RELEASE_WAITING
+            .call()
             .key(keys::waitlist(name))
             .key(keys::delayed())
             .key(keys::stream(MessageStream::Transactional))
@@ -352,6 +360,10 @@ impl Queue {
             .arg(count.saturating_mul(4).max(16))
             .invoke_async(&mut self.conn.clone())
             .await?;
+        let mut reply = Reply::new("release_waiting", reply)?;
+        let released = reply.int("released")?.max(0) as u64;
+        let waiting = reply.int("waiting")?.max(0) as u64;
+        reply.end()?;
         Ok((released, waiting))
     }
 
@@ -376,7 +388,8 @@ impl Queue {
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let moved: usize = scripts::PROMOTE
+        let moved = scripts::PROMOTE
+            .call()
             .key(keys::delayed())
             .key(keys::stream(MessageStream::Transactional))
             .key(keys::stream(MessageStream::Bulk))
@@ -388,7 +401,7 @@ impl Queue {
             .arg(crate::FAIR_BACKLOG)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(moved)
+        Ok(reply::int("promote", moved)?.max(0) as usize)
     }
 
     pub async fn depth(&self) -> Result<QueueDepth, StoreError> {
@@ -455,7 +468,7 @@ pub(crate) fn to_entry(
     entry: redis::streams::StreamId,
 ) -> Option<QueueEntry> {
     let message_id = entry
-        .get::<String>("m")
+        .get::<String>(keys::ENTRY_MESSAGE)
         .and_then(|m| MessageId::parse(&m).ok());
     match message_id {
         Some(message_id) => Some(QueueEntry {

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use redis::AsyncCommands;
 use sluice_model::{MessageStream, QuotasPatch, StreamQuotaPatch, TenantId, TenantQuotas};
 
-use crate::{Store, StoreError, keys};
+use crate::keys::{self, quota_field};
+use crate::{Store, StoreError};
 
 impl Store {
     /// The tenant's effective limits: its overrides over `defaults`.
@@ -21,14 +22,14 @@ impl Store {
         let mut quotas = *defaults;
         for stream in MessageStream::ALL {
             let quota = quotas.get_mut(stream);
-            let field = |name: &str| fields.get(&format!("{stream}.{name}"));
-            if let Some(v) = field("per_second").and_then(|v| v.parse().ok()) {
+            let field = |name: &str| fields.get(&keys::quota_override_field(stream, name));
+            if let Some(v) = field(quota_field::PER_SECOND).and_then(|v| v.parse().ok()) {
                 quota.per_second = v;
             }
-            if let Some(v) = field("burst").and_then(|v| v.parse().ok()) {
+            if let Some(v) = field(quota_field::BURST).and_then(|v| v.parse().ok()) {
                 quota.burst = v;
             }
-            if let Some(v) = field("per_day").and_then(|v| v.parse().ok()) {
+            if let Some(v) = field(quota_field::PER_DAY).and_then(|v| v.parse().ok()) {
                 quota.per_day = v;
             }
         }
@@ -60,12 +61,15 @@ impl Store {
                 continue;
             };
             let changes = [
-                ("per_second", per_second.map(|v| v.map(u64::from))),
-                ("burst", burst.map(|v| v.map(u64::from))),
-                ("per_day", *per_day),
+                (
+                    quota_field::PER_SECOND,
+                    per_second.map(|v| v.map(u64::from)),
+                ),
+                (quota_field::BURST, burst.map(|v| v.map(u64::from))),
+                (quota_field::PER_DAY, *per_day),
             ];
             for (name, change) in changes {
-                let field = format!("{stream}.{name}");
+                let field = keys::quota_override_field(stream, name);
                 match change {
                     Some(Some(value)) => {
                         pipe.hset(&key, field, value).ignore();

@@ -17,64 +17,42 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use redis::Script;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sluice_model::{MessageId, Suppression, SuppressionReason, TenantId};
 
+use crate::reply::{self, Reply};
+use crate::scripts::{Lua, Names};
 use crate::{Store, StoreError, from_ms, keys, now_ms};
 
-/// KEYS: entries hash, order, then each reason's order (in `SuppressionReason::ALL`
-/// order). ARGV: groups of (address, entry JSON, order member, reason index 1..4).
-/// Returns one `{added (0|1), entry JSON}` per group; an existing entry is kept.
-static ADD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local out = {}
-for i = 1, #ARGV, 4 do
-  local existing = redis.call('HGET', KEYS[1], ARGV[i])
-  if existing then
-    out[#out + 1] = {0, existing}
-  else
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-    redis.call('ZADD', KEYS[2], 0, ARGV[i + 2])
-    redis.call('ZADD', KEYS[2 + tonumber(ARGV[i + 3])], 0, ARGV[i + 2])
-    out[#out + 1] = {1, ARGV[i + 1]}
-  end
-end
-return out
-"#,
-    )
-});
+/// The names the scripts take first (`scripts/suppression_names.lua`): the entry
+/// JSON's creation time (see [`Stored`]), and the order members' layout.
+fn script_names() -> Vec<&'static str> {
+    vec![CREATED_AT, STAMP_DIGITS_TEXT, MEMBER_SEPARATOR]
+}
 
-/// KEYS: as for [`ADD`]. ARGV: address. Returns the removed entry JSON, or nil.
-static REMOVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if not entry then return false end
-local member = string.format('%015d', cjson.decode(entry).created_at) .. '|' .. ARGV[1]
-for i = 2, #KEYS do redis.call('ZREM', KEYS[i], member) end
-redis.call('HDEL', KEYS[1], ARGV[1])
-return entry
-"#,
-    )
-});
+const NAMES: Names = Names::new(include_str!("scripts/suppression_names.lua"), script_names);
 
-/// KEYS: entries hash, the order to read. ARGV: upper bound (`+` or `(<member>`),
-/// count. Returns `{member, entry JSON or ''}` newest first.
-static PAGE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local members = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[1], '-', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, member in ipairs(members) do
-  out[#out + 1] = {member, redis.call('HGET', KEYS[1], string.sub(member, 17)) or ''}
-end
-return out
-"#,
-    )
-});
+/// See `scripts/suppression_add.lua`.
+static ADD: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/suppression_add.lua")));
+
+/// See `scripts/suppression_remove.lua`.
+static REMOVE: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/suppression_remove.lua")));
+
+/// See `scripts/suppression_page.lua`.
+static PAGE: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/suppression_page.lua")));
+
+/// The entry JSON's member the removal script rebuilds the order member from.
+const CREATED_AT: &str = "created_at";
+
+/// Between the stamp and the address in an order member.
+const MEMBER_SEPARATOR: &str = "|";
+
+/// [`STAMP_DIGITS`] for the scripts.
+const STAMP_DIGITS_TEXT: &str = "15";
 
 /// Digits of the created_at prefix of an order member.
 const STAMP_DIGITS: usize = 15;
@@ -118,7 +96,9 @@ impl SuppressionCursor {
         let member = String::from_utf8(URL_SAFE_NO_PAD.decode(value).ok()?).ok()?;
         let (stamp, address) = member.split_at_checked(STAMP_DIGITS)?;
         let valid = stamp.bytes().all(|b| b.is_ascii_digit())
-            && address.strip_prefix('|').is_some_and(|a| !a.is_empty());
+            && address
+                .strip_prefix(MEMBER_SEPARATOR)
+                .is_some_and(|a| !a.is_empty());
         valid.then_some(Self(member))
     }
 }
@@ -169,6 +149,11 @@ fn normalize(address: &str) -> String {
     address.trim().to_lowercase()
 }
 
+/// `<created_at ms, STAMP_DIGITS digits><MEMBER_SEPARATOR><address>`.
+fn order_member(created_at: i64, address: &str) -> String {
+    format!("{created_at:0STAMP_DIGITS$}{MEMBER_SEPARATOR}{address}")
+}
+
 fn reason_index(reason: SuppressionReason) -> usize {
     SuppressionReason::ALL
         .iter()
@@ -195,8 +180,9 @@ impl Store {
 }
 
 impl Suppressions {
-    fn write_keys<'a>(script: &'a Script, tenant: &TenantId) -> redis::ScriptInvocation<'a> {
-        let mut invocation = script.key(keys::suppressions(tenant));
+    fn write_keys<'a>(script: &'a Lua, tenant: &TenantId) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.call();
+        invocation.key(keys::suppressions(tenant));
         invocation.key(keys::suppression_order(tenant, None));
         for reason in SuppressionReason::ALL {
             invocation.key(keys::suppression_order(tenant, Some(reason)));
@@ -246,17 +232,28 @@ impl Suppressions {
             invocation
                 .arg(address)
                 .arg(&json)
-                .arg(format!("{created_at:0STAMP_DIGITS$}|{address}"))
+                .arg(order_member(created_at, address))
                 .arg(reason_index(entry.reason));
         }
-        let replies: Vec<(i64, String)> = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let replies = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let mut replies = Reply::new("suppression_add", replies)?;
+        if replies.len() != addresses.len() {
+            return Err(replies.error(format!(
+                "{} results for {} addresses",
+                replies.len(),
+                addresses.len()
+            )));
+        }
         let key = keys::suppressions(tenant);
         addresses
             .into_iter()
-            .zip(replies)
-            .map(|(address, (added, json))| {
+            .map(|address| {
+                let mut result = replies.array("result")?;
+                let added = result.int("added")? == 1;
+                let json = result.text("entry")?;
+                result.end()?;
                 Ok(SuppressionAdded {
-                    added: added == 1,
+                    added,
                     entry: decode(&key, address, &json)?,
                 })
             })
@@ -270,11 +267,11 @@ impl Suppressions {
         address: &str,
     ) -> Result<Option<Suppression>, StoreError> {
         let address = normalize(address);
-        let removed: Option<String> = Self::write_keys(&REMOVE, tenant)
+        let removed = Self::write_keys(&REMOVE, tenant)
             .arg(&address)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        removed
+        reply::optional_text("suppression_remove", removed)?
             .map(|json| decode(&keys::suppressions(tenant), address, &json))
             .transpose()
     }
@@ -343,6 +340,7 @@ impl Suppressions {
         let key = keys::suppressions(tenant);
         let upper = cursor.map_or_else(|| "+".to_string(), |c| format!("({}", c.0));
         let rows: Vec<(String, String)> = PAGE
+            .call()
             .key(&key)
             .key(keys::suppression_order(tenant, reason))
             .arg(upper)
@@ -354,7 +352,7 @@ impl Suppressions {
         let mut last = None;
         for (member, json) in rows.into_iter().take(limit) {
             let address = member
-                .get(STAMP_DIGITS + 1..)
+                .get(STAMP_DIGITS + MEMBER_SEPARATOR.len()..)
                 .unwrap_or_default()
                 .to_string();
             // An order member without its entry is skipped, not fatal: the page is
@@ -374,6 +372,23 @@ impl Suppressions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn the_scripts_get_the_layout_rust_writes() {
+        assert_eq!(STAMP_DIGITS_TEXT.parse::<usize>().ok(), Some(STAMP_DIGITS));
+        let json = serde_json::to_value(Stored {
+            reason: SuppressionReason::Manual,
+            created_at: 7,
+            message_id: None,
+            event_id: None,
+            note: None,
+        })
+        .ok();
+        assert_eq!(
+            json.and_then(|j| j.get(CREATED_AT).cloned()),
+            Some(7.into())
+        );
+        assert_eq!(order_member(7, "a@x.test"), "000000000000007|a@x.test");
+    }
 
     #[test]
     fn cursors_round_trip_and_refuse_anything_else() {

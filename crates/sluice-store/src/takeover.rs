@@ -104,6 +104,7 @@ impl Queue {
                     .arg(consumer.idle)
                     .arg(ttl.as_millis() as u64)
                     .arg(if expired_is_dead { "1" } else { "0" })
+                    .arg(ALIVE)
                     .invoke_async(&mut self.conn.clone())
                     .await?;
                 if !reply.ids.is_empty() {

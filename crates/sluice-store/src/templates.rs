@@ -16,90 +16,49 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sluice_model::{NewTemplate, Template, TemplateBody, TemplateId, TemplateSummary, TenantId};
 
+use crate::reply::{self, Reply};
+use crate::scripts::{Lua, Names};
 use crate::{Store, StoreError, from_ms, keys, now_ms};
 
 /// Versions kept per template: the latest and the 49 before it.
 pub const VERSIONS_KEPT: u32 = 50;
 
-/// KEYS: summaries hash, order, the template's versions. ARGV: id, summary JSON,
-/// version 1 JSON.
-static CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-redis.call('HSET', KEYS[3], '1', ARGV[3])
-return 1
-"#,
-    )
-});
+/// Members of the summary JSON the scripts read or write (see [`StoredSummary`]).
+mod member {
+    pub const LATEST: &str = "latest";
+    pub const NAME: &str = "name";
+    pub const UPDATED_AT: &str = "updated_at";
+}
 
-/// KEYS: summaries hash, the template's versions. ARGV: id, name, updated_at ms,
-/// version JSON, versions kept. Returns the new summary JSON, or nil when the
-/// template does not exist.
-static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current then return false end
-local summary = cjson.decode(current)
-local version = summary.latest + 1
-summary.latest = version
-summary.name = ARGV[2]
-summary.updated_at = tonumber(ARGV[3])
-local encoded = cjson.encode(summary)
-redis.call('HSET', KEYS[1], ARGV[1], encoded)
-redis.call('HSET', KEYS[2], tostring(version), ARGV[4])
-local dropped = version - tonumber(ARGV[5])
-if dropped >= 1 then redis.call('HDEL', KEYS[2], tostring(dropped)) end
-return encoded
-"#,
-    )
-});
+/// The names the scripts take first (`scripts/template_names.lua`).
+fn script_names() -> Vec<&'static str> {
+    vec![member::LATEST, member::NAME, member::UPDATED_AT]
+}
 
-/// KEYS: summaries hash, the template's versions. ARGV: id, version ('' = latest).
-/// Returns `{}` for no template, else `{summary JSON, version JSON or ''}`.
-static GET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local summary = redis.call('HGET', KEYS[1], ARGV[1])
-if not summary then return {} end
-local version = ARGV[2]
-if version == '' then version = tostring(cjson.decode(summary).latest) end
-return {summary, redis.call('HGET', KEYS[2], version) or ''}
-"#,
-    )
-});
+const NAMES: Names = Names::new(include_str!("scripts/template_names.lua"), script_names);
 
-/// KEYS: summaries hash, order, the template's versions. ARGV: id. Returns 1 when
-/// the template existed.
-static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[3])
-return 1
-"#,
-    )
-});
+/// See `scripts/template_create.lua`.
+static CREATE: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/template_create.lua")));
 
-/// KEYS: summaries hash, order. ARGV: upper bound (`+` or `(<id>`), count. Returns
-/// `{id, summary JSON or ''}` newest first.
-static PAGE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local ids = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[1], '-', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, id in ipairs(ids) do
-  out[#out + 1] = {id, redis.call('HGET', KEYS[1], id) or ''}
-end
-return out
-"#,
-    )
-});
+/// See `scripts/template_update.lua`.
+static UPDATE: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/template_update.lua")));
 
-/// A template's summary as stored (the id is the field name).
+/// See `scripts/template_get.lua`.
+static GET: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/template_get.lua")));
+
+/// See `scripts/template_delete.lua`.
+static DELETE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/template_delete.lua")));
+
+/// See `scripts/template_page.lua`.
+static PAGE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/template_page.lua")));
+
+/// A template's summary as stored (the id is the field name). The scripts spell the
+/// members they touch through [`member`] (a test checks the two agree).
 #[derive(Serialize, Deserialize)]
 struct StoredSummary {
     name: String,
@@ -207,7 +166,8 @@ impl Templates {
             body: template.body.clone(),
             created_at: now,
         };
-        let _: i64 = CREATE
+        let created = CREATE
+            .call()
             .key(keys::templates(tenant))
             .key(keys::template_order(tenant))
             .key(keys::template_versions(tenant, &id))
@@ -216,6 +176,7 @@ impl Templates {
             .arg(encode(&version)?)
             .invoke_async(&mut self.conn.clone())
             .await?;
+        reply::int("template_create", created)?;
         Ok(template_view(id, &summary, 1, version))
     }
 
@@ -233,7 +194,8 @@ impl Templates {
             created_at: now,
         };
         let key = keys::templates(tenant);
-        let summary: Option<String> = UPDATE
+        let summary = UPDATE
+            .call()
             .key(&key)
             .key(keys::template_versions(tenant, id))
             .arg(id.as_str())
@@ -243,7 +205,7 @@ impl Templates {
             .arg(VERSIONS_KEPT)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let Some(summary) = summary else {
+        let Some(summary) = reply::optional_text("template_update", summary)? else {
             return Ok(None);
         };
         let summary = decode_summary(&key, id, &summary)?;
@@ -259,17 +221,21 @@ impl Templates {
         version: Option<u32>,
     ) -> Result<TemplateLookup, StoreError> {
         let key = keys::templates(tenant);
-        let found: Vec<String> = GET
+        let found = GET
+            .call()
             .key(&key)
             .key(keys::template_versions(tenant, id))
             .arg(id.as_str())
             .arg(version.map(|v| v.to_string()).unwrap_or_default())
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let [summary, stored] = <[String; 2]>::try_from(found).unwrap_or_default();
-        if summary.is_empty() {
+        let mut found = Reply::new("template_get", found)?;
+        if found.is_empty() {
             return Ok(TemplateLookup::NoTemplate);
         }
+        let summary = found.text("summary")?;
+        let stored = found.text("version")?;
+        found.end()?;
         let summary = decode_summary(&key, id, &summary)?;
         if stored.is_empty() {
             return Ok(TemplateLookup::NoVersion {
@@ -293,14 +259,14 @@ impl Templates {
 
     /// Deletes the template and every version; `false` when there was none.
     pub async fn delete(&self, tenant: &TenantId, id: &TemplateId) -> Result<bool, StoreError> {
-        let deleted: i64 = DELETE
+        let deleted = DELETE
             .key(keys::templates(tenant))
             .key(keys::template_order(tenant))
             .key(keys::template_versions(tenant, id))
             .arg(id.as_str())
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(deleted == 1)
+        Ok(reply::int("template_delete", deleted)? == 1)
     }
 
     /// A page of the tenant's templates, newest first, after `cursor` (the last id
@@ -338,5 +304,25 @@ impl Templates {
             templates,
             next_cursor: last.filter(|_| more),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_scripts_spell_the_summary_members_as_serde_does() {
+        let stored = StoredSummary {
+            name: "n".into(),
+            latest: 1,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let json = serde_json::to_value(&stored).unwrap();
+        for member in script_names() {
+            assert!(json.get(member).is_some(), "{member}");
+        }
     }
 }

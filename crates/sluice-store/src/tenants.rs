@@ -266,7 +266,7 @@ impl Store {
     ///
     /// The lookup record is deleted and the tenant record marked in one MULTI, so the
     /// key fails on the very next request on every node and the listing agrees. The
-    /// lookup key `sluice:api-key:<hash>` carries no hash tag (a request knows only
+    /// lookup key `sluice:v1:api-key:<hash>` carries no hash tag (a request knows only
     /// the secret, not the tenant), so on Redis Cluster the two keys live in different
     /// slots and this MULTI would be refused: there it must become two steps in the
     /// order written here, the DEL first, so that a half-done revocation leaves a key
@@ -334,7 +334,7 @@ impl Store {
         label: &str,
         name: &str,
     ) -> Result<TenantView, StoreError> {
-        let label_key = format!("sluice:tenant-label:{label}");
+        let label_key = keys::tenant_label(label);
         let existing: Option<String> = self.conn().get(&label_key).await?;
         if let Some(id) = existing.and_then(|id| TenantId::parse(&id).ok())
             && let Some(tenant) = self.get_tenant(&id).await?

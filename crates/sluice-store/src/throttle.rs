@@ -20,7 +20,7 @@ use std::time::Duration;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, keys, reply};
 
 /// A rate: `limit` per `period` over the long run, with up to `burst` at once.
 ///
@@ -197,7 +197,8 @@ impl Throttle {
                 .arg(rate.limit)
                 .arg(rate.burst());
         }
-        let wait_us: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let wait_us = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let wait_us = reply::int("throttle_gcra", wait_us)?;
         Ok(if wait_us <= 0 {
             Admission::Allowed
         } else {
@@ -206,54 +207,16 @@ impl Throttle {
     }
 }
 
-/// `sluice:throttle:{<key>}:<limit>:<period ms>[:<burst>]`: the braces make `<key>` the
-/// hash tag, so every rate of one key lives in one Redis Cluster slot.
+/// The bucket of one rate of `key` (see `keys::throttle_bucket`): a burst other than
+/// the limit is part of the name.
 fn bucket_key(key: &str, rate: &Rate) -> String {
-    let base = format!(
-        "sluice:throttle:{{{key}}}:{}:{}",
-        rate.limit,
-        rate.period_ms()
-    );
-    match rate.burst {
-        Some(burst) if burst != rate.limit => format!("{base}:{burst}"),
-        _ => base,
-    }
+    let burst = rate.burst.filter(|burst| *burst != rate.limit);
+    keys::throttle_bucket(key, rate.limit, rate.period_ms(), burst)
 }
 
-/// GCRA over several buckets at once, all or nothing.
-///
-/// KEYS: one bucket per rate. ARGV: cost, then per bucket: period (µs), limit, burst.
-/// Each bucket holds its TAT in µs of Redis time. Returns 0 when admitted (every TAT
-/// advanced), else the longest wait in µs (≥ 1) with nothing written. Times are in µs
-/// as doubles: exact up to 2^53 µs, far beyond any real clock.
-static GCRA: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"#!lua flags=allow-oom
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cost = tonumber(ARGV[1])
-local tats = {}
-local wait = 0
-for i = 1, #KEYS do
-  local base = 2 + (i - 1) * 3
-  local interval = tonumber(ARGV[base]) / tonumber(ARGV[base + 1])
-  local burst = tonumber(ARGV[base + 2])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or now) or now
-  if tat < now then tat = now end
-  local new_tat = tat + interval * cost
-  local over = new_tat - interval * burst - now
-  if over > wait then wait = over end
-  tats[i] = new_tat
-end
-if wait > 0 then return math.ceil(wait) end
-for i = 1, #KEYS do
-  local ttl_ms = math.max(1, math.ceil((tats[i] - now) / 1000))
-  redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', ttl_ms)
-end
-return 0
-"#,
-    )
-});
+/// GCRA over several buckets at once, all or nothing (see `scripts/throttle_gcra.lua`).
+static GCRA: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/throttle_gcra.lua")));
 
 #[cfg(test)]
 mod tests {
@@ -265,11 +228,11 @@ mod tests {
         let hour = Rate::per_hour(10_000);
         assert_eq!(
             bucket_key("127.0.0.2|gmail", &minute),
-            "sluice:throttle:{127.0.0.2|gmail}:600:60000"
+            "sluice:v1:throttle:{127.0.0.2|gmail}:600:60000"
         );
         assert_eq!(
             bucket_key("127.0.0.2|gmail", &hour),
-            "sluice:throttle:{127.0.0.2|gmail}:10000:3600000"
+            "sluice:v1:throttle:{127.0.0.2|gmail}:10000:3600000"
         );
         // A burst equal to the limit is the default and keeps the default key.
         assert_eq!(
@@ -278,7 +241,7 @@ mod tests {
         );
         assert_eq!(
             bucket_key("k", &minute.with_burst(10)),
-            "sluice:throttle:{k}:600:60000:10"
+            "sluice:v1:throttle:{k}:600:60000:10"
         );
     }
 

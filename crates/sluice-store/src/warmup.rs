@@ -7,54 +7,43 @@
 
 use std::sync::LazyLock;
 
-use redis::Script;
 use redis::aio::ConnectionManager;
 
+use crate::keys::{self, warmup as key};
+use crate::reply::{self, Reply};
+use crate::scripts::{Lua, Names};
 use crate::{Store, StoreError};
 
-fn key(target: &str) -> String {
-    format!("sluice:warmup:{{{target}}}")
+/// Fields of a target's hash.
+mod field {
+    /// The day `sent` counts (days since 1970-01-01, Redis server time).
+    pub const SENT_DAY: &str = "sent_day";
+    pub const SENT: &str = "sent";
+    /// Days the ramp lost to throttling.
+    pub const SETBACKS: &str = "setbacks";
+    /// The day of the last setback (one a day at most).
+    pub const SETBACK_DAY: &str = "setback_day";
 }
 
-/// ARGV: start day (days since 1970-01-01), then the daily caps.
-/// Returns {allowed (1/0, -1 = warm), ramp day, cap, sent today}.
-static ADMIT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"#!lua flags=allow-oom
-local t = redis.call('TIME')
-local today = math.floor(tonumber(t[1]) / 86400)
-local setbacks = tonumber(redis.call('HGET', KEYS[1], 'setbacks') or '0')
-local day = today - tonumber(ARGV[1]) - setbacks
-if day < 0 then day = 0 end
-local caps = #ARGV - 1
-if day >= caps then return {-1, day, 0, 0} end
-local cap = tonumber(ARGV[2 + day])
-local sent = 0
-if tonumber(redis.call('HGET', KEYS[1], 'sent_day') or '-1') == today then
-  sent = tonumber(redis.call('HGET', KEYS[1], 'sent') or '0')
-end
-if sent >= cap then return {0, day, cap, sent} end
-redis.call('HSET', KEYS[1], 'sent_day', today, 'sent', sent + 1)
-redis.call('EXPIRE', KEYS[1], 86400 * 400)
-return {1, day, cap, sent + 1}
-"#,
-    )
-});
+/// The names the scripts take first (`scripts/warmup_names.lua`).
+fn script_names() -> Vec<&'static str> {
+    vec![
+        field::SENT_DAY,
+        field::SENT,
+        field::SETBACKS,
+        field::SETBACK_DAY,
+    ]
+}
 
-/// At most one setback per day, however many throttling replies that day brings.
-static SET_BACK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"#!lua flags=allow-oom
-local t = redis.call('TIME')
-local today = math.floor(tonumber(t[1]) / 86400)
-if tonumber(redis.call('HGET', KEYS[1], 'setback_day') or '-1') == today then return 0 end
-redis.call('HINCRBY', KEYS[1], 'setbacks', 1)
-redis.call('HSET', KEYS[1], 'setback_day', today)
-redis.call('EXPIRE', KEYS[1], 86400 * 400)
-return 1
-"#,
-    )
-});
+const NAMES: Names = Names::new(include_str!("scripts/warmup_names.lua"), script_names);
+
+/// Counts one message against today's cap (see `scripts/warmup_admit.lua`).
+static ADMIT: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/warmup_admit.lua")));
+
+/// At most one setback per day (see `scripts/warmup_set_back.lua`).
+static SET_BACK: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/warmup_set_back.lua")));
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WarmupAdmission {
@@ -64,6 +53,25 @@ pub enum WarmupAdmission {
     Capped { day: u32, cap: u32 },
     /// Past the schedule: no cap.
     Warm,
+}
+
+impl WarmupAdmission {
+    /// `{allowed (1/0, -1 = warm), ramp day, cap, sent today}`.
+    fn decode(mut reply: Reply) -> Result<Self, StoreError> {
+        let allowed = reply.int("allowed")?;
+        let mut number = |what: &str| {
+            reply
+                .int(what)
+                .map(|n| n.clamp(0, i64::from(u32::MAX)) as u32)
+        };
+        let (day, cap, sent) = (number("day")?, number("cap")?, number("sent")?);
+        Ok(match allowed {
+            1 => WarmupAdmission::Allowed { day, cap, sent },
+            0 => WarmupAdmission::Capped { day, cap },
+            -1 => WarmupAdmission::Warm,
+            other => return Err(reply.error(format!("allowed {other}"))),
+        })
+    }
 }
 
 /// What the store holds about one (IP × provider)'s ramp, for operators.
@@ -101,32 +109,21 @@ impl Warmup {
         if daily_caps.is_empty() {
             return Ok(WarmupAdmission::Warm);
         }
-        let reply: Vec<i64> = ADMIT
+        let reply = ADMIT
+            .call()
             .key(key(target))
             .arg(start_day)
             .arg(daily_caps)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let field = |i: usize| reply.get(i).copied().unwrap_or_default().max(0) as u32;
-        Ok(match reply.first().copied() {
-            Some(1) => WarmupAdmission::Allowed {
-                day: field(1),
-                cap: field(2),
-                sent: field(3),
-            },
-            Some(0) => WarmupAdmission::Capped {
-                day: field(1),
-                cap: field(2),
-            },
-            _ => WarmupAdmission::Warm,
-        })
+        WarmupAdmission::decode(Reply::new("warmup_admit", reply)?)
     }
 
     /// Every (IP × provider) with warm-up state. SCANs: an operator's call, not the
     /// hot path (on a cluster it would run per node).
     pub async fn list(&self) -> Result<Vec<WarmupRecord>, StoreError> {
         let mut conn = self.conn.clone();
-        let targets = crate::scan_tags(&mut conn, "sluice:warmup:").await?;
+        let targets = crate::scan_tags(&mut conn, keys::WARMUP_PREFIX).await?;
         let (seconds, _): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await?;
         let today = seconds.div_euclid(86_400);
         if targets.is_empty() {
@@ -145,14 +142,14 @@ impl Warmup {
             .into_iter()
             .zip(all)
             .map(|(target, fields)| WarmupRecord {
-                sent_today: if number(&fields, "sent_day") == Some(today) {
-                    number(&fields, "sent")
+                sent_today: if number(&fields, field::SENT_DAY) == Some(today) {
+                    number(&fields, field::SENT)
                         .unwrap_or(0)
                         .clamp(0, i64::from(u32::MAX)) as u32
                 } else {
                     0
                 },
-                setbacks: number(&fields, "setbacks")
+                setbacks: number(&fields, field::SETBACKS)
                     .unwrap_or(0)
                     .clamp(0, i64::from(u32::MAX)) as u32,
                 today,
@@ -163,10 +160,11 @@ impl Warmup {
 
     /// The provider pushed back on `target` today: its ramp loses a day (once a day).
     pub async fn set_back(&self, target: &str) -> Result<bool, StoreError> {
-        let changed: i64 = SET_BACK
+        let changed = SET_BACK
+            .call()
             .key(key(target))
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(changed == 1)
+        Ok(reply::int("warmup_set_back", changed)? == 1)
     }
 }

@@ -10,13 +10,15 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, Script};
 use sluice_model::{EventType, TenantId, WebhookAttempt, WebhookId};
 use time::OffsetDateTime;
 
 pub use schedule::{ClaimedDelivery, Claims, NewDelivery, Settled, WebhookQueue};
 
+use crate::reply::{self, Reply};
+use crate::scripts::{Lua, Names};
 use crate::{Store, StoreError, from_ms, keys, now_ms, to_ms};
 
 /// Attempt logs keep about this many entries per endpoint.
@@ -66,26 +68,26 @@ impl WebhookEndpoint {
     ) -> Result<Self, StoreError> {
         let text = |name: &str| fields.get(name).filter(|v| !v.is_empty());
         let time = |name: &str| text(name).and_then(|v| v.parse::<i64>().ok()).map(from_ms);
-        let id = text("id")
+        let id = text(field::ID)
             .and_then(|id| WebhookId::parse(id).ok())
             .ok_or_else(|| StoreError::corrupt(key, "no id"))?;
-        let secret = text("secret")
+        let secret = text(field::SECRET)
             .cloned()
             .ok_or_else(|| StoreError::corrupt(key, "no secret"))?;
         Ok(Self {
             id,
             tenant: tenant.clone(),
-            url: text("url").cloned().unwrap_or_default(),
-            events: parse_events(text("events").map_or("", String::as_str)),
+            url: text(field::URL).cloned().unwrap_or_default(),
+            events: parse_events(text(field::EVENTS).map_or("", String::as_str)),
             secret,
-            previous_secret: text("previous_secret")
+            previous_secret: text(field::PREVIOUS_SECRET)
                 .cloned()
-                .zip(time("previous_secret_expires_at")),
-            created_at: time("created_at").unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            enabled: text("status").map(String::as_str) == Some("enabled"),
-            disabled_reason: text("disabled_reason").cloned(),
-            disabled_at: time("disabled_at"),
-            failing_since: time("failing_since"),
+                .zip(time(field::PREVIOUS_SECRET_EXPIRES_AT)),
+            created_at: time(field::CREATED_AT).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            enabled: text(field::STATUS).map(String::as_str) == Some(field::ENABLED),
+            disabled_reason: text(field::DISABLED_REASON).cloned(),
+            disabled_at: time(field::DISABLED_AT),
+            failing_since: time(field::FAILING_SINCE),
         })
     }
 }
@@ -141,77 +143,64 @@ impl Store {
     }
 }
 
-/// KEYS: the tenant's endpoint set. ARGV: the endpoint hash prefix.
-/// Returns `id, events` pairs of the enabled endpoints.
-static ENABLED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local out = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local f = redis.call('HMGET', ARGV[1] .. id, 'status', 'events')
-  if f[1] == 'enabled' then
-    out[#out + 1] = id
-    out[#out + 1] = f[2] or ''
-  end
-end
-return out
-"#,
+/// Fields of an endpoint hash, its status values and the attempt log's field.
+mod field {
+    pub const ID: &str = "id";
+    pub const URL: &str = "url";
+    pub const EVENTS: &str = "events";
+    pub const SECRET: &str = "secret";
+    pub const PREVIOUS_SECRET: &str = "previous_secret";
+    pub const PREVIOUS_SECRET_EXPIRES_AT: &str = "previous_secret_expires_at";
+    pub const CREATED_AT: &str = "created_at";
+    pub const STATUS: &str = "status";
+    pub const DISABLED_REASON: &str = "disabled_reason";
+    pub const DISABLED_AT: &str = "disabled_at";
+    pub const FAILING_SINCE: &str = "failing_since";
+    pub const ENABLED: &str = "enabled";
+    pub const DISABLED: &str = "disabled";
+    /// The attempt log entry's one field: the attempt JSON.
+    pub const ATTEMPT: &str = "a";
+}
+
+/// The names the endpoint scripts take first (`scripts/webhook_names.lua`).
+fn script_names() -> Vec<&'static str> {
+    vec![
+        field::STATUS,
+        field::EVENTS,
+        field::SECRET,
+        field::PREVIOUS_SECRET,
+        field::PREVIOUS_SECRET_EXPIRES_AT,
+        field::DISABLED_REASON,
+        field::DISABLED_AT,
+        field::FAILING_SINCE,
+        field::ENABLED,
+        field::DISABLED,
+        field::ATTEMPT,
+    ]
+}
+
+const NAMES: Names = Names::new(include_str!("scripts/webhook_names.lua"), script_names);
+
+/// The tenant's enabled endpoints (see `scripts/webhook_enabled.lua`).
+static ENABLED: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/webhook_enabled.lua")));
+
+/// See `scripts/webhook_record_attempt.lua`.
+static RECORD_ATTEMPT: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        &NAMES,
+        &[],
+        include_str!("scripts/webhook_record_attempt.lua"),
     )
 });
 
-/// KEYS: endpoint hash, attempt log. ARGV: attempt JSON, success ('1'/'0'), now ms,
-/// disable_after ms, log length, log ttl ms, disabled reason.
-/// Returns '0' (endpoint gone), '1' (recorded) or '2' (recorded, and the endpoint
-/// disabled now), then the endpoint's fields as they are now (for the next attempt).
-static RECORD_ATTEMPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'0'} end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'a', ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
-local result = '1'
-if ARGV[2] == '1' then
-  redis.call('HDEL', KEYS[1], 'failing_since')
-else
-  redis.call('HSETNX', KEYS[1], 'failing_since', ARGV[3])
-  local since = tonumber(redis.call('HGET', KEYS[1], 'failing_since'))
-  if redis.call('HGET', KEYS[1], 'status') == 'enabled'
-      and tonumber(ARGV[3]) - since >= tonumber(ARGV[4]) then
-    redis.call('HSET', KEYS[1], 'status', 'disabled', 'disabled_reason', ARGV[7], 'disabled_at', ARGV[3])
-    result = '2'
-  end
-end
-local out = {result}
-for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do out[#out + 1] = v end
-return out
-"#,
-    )
-});
+/// See `scripts/webhook_rotate.lua`.
+static ROTATE: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/webhook_rotate.lua")));
 
-/// KEYS: endpoint hash. ARGV: new secret, previous secret's expiry (ms).
-static ROTATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local current = redis.call('HGET', KEYS[1], 'secret')
-if not current then return 0 end
-redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'previous_secret', current,
-  'previous_secret_expires_at', ARGV[2])
-return 1
-"#,
-    )
-});
-
-/// KEYS: endpoint hash. Re-enables it and forgets its failures.
-static ENABLE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'enabled')
-redis.call('HDEL', KEYS[1], 'disabled_reason', 'disabled_at', 'failing_since')
-return 1
-"#,
-    )
-});
+/// See `scripts/webhook_enable.lua`.
+static ENABLE: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/webhook_enable.lua")));
 
 impl Webhooks {
     fn conn(&self) -> ConnectionManager {
@@ -232,12 +221,12 @@ impl Webhooks {
             .hset_multiple(
                 keys::webhook(tenant, &id),
                 &[
-                    ("id", id.as_str()),
-                    ("url", url),
-                    ("events", &join_events(events)),
-                    ("secret", secret),
-                    ("created_at", &created_at.to_string()),
-                    ("status", "enabled"),
+                    (field::ID, id.as_str()),
+                    (field::URL, url),
+                    (field::EVENTS, &join_events(events)),
+                    (field::SECRET, secret),
+                    (field::CREATED_AT, &created_at.to_string()),
+                    (field::STATUS, field::ENABLED),
                 ],
             )
             .ignore()
@@ -324,16 +313,18 @@ impl Webhooks {
         tenants: &[TenantId],
     ) -> Result<HashMap<TenantId, Vec<(WebhookId, Vec<EventType>)>>, StoreError> {
         let calls = tenants.iter().map(|tenant| async move {
-            let flat: Vec<String> = ENABLED
+            let flat = ENABLED
+                .call()
                 .key(keys::webhooks(tenant))
                 .arg(keys::webhook_prefix(tenant))
                 .invoke_async(&mut self.conn())
                 .await?;
-            let endpoints = flat
-                .chunks_exact(2)
-                .filter_map(|pair| {
-                    let id = WebhookId::parse(&pair[0]).ok()?;
-                    Some((id, parse_events(&pair[1])))
+            // `id, events` pairs.
+            let endpoints = Reply::new("webhook_enabled", flat)?
+                .pairs()?
+                .into_iter()
+                .filter_map(|(id, events)| {
+                    Some((WebhookId::parse(&id).ok()?, parse_events(&events)))
                 })
                 .collect::<Vec<_>>();
             Ok::<_, StoreError>((tenant.clone(), endpoints))
@@ -367,23 +358,25 @@ impl Webhooks {
         secret: &str,
         grace_until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let done: i64 = ROTATE
+        let done = ROTATE
+            .call()
             .key(keys::webhook(tenant, id))
             .arg(secret)
             .arg(to_ms(grace_until))
             .invoke_async(&mut self.conn())
             .await?;
-        Ok(done == 1)
+        Ok(reply::int("webhook_rotate", done)? == 1)
     }
 
     /// Turns a disabled endpoint back on (new events only; what was given up stays
     /// given up, and can be replayed). `false` when there is no such endpoint.
     pub async fn enable(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError> {
-        let done: i64 = ENABLE
+        let done = ENABLE
+            .call()
             .key(keys::webhook(tenant, id))
             .invoke_async(&mut self.conn())
             .await?;
-        Ok(done == 1)
+        Ok(reply::int("webhook_enable", done)? == 1)
     }
 
     /// Appends an attempt to the endpoint's log and tracks how long it has been
@@ -401,7 +394,8 @@ impl Webhooks {
         let success = attempt.outcome == sluice_model::WebhookAttemptOutcome::Delivered;
         let json = serde_json::to_string(attempt).map_err(|e| StoreError::corrupt("attempt", e))?;
         let key = keys::webhook(tenant, id);
-        let reply: Vec<String> = RECORD_ATTEMPT
+        let reply = RECORD_ATTEMPT
+            .call()
             .key(&key)
             .key(keys::webhook_attempts(tenant, id))
             .arg(json)
@@ -413,15 +407,14 @@ impl Webhooks {
             .arg(reason)
             .invoke_async(&mut self.conn())
             .await?;
-        let recorded = match reply.first().map(String::as_str) {
-            Some("2") => AttemptRecorded::Disabled,
-            Some("1") => AttemptRecorded::Recorded,
-            _ => return Ok((AttemptRecorded::EndpointGone, None)),
+        let mut reply = Reply::new("webhook_record_attempt", reply)?;
+        let recorded = match reply.text("result")?.as_str() {
+            "2" => AttemptRecorded::Disabled,
+            "1" => AttemptRecorded::Recorded,
+            "0" => return Ok((AttemptRecorded::EndpointGone, None)),
+            other => return Err(reply.error(format!("result {other}"))),
         };
-        let fields: HashMap<String, String> = reply[1..]
-            .chunks_exact(2)
-            .map(|pair| (pair[0].clone(), pair[1].clone()))
-            .collect();
+        let fields = reply.pairs()?;
         let endpoint = WebhookEndpoint::from_hash(tenant, &key, &fields).ok();
         Ok((recorded, endpoint))
     }
@@ -449,7 +442,7 @@ impl Webhooks {
         let mut attempts = Vec::with_capacity(limit);
         let mut last = None;
         for entry in reply.ids.into_iter().take(limit) {
-            let json = entry.get::<String>("a").unwrap_or_default();
+            let json = entry.get::<String>(field::ATTEMPT).unwrap_or_default();
             match serde_json::from_str::<WebhookAttempt>(&json) {
                 Ok(attempt) => attempts.push(attempt),
                 Err(e) => {

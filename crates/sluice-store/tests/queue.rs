@@ -273,7 +273,7 @@ async fn a_dead_consumers_entries_are_taken_over_once_its_liveness_expires() {
         .unwrap();
     let consumers: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
         .arg("CONSUMERS")
-        .arg("sluice:{sluice:q0}:stream:transactional")
+        .arg("sluice:v1:{sluice:q0}:stream:transactional")
         .arg("workers")
         .query_async(&mut conn)
         .await
@@ -388,7 +388,7 @@ async fn an_entry_without_its_record_is_kept_as_lost() {
         .await
         .unwrap();
     let _: () = redis::cmd("DEL")
-        .arg(format!("sluice:{{sluice:q0}}:msg:{id}"))
+        .arg(format!("sluice:v1:{{sluice:q0}}:msg:{id}"))
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -404,7 +404,7 @@ async fn an_entry_without_its_record_is_kept_as_lost() {
     ));
     queue.dead_letter(&entry, "record missing").await.unwrap();
     let lost: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg("sluice:{sluice:q0}:lost")
+        .arg("sluice:v1:{sluice:q0}:lost")
         .arg("-")
         .arg("+")
         .query_async(&mut conn)

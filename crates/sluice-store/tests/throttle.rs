@@ -237,7 +237,7 @@ async fn a_changed_limit_starts_a_fresh_bucket() {
 
     let mut conn = raw(&f).await;
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("sluice:throttle:*")
+        .arg("sluice:v1:throttle:*")
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -246,8 +246,8 @@ async fn a_changed_limit_starts_a_fresh_bucket() {
     assert_eq!(
         keys,
         [
-            "sluice:throttle:{k}:3:3600000",
-            "sluice:throttle:{k}:4:3600000"
+            "sluice:v1:throttle:{k}:3:3600000",
+            "sluice:v1:throttle:{k}:4:3600000"
         ]
     );
 }
@@ -257,7 +257,7 @@ async fn buckets_expire_once_they_are_full_again() {
     let f = fixture().await;
     let throttle = f.store.throttle();
     let mut conn = raw(&f).await;
-    let key = "sluice:throttle:{k}:4:200";
+    let key = "sluice:v1:throttle:{k}:4:200";
     let rate = Rate::new(4, Duration::from_millis(200));
     assert!(throttle.admit("k", rate, 1).await.unwrap().is_allowed());
     let ttl: i64 = redis::cmd("PTTL")
@@ -281,7 +281,7 @@ async fn buckets_expire_once_they_are_full_again() {
         throttle.admit("h", hour, 1).await.unwrap();
     }
     let ttl: i64 = redis::cmd("PTTL")
-        .arg("sluice:throttle:{h}:10:3600000")
+        .arg("sluice:v1:throttle:{h}:10:3600000")
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -422,7 +422,7 @@ async fn replay_event(
         endpoint: &endpoint.id,
         record: &record,
     };
-    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let now_ms = sluice_model::time::now_ms();
     state
         .store
         .webhook_queue()

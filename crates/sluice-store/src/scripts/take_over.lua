@@ -13,10 +13,11 @@
 -- KEYS: stream, the victim's liveness key.
 -- ARGV: group, victim, taker, max entries, the victim's idle ms (XINFO CONSUMERS),
 --       liveness ttl ms, '1' when an expired key may count as dead ('0' right after
---       a Redis restart, when live processes may not have announced themselves yet).
+--       a Redis restart, when live processes may not have announced themselves yet),
+--       the liveness key's value while its process lives.
 -- Returns XCLAIM's reply: the claimed entries with their fields.
 local state = redis.call('GET', KEYS[2])
-if state == 'alive' then return {} end
+if state == ARGV[8] then return {} end
 if not state and (ARGV[7] ~= '1' or tonumber(ARGV[5]) < tonumber(ARGV[6])) then return {} end
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', tonumber(ARGV[4]), ARGV[2])
 if #pending == 0 then

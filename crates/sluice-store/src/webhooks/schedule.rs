@@ -14,7 +14,7 @@
 //! two senders never send the same attempt at once unless one stalls for that long.
 //!
 //! All keys share the tag `{sluice:wh}` (one hash slot); scripts build the
-//! per-endpoint names from the prefix they are given.
+//! per-endpoint names from the prefixes they are given (`keys::webhook_schedule_prefixes`).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -23,195 +23,32 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 use sluice_model::{EventRecord, TenantId, WebhookId};
 
+use crate::reply::{self, Reply};
+use crate::scripts::compose;
 use crate::{StoreError, keys};
 
-/// Lua shared by the scripts: puts `ep` in the ready set at the time a claim could
-/// next do something for it (its first due delivery while it has a free slot; the
-/// first lease expiry otherwise, so a crashed sender's leases are recovered), or
-/// removes it when it has nothing at all.
-macro_rules! rescore_lua {
-    () => {
-        r#"
-local function rescore(prefix, ready, ep, cap)
-  local leases = prefix .. ':leases:' .. ep
-  local inflight = redis.call('ZCARD', leases)
-  local score = nil
-  if inflight < cap then
-    local first = redis.call('ZRANGE', prefix .. ':pending:' .. ep, 0, 0, 'WITHSCORES')
-    if first[2] then score = tonumber(first[2]) end
-  end
-  if inflight > 0 then
-    local lease = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
-    local expiry = tonumber(lease[2])
-    if score == nil or expiry < score then score = expiry end
-  end
-  if score then
-    redis.call('ZADD', ready, score, ep)
-  else
-    redis.call('ZREM', ready, ep)
-  end
-end
-"#
-    };
-}
+/// The `rescore` function the claim and settle scripts share.
+const RESCORE: &str = include_str!("../scripts/webhook_rescore.lua");
 
-/// KEYS: ready set. ARGV: prefix, now ms, ttl ms, replay ('1' = make it due now with
-/// a fresh attempt count even if it exists), then (endpoint, event id, event JSON)
-/// triples. A delivery that already exists is left alone (a repeated fan-out);
-/// one in flight is never touched. Returns how many were scheduled.
-static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local ready, prefix = KEYS[1], ARGV[1]
-local now, ttl, replay = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
-local added = 0
-for i = 5, #ARGV, 3 do
-  local ep, id, event = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local d = prefix .. ':d:' .. ep .. '|' .. id
-  local fresh = redis.call('EXISTS', d) == 0
-  if replay then
-    fresh = not redis.call('ZSCORE', prefix .. ':leases:' .. ep, id)
-  end
-  if fresh then
-    redis.call('HSET', d, 'attempts', 0, 'event', event, 'created_at', now)
-    redis.call('HDEL', d, 'token')
-    redis.call('PEXPIRE', d, ttl)
-    redis.call('ZADD', prefix .. ':pending:' .. ep, now, id)
-    redis.call('ZADD', ready, 'LT', now, ep)
-    added = added + 1
-  end
-end
-return added
-"#,
-    )
-});
+/// Schedules deliveries (see `scripts/webhook_enqueue.lua`).
+static ENQUEUE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/webhook_enqueue.lua")));
 
-/// KEYS: ready set. ARGV: prefix, now ms, how many to claim, per-endpoint cap, lease
-/// ms, token prefix, endpoints to visit at most. Returns the ready set's next score
-/// ('' when empty), then (endpoint, event id, attempt number, token, event JSON) per
-/// claimed delivery.
-static CLAIM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        rescore_lua!(),
-        r#"
-local ready, prefix = KEYS[1], ARGV[1]
-local now, want, cap, lease = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local token_prefix, budget = ARGV[6], tonumber(ARGV[7])
-local out = {''}
-local n, visited = 0, 0
-while n < want and visited < budget do
-  local eps = redis.call('ZRANGEBYSCORE', ready, '-inf', now, 'LIMIT', 0, math.min(64, budget - visited))
-  if #eps == 0 then break end
-  for _, ep in ipairs(eps) do
-    visited = visited + 1
-    local pending, leases = prefix .. ':pending:' .. ep, prefix .. ':leases:' .. ep
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now)) do
-      redis.call('ZREM', leases, id)
-      if redis.call('EXISTS', prefix .. ':d:' .. ep .. '|' .. id) == 1 then
-        redis.call('ZADD', pending, now, id)
-      end
-    end
-    local free = cap - redis.call('ZCARD', leases)
-    if free > 0 and n < want then
-      local ids = redis.call('ZRANGEBYSCORE', pending, '-inf', now, 'LIMIT', 0, math.min(free, want - n))
-      for _, id in ipairs(ids) do
-        local d = prefix .. ':d:' .. ep .. '|' .. id
-        redis.call('ZREM', pending, id)
-        local event = redis.call('HGET', d, 'event')
-        if event then
-          n = n + 1
-          local token = token_prefix .. '.' .. n
-          local attempt = redis.call('HINCRBY', d, 'attempts', 1)
-          redis.call('HSET', d, 'token', token)
-          redis.call('ZADD', leases, now + lease, id)
-          out[#out + 1] = ep
-          out[#out + 1] = id
-          out[#out + 1] = tostring(attempt)
-          out[#out + 1] = token
-          out[#out + 1] = event
-        end
-      end
-    end
-    rescore(prefix, ready, ep, cap)
-    if n >= want then break end
-  end
-end
-local head = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
-if head[2] then out[1] = head[2] end
-return out
-"#
-    ))
-});
+/// Leases due deliveries (see `scripts/webhook_claim.lua`).
+static CLAIM: LazyLock<Script> =
+    LazyLock::new(|| compose(&[RESCORE], include_str!("../scripts/webhook_claim.lua")));
 
-/// KEYS: ready set. ARGV: prefix, endpoint, event id, token, 'retry' or 'done', due
-/// ms (for a retry), cap, next token ('' = no chaining), now ms, lease ms.
-/// Returns {'0'} when the token no longer holds the lease; else {'1'}, followed, when
-/// a next token was given and the endpoint has a due delivery and a free slot, by
-/// that delivery claimed (event id, attempt, token, event JSON): the sender goes on
-/// with it at once instead of a round through the claim loop.
-static SETTLE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        rescore_lua!(),
-        r#"
-local ready, prefix, ep, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local d = prefix .. ':d:' .. ep .. '|' .. id
-local pending, leases = prefix .. ':pending:' .. ep, prefix .. ':leases:' .. ep
-if redis.call('HGET', d, 'token') ~= ARGV[4] then return {'0'} end
-redis.call('ZREM', leases, id)
-if ARGV[5] == 'retry' then
-  redis.call('HDEL', d, 'token')
-  redis.call('ZADD', pending, tonumber(ARGV[6]), id)
-else
-  redis.call('DEL', d)
-end
-local cap = tonumber(ARGV[7])
-local out = {'1'}
-if ARGV[8] ~= '' and redis.call('ZCARD', leases) < cap then
-  local now = tonumber(ARGV[9])
-  for _, next_id in ipairs(redis.call('ZRANGEBYSCORE', pending, '-inf', now, 'LIMIT', 0, 1)) do
-    local nd = prefix .. ':d:' .. ep .. '|' .. next_id
-    redis.call('ZREM', pending, next_id)
-    local event = redis.call('HGET', nd, 'event')
-    if event then
-      local attempt = redis.call('HINCRBY', nd, 'attempts', 1)
-      redis.call('HSET', nd, 'token', ARGV[8])
-      redis.call('ZADD', leases, now + tonumber(ARGV[10]), next_id)
-      out = {'1', next_id, tostring(attempt), ARGV[8], event}
-    end
-  end
-end
-rescore(prefix, ready, ep, cap)
-return out
-"#
-    ))
-});
+/// Ends a claimed delivery, maybe claiming the next (see `scripts/webhook_settle.lua`).
+static SETTLE: LazyLock<Script> =
+    LazyLock::new(|| compose(&[RESCORE], include_str!("../scripts/webhook_settle.lua")));
 
-/// KEYS: the leader key. ARGV: this process's name, lease ms. Takes or keeps it.
-static LEAD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"#,
-    )
-});
+/// Takes or keeps the fan-out lease (see `scripts/fanout_lead.lua`).
+static LEAD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/fanout_lead.lua")));
 
-static RESIGN: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-"#,
-    )
-});
+/// See `scripts/fanout_resign.lua`.
+static RESIGN: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/fanout_resign.lua")));
 
 /// One event to deliver to one endpoint.
 #[derive(Clone, Debug)]
@@ -255,6 +92,32 @@ pub struct WebhookQueue {
     conn: ConnectionManager,
 }
 
+/// One claimed delivery as a script returns it: (endpoint member, event id, attempt,
+/// token, event JSON); the member is left out when the caller already knows it.
+struct RawClaim {
+    member: String,
+    event_id: String,
+    attempt: u32,
+    token: String,
+    event: String,
+}
+
+impl RawClaim {
+    fn read(reply: &mut Reply, member: Option<&str>) -> Result<Self, StoreError> {
+        let member = match member {
+            Some(member) => member.to_string(),
+            None => reply.text("endpoint")?,
+        };
+        Ok(Self {
+            member,
+            event_id: reply.text("event id")?,
+            attempt: reply.int("attempt")?.clamp(1, i64::from(u32::MAX)) as u32,
+            token: reply.text("token")?,
+            event: reply.text("event")?,
+        })
+    }
+}
+
 fn member(tenant: &TenantId, endpoint: &WebhookId) -> String {
     format!("{tenant}|{endpoint}")
 }
@@ -278,7 +141,7 @@ impl WebhookQueue {
         let mut scheduled = 0;
         for chunk in deliveries.chunks(200) {
             let mut call = ENQUEUE.key(keys::webhook_ready());
-            call.arg(keys::WEBHOOK_SCHEDULE)
+            call.arg(&keys::webhook_schedule_prefixes()[..])
                 .arg(now_ms)
                 .arg(ttl.as_millis() as u64)
                 .arg(if replay { "1" } else { "0" });
@@ -289,8 +152,8 @@ impl WebhookQueue {
                     .arg(&delivery.record.id)
                     .arg(json);
             }
-            let added: usize = call.invoke_async(&mut self.conn.clone()).await?;
-            scheduled += added;
+            let added = call.invoke_async(&mut self.conn.clone()).await?;
+            scheduled += reply::int("webhook_enqueue", added)?.max(0) as usize;
         }
         Ok(scheduled)
     }
@@ -305,9 +168,9 @@ impl WebhookQueue {
         lease: Duration,
     ) -> Result<Claims, StoreError> {
         let token_prefix = format!("{:016x}", rand::random::<u64>());
-        let flat: Vec<String> = CLAIM
+        let reply = CLAIM
             .key(keys::webhook_ready())
-            .arg(keys::WEBHOOK_SCHEDULE)
+            .arg(&keys::webhook_schedule_prefixes()[..])
             .arg(now_ms)
             .arg(max)
             .arg(cap.max(1))
@@ -316,18 +179,25 @@ impl WebhookQueue {
             .arg((max * 4).max(64))
             .invoke_async(&mut self.conn.clone())
             .await?;
+        let mut reply = Reply::new("webhook_claim", reply)?;
+        let next_due = reply.text("next due")?;
         let mut claims = Claims {
-            next_due_ms: flat
-                .first()
-                .and_then(|s| s.parse::<f64>().ok())
-                .map(|f| f as i64),
+            next_due_ms: match next_due.as_str() {
+                "" => None,
+                due => Some(
+                    due.parse::<f64>()
+                        .map_err(|_| reply.error(format!("next due {due}")))?
+                        as i64,
+                ),
+            },
             deliveries: Vec::new(),
         };
-        for item in flat.get(1..).unwrap_or_default().chunks_exact(5) {
-            let [ep, id, attempt, token, event] = item else {
-                continue;
-            };
-            if let Some(delivery) = self.parse_claim(ep, id, attempt, token, event, cap).await? {
+        if !reply.len().is_multiple_of(5) {
+            return Err(reply.error("claimed deliveries come in fives"));
+        }
+        while !reply.is_empty() {
+            let raw = RawClaim::read(&mut reply, None)?;
+            if let Some(delivery) = self.parse_claim(raw, cap).await? {
                 claims.deliveries.push(delivery);
             }
         }
@@ -391,9 +261,9 @@ impl WebhookQueue {
             .map(|_| format!("{:016x}.n", rand::random::<u64>()))
             .unwrap_or_default();
         let (now_ms, lease) = next.unwrap_or((0, Duration::ZERO));
-        let reply: Vec<String> = SETTLE
+        let reply = SETTLE
             .key(keys::webhook_ready())
-            .arg(keys::WEBHOOK_SCHEDULE)
+            .arg(&keys::webhook_schedule_prefixes()[..])
             .arg(member)
             .arg(event_id)
             .arg(token)
@@ -409,13 +279,19 @@ impl WebhookQueue {
             .arg(lease.as_millis() as u64)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let held = reply.first().is_some_and(|h| h == "1");
-        let next = match reply.get(1..) {
-            Some([id, attempt, token, event]) => {
-                self.parse_claim(member, id, attempt, token, event, cap)
-                    .await?
+        let mut reply = Reply::new("webhook_settle", reply)?;
+        let held = match reply.text("held")?.as_str() {
+            "1" => true,
+            "0" => false,
+            other => return Err(reply.error(format!("held {other}"))),
+        };
+        let next = match reply.len() {
+            0 => None,
+            4 => {
+                let raw = RawClaim::read(&mut reply, Some(member))?;
+                self.parse_claim(raw, cap).await?
             }
-            _ => None,
+            n => return Err(reply.error(format!("{n} items after `held`"))),
         };
         Ok(Settled { held, next })
     }
@@ -427,9 +303,9 @@ impl WebhookQueue {
         token: &str,
         cap: usize,
     ) -> Result<(), StoreError> {
-        let _: Vec<String> = SETTLE
+        let _: redis::Value = SETTLE
             .key(keys::webhook_ready())
-            .arg(keys::WEBHOOK_SCHEDULE)
+            .arg(&keys::webhook_schedule_prefixes()[..])
             .arg(member)
             .arg(event_id)
             .arg(token)
@@ -447,28 +323,26 @@ impl WebhookQueue {
     /// A claimed delivery from a script's reply; an unreadable one is dropped.
     async fn parse_claim(
         &self,
-        member: &str,
-        id: &str,
-        attempt: &str,
-        token: &str,
-        event: &str,
+        raw: RawClaim,
         cap: usize,
     ) -> Result<Option<ClaimedDelivery>, StoreError> {
-        let parsed = member
+        let parsed = raw
+            .member
             .split_once('|')
             .and_then(|(t, e)| Some((TenantId::parse(t).ok()?, WebhookId::parse(e).ok()?)));
-        match (parsed, serde_json::from_str::<EventRecord>(event)) {
+        match (parsed, serde_json::from_str::<EventRecord>(&raw.event)) {
             (Some((tenant, endpoint)), Ok(record)) => Ok(Some(ClaimedDelivery {
                 tenant,
                 endpoint,
-                attempt: attempt.parse().unwrap_or(1),
+                attempt: raw.attempt,
                 record,
-                token: token.to_string(),
-                member: member.to_string(),
+                token: raw.token,
+                member: raw.member,
             })),
             _ => {
-                tracing::error!(endpoint = %member, event = %id, "unreadable webhook delivery dropped");
-                self.drop_unreadable(member, id, token, cap).await?;
+                tracing::error!(endpoint = %raw.member, event = %raw.event_id, "unreadable webhook delivery dropped");
+                self.drop_unreadable(&raw.member, &raw.event_id, &raw.token, cap)
+                    .await?;
                 Ok(None)
             }
         }
@@ -487,21 +361,22 @@ impl WebhookQueue {
     /// The tenant feeds take events in id order only (see `events`), so one process
     /// at a time copies them.
     pub async fn lead_fanout(&self, holder: &str, lease: Duration) -> Result<bool, StoreError> {
-        let held: i64 = LEAD
+        let held = LEAD
             .key(keys::fanout_leader())
             .arg(holder)
             .arg(lease.as_millis() as u64)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(held == 1)
+        Ok(reply::int("fanout_lead", held)? == 1)
     }
 
     pub async fn resign_fanout(&self, holder: &str) -> Result<(), StoreError> {
-        let _: i64 = RESIGN
+        let resigned = RESIGN
             .key(keys::fanout_leader())
             .arg(holder)
             .invoke_async(&mut self.conn.clone())
             .await?;
+        reply::int("fanout_resign", resigned)?;
         Ok(())
     }
 }
