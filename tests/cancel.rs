@@ -214,7 +214,7 @@ async fn a_queued_message_cancelled_before_a_worker_reads_it_is_skipped() {
 #[tokio::test]
 async fn a_deferred_message_is_cancelled_between_attempts() {
     let env = TestEnv::start_with(Arc::new(CueByLocalPart), Roles::ALL, |c| {
-        c.delivery.retry_schedule = vec!["1h".into()];
+        c.delivery.retry_schedule = vec![Duration::from_secs(3600)];
     })
     .await;
     let key = env.ready_tenant().await;

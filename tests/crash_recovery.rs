@@ -464,7 +464,9 @@ async fn sigterm_drains_then_hands_unfinished_deliveries_back_at_once() {
     );
     // Another worker is running, looking for stopped processes every second or two.
     let survivor = env
-        .start_roles(Roles::WORKER, |c| c.delivery.liveness_ttl = "1s".into())
+        .start_roles(Roles::WORKER, |c| {
+            c.delivery.liveness_ttl = Duration::from_secs(1)
+        })
         .await;
     // Three deliveries hang in DATA (a 10-minute timeout) when SIGTERM arrives.
     let pid = worker.id().unwrap().to_string();

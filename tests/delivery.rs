@@ -115,7 +115,7 @@ async fn permanent_refusals_bounce_at_once_and_other_recipients_still_get_it() {
 #[tokio::test]
 async fn deferrals_give_up_and_bounce_at_the_maximum_age() {
     let env = TestEnv::start_with(Arc::new(CueByLocalPart), Roles::ALL, |c| {
-        c.delivery.max_age = "3s".into();
+        c.delivery.max_age = Duration::from_secs(3);
     })
     .await;
     let key = env.ready_tenant().await;

@@ -27,7 +27,7 @@ use domain_support::{
 async fn rotation_keeps_the_old_key_until_the_new_record_verifies() {
     let dns = DnsFixture::start().await.unwrap();
     let env = start(&dns, |config| {
-        config.domains.dkim_overlap = "6s".into();
+        config.domains.dkim_overlap = Duration::from_secs(6);
     })
     .await;
     let (_, key) = env.tenant_with_key(&["send", "read", "admin"]).await;

@@ -184,7 +184,7 @@ async fn unverified_domains_cannot_send_until_verified() {
 async fn the_periodic_check_reports_a_record_that_disappeared_once() {
     let dns = DnsFixture::start().await.unwrap();
     let env = start(&dns, |config| {
-        config.domains.reverify_interval = "1s".into();
+        config.domains.reverify_interval = Duration::from_secs(1);
     })
     .await;
     // A second worker process competes for the same checks.
@@ -257,7 +257,7 @@ async fn the_periodic_check_reports_a_record_that_disappeared_once() {
 async fn domains_written_before_the_schedule_are_checked_periodically() {
     let dns = DnsFixture::start().await.unwrap();
     let env = start(&dns, |config| {
-        config.domains.reverify_interval = "1s".into();
+        config.domains.reverify_interval = Duration::from_secs(1);
     })
     .await;
     let (tenant, key) = env.tenant_with_key(&["send", "read", "admin"]).await;

@@ -129,7 +129,7 @@ async fn each_mode_requires_its_persistence() {
 #[tokio::test]
 async fn readyz_turns_503_when_the_policy_changes_at_run_time() {
     let env = env_on(&[], Arc::new(AcceptAll), |c| {
-        c.durability.check_interval = "200ms".into();
+        c.durability.check_interval = Duration::from_millis(200);
     })
     .await;
     let readyz = || env.http.get(env.url("/readyz")).send();
@@ -393,7 +393,7 @@ async fn replicas_mode_answers_202_only_once_a_replica_has_the_message() {
     let env = env_on(&[], Arc::new(AcceptAll), |c| {
         c.durability.mode = DurabilityMode::Replicas;
         c.durability.replicas = 1;
-        c.durability.replica_timeout = "1s".into();
+        c.durability.replica_timeout = Duration::from_secs(1);
     })
     .await;
     let replica_dir = env.dir.path().join("replica");

@@ -36,7 +36,7 @@ impl SinkBehavior for DeferFirstAttempt {
 #[tokio::test]
 async fn a_message_scheduled_beyond_the_maximum_age_is_retried_not_bounced() {
     let env = TestEnv::start_with(Arc::new(DeferFirstAttempt::default()), Roles::ALL, |c| {
-        c.delivery.max_age = "4s".into();
+        c.delivery.max_age = Duration::from_secs(4);
     })
     .await;
     let key = env.ready_tenant().await;

@@ -221,7 +221,7 @@ async fn a_silent_destination_ties_up_only_its_own_connections() {
     let env = TestEnv::start_with(Arc::new(AcceptAll), Roles::ALL, |c| {
         direct(c, &dns);
         c.workers = 4;
-        c.delivery.greeting_timeout = "60s".into();
+        c.delivery.greeting_timeout = Duration::from_secs(60);
     })
     .await;
     let port = env.config.delivery.mx_port;
@@ -374,9 +374,9 @@ fn shaped(c: &mut Config, dns: &DnsFixture) {
     c.delivery.default_pool = Some("solo".into());
     c.delivery.providers = vec![dest_provider(64)];
     c.delivery.adaptive.suspend_after = 3;
-    c.delivery.adaptive.cooldown = "2s".into();
+    c.delivery.adaptive.cooldown = Duration::from_secs(2);
     c.delivery.adaptive.increase_per_success = 8;
-    c.delivery.adaptive.recheck = "500ms".into();
+    c.delivery.adaptive.recheck = Duration::from_millis(500);
 }
 
 #[tokio::test]

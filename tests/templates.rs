@@ -398,7 +398,7 @@ async fn template_bombs_are_refused_with_a_422_and_the_api_stays_up() {
     let env = TestEnv::start_with(
         std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         sluice::run::Roles::ALL,
-        |config| config.templates.render_timeout = "1s".into(),
+        |config| config.templates.render_timeout = Duration::from_secs(1),
     )
     .await;
     let key = env.ready_tenant().await;

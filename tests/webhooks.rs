@@ -210,12 +210,12 @@ fn reference_library(deliveries: &[Received], secrets: &[&str]) -> Vec<String> {
 fn webhook_config(c: &mut Config) {
     c.webhook_allow_private = true;
     c.webhooks.retry_schedule = [
-        "200ms", "300ms", "500ms", "500ms", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s",
+        200, 300, 500, 500, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
     ]
-    .map(String::from)
+    .map(Duration::from_millis)
     .to_vec();
-    c.webhooks.disable_after = "1h".into();
-    c.webhooks.timeout = "2s".into();
+    c.webhooks.disable_after = Duration::from_secs(3600);
+    c.webhooks.timeout = Duration::from_secs(2);
 }
 
 async fn start_env(tweak: impl FnOnce(&mut Config)) -> TestEnv {
@@ -594,8 +594,8 @@ async fn rotation_signs_with_both_secrets_and_replay_keeps_the_webhook_id() {
 #[tokio::test]
 async fn an_endpoint_failing_too_long_is_disabled_with_an_event() {
     let env = start_env(|c| {
-        c.webhooks.retry_schedule = vec!["300ms".into(); 30];
-        c.webhooks.disable_after = "2s".into();
+        c.webhooks.retry_schedule = vec![Duration::from_millis(300); 30];
+        c.webhooks.disable_after = Duration::from_secs(2);
     })
     .await;
     let key = env.ready_tenant().await;

@@ -61,11 +61,11 @@ pub fn test_config(redis_url: &str, sink: SocketAddr) -> Config {
     config.dkim_key_encryption_key = Some(sluice::config::Secret::new(TEST_DKIM_KEK));
     // Tests send from domains without real DNS; tests/domains.rs turns this on.
     config.domains.require_verified = Some(false);
-    config.delivery.retry_schedule = vec!["1s".into()];
-    config.delivery.reclaim_idle = "2s".into();
-    config.delivery.drain_timeout = "5s".into();
-    config.delivery.connect_timeout = "2s".into();
-    config.delivery.greeting_timeout = "2s".into();
+    config.delivery.retry_schedule = vec![Duration::from_secs(1)];
+    config.delivery.reclaim_idle = Duration::from_secs(2);
+    config.delivery.drain_timeout = Duration::from_secs(5);
+    config.delivery.connect_timeout = Duration::from_secs(2);
+    config.delivery.greeting_timeout = Duration::from_secs(2);
     // Templates render in `sluice render-sandbox` processes; this test binary is not one.
     config.templates.sandbox_command = Some(env!("CARGO_BIN_EXE_sluice").into());
     // The loopback DNS fixture points MX records at 127.0.0.1.

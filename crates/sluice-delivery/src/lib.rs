@@ -5,8 +5,10 @@
 //! - [`domains`] verifies sending domains' DNS and moves their keys through rotation,
 //! - [`smtp`] holds the client and its connection pool (TCP_NODELAY, source address
 //!   binding, reuse without a NOOP per message, capped concurrency),
-//! - [`worker`] reads the queues and records outcomes through `sluice-store`.
+//! - [`worker`] reads the queues and records outcomes through `sluice-store`,
+//! - [`config`] is the `[delivery]` section of the configuration, with its defaults.
 
+pub mod config;
 pub mod dkim;
 pub mod domains;
 pub mod mime;

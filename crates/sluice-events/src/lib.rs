@@ -32,6 +32,7 @@
 //! (event → fanned out), `sluice_event_backlog` (events not yet fanned out) and
 //! `sluice_webhook_endpoints_pending` (endpoints with scheduled deliveries).
 
+pub mod config;
 pub mod fanout;
 pub mod inbound;
 pub mod retry;
@@ -46,6 +47,7 @@ use sluice_store::{Store, StoreError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use config::WebhooksConfig;
 pub use retry::RetrySchedule;
 pub use sender::install_tls_provider;
 pub use ssrf::{UrlError, is_public, parse_url};
@@ -80,18 +82,20 @@ pub struct WebhookConfig {
 }
 
 impl Default for WebhookConfig {
+    /// The configurable part from [`WebhooksConfig::default`], the one set of defaults.
     fn default() -> Self {
+        let configured = WebhooksConfig::default();
         Self {
-            retry: RetrySchedule::default(),
-            disable_after: Duration::from_secs(5 * 24 * 3600),
-            request_timeout: Duration::from_secs(10),
-            max_in_flight_per_endpoint: 8,
-            concurrency: 256,
+            retry: RetrySchedule::new(configured.retry_schedule),
+            disable_after: configured.disable_after,
+            request_timeout: configured.timeout,
+            max_in_flight_per_endpoint: configured.max_in_flight_per_endpoint,
+            concurrency: configured.concurrency,
             allow_private: false,
             consumer: unique_consumer_name(),
             fanout_batch: 500,
             poll_interval: Duration::from_millis(200),
-            drain_timeout: Duration::from_secs(15),
+            drain_timeout: configured.drain_timeout,
         }
     }
 }

@@ -34,6 +34,11 @@ impl RetrySchedule {
         self.delays.get(index).copied()
     }
 
+    /// The delays, in order.
+    pub fn delays(&self) -> &[Duration] {
+        &self.delays
+    }
+
     /// Attempts made in all before giving up.
     pub fn max_attempts(&self) -> u32 {
         self.delays.len() as u32 + 1

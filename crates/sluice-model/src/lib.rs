@@ -8,12 +8,14 @@
 
 pub mod address;
 pub mod domain;
+pub mod duration;
 pub mod event;
 pub mod ids;
 pub mod message;
 pub mod net;
 pub mod quota;
 pub mod record;
+pub mod setting;
 pub mod suppression;
 pub mod template;
 pub mod tenant;

@@ -30,10 +30,12 @@
 //! any that dies. The child gets an empty environment: no secret reaches it.
 
 mod child;
+pub mod config;
 pub mod memory;
 mod pool;
 mod protocol;
 
 pub use child::{ChildLimits, EXIT_TIMED_OUT, serve_child};
+pub use config::{ByteSize, TemplatesConfig};
 pub use pool::{SandboxConfig, SandboxError, TemplateSandbox, human_bytes};
 pub use protocol::SUBCOMMAND;

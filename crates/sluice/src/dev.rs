@@ -21,7 +21,7 @@ use sluice_smtp_server::{SinkConfig, SmtpSink};
 use sluice_store::Store;
 use sluice_store::embedded::EmbeddedRedis;
 
-use crate::config::{Config, parse_duration};
+use crate::config::Config;
 use crate::run::{self, Roles};
 
 pub const DEV_DOMAIN: &str = "example.test";
@@ -67,14 +67,13 @@ async fn run_on(
         config.dkim_key_encryption_key = Some(dev_encryption_key(data_dir)?);
     }
 
-    let store = Store::connect(&config.redis_url, parse_duration(&config.retention)?)
+    let store = Store::connect(&config.redis_url, config.retention)
         .await?
         .with_key_sealer(config.key_sealer()?);
     let tenant = store.ensure_labeled_tenant("dev", "dev").await?;
     if !store.has_domain(&tenant.id, DEV_DOMAIN).await? {
         let domain = DomainName::parse(DEV_DOMAIN)?;
-        let first_check =
-            time::OffsetDateTime::now_utc() + parse_duration(&config.domains.reverify_interval)?;
+        let first_check = time::OffsetDateTime::now_utc() + config.domains.reverify_interval;
         sluice_api::routes::domains::provision_domain(
             &store,
             &tenant.id,

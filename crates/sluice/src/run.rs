@@ -2,30 +2,20 @@
 //! together, sharing one Redis.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Context;
-use sluice_api::routes::delivery::{
-    DeliveryConfigView, PoolView, ProviderView, SourceView, WarmupScheduleView,
-};
-use sluice_api::{ApiSettings, AppState};
-use sluice_delivery::dkim::DnsRecordSettings;
-use sluice_delivery::domains::{DomainVerifier, Reverifier};
-use sluice_delivery::retry::RetryPolicy;
-use sluice_delivery::routing::{ResolverConfig, Router, RouterConfig};
-use sluice_delivery::smtp::{PoolConfig, RelayTrust, SmtpPool, Timeouts};
-use sluice_delivery::worker::AdaptiveConfig;
-use sluice_delivery::worker::{ReturnPaths, Worker, WorkerConfig};
+use sluice_api::AppState;
+use sluice_delivery::domains::Reverifier;
+use sluice_delivery::smtp::SmtpPool;
+use sluice_delivery::worker::{ReturnPaths, Worker};
 use sluice_model::DomainName;
-use sluice_model::Limits;
 use sluice_store::Store;
-use sluice_store::adaptive::AdaptivePolicy;
 use sluice_store::server_check::Requirements;
 use sluice_wire::{UnsubscribeCodec, VerpCodec};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, parse_duration};
+use crate::config::Config;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Roles {
@@ -103,195 +93,13 @@ impl Running {
     }
 }
 
-pub fn api_settings(config: &Config) -> anyhow::Result<ApiSettings> {
-    Ok(ApiSettings {
-        limits: Limits {
-            max_message_bytes: config.max_message_bytes,
-            ..Limits::default()
-        },
-        admin_token: config.admin_token.clone(),
-        admin_jwt: config.admin_jwt_verifier()?,
-        delivery: delivery_view(config)?,
-        webhooks: config.webhook_api_settings()?,
-        quotas: config.quotas,
-        dns: dns_record_settings(config),
-        domains: sluice_api::routes::domains::DomainApiSettings {
-            require_verified: config.require_verified(),
-            verifier: domain_verifier(config)?,
-        },
-        templates: config.template_sandbox()?,
-        metrics_token: config.metrics_token(),
-    })
-}
-
-/// What tenants are told to publish (and what verification checks).
-pub fn dns_record_settings(config: &Config) -> DnsRecordSettings {
-    DnsRecordSettings {
-        spf_include: config
-            .dns
-            .spf_include
-            .clone()
-            .unwrap_or_else(|| format!("_spf.{}", config.hostname)),
-        return_path_target: config
-            .dns
-            .return_path_target
-            .clone()
-            .unwrap_or_else(|| config.hostname.clone()),
-        dmarc_rua: config.dns.dmarc_rua.clone(),
-    }
-}
-
-pub fn domain_verifier(config: &Config) -> anyhow::Result<DomainVerifier> {
-    let settings = config.domain_settings(dns_record_settings(config))?;
-    DomainVerifier::new(&config.domain_resolver()?, settings)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: `domains.dns_servers`: {e}"))
-}
-
-pub fn worker_config(config: &Config) -> anyhow::Result<WorkerConfig> {
-    let router = RouterConfig {
-        routes: config
-            .delivery
-            .routes
-            .iter()
-            .map(|r| (r.domain.clone(), r.relay.clone()))
-            .collect(),
-        default_relay: config.relay_url.clone(),
-        mx_port: config.delivery.mx_port,
-        helo_name: config.hostname.clone(),
-    };
-    // Fail at start, naming the key, rather than at the first delivery.
-    Router::new(&router).map_err(|e| {
-        anyhow::anyhow!(
-            "invalid configuration: `relay_url` (SLUICE_RELAY_URL) or `delivery.routes`: {e}"
-        )
-    })?;
-    let resolver = ResolverConfig {
-        name_servers: config.dns_servers()?,
-        allow_private: config.delivery.allow_private_mx,
-        ..ResolverConfig::default()
-    };
-    let d = &config.delivery;
-    let mut worker = WorkerConfig::new(router, resolver);
-    worker.pools = config.pools()?;
-    worker.stream_pools = config
-        .source_pools()?
-        .into_iter()
-        .map(|(stream, name, _)| (stream, name))
-        .collect();
-    worker.providers = config.providers()?;
-    let adaptive = &config.delivery.adaptive;
-    worker.adaptive = AdaptiveConfig {
-        policy: AdaptivePolicy {
-            increase_per_success: adaptive.increase_per_success,
-            floor: adaptive.floor,
-            suspend_after: adaptive.suspend_after,
-            cooldown: Config::duration(&adaptive.cooldown),
-        },
-        patterns: adaptive.throttle_patterns.clone(),
-        recheck: Config::duration(&adaptive.recheck),
-    };
-    worker.concurrency = config.workers;
-    worker.retry = RetryPolicy {
-        schedule: config.retry_schedule()?,
-        max_age: Config::duration(&d.max_age),
-    };
-    worker.liveness_ttl = Config::duration(&d.liveness_ttl);
-    worker.drain_timeout = Config::duration(&d.drain_timeout);
-    Ok(worker)
-}
-
-/// The roots relay certificates are verified against: the Mozilla roots, plus
-/// `delivery.relay_ca_file` when set.
-pub fn relay_trust(config: &Config) -> anyhow::Result<RelayTrust> {
-    let Some(path) = config.delivery.relay_ca_file.as_deref() else {
-        return Ok(RelayTrust::default());
-    };
-    let bad = |reason: String| {
-        anyhow::anyhow!(
-            "invalid configuration: `delivery.relay_ca_file` (SLUICE_DELIVERY_RELAY_CA_FILE) {path}: {reason}"
-        )
-    };
-    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    RelayTrust::with_pem(&pem).map_err(|e| bad(e.to_string()))
-}
-
-pub fn pool_config(config: &Config) -> PoolConfig {
-    let d = &config.delivery;
-    let command = Config::duration(&d.command_timeout);
-    let data = Config::duration(&d.data_timeout);
-    PoolConfig {
-        max_connections_per_target: d.max_connections,
-        max_messages_per_connection: d.messages_per_connection,
-        idle_timeout: Duration::from_secs(30),
-        timeouts: Timeouts {
-            connect: Config::duration(&d.connect_timeout),
-            greeting: Config::duration(&d.greeting_timeout),
-            command,
-            data_init: command,
-            data_block: data,
-            data_end: data,
-        },
-    }
-}
-
-/// `YYYY-MM-DD` of a day counted from 1970-01-01.
-fn day_name(day: i64) -> String {
-    let date = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(day);
-    let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Pools and providers as `GET /v1/admin/delivery` shows them.
-fn delivery_view(config: &Config) -> anyhow::Result<DeliveryConfigView> {
-    let defaults = config.source_pools()?;
-    let pools = config
-        .pools()?
-        .into_iter()
-        .map(|(name, sources)| PoolView {
-            streams: defaults
-                .iter()
-                .filter(|(_, n, _)| *n == name)
-                .map(|(s, _, _)| s.as_str().to_string())
-                .collect(),
-            sources: sources
-                .iter()
-                .map(|s| SourceView {
-                    ip: s.ip.to_string(),
-                    ehlo_name: s.helo_name.clone(),
-                    warmup: s.warmup.as_ref().map(|w| WarmupScheduleView {
-                        start: day_name(w.start_day),
-                        start_day: w.start_day,
-                        daily_caps: w.daily_caps.clone(),
-                    }),
-                })
-                .collect(),
-            name,
-        })
-        .collect();
-    let providers = config
-        .providers()?
-        .rules()
-        .map(|(rule, builtin)| ProviderView {
-            name: rule.name.clone(),
-            mx_patterns: rule.mx_patterns.clone(),
-            builtin,
-            max_connections_per_ip: rule.limits.max_connections_per_ip,
-            messages_per_connection: rule.limits.messages_per_connection,
-            messages_per_minute_per_ip: rule.limits.messages_per_minute_per_ip,
-            messages_per_hour_per_ip: rule.limits.messages_per_hour_per_ip,
-        })
-        .collect();
-    Ok(DeliveryConfigView { pools, providers })
-}
-
 /// Connects to Redis and starts the requested roles.
 pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     config.validate()?;
     // Before any role records a metric: every process exports what it counts.
     sluice_api::scrape::recorder();
-    let retention = parse_duration(&config.retention)?;
     let worker_config = if roles.worker {
-        Some(worker_config(config)?)
+        Some(config.worker_config()?)
     } else {
         None
     };
@@ -301,7 +109,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     } else {
         None
     };
-    let mut store = Store::connect(&config.redis_url, retention)
+    let mut store = Store::connect(&config.redis_url, config.retention)
         .await
         .with_context(|| format!("connecting to Redis at {}", redact(&config.redis_url)))?;
     if let Some(sealer) = sealer {
@@ -342,7 +150,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
                 "delivering directly to MX hosts"
             ),
         }
-        let pool = SmtpPool::with_trust(pool_config(config), relay_trust(config)?);
+        let pool = SmtpPool::with_trust(config.pool_config(), config.relay_trust()?);
         let worker = Worker::new(store.clone(), pool, worker_config)
             .await
             .context("starting the delivery worker")?;
@@ -365,7 +173,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     if roles.worker {
         // Periodic DNS re-verification of every domain (leased per domain in Redis,
         // so any number of workers share it).
-        let reverifier = Reverifier::new(domain_verifier(config)?, store.clone());
+        let reverifier = Reverifier::new(config.domain_verifier()?, store.clone());
         let token = shutdown.clone();
         tasks.spawn(async move {
             reverifier.run(token).await;
@@ -406,7 +214,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
 
     let http_limits = config.http_limits()?;
     if let Some(listener) = api_listener {
-        let mut app_state = AppState::new(store.clone(), api_settings(config)?);
+        let mut app_state = AppState::new(store.clone(), config.api_settings()?);
         app_state.settings.templates.check().await.context(
             "the template sandbox does not start; `templates.sandbox_command` (SLUICE_TEMPLATES_SANDBOX_COMMAND) must name a sluice executable",
         )?;

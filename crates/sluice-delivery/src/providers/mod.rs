@@ -25,7 +25,10 @@
 use serde::{Deserialize, Serialize};
 
 /// Per (source IP × provider) limits: what one of our IPs may do to one provider.
+/// A configured rule may leave any of them out: it then takes the default, the
+/// limit of destinations no rule recognises ([`ProviderLimits::default`]).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct ProviderLimits {
     /// Concurrent SMTP connections from one source IP (enforced per worker process).
     pub max_connections_per_ip: usize,
@@ -35,6 +38,13 @@ pub struct ProviderLimits {
     pub messages_per_minute_per_ip: u32,
     /// Long-run message rate per hour from one source IP, shared across workers.
     pub messages_per_hour_per_ip: u32,
+}
+
+impl Default for ProviderLimits {
+    /// The limits of destinations no rule recognises (see `default_limits`).
+    fn default() -> Self {
+        default_limits()
+    }
 }
 
 /// One `[[delivery.providers]]` entry in the configuration.

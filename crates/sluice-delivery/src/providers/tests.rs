@@ -219,3 +219,21 @@ fn rules_deserialize_from_flat_config_entries() {
     assert_eq!(parsed.limits.max_connections_per_ip, 4);
     assert_eq!(serde_json::to_value(&parsed).unwrap(), json);
 }
+
+#[test]
+fn limits_left_out_of_a_rule_take_the_defaults() {
+    let json = serde_json::json!({
+        "name": "corp",
+        "mx_patterns": ["*.corp.test"],
+        "messages_per_hour_per_ip": 500
+    });
+    let parsed: ProviderRule = serde_json::from_value(json).unwrap();
+    assert_eq!(
+        parsed.limits,
+        ProviderLimits {
+            messages_per_hour_per_ip: 500,
+            ..default_limits()
+        }
+    );
+    assert!(ProviderTable::try_with_overrides(vec![parsed]).is_ok());
+}

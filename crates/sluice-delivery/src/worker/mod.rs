@@ -43,11 +43,17 @@ use crate::retry::RetryPolicy;
 use crate::routing::{MxResolver, ResolverConfig, RouteError, Router, RouterConfig};
 use crate::smtp::SmtpPool;
 use dispatch::{Dispatcher, LazyMessage, Outgoing};
+pub use recovery::DEFAULT_LIVENESS_TTL;
 pub use return_path::ReturnPaths;
 pub use shaping::{AdaptiveConfig, Source, SourcePool, WarmupSchedule};
 use waiting::WaitLists;
 
 use crate::providers::ProviderTable;
+
+/// Deliveries in flight at once per process unless configured (`workers`).
+pub const DEFAULT_CONCURRENCY: usize = 64;
+/// At shutdown, how long in-flight deliveries may take unless configured.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -85,7 +91,7 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     pub fn new(router: RouterConfig, resolver: ResolverConfig) -> Self {
         Self {
-            concurrency: 64,
+            concurrency: DEFAULT_CONCURRENCY,
             consumer: unique_consumer_name(),
             router,
             resolver,
@@ -95,9 +101,9 @@ impl WorkerConfig {
             providers: ProviderTable::builtin(),
             adaptive: AdaptiveConfig::default(),
             retry: RetryPolicy::default(),
-            liveness_ttl: recovery::DEFAULT_LIVENESS_TTL,
+            liveness_ttl: DEFAULT_LIVENESS_TTL,
             promote_interval: Duration::from_secs(1),
-            drain_timeout: Duration::from_secs(60),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }

@@ -3,13 +3,16 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
+use sluice_delivery::config::parse_name_servers;
 use sluice_delivery::domains::DomainSettings;
 use sluice_delivery::routing::ResolverConfig;
+use sluice_model::setting::positive;
 use sluice_store::KeySealer;
 
-use super::{Config, parse_duration};
+use super::Config;
+use super::keys::refuse;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -20,10 +23,12 @@ pub struct DomainsConfig {
     pub require_verified: Option<bool>,
     /// How often every domain's DNS is checked again; a verified domain whose records
     /// disappeared becomes unverified with a `domain.verification_failed` event.
-    pub reverify_interval: String,
+    #[serde(with = "sluice_model::duration")]
+    pub reverify_interval: Duration,
     /// How long a replaced DKIM key's record must stay published after the new key
     /// takes over (mail signed with it may still be checked meanwhile).
-    pub dkim_overlap: String,
+    #[serde(with = "sluice_model::duration")]
+    pub dkim_overlap: Duration,
     /// Name servers (`ip:port`) for verification lookups; empty = `delivery.dns_servers`.
     pub dns_servers: Vec<String>,
 }
@@ -32,8 +37,8 @@ impl Default for DomainsConfig {
     fn default() -> Self {
         Self {
             require_verified: None,
-            reverify_interval: "6h".into(),
-            dkim_overlap: "7d".into(),
+            reverify_interval: Duration::from_secs(6 * 3600),
+            dkim_overlap: Duration::from_secs(7 * 86_400),
             dns_servers: Vec::new(),
         }
     }
@@ -83,22 +88,13 @@ impl Config {
     /// The name servers verification asks.
     pub fn domain_resolver(&self) -> anyhow::Result<ResolverConfig> {
         let name_servers = if self.domains.dns_servers.is_empty() {
-            self.dns_servers()?
+            self.delivery.dns_servers()
         } else {
-            self.domains
-                .dns_servers
-                .iter()
-                .map(|s| {
-                    s.parse().with_context(|| {
-                        format!(
-                            "invalid configuration: `domains.dns_servers` entry `{s}` is not ip:port"
-                        )
-                    })
-                })
-                .collect::<anyhow::Result<_>>()?
+            parse_name_servers("dns_servers", &self.domains.dns_servers)
+                .map_err(|e| e.within("domains"))
         };
         Ok(ResolverConfig {
-            name_servers,
+            name_servers: name_servers.map_err(refuse)?,
             ..ResolverConfig::default()
         })
     }
@@ -108,22 +104,14 @@ impl Config {
         &self,
         dns: sluice_delivery::dkim::DnsRecordSettings,
     ) -> anyhow::Result<DomainSettings> {
-        let duration = |key: &str, value: &str| -> anyhow::Result<Duration> {
-            let parsed = parse_duration(value).with_context(|| {
-                format!(
-                    "invalid configuration: `domains.{key}` (SLUICE_DOMAINS_{})",
-                    key.to_ascii_uppercase()
-                )
-            })?;
-            if parsed.is_zero() {
-                bail!("invalid configuration: `domains.{key}` must be more than zero");
-            }
-            Ok(parsed)
+        let d = &self.domains;
+        let wait = |key: &str, value: Duration| {
+            positive(key, value).map_err(|e| refuse(e.within("domains")))
         };
         Ok(DomainSettings {
             dns,
-            dkim_overlap: duration("dkim_overlap", &self.domains.dkim_overlap)?,
-            reverify_interval: duration("reverify_interval", &self.domains.reverify_interval)?,
+            dkim_overlap: wait("dkim_overlap", d.dkim_overlap)?,
+            reverify_interval: wait("reverify_interval", d.reverify_interval)?,
         })
     }
 
@@ -158,7 +146,7 @@ mod tests {
             jail.set_env("SLUICE_DKIM_KEY_ENCRYPTION_KEY", &key);
             let config = Config::load(None).unwrap();
             assert!(!config.require_verified());
-            assert_eq!(config.domains.reverify_interval, "90s");
+            assert_eq!(config.domains.reverify_interval, Duration::from_secs(90));
             assert!(config.key_sealer().is_ok());
             assert!(
                 !format!("{config:?}").contains(&key),

@@ -5,11 +5,13 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
+use sluice_model::setting::positive;
 use sluice_store::server_check::{Durability, ReplicaAck, Requirements, ServerCheckError};
 
-use super::{Config, parse_duration};
+use super::Config;
+use super::keys::refuse;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,7 +36,8 @@ pub struct DurabilityConfig {
     pub replicas: u32,
     /// With `mode = "replicas"`: how long a send waits for them before answering 503
     /// not-replicated (SLUICE_DURABILITY_REPLICA_TIMEOUT).
-    pub replica_timeout: String,
+    #[serde(with = "sluice_model::duration")]
+    pub replica_timeout: Duration,
     /// With `mode = "replicas"`: wait until the replicas have fsynced their
     /// append-only files (`WAITAOF`, Redis 7.2+) instead of only received the write
     /// (SLUICE_DURABILITY_REPLICA_FSYNC).
@@ -44,7 +47,8 @@ pub struct DurabilityConfig {
     pub assume_fsync: bool,
     /// How often the running process re-checks the server's settings for `/readyz`
     /// (SLUICE_DURABILITY_CHECK_INTERVAL).
-    pub check_interval: String,
+    #[serde(with = "sluice_model::duration")]
+    pub check_interval: Duration,
 }
 
 impl Default for DurabilityConfig {
@@ -52,10 +56,10 @@ impl Default for DurabilityConfig {
         Self {
             mode: DurabilityMode::Local,
             replicas: 1,
-            replica_timeout: "1s".into(),
+            replica_timeout: Duration::from_secs(1),
             replica_fsync: false,
             assume_fsync: false,
-            check_interval: "10s".into(),
+            check_interval: Duration::from_secs(10),
         }
     }
 }
@@ -64,34 +68,20 @@ impl Config {
     /// What the Redis server must provide, validated (names the key at fault).
     pub fn durability_requirements(&self) -> anyhow::Result<Requirements> {
         let d = &self.durability;
-        let duration = |key: &str, value: &str| {
-            parse_duration(value).with_context(|| {
-                format!(
-                    "invalid configuration: `durability.{key}` (SLUICE_DURABILITY_{})",
-                    key.to_ascii_uppercase()
-                )
-            })
+        // Both refused at zero in every mode (WAIT 0 would block forever).
+        let wait = |key: &str, value: Duration| {
+            positive(key, value).map_err(|e| refuse(e.within("durability")))
         };
-        if duration("check_interval", &d.check_interval)?.is_zero() {
-            bail!(
-                "invalid configuration: `durability.check_interval` (SLUICE_DURABILITY_CHECK_INTERVAL) must be positive"
-            );
-        }
+        wait("check_interval", d.check_interval)?;
+        let timeout = wait("replica_timeout", d.replica_timeout)?;
         let durability = match d.mode {
             DurabilityMode::None => Durability::None,
             DurabilityMode::Local => Durability::Local,
             DurabilityMode::Fsync => Durability::Fsync,
             DurabilityMode::Replicas => {
-                let timeout = duration("replica_timeout", &d.replica_timeout)?;
                 if d.replicas == 0 {
                     bail!(
                         "invalid configuration: `durability.replicas` (SLUICE_DURABILITY_REPLICAS) must be at least 1 with `durability.mode = \"replicas\"`"
-                    );
-                }
-                if timeout.is_zero() {
-                    // WAIT 0 would block forever.
-                    bail!(
-                        "invalid configuration: `durability.replica_timeout` (SLUICE_DURABILITY_REPLICA_TIMEOUT) must be positive"
                     );
                 }
                 Durability::Replicas(ReplicaAck {
@@ -109,7 +99,7 @@ impl Config {
     }
 
     pub fn durability_check_interval(&self) -> Duration {
-        Config::duration(&self.durability.check_interval)
+        self.durability.check_interval
     }
 }
 

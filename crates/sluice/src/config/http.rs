@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
+use sluice_model::setting::positive;
 
-use super::{Config, parse_duration};
+use super::Config;
+use super::keys::refuse;
 use crate::http_server::HttpLimits;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -14,13 +16,16 @@ use crate::http_server::HttpLimits;
 pub struct HttpConfig {
     /// A request's whole head (request line and headers) must arrive within this,
     /// counted from its first byte (or from the connection's opening, for the first).
-    pub header_read_timeout: String,
+    #[serde(with = "sluice_model::duration")]
+    pub header_read_timeout: Duration,
     /// A request, body upload included, must be answered within this; past it the
     /// client gets 408 and the connection is closed.
-    pub request_timeout: String,
+    #[serde(with = "sluice_model::duration")]
+    pub request_timeout: Duration,
     /// An idle keep-alive connection (nothing in flight, nothing received) is closed
     /// after this. Keep it above a load balancer's own idle timeout.
-    pub keep_alive_timeout: String,
+    #[serde(with = "sluice_model::duration")]
+    pub keep_alive_timeout: Duration,
     /// Open connections per listener; further clients wait in the kernel's accept
     /// backlog until one closes.
     pub max_connections: usize,
@@ -29,9 +34,9 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
-            header_read_timeout: "10s".into(),
-            request_timeout: "30s".into(),
-            keep_alive_timeout: "75s".into(),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(75),
             max_connections: 4096,
         }
     }
@@ -41,15 +46,8 @@ impl Config {
     /// The HTTP listeners' limits, validated (errors name the key and the variable).
     pub fn http_limits(&self) -> anyhow::Result<HttpLimits> {
         let h = &self.http;
-        let duration = |key: &str, value: &str| -> anyhow::Result<Duration> {
-            let name = format!("`http.{key}` (SLUICE_HTTP_{})", key.to_ascii_uppercase());
-            let parsed =
-                parse_duration(value).with_context(|| format!("invalid configuration: {name}"))?;
-            if parsed.is_zero() {
-                bail!("invalid configuration: {name} must be positive");
-            }
-            Ok(parsed)
-        };
+        let wait =
+            |key: &str, value: Duration| positive(key, value).map_err(|e| refuse(e.within("http")));
         if h.max_connections == 0 || h.max_connections > 1_000_000 {
             bail!(
                 "invalid configuration: `http.max_connections` (SLUICE_HTTP_MAX_CONNECTIONS) must be 1 to 1000000, got {}",
@@ -57,9 +55,9 @@ impl Config {
             );
         }
         Ok(HttpLimits {
-            header_read_timeout: duration("header_read_timeout", &h.header_read_timeout)?,
-            request_timeout: duration("request_timeout", &h.request_timeout)?,
-            keep_alive_timeout: duration("keep_alive_timeout", &h.keep_alive_timeout)?,
+            header_read_timeout: wait("header_read_timeout", h.header_read_timeout)?,
+            request_timeout: wait("request_timeout", h.request_timeout)?,
+            keep_alive_timeout: wait("keep_alive_timeout", h.keep_alive_timeout)?,
             max_connections: h.max_connections,
         })
     }

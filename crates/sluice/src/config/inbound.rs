@@ -9,10 +9,12 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
+use sluice_model::setting::positive;
 
-use super::{Config, parse_duration};
+use super::Config;
+use super::keys::refuse;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -24,9 +26,11 @@ pub struct InboundConfig {
     /// How long the listener waits for each command line and each line of a message.
     /// RFC 5321 §4.5.3.2.7 suggests 5 minutes for people and slow links; a reporting
     /// MTA sends each line at once, so a minute is generous.
-    pub command_timeout: String,
+    #[serde(with = "sluice_model::duration")]
+    pub command_timeout: Duration,
     /// The longest one connection may last, however busy; then `421 4.4.2`.
-    pub max_session: String,
+    #[serde(with = "sluice_model::duration")]
+    pub max_session: Duration,
     /// Largest message accepted (`552 5.3.4` above it), in bytes: a DSN may return
     /// the whole original, which Sluice caps at `max_message_bytes`.
     pub max_message_bytes: usize,
@@ -37,8 +41,8 @@ impl Default for InboundConfig {
         Self {
             max_connections: 200,
             max_connections_per_ip: 10,
-            command_timeout: "1m".into(),
-            max_session: "10m".into(),
+            command_timeout: Duration::from_secs(60),
+            max_session: Duration::from_secs(600),
             max_message_bytes: 10 * 1024 * 1024,
         }
     }
@@ -58,17 +62,11 @@ impl Config {
     /// The inbound listener's limits, validated (errors name the key at fault).
     pub fn inbound_limits(&self) -> anyhow::Result<InboundLimits> {
         let i = &self.inbound;
-        let positive = |key: &str, value: &str| -> anyhow::Result<Duration> {
-            let env = format!("SLUICE_INBOUND_{}", key.to_ascii_uppercase());
-            let parsed = parse_duration(value)
-                .with_context(|| format!("invalid configuration: `inbound.{key}` ({env})"))?;
-            if parsed.is_zero() {
-                bail!("invalid configuration: `inbound.{key}` ({env}) must be positive");
-            }
-            Ok(parsed)
+        let wait = |key: &str, value: Duration| {
+            positive(key, value).map_err(|e| refuse(e.within("inbound")))
         };
-        let command_timeout = positive("command_timeout", &i.command_timeout)?;
-        let max_session = positive("max_session", &i.max_session)?;
+        let command_timeout = wait("command_timeout", i.command_timeout)?;
+        let max_session = wait("max_session", i.max_session)?;
         if i.max_connections == 0 {
             bail!(
                 "invalid configuration: `inbound.max_connections` (SLUICE_INBOUND_MAX_CONNECTIONS) must be at least 1"
