@@ -177,7 +177,7 @@ async fn render(
                 .increment(1);
             Ok(Outcome::Refused(error))
         }
-        Err(error) => Err(ApiError::Internal(error.to_string())),
+        Err(error) => Err(ApiError::internal(error)),
     }
 }
 
