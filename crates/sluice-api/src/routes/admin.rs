@@ -48,7 +48,7 @@ pub struct CreateApiKeyRequest {
     pub name: Option<String>,
     /// When the key stops working (RFC 3339, in the future); absent = never.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime, example = "2030-01-01T00:00:00Z")]
+    #[schema(example = "2030-01-01T00:00:00Z")]
     pub expires_at: Option<time::OffsetDateTime>,
 }
 
