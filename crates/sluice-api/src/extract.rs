@@ -1,13 +1,17 @@
 //! Request extractors whose rejections are problem documents: JSON bodies (400 for
-//! syntax, 422 naming the field for shape, 413 for size) and the two kinds of bearer
-//! credential (tenant API keys and the operator's admin token).
+//! syntax, 422 naming the field for shape, 413 for size), ids in the path (404 for one
+//! that names nothing) and the two kinds of bearer credential (tenant API keys and the
+//! operator's admin token).
+
+use std::fmt;
+use std::ops::Deref;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use sluice_model::Scope;
+use sluice_model::{ApiKeyId, MessageId, Scope, TemplateId, TenantId, WebhookId};
 use sluice_store::{ApiKeyRecord, KeyLookup};
 use subtle::ConstantTimeEq;
 
@@ -108,6 +112,99 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
     }
 }
 
+/// Something a route names in its path, such as a message by its id.
+pub trait PathResource: Sized {
+    /// The resource a path segment names; `None` when it cannot name one.
+    fn parse_segment(segment: &str) -> Option<Self>;
+    /// The 404 for a segment that names nothing (the segment as the client wrote it).
+    fn not_found(segment: &str) -> ApiError;
+}
+
+macro_rules! id_resources {
+    ($($id:ty => $noun:literal),* $(,)?) => {$(
+        impl PathResource for $id {
+            fn parse_segment(segment: &str) -> Option<Self> {
+                <$id>::parse(segment).ok()
+            }
+
+            fn not_found(segment: &str) -> ApiError {
+                ApiError::NotFound(format!(concat!("no ", $noun, " {}"), segment))
+            }
+        }
+    )*};
+}
+
+id_resources!(
+    MessageId => "message",
+    TenantId => "tenant",
+    ApiKeyId => "API key",
+    TemplateId => "template",
+    WebhookId => "webhook",
+);
+
+/// A resource named in the path, parsed before the handler runs: a segment that does
+/// not parse names nothing, the same 404 as an unknown id. `N` picks the path
+/// parameter (0, the first, by default) on routes naming two.
+///
+/// A handler that checks the key's scope first takes `Result<PathId<T>, ApiError>`
+/// and applies `?` after the check, so a key without the scope hears 403 whatever
+/// the path holds.
+pub struct PathId<T, const N: usize = 0> {
+    value: T,
+    segment: String,
+}
+
+impl<T: PathResource, const N: usize> PathId<T, N> {
+    /// The 404 for this resource (not found after all, e.g. not this tenant's).
+    pub fn not_found(&self) -> ApiError {
+        T::not_found(&self.segment)
+    }
+}
+
+impl<T, const N: usize> Deref for PathId<T, N> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// The segment as the client wrote it (as answers have always quoted it).
+impl<T, const N: usize> fmt::Display for PathId<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.segment)
+    }
+}
+
+impl<S: Send + Sync, T: PathResource + Send, const N: usize> FromRequestParts<S> for PathId<T, N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status().is_server_error() {
+                    ApiError::internal(rejection.body_text())
+                } else {
+                    // A segment that is not UTF-8 names nothing either.
+                    ApiError::NotFound(rejection.body_text())
+                }
+            })?;
+        let Some((_, segment)) = params.iter().nth(N) else {
+            return Err(ApiError::internal(format!(
+                "the route has no path parameter {N}"
+            )));
+        };
+        match T::parse_segment(segment) {
+            Some(value) => Ok(Self {
+                value,
+                segment: segment.to_owned(),
+            }),
+            None => Err(T::not_found(segment)),
+        }
+    }
+}
+
 pub(crate) fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers
@@ -199,7 +296,71 @@ impl FromRequestParts<AppState> for AdminAuth {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    const ULID: &str = "01jdx8k3m5n6p7q8r9s0t1v2w3";
+
+    async fn answer(uri: &str) -> (StatusCode, String) {
+        let app = axum::Router::new()
+            .route(
+                "/messages/{id}",
+                get(|id: PathId<MessageId>| async move { format!("{} {id}", *id) }),
+            )
+            .route(
+                "/tenants/{id}/keys/{key_id}",
+                get(
+                    |tenant: PathId<TenantId>, key: PathId<ApiKeyId, 1>| async move {
+                        format!("{} {}", *tenant, *key)
+                    },
+                ),
+            );
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_path_id_parses_and_remembers_the_segment_as_written() {
+        let upper = format!("msg_{}", ULID.to_uppercase());
+        let (status, body) = answer(&format!("/messages/{upper}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, format!("msg_{ULID} {upper}"));
+    }
+
+    #[tokio::test]
+    async fn a_path_id_that_names_nothing_is_a_404_problem() {
+        let (status, body) = answer("/messages/nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["type"], "urn:sluice:problem:not-found");
+        assert_eq!(problem["detail"], "no message nope");
+        // Another kind's id is not this kind's.
+        let (status, body) = answer(&format!("/messages/ten_{ULID}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains(&format!("no message ten_{ULID}")), "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_const_parameter_picks_the_path_parameter() {
+        let (status, body) = answer(&format!("/tenants/ten_{ULID}/keys/key_{ULID}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, format!("ten_{ULID} key_{ULID}"));
+        let (status, body) = answer(&format!("/tenants/ten_{ULID}/keys/msg_{ULID}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains(&format!("no API key msg_{ULID}")), "{body}");
+        let (status, body) = answer(&format!("/tenants/x/keys/key_{ULID}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("no tenant x"), "{body}");
+    }
 
     #[test]
     fn canonical_form_ignores_key_order_and_spacing() {

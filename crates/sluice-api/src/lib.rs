@@ -148,13 +148,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::events::router())
 }
 
-/// The complete application: every route, with request tracing and body limits.
+/// The complete application: every route, with request tracing, body limits, and the
+/// one layer that logs server-side failures (inside the request's trace span).
 pub fn app(state: AppState) -> Router {
     let body_limit = routes::messages::body_limit_layer(state.settings.limits.max_message_bytes);
     let (router, _) = api_router().split_for_parts();
     router
         .layer(body_limit)
         .fallback(|| async { problem::ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn(problem::log_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

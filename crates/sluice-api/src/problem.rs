@@ -1,8 +1,20 @@
 //! The one place errors become HTTP responses: RFC 9457 `application/problem+json`.
+//!
+//! A server-side failure (500, 503) keeps its cause: [`Cause`] holds the source error
+//! and where our code met it. The client hears an opaque problem; the cause travels in
+//! the response's extensions ([`ErrorReports`]) to [`log_errors`], the one layer that
+//! logs it (as axum's `examples/error-handling` does).
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use std::error::Error;
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use serde::Serialize;
 use sluice_model::{FieldError, MessageStream};
@@ -66,9 +78,9 @@ pub enum ApiError {
         retry_after: Duration,
     },
     #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
     /// `/readyz`: Redis answers, but its settings could lose accepted mail.
     #[error("{0}")]
     NotReady(String),
@@ -84,15 +96,74 @@ pub enum ApiError {
     },
     /// Redis is at `maxmemory` and refuses writes (`noeviction`).
     #[error("storage full: {0}")]
-    StorageFull(String),
+    StorageFull(#[source] Cause),
     /// The request (its body included) took longer than `http.request_timeout`.
     #[error("{0}")]
     RequestTimeout(String),
 }
 
+/// The error behind a server-side failure, for the log only: the source error and the
+/// place in our code that turned it into an [`ApiError`] (like Svix's `ctx!`).
+#[derive(Clone)]
+pub struct Cause {
+    error: Arc<dyn Error + Send + Sync>,
+    location: &'static Location<'static>,
+}
+
+impl Cause {
+    /// Keeps `error` with the caller's file and line.
+    #[track_caller]
+    pub fn new(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        Self {
+            error: Arc::from(error.into()),
+            location: Location::caller(),
+        }
+    }
+
+    /// Where the error was met.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+}
+
+impl fmt::Display for Cause {
+    /// The error's own message (which, by this code base's habit, names its source's).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cause")
+            .field("error", &self.error)
+            .field("location", &format_args!("{}", self.location))
+            .finish()
+    }
+}
+
+impl Error for Cause {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.error)
+    }
+}
+
 impl ApiError {
     pub fn field(field: &str, message: impl ToString) -> Self {
         ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// A 500 caused by `error` (logged with the caller's location, never shown).
+    #[track_caller]
+    pub fn internal(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        ApiError::Internal(Cause::new(error))
+    }
+
+    /// A 503 with `Retry-After: 1`: storage (or this process) cannot take the request
+    /// now; `error` says why, in the log.
+    #[track_caller]
+    pub fn unavailable(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        ApiError::Unavailable(Cause::new(error))
     }
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
@@ -165,12 +236,14 @@ impl ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// Keeps the store error as the cause, located where `?` met it.
+    #[track_caller]
     fn from(error: StoreError) -> Self {
         match error {
-            ref full if full.is_out_of_memory() => ApiError::StorageFull(full.to_string()),
+            full if full.is_out_of_memory() => ApiError::StorageFull(Cause::new(full)),
             // Connection errors, READONLY, LOADING, MASTERDOWN, TRYAGAIN, BUSY: all
             // passing states of the server, never the request's fault.
-            StoreError::Redis(e) => ApiError::Unavailable(e.to_string()),
+            redis @ StoreError::Redis(_) => ApiError::Unavailable(Cause::new(redis)),
             StoreError::NotReplicated {
                 acknowledged,
                 required,
@@ -183,7 +256,7 @@ impl From<StoreError> for ApiError {
                     timeout,
                 }
             }
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::Internal(Cause::new(other)),
         }
     }
 }
@@ -203,17 +276,10 @@ impl ApiError {
                 format!("{}: {}", errors[0].field, errors[0].message)
             }
             ApiError::Validation(errors) => format!("{} fields are invalid", errors.len()),
-            ApiError::Internal(_) => {
-                // The cause goes to the log, never to the client.
-                tracing::error!(error = %self, "internal error");
-                "an internal error occurred; it has been logged".to_string()
-            }
-            ApiError::Unavailable(_) => {
-                tracing::warn!(error = %self, "storage unavailable");
-                "the request was not processed; retry shortly".to_string()
-            }
+            // The cause goes to the log (see `report`), never to the client.
+            ApiError::Internal(_) => "an internal error occurred; it has been logged".to_string(),
+            ApiError::Unavailable(_) => "the request was not processed; retry shortly".to_string(),
             ApiError::StorageFull(_) => {
-                tracing::warn!(error = %self, "Redis is at maxmemory and refuses writes");
                 "Redis is out of memory and refuses new data; nothing was stored. Retry later"
                     .to_string()
             }
@@ -244,8 +310,12 @@ impl IntoResponse for ApiError {
             ApiError::StorageFull(_) => Some(5),
             _ => None,
         };
+        let report = self.report();
         let problem = self.into_problem();
         let mut response = (status, axum::Json(problem)).into_response();
+        if let Some(report) = report {
+            response.extensions_mut().insert(ErrorReports(vec![report]));
+        }
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -258,5 +328,125 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+/// What [`log_errors`] logs about one server-side failure.
+#[derive(Clone, Debug)]
+pub struct Report {
+    severity: Severity,
+    cause: Cause,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Severity {
+    /// Our fault (500).
+    Internal,
+    /// Redis (or this process) cannot take requests now (503).
+    Unavailable,
+    /// Redis is at `maxmemory` (503).
+    StorageFull,
+}
+
+impl Report {
+    fn log(&self) {
+        let (error, location) = (&self.cause, self.cause.location());
+        match self.severity {
+            Severity::Internal => tracing::error!(%error, %location, "internal error"),
+            Severity::Unavailable => tracing::warn!(%error, %location, "storage unavailable"),
+            Severity::StorageFull => {
+                tracing::warn!(%error, %location, "Redis is at maxmemory and refuses writes")
+            }
+        }
+    }
+}
+
+/// The server-side failures behind a response, carried in its extensions to
+/// [`log_errors`]: one for an error response, one per refused item for a batch.
+#[derive(Clone, Debug, Default)]
+pub struct ErrorReports(pub Vec<Report>);
+
+impl ApiError {
+    /// The cause to log, for server-side failures; `None` for the client's own errors.
+    pub fn report(&self) -> Option<Report> {
+        let (severity, cause) = match self {
+            ApiError::Internal(cause) => (Severity::Internal, cause),
+            ApiError::Unavailable(cause) => (Severity::Unavailable, cause),
+            ApiError::StorageFull(cause) => (Severity::StorageFull, cause),
+            _ => return None,
+        };
+        Some(Report {
+            severity,
+            cause: cause.clone(),
+        })
+    }
+}
+
+/// The one place server-side failures are logged: after the handler, from the
+/// response's [`ErrorReports`], inside the request's trace span.
+pub async fn log_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(ErrorReports(reports)) = response.extensions().get() {
+        for report in reports {
+            report.log();
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn sealing_fails() -> Result<(), StoreError> {
+        Err(StoreError::KeySealing("no key configured".into()))
+    }
+
+    #[test]
+    fn a_store_error_keeps_its_cause_and_where_question_mark_met_it() {
+        let line = line!() + 1;
+        let error = (|| -> Result<(), ApiError> { Ok(sealing_fails()?) })().unwrap_err();
+        let ApiError::Internal(cause) = &error else {
+            panic!("not an internal error: {error:?}");
+        };
+        assert_eq!(cause.to_string(), "DKIM key encryption: no key configured");
+        assert!(cause.source().is_some_and(|s| s.is::<StoreError>()));
+        assert!(cause.location().file().ends_with("problem.rs"));
+        assert_eq!(cause.location().line(), line);
+    }
+
+    #[test]
+    fn the_client_hears_an_opaque_problem_and_the_cause_rides_in_an_extension() {
+        let response = ApiError::internal("the sandbox binary is missing").into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let ErrorReports(reports) = response.extensions().get::<ErrorReports>().unwrap();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(
+            reports[0].cause.to_string(),
+            "the sandbox binary is missing"
+        );
+        let problem = ApiError::internal("secret detail").into_problem();
+        assert_eq!(problem.problem_type, "urn:sluice:problem:internal-error");
+        assert_eq!(
+            problem.detail,
+            "an internal error occurred; it has been logged"
+        );
+
+        let unavailable = ApiError::unavailable("shutting down").into_response();
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.headers()[header::RETRY_AFTER], "1");
+        assert!(unavailable.extensions().get::<ErrorReports>().is_some());
+    }
+
+    #[test]
+    fn client_errors_carry_nothing_to_log() {
+        let response = ApiError::NotFound("no message msg_x".into()).into_response();
+        assert!(response.extensions().get::<ErrorReports>().is_none());
     }
 }

@@ -16,9 +16,14 @@ use sluice_store::templates::VERSIONS_KEPT;
 use sluice_template_sandbox::SandboxError;
 use time::OffsetDateTime;
 
+use std::collections::HashMap;
+
 use crate::AppState;
 use crate::problem::ApiError;
-use crate::routes::messages::Lookups;
+
+/// The template versions one request has read already (a batch of 500 messages with
+/// one template reads it once), by id and requested version.
+pub(crate) type TemplateCache = HashMap<(TemplateId, Option<u32>), TemplateLookup>;
 
 /// Fills `subject`, `text` and `html` from the request's template, if it names one,
 /// and clears the template fields; a request without `template_id` passes unchanged
@@ -28,7 +33,7 @@ pub(crate) async fn render_template(
     tenant: &TenantId,
     mut request: SendMessageRequest,
     now: OffsetDateTime,
-    lookups: &mut Lookups,
+    cache: &mut TemplateCache,
 ) -> Result<SendMessageRequest, ApiError> {
     let Some(raw_id) = request.template_id.take() else {
         return Ok(request);
@@ -57,7 +62,7 @@ pub(crate) async fn render_template(
             ));
             None
         }
-        Ok(id) if errors.is_empty() => load(state, tenant, &id, version, &mut errors, lookups)
+        Ok(id) if errors.is_empty() => load(state, tenant, &id, version, &mut errors, cache)
             .await?
             .map(|body| (id, body)),
         Ok(_) => None,
@@ -121,14 +126,14 @@ async fn load(
     id: &TemplateId,
     version: Option<u32>,
     errors: &mut Vec<FieldError>,
-    lookups: &mut Lookups,
+    cache: &mut TemplateCache,
 ) -> Result<Option<TemplateBody>, ApiError> {
     let cache_key = (id.clone(), version);
-    let found = match lookups.templates.get(&cache_key) {
+    let found = match cache.get(&cache_key) {
         Some(found) => found.clone(),
         None => {
             let found = state.store.templates().get(tenant, id, version).await?;
-            lookups.templates.insert(cache_key, found.clone());
+            cache.insert(cache_key, found.clone());
             found
         }
     };
@@ -177,7 +182,7 @@ async fn render(
                 .increment(1);
             Ok(Outcome::Refused(error))
         }
-        Err(error) => Err(ApiError::Internal(error.to_string())),
+        Err(error) => Err(ApiError::internal(error)),
     }
 }
 

@@ -183,7 +183,6 @@ pub struct DomainVerification {
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub verified_at: Option<OffsetDateTime>,
     /// When DNS was last checked (`POST /v1/domains/{name}/verify` or the periodic check).
     #[serde(
@@ -191,7 +190,6 @@ pub struct DomainVerification {
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_checked_at: Option<OffsetDateTime>,
     /// Each record as the last check found it; empty before the first check.
     #[serde(default)]
@@ -208,14 +206,12 @@ pub struct DkimKeyView {
     pub public_key: String,
     pub state: DkimKeyState,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub activated_at: Option<OffsetDateTime>,
     /// For a retiring key: when it is dropped and its record may be removed.
     #[serde(
@@ -223,7 +219,6 @@ pub struct DkimKeyView {
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub retire_at: Option<OffsetDateTime>,
     /// The TXT record that publishes this key.
     pub dns_record: DnsRecord,
@@ -254,6 +249,5 @@ pub struct DomainView {
     /// and the return path.
     pub dns_records: Vec<DnsRecord>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }

@@ -187,7 +187,6 @@ pub struct MessageEvent {
     #[serde(rename = "type")]
     pub kind: EventType,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub timestamp: OffsetDateTime,
     /// The recipient this event is about; absent for message-wide events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -271,7 +270,6 @@ pub struct WebhookPayload {
     #[serde(rename = "type")]
     pub kind: EventType,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub timestamp: OffsetDateTime,
     pub data: WebhookData,
 }

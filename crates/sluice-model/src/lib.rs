@@ -5,6 +5,12 @@
 //! Values that come from users are newtypes that can only be built by parsing
 //! (`EmailAddress`, `Mailbox`, `DomainName`, `HeaderName`, …): once a value exists,
 //! it is known to be safe to put on the wire (no CR/LF, no header injection).
+//!
+//! Timestamps are `time::OffsetDateTime` fields written as RFC 3339 strings, in one
+//! form: `#[serde(with = "time::serde::rfc3339")]` (or `rfc3339::option`, with
+//! `default` and `skip_serializing_if = "Option::is_none"` when absent means unset).
+//! No schema attribute goes with it: utoipa's `time` feature already documents an
+//! `OffsetDateTime` as `{"type": "string", "format": "date-time"}`.
 
 pub mod address;
 pub mod domain;

@@ -132,7 +132,6 @@ pub struct RecipientState {
     /// Delivery attempts made for this recipient so far.
     pub attempts: u32,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
 }
 
@@ -154,10 +153,8 @@ pub struct MessageView {
     /// Delivery attempts made so far (each covers every unfinished recipient).
     pub attempts: u32,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
     /// When the next attempt is due, for scheduled and deferred messages.
     #[serde(
@@ -165,7 +162,6 @@ pub struct MessageView {
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_attempt_at: Option<OffsetDateTime>,
     /// Every event of this message, oldest first.
     pub events: Vec<MessageEvent>,

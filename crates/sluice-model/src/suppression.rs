@@ -56,7 +56,6 @@ pub struct Suppression {
     pub address: String,
     pub reason: SuppressionReason,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     /// The message whose bounce, complaint or unsubscribe added the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]

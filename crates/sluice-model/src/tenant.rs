@@ -48,7 +48,6 @@ pub struct TenantView {
     #[schema(example = "acme")]
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     /// Source-address pools this tenant sends from, per stream, instead of the
     /// configured defaults (`{"bulk": "bulk-ips"}`).
@@ -73,7 +72,6 @@ pub struct ApiKeyCreated {
     pub key: String,
     pub scopes: Vec<Scope>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     /// When the key stops working; absent for keys that never expire.
     #[serde(
@@ -81,7 +79,6 @@ pub struct ApiKeyCreated {
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -98,14 +95,12 @@ pub struct ApiKeyView {
     #[schema(example = "x9Qa")]
     pub last4: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<OffsetDateTime>,
     /// Set once the key is revoked; revoked keys stay listed for the retention period.
     #[serde(
@@ -113,7 +108,6 @@ pub struct ApiKeyView {
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<OffsetDateTime>,
     /// `active`, `expired` or `revoked`, as of this response.
     pub status: ApiKeyStatus,

@@ -23,7 +23,6 @@ pub enum WebhookAttemptOutcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WebhookAttempt {
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
     /// The event (`webhook-id` header) this attempt delivered.
     #[schema(example = "evt_1795376091664-0")]
@@ -47,6 +46,39 @@ pub struct WebhookAttempt {
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_retry_at: Option<OffsetDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one timestamp form on the wire: RFC 3339 strings, an unset optional one left
+    /// out; and the schema says so without a schema attribute on the fields.
+    #[test]
+    fn timestamps_are_rfc3339_strings_in_json_and_in_the_schema() -> Result<(), serde_json::Error> {
+        let attempt = WebhookAttempt {
+            at: time::macros::datetime!(2025-01-02 03:04:05.5 UTC),
+            event_id: "evt_1-0".into(),
+            event_type: EventType::Delivered,
+            attempt: 1,
+            outcome: WebhookAttemptOutcome::Delivered,
+            http_status: Some(200),
+            error: None,
+            duration_ms: 12,
+            next_retry_at: None,
+        };
+        let json = serde_json::to_value(&attempt)?;
+        assert_eq!(json["at"], "2025-01-02T03:04:05.5Z");
+        assert!(json.get("next_retry_at").is_none());
+        let back: WebhookAttempt = serde_json::from_value(json)?;
+        assert_eq!(back, attempt);
+
+        let schema = serde_json::to_value(<WebhookAttempt as utoipa::PartialSchema>::schema())?;
+        let properties = &schema["properties"];
+        assert_eq!(properties["at"]["type"], "string");
+        assert_eq!(properties["at"]["format"], "date-time");
+        assert_eq!(properties["next_retry_at"]["format"], "date-time");
+        Ok(())
+    }
 }

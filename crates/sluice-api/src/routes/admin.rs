@@ -1,20 +1,20 @@
 //! The operator's API: tenants and their API keys.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use sluice_model::{
-    ApiKeyCreated, FieldError, MessageStream, QuotasPatch, Scope, TenantId, TenantView,
+    ApiKeyCreated, ApiKeyId, FieldError, MessageStream, QuotasPatch, Scope, TenantId, TenantView,
 };
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::extract::{AdminAuth, JsonBody};
+use crate::extract::{AdminAuth, JsonBody, PathId};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
 use crate::routes::api_keys::{self, ApiKeyList};
@@ -48,7 +48,7 @@ pub struct CreateApiKeyRequest {
     pub name: Option<String>,
     /// When the key stops working (RFC 3339, in the future); absent = never.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime, example = "2030-01-01T00:00:00Z")]
+    #[schema(example = "2030-01-01T00:00:00Z")]
     pub expires_at: Option<time::OffsetDateTime>,
 }
 
@@ -88,9 +88,8 @@ async fn create_tenant(
 async fn get_tenant(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: PathId<TenantId>,
 ) -> Result<Json<TenantView>, ApiError> {
-    let id = parse_tenant(&id)?;
     tenant_view(&state, &id).await.map(Json)
 }
 
@@ -123,10 +122,10 @@ async fn tenant_view(state: &AppState, id: &TenantId) -> Result<TenantView, ApiE
 async fn create_api_key(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<PathId<TenantId>, ApiError>,
     body: JsonBody<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
-    let id = parse_tenant(&id)?;
+    let id = id?; // After the body: a body error answers first, as it always has.
     let request = body.value;
     let new = api_keys::new_key(
         request.scopes,
@@ -135,7 +134,7 @@ async fn create_api_key(
         time::OffsetDateTime::now_utc(),
     )?;
     if state.store.get_tenant(&id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no tenant {id}")));
+        return Err(id.not_found());
     }
     let created = state.store.create_api_key_with(&id, &new).await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -152,11 +151,10 @@ async fn create_api_key(
 async fn list_api_keys(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: PathId<TenantId>,
 ) -> Result<Json<ApiKeyList>, ApiError> {
-    let id = parse_tenant(&id)?;
     if state.store.get_tenant(&id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no tenant {id}")));
+        return Err(id.not_found());
     }
     let api_keys = state.store.list_api_keys(&id).await?;
     Ok(Json(ApiKeyList { api_keys }))
@@ -176,9 +174,9 @@ async fn list_api_keys(
 async fn revoke_api_key(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path((id, key_id)): Path<(String, String)>,
+    id: PathId<TenantId>,
+    key_id: PathId<ApiKeyId, 1>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_tenant(&id)?;
     api_keys::revoke(&state, &id, &key_id).await
 }
 
@@ -211,10 +209,10 @@ pub struct UpdateTenantRequest {
 async fn update_tenant(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<PathId<TenantId>, ApiError>,
     body: JsonBody<UpdateTenantRequest>,
 ) -> Result<Json<TenantView>, ApiError> {
-    let id = parse_tenant(&id)?;
+    let id = id?; // After the body: a body error answers first, as it always has.
     let mut changes = Vec::new();
     let mut errors = Vec::new();
     for (stream, pool) in body.value.pools.unwrap_or_default() {
@@ -240,7 +238,7 @@ async fn update_tenant(
         return Err(ApiError::Validation(errors));
     }
     if state.store.get_tenant(&id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no tenant {id}")));
+        return Err(id.not_found());
     }
     state.store.set_tenant_pools(&id, &changes).await?;
     if let Some(quotas) = &body.value.quotas {
@@ -272,8 +270,4 @@ fn check_quotas(patch: &QuotasPatch, errors: &mut Vec<FieldError>) {
             }
         }
     }
-}
-
-fn parse_tenant(id: &str) -> Result<TenantId, ApiError> {
-    TenantId::parse(id).map_err(|_| ApiError::NotFound(format!("no tenant {id}")))
 }

@@ -3,7 +3,7 @@
 //! operator's listing and revocation share the helpers here.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use sluice_model::{ApiKeyId, ApiKeyView, FieldError, Scope, TenantId};
@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::extract::ApiKeyAuth;
+use crate::extract::{ApiKeyAuth, PathId};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
 
@@ -59,25 +59,23 @@ async fn list_api_keys(
 async fn revoke_api_key(
     auth: ApiKeyAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<PathId<ApiKeyId>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Scope::Admin)?;
-    revoke(&state, &auth.0.tenant_id, &id).await
+    revoke(&state, &auth.0.tenant_id, &id?).await
 }
 
 /// Revokes `id` if it is one of `tenant`'s keys; 404 otherwise (another tenant's key
 /// id looks exactly like an unknown one).
-pub(crate) async fn revoke(
+pub(crate) async fn revoke<const N: usize>(
     state: &AppState,
     tenant: &TenantId,
-    id: &str,
+    id: &PathId<ApiKeyId, N>,
 ) -> Result<StatusCode, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no API key {id}"));
-    let key_id = ApiKeyId::parse(id).map_err(|_| not_found())?;
-    if state.store.revoke_api_key(tenant, &key_id).await? {
+    if state.store.revoke_api_key(tenant, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(not_found())
+        Err(id.not_found())
     }
 }
 

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{ApiKeyAuth, JsonBody, deserialize, fingerprint};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Cause, ErrorReports, Problem};
 use crate::routes::CommonErrors;
 use crate::routes::messages::{
     Lookups, MessageAccepted, accepted, idempotency_key, prepare_message,
@@ -140,30 +140,38 @@ async fn send_batch(
     }
     // Redis failed after some chunks were stored: those stand (they will be sent), and
     // each message after them gets its own 503, so a client retries only those.
-    if let Some(error) = &outcome.interrupted {
+    if let Some(error) = outcome.interrupted {
         tracing::warn!(%error, stored, "a batch was cut short by a Redis error");
+        let out_of_memory = error.is_out_of_memory();
+        let cause = Cause::new(error);
         for prepared in &ready[stored..] {
-            let detail = format!("this message was not stored ({error}); retry it");
-            results[prepared.index] = Some(Err(if error.is_out_of_memory() {
-                ApiError::StorageFull(detail)
+            results[prepared.index] = Some(Err(if out_of_memory {
+                ApiError::StorageFull(cause.clone())
             } else {
-                ApiError::Unavailable(detail)
+                ApiError::Unavailable(cause.clone())
             }));
         }
     }
 
+    // Each refused message's server-side cause goes to the log, as an error response's does.
+    let mut reports = ErrorReports::default();
     let results = results
         .into_iter()
-        .map(|result| match result {
-            Some(Ok(accepted)) => BatchResult::Accepted(accepted),
-            Some(Err(error)) => BatchResult::Refused(error.into_problem()),
-            None => BatchResult::Refused(
-                ApiError::Internal("a batch message got no result".into()).into_problem(),
-            ),
+        .map(|result| {
+            let error = match result {
+                Some(Ok(accepted)) => return BatchResult::Accepted(accepted),
+                Some(Err(error)) => error,
+                None => ApiError::internal("a batch message got no result"),
+            };
+            reports.0.extend(error.report());
+            BatchResult::Refused(error.into_problem())
         })
         .collect();
     let mut response = Json(BatchResponse { results }).into_response();
     quota_headers::insert(response.headers_mut(), &outcome.quotas);
+    if !reports.0.is_empty() {
+        response.extensions_mut().insert(reports);
+    }
     Ok(response)
 }
 

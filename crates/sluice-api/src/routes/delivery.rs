@@ -154,7 +154,6 @@ pub struct TargetView {
     /// Throttling replies in a row.
     pub strikes: u32,
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub suspended_until: Option<OffsetDateTime>,
     /// `adaptive` (repeated throttling replies) or `manual`.
     pub suspension: Option<String>,

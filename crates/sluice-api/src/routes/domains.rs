@@ -192,7 +192,7 @@ async fn verify_domain(
         .map_err(|e| match e {
             VerifyError::Store(e) => ApiError::from(e),
             VerifyError::Busy => ApiError::Conflict(e.to_string()),
-            VerifyError::Resolver(_) => ApiError::Internal(e.to_string()),
+            VerifyError::Resolver(_) => ApiError::internal(e),
         })?
         .ok_or_else(not_found)?;
     Ok(Json(domain_view(&state.settings.dns, &verified)?))
@@ -258,7 +258,7 @@ async fn rotate_dkim_key(
                     .keys
                     .iter()
                     .find(|k| k.info.selector == info.selector)
-                    .ok_or_else(|| ApiError::Internal("the new key vanished".into()))?;
+                    .ok_or_else(|| ApiError::internal("the new key vanished"))?;
                 return Ok((StatusCode::CREATED, Json(view::key_view(&next, added))));
             }
             DomainUpdate::Gone => return Err(ApiError::NotFound(format!("no domain {name}"))),
@@ -311,8 +311,8 @@ pub async fn provision_domain(
 async fn generate(algorithm: DkimAlgorithm) -> Result<dkim::GeneratedKey, ApiError> {
     tokio::task::spawn_blocking(move || dkim::generate_key(algorithm))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|e| ApiError::internal(e))?
+        .map_err(|e| ApiError::internal(e))
 }
 
 async fn find(state: &AppState, tenant: &TenantId, name: &str) -> Result<DomainRecord, ApiError> {

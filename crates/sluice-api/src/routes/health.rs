@@ -40,7 +40,7 @@ async fn healthz() -> Json<Health> {
 ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if state.draining.load(Ordering::SeqCst) {
-        return Err(ApiError::Unavailable("shutting down".into()));
+        return Err(ApiError::unavailable("shutting down"));
     }
     if let Some(problem) = state.readiness.problem() {
         return Err(ApiError::NotReady(problem));

@@ -3,23 +3,24 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sluice_model::{
     MessageId, MessageStatus, MessageStream, MessageView, OutboundMessage, Scope,
-    SendMessageRequest, TemplateId, TenantId, ValidationFailure,
+    SendMessageRequest, TenantId, ValidationFailure,
 };
-use sluice_store::{AcceptOutcome, CancelOutcome, NewMessage, SendingDomain, TemplateLookup};
+use sluice_store::{AcceptOutcome, CancelOutcome, NewMessage, SendingDomain};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiKeyAuth, JsonBody};
+use crate::extract::{ApiKeyAuth, JsonBody, PathId};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
+use crate::templates::TemplateCache;
 use crate::{AppState, quota_headers};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -155,7 +156,9 @@ pub(crate) async fn prepare_message(
     now: OffsetDateTime,
     lookups: &mut Lookups,
 ) -> Result<OutboundMessage, ApiError> {
-    let request = crate::templates::render_template(state, tenant, request, now, lookups).await?;
+    let request =
+        crate::templates::render_template(state, tenant, request, now, &mut lookups.templates)
+            .await?;
     let message =
         request
             .validate(&state.settings.limits, now)
@@ -205,7 +208,7 @@ pub(crate) async fn prepare_message(
 #[derive(Default)]
 pub(crate) struct Lookups {
     pub domains: HashMap<String, Option<SendingDomain>>,
-    pub templates: HashMap<(TemplateId, Option<u32>), TemplateLookup>,
+    pub templates: TemplateCache,
 }
 
 pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
@@ -236,17 +239,16 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiEr
 async fn get_message(
     auth: ApiKeyAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<PathId<MessageId>, ApiError>,
 ) -> Result<Json<MessageView>, ApiError> {
     auth.require(Scope::Read)?;
-    let not_found = || ApiError::NotFound(format!("no message {id}"));
-    let message_id = MessageId::parse(&id).map_err(|_| not_found())?;
+    let id = id?;
     state
         .store
-        .get_message(&auth.0.tenant_id, &message_id)
+        .get_message(&auth.0.tenant_id, &id)
         .await?
         .map(Json)
-        .ok_or_else(not_found)
+        .ok_or_else(|| id.not_found())
 }
 
 /// Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
@@ -268,18 +270,17 @@ async fn get_message(
 async fn cancel_message(
     auth: ApiKeyAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<PathId<MessageId>, ApiError>,
 ) -> Result<Json<MessageView>, ApiError> {
     auth.require(Scope::Send)?;
+    let id = id?;
     let tenant = &auth.0.tenant_id;
-    let not_found = || ApiError::NotFound(format!("no message {id}"));
-    let message_id = MessageId::parse(&id).map_err(|_| not_found())?;
     let now = OffsetDateTime::now_utc();
-    match state.store.cancel_message(tenant, &message_id, now).await? {
+    match state.store.cancel_message(tenant, &id, now).await? {
         CancelOutcome::Cancelled(_) => {
             metrics::counter!("sluice_messages_cancelled_total").increment(1);
         }
-        CancelOutcome::NotFound => return Err(not_found()),
+        CancelOutcome::NotFound => return Err(id.not_found()),
         CancelOutcome::Final(status) => {
             return Err(ApiError::Conflict(format!(
                 "message {id} is already {}; there is nothing left to cancel",
@@ -294,8 +295,8 @@ async fn cancel_message(
     }
     state
         .store
-        .get_message(tenant, &message_id)
+        .get_message(tenant, &id)
         .await?
         .map(Json)
-        .ok_or_else(not_found)
+        .ok_or_else(|| id.not_found())
 }

@@ -3,7 +3,7 @@
 //! let the tenant add and remove addresses.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sluice_model::{EmailAddress, FieldError, Scope, Suppression, SuppressionReason};
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiKeyAuth, JsonBody};
+use crate::extract::{ApiKeyAuth, JsonBody, PathId, PathResource};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
 use crate::{AppState, paging};
@@ -240,17 +240,18 @@ fn validate(request: AddSuppressionsRequest) -> Result<(Vec<String>, Option<Stri
 async fn get_suppression(
     auth: ApiKeyAuth,
     State(state): State<AppState>,
-    Path(address): Path<String>,
+    address: Result<PathId<ListedAddress>, ApiError>,
 ) -> Result<Json<Suppression>, ApiError> {
     auth.require(Scope::Read)?;
-    let address = parse_path(&address)?;
+    let address = address?;
+    let ListedAddress(address) = &*address;
     state
         .store
         .suppressions()
-        .get(&auth.0.tenant_id, &address)
+        .get(&auth.0.tenant_id, address)
         .await?
         .map(Json)
-        .ok_or_else(|| not_on_list(&address))
+        .ok_or_else(|| ListedAddress::not_found(address))
 }
 
 /// Remove an address from the suppression list: Sluice sends to it again.
@@ -264,30 +265,36 @@ async fn get_suppression(
 async fn delete_suppression(
     auth: ApiKeyAuth,
     State(state): State<AppState>,
-    Path(address): Path<String>,
+    address: Result<PathId<ListedAddress>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Scope::Admin)?;
-    let address = parse_path(&address)?;
+    let address = address?;
+    let ListedAddress(address) = &*address;
     match state
         .store
         .suppressions()
-        .remove(&auth.0.tenant_id, &address)
+        .remove(&auth.0.tenant_id, address)
         .await?
     {
         Some(_) => Ok(StatusCode::NO_CONTENT),
-        None => Err(not_on_list(&address)),
+        None => Err(ListedAddress::not_found(address)),
     }
 }
 
-/// An address that does not parse cannot be on the list: a 404, like any other.
-fn parse_path(address: &str) -> Result<String, ApiError> {
-    EmailAddress::parse(address.trim())
-        .map(|a| a.to_string())
-        .map_err(|_| not_on_list(address))
-}
+/// An address in the path, normalised. One that does not parse cannot be on the
+/// list: a 404, like any other.
+struct ListedAddress(String);
 
-fn not_on_list(address: &str) -> ApiError {
-    ApiError::NotFound(format!("{address} is not on the suppression list"))
+impl PathResource for ListedAddress {
+    fn parse_segment(segment: &str) -> Option<Self> {
+        EmailAddress::parse(segment.trim())
+            .ok()
+            .map(|address| Self(address.to_string()))
+    }
+
+    fn not_found(address: &str) -> ApiError {
+        ApiError::NotFound(format!("{address} is not on the suppression list"))
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{ApiKeyAuth, JsonBody};
+use crate::extract::{ApiKeyAuth, JsonBody, PathId};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
 use crate::{AppState, paging};
@@ -135,7 +135,7 @@ async fn create_template(
 async fn get_template(
     auth: ApiKeyAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<PathId<TemplateId>, ApiError>,
     params: Result<Query<GetParams>, QueryRejection>,
 ) -> Result<Json<Template>, ApiError> {
     auth.require(Scope::Read)?;
@@ -147,15 +147,15 @@ async fn get_template(
             _ => return Err(ApiError::field("version", "must be a whole number from 1")),
         },
     };
-    let template_id = parse_id(&id)?;
+    let id = id?;
     match state
         .store
         .templates()
-        .get(&auth.0.tenant_id, &template_id, version)
+        .get(&auth.0.tenant_id, &id, version)
         .await?
     {
         TemplateLookup::Found(template) => Ok(Json(template)),
-        TemplateLookup::NoTemplate => Err(not_found(&id)),
+        TemplateLookup::NoTemplate => Err(id.not_found()),
         TemplateLookup::NoVersion { latest } => Err(ApiError::NotFound(format!(
             "template {id} has no version {} (the latest is {latest}; the last {VERSIONS_KEPT} are kept)",
             version.unwrap_or(latest)
@@ -179,19 +179,19 @@ async fn get_template(
 async fn update_template(
     auth: ApiKeyAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<PathId<TemplateId>, ApiError>,
     body: JsonBody<TemplateRequest>,
 ) -> Result<Json<Template>, ApiError> {
     auth.require(Scope::Admin)?;
-    let template_id = parse_id(&id)?;
+    let id = id?;
     let template = body.value.validate().map_err(ApiError::Validation)?;
     state
         .store
         .templates()
-        .update(&auth.0.tenant_id, &template_id, &template)
+        .update(&auth.0.tenant_id, &id, &template)
         .await?
         .map(Json)
-        .ok_or_else(|| not_found(&id))
+        .ok_or_else(|| id.not_found())
 }
 
 /// Delete a template and all its versions. Sends naming it are refused from now on
@@ -206,27 +206,18 @@ async fn update_template(
 async fn delete_template(
     auth: ApiKeyAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<PathId<TemplateId>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Scope::Admin)?;
-    let template_id = parse_id(&id)?;
+    let id = id?;
     if state
         .store
         .templates()
-        .delete(&auth.0.tenant_id, &template_id)
+        .delete(&auth.0.tenant_id, &id)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(not_found(&id))
+        Err(id.not_found())
     }
-}
-
-/// An id that does not parse cannot exist: a 404, like any other unknown id.
-fn parse_id(id: &str) -> Result<TemplateId, ApiError> {
-    TemplateId::parse(id).map_err(|_| not_found(id))
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("no template {id}"))
 }

@@ -20,7 +20,7 @@ pub fn domain_view(
         .find(|k| k.info.algorithm == DkimAlgorithm::RsaSha256)
         .or_else(|| record.active_keys().next())
         .or_else(|| record.keys.first())
-        .ok_or_else(|| ApiError::Internal(format!("domain {} has no DKIM key", record.name)))?;
+        .ok_or_else(|| ApiError::internal(format!("domain {} has no DKIM key", record.name)))?;
     let published: Vec<DkimInfo> = record.keys.iter().map(|k| k.info.clone()).collect();
     Ok(DomainView {
         name: record.name.clone(),

@@ -3,8 +3,8 @@
 //! signature checked by an independent verifier (dkimpy).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod domain_support;
+use crate::common;
+use crate::domain_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

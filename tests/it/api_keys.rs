@@ -2,7 +2,7 @@
 //! on every process, expiry, and tenants kept apart.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

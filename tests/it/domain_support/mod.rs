@@ -1,4 +1,4 @@
-//! Helpers of the domain tests (tests/domains.rs, tests/dkim_keys.rs): a test
+//! Helpers of the domain tests (domains.rs, dkim_keys.rs): a test
 //! environment whose verification lookups go to a loopback DNS fixture, and the
 //! calls and readings those tests repeat.
 #![allow(dead_code, clippy::unwrap_used)]

@@ -4,8 +4,8 @@
 //! events on the original message; bulk mail carries a signed one-click unsubscribe.
 #![allow(clippy::unwrap_used)]
 
-mod bounce_support;
-mod common;
+use crate::bounce_support;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! through the real API, Redis and workers.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -7,8 +7,8 @@
 //! sockets plus its Redis connections.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod sluice_process;
+use crate::common;
+use crate::sluice_process;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

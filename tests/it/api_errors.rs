@@ -2,7 +2,7 @@
 //! content type, the offending field named — and nothing accepted or half-written.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! is a 409; another tenant's is a 404.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

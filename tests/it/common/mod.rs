@@ -59,7 +59,7 @@ pub fn test_config(redis_url: &str, sink: SocketAddr) -> Config {
     };
     // A fixed key: tests may read sealed DKIM keys back with it.
     config.dkim_key_encryption_key = Some(sluice::config::Secret::new(TEST_DKIM_KEK));
-    // Tests send from domains without real DNS; tests/domains.rs turns this on.
+    // Tests send from domains without real DNS; tests/it/domains.rs turns this on.
     config.domains.require_verified = Some(false);
     config.delivery.retry_schedule = vec![Duration::from_secs(1)];
     config.delivery.reclaim_idle = Duration::from_secs(2);

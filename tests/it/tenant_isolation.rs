@@ -8,7 +8,7 @@
 //! creating one for A in `setup`).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,8 +4,8 @@
 //! encryption key `sluice serve` requires.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod domain_support;
+use crate::common;
+use crate::domain_support;
 
 use std::time::{Duration, Instant};
 

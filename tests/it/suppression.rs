@@ -3,7 +3,7 @@
 //! others still get the message), separate per tenant, and fed by hard bounces.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

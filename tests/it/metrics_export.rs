@@ -2,8 +2,8 @@
 //! process (the real binary), and queue gauges that never walk the keyspace.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod sluice_process;
+use crate::common;
+use crate::sluice_process;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

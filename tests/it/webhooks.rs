@@ -3,7 +3,7 @@
 //! checked with the Standard Webhooks reference library (Python `standardwebhooks`).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;

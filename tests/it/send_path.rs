@@ -2,7 +2,7 @@
 //! with the signature checked by an independent verifier (dkimpy).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

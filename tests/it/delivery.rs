@@ -3,7 +3,7 @@
 //! with SIGKILL in the middle of its batch without losing a message.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

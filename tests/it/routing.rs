@@ -2,7 +2,7 @@
 //! (the only name server the resolver may ask) and real SMTP sinks.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! replies that must not count as bounces.
 #![allow(clippy::unwrap_used)]
 
-mod bounce_support;
-mod common;
+use crate::bounce_support;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! `delivery.allow_private_mx`), and relay credentials over TLS that did not verify.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

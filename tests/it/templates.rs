@@ -3,7 +3,7 @@
 //! and every way a templated send can be wrong refused with a 422 that queues nothing.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,0 +1,38 @@
+//! The integration tests: one binary, one module per area, so the shared helpers
+//! (`common`, `sluice_process`, `bounce_support`, `domain_support`) and the crates
+//! under test are compiled and linked once, not once per area.
+//!
+//! Every test starts its own redis-server on a free port, a real SMTP sink on
+//! loopback and Sluice's roles (in-process, or the real `sluice` binary); nothing is
+//! shared between tests but this process. Run one area with
+//! `cargo test -p sluice --test it send_path::`, one test by its full path.
+
+mod bounce_support;
+mod common;
+mod domain_support;
+mod sluice_process;
+
+mod api_errors;
+mod api_keys;
+mod bounces;
+mod cancel;
+mod crash_recovery;
+mod delivery;
+mod dev_restart;
+mod dkim_keys;
+mod domains;
+mod durability;
+mod http_limits;
+mod inbound_hostile;
+mod metrics_export;
+mod openapi_drift;
+mod outbound_policy;
+mod quotas;
+mod routing;
+mod scheduled;
+mod send_path;
+mod shaping;
+mod suppression;
+mod templates;
+mod tenant_isolation;
+mod webhooks;
