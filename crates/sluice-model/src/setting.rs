@@ -52,7 +52,7 @@ mod tests {
 
     #[test]
     fn the_key_comes_first_and_takes_its_section() {
-        let refusal = positive("timeout", Duration::ZERO).unwrap_err();
+        let refusal = positive("timeout", Duration::ZERO).expect_err("zero is refused");
         assert_eq!(refusal.to_string(), "`timeout` must be more than zero");
         assert_eq!(
             refusal.within("webhooks").to_string(),

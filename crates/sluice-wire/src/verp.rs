@@ -299,9 +299,12 @@ mod tests {
         let (small, large) = (hostile(512 * 1024), hostile(5 * 1024 * 1024));
         for (i, (small, large)) in small.iter().zip(&large).enumerate() {
             assert_eq!(codec.find_in(large), None, "case {i}");
-            let ratio = best_of_three(large).as_secs_f64()
-                / best_of_three(small).as_secs_f64().max(1e-6);
-            assert!(ratio < 40.0, "case {i}: 10x the text took {ratio:.1}x as long");
+            let ratio =
+                best_of_three(large).as_secs_f64() / best_of_three(small).as_secs_f64().max(1e-6);
+            assert!(
+                ratio < 40.0,
+                "case {i}: 10x the text took {ratio:.1}x as long"
+            );
             let found = codec.find_in(&format!("{large} <{real}>"));
             // Forged well-formed tokens use up the HMAC budget; anything else does not.
             if i == 2 {

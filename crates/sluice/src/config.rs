@@ -43,8 +43,8 @@ pub use metrics::MetricsConfig;
 pub use sluice_delivery::config::{
     AdaptiveSettings, DeliveryConfig, IpPoolConfig, RouteConfig, WarmupConfig,
 };
-pub use sluice_template_sandbox::{ByteSize, TemplatesConfig};
 pub use sluice_events::WebhooksConfig;
+pub use sluice_template_sandbox::{ByteSize, TemplatesConfig};
 
 use keys::refuse;
 

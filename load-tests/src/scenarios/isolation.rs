@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use anyhow::bail;
 use serde::Serialize;
-use sluice_smtp_sink::SinkHandle;
+use sluice_smtp_server::SinkHandle;
 
 use super::{Ctx, Fixtures, GREETING_TIMEOUT, Setup, healthy_recipient};
 use crate::delivery::DeliveryWatch;

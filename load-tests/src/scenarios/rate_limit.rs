@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use sluice_smtp_sink::SinkHandle;
+use sluice_smtp_server::SinkHandle;
 
 use super::{Ctx, Setup, healthy_recipient};
 
