@@ -9,16 +9,16 @@ use sluice_api::routes::delivery::{
     DeliveryConfigView, PoolView, ProviderView, SourceView, WarmupScheduleView,
 };
 use sluice_api::{ApiSettings, AppState};
-use sluice_delivery::dkim::DnsRecordSettings;
-use sluice_delivery::domains::{DomainVerifier, Reverifier};
 use sluice_delivery::retry::RetryPolicy;
-use sluice_delivery::routing::{ResolverConfig, Router, RouterConfig};
-use sluice_delivery::smtp::{PoolConfig, RelayTrust, SmtpPool, Timeouts};
+use sluice_delivery::routing::{Router, RouterConfig};
 use sluice_delivery::worker::AdaptiveConfig;
 use sluice_delivery::worker::{ReturnPaths, Worker, WorkerConfig};
+use sluice_domains::dkim::DnsRecordSettings;
+use sluice_domains::{DomainVerifier, ResolverConfig, Reverifier};
 use sluice_events::{UnsubscribeCodec, VerpCodec};
 use sluice_model::DomainName;
 use sluice_model::Limits;
+use sluice_smtp_client::{PoolConfig, RelayTrust, SmtpPool, Timeouts};
 use sluice_store::Store;
 use sluice_store::adaptive::AdaptivePolicy;
 use sluice_store::server_check::Requirements;

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use sluice_delivery::domains::DomainSettings;
-use sluice_delivery::routing::ResolverConfig;
+use sluice_domains::{DomainSettings, ResolverConfig};
 use sluice_store::KeySealer;
 
 use super::{Config, parse_duration};
@@ -106,7 +105,7 @@ impl Config {
     /// Verification and rotation settings, validated (names the key at fault).
     pub fn domain_settings(
         &self,
-        dns: sluice_delivery::dkim::DnsRecordSettings,
+        dns: sluice_domains::dkim::DnsRecordSettings,
     ) -> anyhow::Result<DomainSettings> {
         let duration = |key: &str, value: &str| -> anyhow::Result<Duration> {
             let parsed = parse_duration(value).with_context(|| {
@@ -131,7 +130,7 @@ impl Config {
     /// reported by the roles that need it, so `sluice dev` can make one).
     pub fn validate_domains(&self) -> anyhow::Result<()> {
         self.domain_resolver()?;
-        self.domain_settings(sluice_delivery::dkim::DnsRecordSettings {
+        self.domain_settings(sluice_domains::dkim::DnsRecordSettings {
             spf_include: String::new(),
             return_path_target: String::new(),
             dmarc_rua: None,
