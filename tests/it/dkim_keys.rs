@@ -312,10 +312,10 @@ async fn private_keys_are_sealed_at_rest_and_never_shown() {
         let algorithm =
             sluice_model::DkimAlgorithm::parse(stored["algorithm"].as_str().unwrap()).unwrap();
         let signer =
-            sluice_delivery::dkim::DkimSigner::new("acme.test", selector, algorithm, &der).unwrap();
+            sluice_domains::dkim::DkimSigner::new("acme.test", selector, algorithm, &der).unwrap();
         let message = b"From: a@acme.test\r\nTo: b@example.com\r\nSubject: s\r\n\r\nbody\r\n";
         let signed = signer.sign_into(message).unwrap();
-        let txt = sluice_delivery::dkim::dkim_record_value(&sluice_model::DkimInfo {
+        let txt = sluice_domains::dkim::dkim_record_value(&sluice_model::DkimInfo {
             selector: selector.to_string(),
             algorithm,
             public_key: stored["public_key"].as_str().unwrap().to_string(),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use sluice_delivery::dkim::DnsRecordSettings;
+use sluice_domains::dkim::DnsRecordSettings;
 use sluice_model::Limits;
 use sluice_store::Store;
 use utoipa::OpenApi;

@@ -17,6 +17,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use serde::Serialize;
+use sluice_domains::lifecycle::RotateError;
+use sluice_domains::{DomainError, VerifyError};
 use sluice_model::{FieldError, MessageStream};
 use sluice_store::{QuotaLimit, StoreError};
 use utoipa::ToSchema;
@@ -257,6 +259,36 @@ impl From<StoreError> for ApiError {
                 }
             }
             other => ApiError::Internal(Cause::new(other)),
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::Store(e) => ApiError::from(e),
+            VerifyError::Busy => ApiError::Conflict(error.to_string()),
+            VerifyError::Resolver(_) => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Store(e) => ApiError::from(e),
+            DomainError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            DomainError::AlreadyExists(_)
+            | DomainError::Busy
+            | DomainError::Rotate(RotateError::PendingExists(_)) => {
+                ApiError::Conflict(error.to_string())
+            }
+            DomainError::Rotate(e @ RotateError::AlgorithmRequired) => {
+                ApiError::field("algorithm", e)
+            }
+            DomainError::KeyGeneration(_) | DomainError::KeyTask(_) => {
+                ApiError::internal(error)
+            }
         }
     }
 }

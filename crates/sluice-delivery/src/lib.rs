@@ -1,19 +1,21 @@
 //! Delivery: turning a queued message into bytes on a remote SMTP server.
 //!
+//! - [`worker`] reads the queues (transactional first), and records outcomes through
+//!   `sluice-store`,
+//! - [`routing`] decides where a domain's mail goes (relay or MX, RFC 5321 §5.1),
+//! - [`providers`] and the worker's shaping keep each (source IP × mailbox provider)
+//!   within its limits,
+//! - [`retry`] says when a deferred message is tried again,
 //! - [`mime`] builds the RFC 5322 message,
-//! - [`dkim`] generates keys and signs (CPU work: callers run it off the reactor),
-//! - [`domains`] verifies sending domains' DNS and moves their keys through rotation,
-//! - [`smtp`] holds the client and its connection pool (TCP_NODELAY, source address
-//!   binding, reuse without a NOOP per message, capped concurrency),
-//! - [`worker`] reads the queues and records outcomes through `sluice-store`,
 //! - [`config`] is the `[delivery]` section of the configuration, with its defaults.
+//!
+//! What it stands on: `sluice-smtp-client` speaks SMTP (connection, TLS, AUTH, pool),
+//! and `sluice-domains` owns DKIM keys and signing, domain verification and the one
+//! DNS resolver builder that routing uses too.
 
 pub mod config;
-pub mod dkim;
-pub mod domains;
 pub mod mime;
 pub mod providers;
 pub mod retry;
 pub mod routing;
-pub mod smtp;
 pub mod worker;

@@ -390,3 +390,5 @@ fn check_wire_format(message: &[u8]) -> Result<(), MimeError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dkim;

@@ -74,7 +74,7 @@ async fn run_on(
     if !store.has_domain(&tenant.id, DEV_DOMAIN).await? {
         let domain = DomainName::parse(DEV_DOMAIN)?;
         let first_check = time::OffsetDateTime::now_utc() + config.domains.reverify_interval;
-        sluice_api::routes::domains::provision_domain(
+        sluice_domains::provision_domain(
             &store,
             &tenant.id,
             domain,
@@ -82,7 +82,7 @@ async fn run_on(
             first_check,
         )
         .await
-        .map_err(|e| anyhow::anyhow!("creating {DEV_DOMAIN}: {e}"))?;
+        .with_context(|| format!("creating {DEV_DOMAIN}"))?;
     }
     let key = store
         .create_api_key(&tenant.id, &[Scope::Send, Scope::Read, Scope::Admin])

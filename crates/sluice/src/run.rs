@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use sluice_api::AppState;
-use sluice_delivery::domains::Reverifier;
-use sluice_delivery::smtp::SmtpPool;
 use sluice_delivery::worker::{ReturnPaths, Worker};
+use sluice_domains::Reverifier;
 use sluice_model::DomainName;
+use sluice_smtp_client::SmtpPool;
 use sluice_store::Store;
 use sluice_store::server_check::Requirements;
 use sluice_wire::{UnsubscribeCodec, VerpCodec};

@@ -136,8 +136,8 @@ pub async fn insert_legacy_domain(
     name: &str,
     selector: &str,
     algorithm: sluice_model::DkimAlgorithm,
-) -> sluice_delivery::dkim::GeneratedKey {
-    let generated = sluice_delivery::dkim::generate_key(algorithm).unwrap();
+) -> sluice_domains::dkim::GeneratedKey {
+    let generated = sluice_domains::dkim::generate_key(algorithm).unwrap();
     let redis = redis::Client::open(env.redis.url()).unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
     let scope = format!("sluice:v1:{{sluice:t:{tenant}}}");

@@ -5,9 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sluice_delivery::providers::ProviderTable;
-use sluice_delivery::worker::Source;
-use sluice_model::MessageStream;
 use sluice_store::adaptive::AdaptiveState;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -31,60 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct DeliveryConfigView {
     pub pools: Vec<PoolView>,
     pub providers: Vec<ProviderView>,
-}
-
-impl DeliveryConfigView {
-    /// The view of the worker's pools (with the streams that use each by default)
-    /// and its provider table.
-    pub fn new(
-        pools: &[(String, Vec<Source>)],
-        stream_pools: &[(MessageStream, String)],
-        providers: &ProviderTable,
-    ) -> Self {
-        let pools = pools
-            .iter()
-            .map(|(name, sources)| PoolView {
-                name: name.clone(),
-                streams: stream_pools
-                    .iter()
-                    .filter(|(_, pool)| pool == name)
-                    .map(|(stream, _)| stream.as_str().to_string())
-                    .collect(),
-                sources: sources
-                    .iter()
-                    .map(|s| SourceView {
-                        ip: s.ip.to_string(),
-                        ehlo_name: s.helo_name.clone(),
-                        warmup: s.warmup.as_ref().map(|w| WarmupScheduleView {
-                            start: day_name(w.start_day),
-                            start_day: w.start_day,
-                            daily_caps: w.daily_caps.clone(),
-                        }),
-                    })
-                    .collect(),
-            })
-            .collect();
-        let providers = providers
-            .rules()
-            .map(|(rule, builtin)| ProviderView {
-                name: rule.name.clone(),
-                mx_patterns: rule.mx_patterns.clone(),
-                builtin,
-                max_connections_per_ip: rule.limits.max_connections_per_ip,
-                messages_per_connection: rule.limits.messages_per_connection,
-                messages_per_minute_per_ip: rule.limits.messages_per_minute_per_ip,
-                messages_per_hour_per_ip: rule.limits.messages_per_hour_per_ip,
-            })
-            .collect();
-        Self { pools, providers }
-    }
-}
-
-/// `YYYY-MM-DD` of a day counted from 1970-01-01.
-fn day_name(day: i64) -> String {
-    let date = OffsetDateTime::UNIX_EPOCH + time::Duration::days(day);
-    let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]

@@ -3,7 +3,9 @@
 //!
 //! Verification requires every active DKIM key's record and the SPF `include:`;
 //! DMARC is checked and reported but does not block (see
-//! `sluice_delivery::domains::lifecycle::apply_checks` for why).
+//! `sluice_domains::lifecycle::apply_checks` for why). Creating a domain and rotating
+//! its keys are use cases of `sluice_domains::provision`; errors become problems in
+//! `crate::problem`.
 
 mod view;
 
@@ -12,13 +14,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sluice_delivery::dkim;
-use sluice_delivery::domains::lifecycle::{self, RotateError};
-use sluice_delivery::domains::{DomainVerifier, VerifyError};
-use sluice_model::{
-    DkimAlgorithm, DkimInfo, DkimKeyState, DkimKeyView, DomainName, DomainView, Scope, TenantId,
-};
-use sluice_store::{DkimKey, DomainRecord, DomainUpdate, Store};
+use sluice_domains::{DomainVerifier, provision_domain};
+use sluice_model::{DkimAlgorithm, DkimKeyView, DomainName, DomainView, Scope, TenantId};
+use sluice_store::DomainRecord;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -188,12 +186,7 @@ async fn verify_domain(
         .domains
         .verifier
         .verify(&state.store, &auth.0.tenant_id, domain.as_str())
-        .await
-        .map_err(|e| match e {
-            VerifyError::Store(e) => ApiError::from(e),
-            VerifyError::Busy => ApiError::Conflict(e.to_string()),
-            VerifyError::Resolver(_) => ApiError::internal(e),
-        })?
+        .await?
         .ok_or_else(not_found)?;
     Ok(Json(domain_view(&state.settings.dns, &verified)?))
 }
@@ -219,100 +212,13 @@ async fn rotate_dkim_key(
     OptionalJson(body): OptionalJson<RotateDkimRequest>,
 ) -> Result<(StatusCode, Json<DkimKeyView>), ApiError> {
     auth.require(Scope::Admin)?;
-    let tenant = &auth.0.tenant_id;
     let asked = body.unwrap_or_default().algorithm;
-    let mut generated: Option<(DkimAlgorithm, dkim::GeneratedKey)> = None;
-    for _ in 0..3 {
-        let previous = find(&state, tenant, &name).await?;
-        let algorithm = lifecycle::rotation_algorithm(&previous, asked).map_err(|e| match e {
-            RotateError::PendingExists(_) => ApiError::Conflict(e.to_string()),
-            RotateError::AlgorithmRequired => ApiError::field("algorithm", e),
-        })?;
-        let key = match generated.take() {
-            Some((a, key)) if a == algorithm => key,
-            _ => generate(algorithm).await?,
-        };
-        let now = sluice_delivery::domains::now();
-        let taken: Vec<&str> = previous
-            .keys
-            .iter()
-            .map(|k| k.info.selector.as_str())
-            .collect();
-        let info = DkimInfo {
-            selector: lifecycle::new_selector(now, &taken),
-            algorithm,
-            public_key: key.public_key_b64.clone(),
-        };
-        let mut next = previous.clone();
-        next.keys.push(DkimKey::new(
-            info.clone(),
-            DkimKeyState::Pending,
-            now,
-            key.private_key_pkcs8_der.clone(),
-        ));
-        next.sort_keys();
-        match state.store.update_domain(tenant, &previous, &next).await? {
-            DomainUpdate::Applied => {
-                tracing::info!(%tenant, domain = %name, selector = %info.selector, "DKIM rotation started");
-                let added = next
-                    .keys
-                    .iter()
-                    .find(|k| k.info.selector == info.selector)
-                    .ok_or_else(|| ApiError::internal("the new key vanished"))?;
-                return Ok((StatusCode::CREATED, Json(view::key_view(&next, added))));
-            }
-            DomainUpdate::Gone => return Err(ApiError::NotFound(format!("no domain {name}"))),
-            DomainUpdate::Conflict => generated = Some((algorithm, key)),
-        }
-    }
-    Err(ApiError::Conflict(
-        "the domain kept changing during the rotation; try again".into(),
+    let rotation =
+        sluice_domains::rotate_dkim_key(&state.store, &auth.0.tenant_id, &name, asked).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view::key_view(&rotation.domain, &rotation.key)),
     ))
-}
-
-/// Generates keys and stores a new domain for `tenant` (409 if it exists), every
-/// key active from the start: nothing is signed before the first send, and the
-/// domain is unverified until its records are published anyway.
-pub async fn provision_domain(
-    store: &Store,
-    tenant: &TenantId,
-    name: DomainName,
-    algorithms: &[DkimAlgorithm],
-    first_check: OffsetDateTime,
-) -> Result<DomainRecord, ApiError> {
-    let created_at = sluice_delivery::domains::now();
-    let mut keys: Vec<DkimKey> = Vec::new();
-    for &algorithm in algorithms {
-        let key = generate(algorithm).await?;
-        let taken: Vec<&str> = keys.iter().map(|k| k.info.selector.as_str()).collect();
-        let info = DkimInfo {
-            selector: lifecycle::new_selector(created_at, &taken),
-            algorithm,
-            public_key: key.public_key_b64.clone(),
-        };
-        keys.push(DkimKey::new(
-            info,
-            DkimKeyState::Active,
-            created_at,
-            key.private_key_pkcs8_der,
-        ));
-    }
-    let record = DomainRecord::new(name, created_at, keys);
-    if !store.create_domain(tenant, &record, first_check).await? {
-        return Err(ApiError::Conflict(format!(
-            "domain {} already exists",
-            record.name
-        )));
-    }
-    Ok(record)
-}
-
-/// RSA key generation takes tens of milliseconds of CPU or more: off the reactor.
-async fn generate(algorithm: DkimAlgorithm) -> Result<dkim::GeneratedKey, ApiError> {
-    tokio::task::spawn_blocking(move || dkim::generate_key(algorithm))
-        .await
-        .map_err(|e| ApiError::internal(e))?
-        .map_err(|e| ApiError::internal(e))
 }
 
 async fn find(state: &AppState, tenant: &TenantId, name: &str) -> Result<DomainRecord, ApiError> {

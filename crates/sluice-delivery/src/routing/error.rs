@@ -1,5 +1,8 @@
 //! Why a domain could not be routed, and whether that is worth a retry.
 
+use sluice_domains::resolver::ResolverError;
+use sluice_smtp_client::SmtpError;
+
 /// A routing failure. The split between permanent and transient matters more
 /// than the detail: a permanent one bounces the message at once, a transient
 /// one puts it back on the retry schedule.
@@ -34,7 +37,26 @@ pub enum RouteError {
     /// pattern, zero timeout, unreadable resolv.conf). An operator error:
     /// found at start-up, and never a reason to bounce mail.
     #[error("invalid routing configuration: {0}")]
-    InvalidConfig(String),
+    InvalidConfig(#[from] ConfigError),
+}
+
+/// What is wrong with the routing configuration (see [`RouteError::InvalidConfig`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("delivery.mx_port is 0")]
+    MxPortZero,
+    /// A relay URL (`relay_url`, `delivery.routes`) does not parse.
+    #[error(transparent)]
+    RelayUrl(#[from] SmtpError),
+    #[error("route domain '{pattern}': {reason}")]
+    RoutePattern {
+        pattern: String,
+        reason: &'static str,
+    },
+    #[error("route for '{0}' is given twice")]
+    DuplicateRoute(String),
+    #[error(transparent)]
+    Resolver(#[from] ResolverError),
 }
 
 impl RouteError {

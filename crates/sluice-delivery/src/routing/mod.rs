@@ -5,7 +5,8 @@
 //!   delivery on `delivery.mx_port`.
 //! - [`MxResolver`] turns a domain into the [`MxHost`]s to try, in order,
 //!   following RFC 5321 §5.1 (preference order, implicit MX) and RFC 7505
-//!   (null MX), with the name servers of `delivery.dns_servers`.
+//!   (null MX), with the name servers of `delivery.dns_servers`; the resolver
+//!   itself comes from the one builder in `sluice_domains::resolver`.
 //! - [`RouteError`] says whether a failure bounces now (NXDOMAIN, null MX, MX
 //!   only at private addresses) or waits for a retry (any DNS trouble).
 //!
@@ -23,6 +24,6 @@ mod router;
 #[cfg(test)]
 mod tests_mx;
 
-pub use error::RouteError;
-pub use resolver::{MxHost, MxResolver, ResolverConfig};
+pub use error::{ConfigError, RouteError};
+pub use resolver::{MxHost, MxResolver};
 pub use router::{Route, Router, RouterConfig};

@@ -1,16 +1,10 @@
 //! MX resolution (RFC 5321 §5.1, RFC 7505) on top of hickory-resolver.
 
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::net::IpAddr;
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig as HickoryConfig,
-};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData};
+use sluice_domains::resolver::{Caching, DnsAnswer, ResolverConfig, build_resolver};
 use sluice_model::net::is_public;
 use tokio::task::JoinSet;
 
@@ -22,38 +16,6 @@ use super::order::by_preference;
 /// hostile zone turning one message into hundreds of lookups. Real domains
 /// publish a handful (Postfix tries 5 addresses by default).
 const MAX_MX_HOSTS: usize = 16;
-
-/// Which name servers to ask, and how patiently (`delivery.dns_servers`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolverConfig {
-    /// `ip:port` of each name server. Empty means the system's configuration
-    /// (`/etc/resolv.conf`); otherwise only these are asked, and the system
-    /// configuration is not even read.
-    pub name_servers: Vec<SocketAddr>,
-    /// How long one query may take before it counts as failed.
-    pub timeout: Duration,
-    /// How many times a query is sent in all (at least 1) before the lookup
-    /// fails as [`RouteError::Temporary`].
-    pub attempts: usize,
-    /// Keep MX addresses outside the public internet (loopback, RFC 1918, …; see
-    /// [`sluice_model::net::is_public`]) instead of refusing them
-    /// (`delivery.allow_private_mx`): for tests and `sluice dev`, whose fixture DNS
-    /// points MX records at 127.0.0.1, and for deliberately internal domains.
-    pub allow_private: bool,
-}
-
-impl Default for ResolverConfig {
-    /// The system's name servers, 5 s per query, 2 attempts (resolv.conf's
-    /// own defaults).
-    fn default() -> Self {
-        Self {
-            name_servers: Vec::new(),
-            timeout: Duration::from_secs(5),
-            attempts: 2,
-            allow_private: false,
-        }
-    }
-}
 
 /// One host to try for a domain, in the order returned by
 /// [`MxResolver::resolve`].
@@ -94,52 +56,11 @@ enum Unusable {
     Unresolved(String),
 }
 
-/// How a single lookup came out, once hickory's error is read.
-enum Answer<T> {
-    Records(T),
-    /// NOERROR with no records of the type asked (NODATA).
-    NoData,
-    NxDomain,
-    /// Anything worth a retry, with a short description.
-    Failed(String),
-}
-
 impl MxResolver {
-    /// Builds a resolver. Whatever the name servers, `/etc/hosts` is ignored
-    /// (mail routing follows DNS only, as Postfix's default
-    /// `smtp_host_lookup = dns` does) and names are always queried fully
-    /// qualified, so search domains and `ndots` never apply.
+    /// Builds a resolver with [`build_resolver`] (the same name servers and rules
+    /// as domain verification), caching answers for their TTL.
     pub fn new(config: &ResolverConfig) -> Result<Self, RouteError> {
-        if config.attempts == 0 {
-            return Err(RouteError::InvalidConfig(
-                "DNS attempts must be at least 1".into(),
-            ));
-        }
-        if config.timeout.is_zero() {
-            return Err(RouteError::InvalidConfig(
-                "DNS timeout must be more than zero".into(),
-            ));
-        }
-        let mut builder = if config.name_servers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| {
-                RouteError::InvalidConfig(format!("system resolver configuration: {e}"))
-            })?
-        } else {
-            let servers = config.name_servers.iter().map(name_server).collect();
-            TokioResolver::builder_with_config(
-                HickoryConfig::from_name_servers(servers),
-                TokioRuntimeProvider::default(),
-            )
-        };
-        let options = builder.options_mut();
-        options.timeout = config.timeout;
-        // hickory counts retries after the first try.
-        options.attempts = config.attempts - 1;
-        options.ndots = 0;
-        options.use_hosts_file = ResolveHosts::Never;
-        let inner = builder
-            .build()
-            .map_err(|e| RouteError::InvalidConfig(format!("DNS resolver: {e}")))?;
+        let inner = build_resolver(config, Caching::FollowTtl).map_err(super::ConfigError::from)?;
         Ok(Self {
             inner,
             allow_private: config.allow_private,
@@ -176,10 +97,10 @@ impl MxResolver {
         };
 
         let records = match self.mx_records(&fqdn).await {
-            Answer::Records(records) => records,
-            Answer::NoData => Vec::new(),
-            Answer::NxDomain => return Err(RouteError::NoSuchDomain { domain: shown }),
-            Answer::Failed(reason) => return Err(temporary(format!("MX lookup: {reason}"))),
+            DnsAnswer::Records(records) => records,
+            DnsAnswer::NoData => Vec::new(),
+            DnsAnswer::NxDomain => return Err(RouteError::NoSuchDomain { domain: shown }),
+            DnsAnswer::Failed(reason) => return Err(temporary(format!("MX lookup: {reason}"))),
         };
         if let [(_, exchange)] = records.as_slice()
             && exchange.is_root()
@@ -314,25 +235,23 @@ impl MxResolver {
     }
 
     /// The MX records of `domain` as `(preference, exchange)`.
-    async fn mx_records(&self, domain: &Name) -> Answer<Vec<(u16, Name)>> {
-        match self.inner.mx_lookup(domain.clone()).await {
-            Ok(lookup) => {
-                let records: Vec<(u16, Name)> = lookup
+    async fn mx_records(&self, domain: &Name) -> DnsAnswer<Vec<(u16, Name)>> {
+        let answer = DnsAnswer::from_result(self.inner.mx_lookup(domain.clone()).await).map(
+            |lookup| -> Vec<(u16, Name)> {
+                lookup
                     .answers()
                     .iter()
                     .filter_map(|record| match &record.data {
                         RData::MX(mx) => Some((mx.preference, mx.exchange.clone())),
                         _ => None,
                     })
-                    .collect();
-                // An answer made only of a CNAME chain holds no MX either.
-                if records.is_empty() {
-                    Answer::NoData
-                } else {
-                    Answer::Records(records)
-                }
-            }
-            Err(error) => classify(&error),
+                    .collect()
+            },
+        );
+        match answer {
+            // An answer made only of a CNAME chain holds no MX either.
+            DnsAnswer::Records(records) if records.is_empty() => DnsAnswer::NoData,
+            other => other,
         }
     }
 
@@ -348,50 +267,21 @@ impl MxResolver {
         let mut addresses = Vec::new();
         let mut failure = None;
         for result in [v4, v6] {
-            let answer = match result {
-                Ok(lookup) => Answer::Records(lookup),
-                Err(error) => classify(&error),
-            };
-            match answer {
-                Answer::Records(lookup) => {
+            match DnsAnswer::from_result(result) {
+                DnsAnswer::Records(lookup) => {
                     for ip in lookup.answers().iter().filter_map(|r| r.data.ip_addr()) {
                         if !addresses.contains(&ip) {
                             addresses.push(ip);
                         }
                     }
                 }
-                Answer::NoData | Answer::NxDomain => {}
-                Answer::Failed(reason) => failure = Some(reason),
+                DnsAnswer::NoData | DnsAnswer::NxDomain => {}
+                DnsAnswer::Failed(reason) => failure = Some(reason),
             }
         }
         match failure {
             Some(reason) if addresses.is_empty() => Err(reason),
             _ => Ok(addresses),
         }
-    }
-}
-
-/// One name server on `addr`, over UDP with TCP for truncated answers.
-fn name_server(addr: &SocketAddr) -> NameServerConfig {
-    let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
-        .into_iter()
-        .map(|mut connection| {
-            connection.port = addr.port();
-            connection
-        })
-        .collect();
-    NameServerConfig::new(addr.ip(), true, connections)
-}
-
-/// Reads hickory's error: negative answers are data, the rest is trouble.
-fn classify<T>(error: &NetError) -> Answer<T> {
-    match error {
-        NetError::Dns(DnsError::NoRecordsFound(none)) => match none.response_code {
-            ResponseCode::NXDomain => Answer::NxDomain,
-            ResponseCode::NoError => Answer::NoData,
-            code => Answer::Failed(code.to_string()),
-        },
-        NetError::Dns(DnsError::ResponseCode(code)) => Answer::Failed(code.to_string()),
-        other => Answer::Failed(other.to_string()),
     }
 }

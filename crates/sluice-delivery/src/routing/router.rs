@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use super::RouteError;
+use super::error::ConfigError;
 use super::name::normalize;
-use crate::smtp::RelayTarget;
+use sluice_smtp_client::RelayTarget;
 
 /// How mail for one recipient domain is delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,11 +55,11 @@ impl Router {
     /// duplicate patterns (which one wins would be arbitrary) and port 0.
     pub fn new(config: &RouterConfig) -> Result<Self, RouteError> {
         if config.mx_port == 0 {
-            return Err(RouteError::InvalidConfig("delivery.mx_port is 0".into()));
+            return Err(ConfigError::MxPortZero.into());
         }
         let target = |url: &str| {
             RelayTarget::from_url(url, &config.helo_name)
-                .map_err(|e| RouteError::InvalidConfig(e.to_string()))
+                .map_err(|e| RouteError::from(ConfigError::RelayUrl(e)))
         };
         let mut exact = HashMap::new();
         let mut wildcards = Vec::new();
@@ -73,9 +74,7 @@ impl Router {
                 }
             };
             if duplicate {
-                return Err(RouteError::InvalidConfig(format!(
-                    "route for '{pattern}' is given twice"
-                )));
+                return Err(ConfigError::DuplicateRoute(pattern.clone()).into());
             }
         }
         wildcards.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
@@ -112,7 +111,12 @@ enum Pattern {
 }
 
 fn parse_pattern(pattern: &str) -> Result<Pattern, RouteError> {
-    let bad = |why: &str| RouteError::InvalidConfig(format!("route domain '{pattern}': {why}"));
+    let bad = |reason: &'static str| {
+        RouteError::from(ConfigError::RoutePattern {
+            pattern: pattern.to_owned(),
+            reason,
+        })
+    };
     let (wildcard, domain) = match pattern.trim().strip_prefix("*.") {
         Some(rest) => (true, rest),
         None => (false, pattern.trim()),

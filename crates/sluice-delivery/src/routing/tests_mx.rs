@@ -9,6 +9,7 @@ use std::time::Duration;
 use sluice_test_dns::DnsFixture;
 
 use super::*;
+use sluice_domains::ResolverConfig;
 
 /// The fixture answers with loopback addresses: private MX must be allowed here.
 fn resolver(dns: &DnsFixture) -> MxResolver {

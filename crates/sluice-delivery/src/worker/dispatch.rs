@@ -6,13 +6,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use sluice_domains::dkim::DkimError;
 use sluice_model::SmtpReply;
 use tokio::task::JoinSet;
 
 use super::outcome::{AttemptResult, RecipientOutcome};
 use super::shaping::{Shaper, Slot, Source, SourcePool};
+use crate::mime::MimeError;
 use crate::routing::{MxResolver, Route, RouteError, Router};
-use crate::smtp::{Envelope, RelayTarget, SmtpPool};
+use sluice_smtp_client::{Envelope, RelayTarget, SmtpPool};
 
 /// What a destination group is keyed by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -44,20 +46,37 @@ pub struct Outgoing {
 }
 
 type BuildFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, String>> + Send>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, BuildError>> + Send>>;
+
+/// Why the signed message could not be made: the same answer for every destination
+/// of the attempt, and a failure for its recipients (no retry builds it differently).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("building the message: {0}")]
+    Mime(#[source] MimeError),
+    #[error("DKIM signing: {0}")]
+    Sign(#[source] DkimError),
+    #[error("signing task: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    /// The CPU semaphore is closed (the worker is going away).
+    #[error("{0}")]
+    Cpu(#[source] tokio::sync::AcquireError),
+    #[error("the message was already being built")]
+    AlreadyBuilding,
+}
 
 /// The signed message, built on first use. A destination that is throttled,
 /// suspended or at its connection cap never pays for MIME building and DKIM signing,
 /// so mail parked behind a dead destination costs almost no CPU on each pass.
 pub struct LazyMessage {
-    built: tokio::sync::OnceCell<Result<Arc<Vec<u8>>, String>>,
+    built: tokio::sync::OnceCell<Result<Arc<Vec<u8>>, Arc<BuildError>>>,
     build: std::sync::Mutex<Option<BuildFuture>>,
 }
 
 impl LazyMessage {
     /// `build` is not polled until a destination asks for the bytes.
     pub fn new(
-        build: impl std::future::Future<Output = Result<Vec<u8>, String>> + Send + 'static,
+        build: impl std::future::Future<Output = Result<Vec<u8>, BuildError>> + Send + 'static,
     ) -> Self {
         Self {
             built: tokio::sync::OnceCell::new(),
@@ -66,7 +85,7 @@ impl LazyMessage {
     }
 
     /// The bytes, or why they could not be built (the same answer for every caller).
-    pub async fn get(&self) -> Result<Arc<Vec<u8>>, String> {
+    pub async fn get(&self) -> Result<Arc<Vec<u8>>, Arc<BuildError>> {
         self.built
             .get_or_init(|| async {
                 let build = self
@@ -75,8 +94,8 @@ impl LazyMessage {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .take();
                 match build {
-                    Some(build) => build.await.map(Arc::new),
-                    None => Err("the message was already being built".into()),
+                    Some(build) => build.await.map(Arc::new).map_err(Arc::new),
+                    None => Err(Arc::new(BuildError::AlreadyBuilding)),
                 }
             })
             .await
@@ -141,7 +160,7 @@ impl Dispatcher {
                         .transaction(&target, &envelope(outgoing, &recipients, data.len()), &data)
                         .await
                         .unwrap_or_else(|(failure, _)| failure),
-                    Err(detail) => AttemptResult::failed(detail),
+                    Err(e) => AttemptResult::failed(e.to_string()),
                 }
             }
             Destination::Mx { domain, port } => {
@@ -215,7 +234,7 @@ impl Dispatcher {
         // Only now, with a sending slot, is the message worth building and signing.
         let data = match outgoing.data.get().await {
             Ok(data) => data,
-            Err(detail) => return AttemptResult::failed(detail),
+            Err(e) => return AttemptResult::failed(e.to_string()),
         };
         let envelope = envelope(outgoing, recipients, data.len());
         let (envelope, data) = (&envelope, data.as_slice());

@@ -14,10 +14,13 @@
 //! it — sending the message again would be worse — and is never cut short by the
 //! drain timeout: only the SMTP side of an attempt is aborted.
 
+mod attempt;
 mod dispatch;
 mod outcome;
 mod recovery;
+mod requeue;
 mod return_path;
+mod settle;
 mod shaping;
 mod signers;
 mod suppression;
@@ -27,28 +30,25 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sluice_domains::ResolverConfig;
 use sluice_model::MessageStream;
-use sluice_store::{Loaded, Queue, QueueEntry, Settlement, Store, StoreError};
-use time::OffsetDateTime;
+use sluice_smtp_client::SmtpPool;
+use sluice_store::{Queue, QueueEntry, Store, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use outcome::{AttemptResult, RecipientOutcome, settle_attempt};
-use signers::{SignerCache, SignerError};
-
-use crate::mime::{MimeEnvelopeInfo, build_message};
+use crate::providers::ProviderTable;
 use crate::retry::RetryPolicy;
-use crate::routing::{MxResolver, ResolverConfig, RouteError, Router, RouterConfig};
-use crate::smtp::SmtpPool;
-use dispatch::{Dispatcher, LazyMessage, Outgoing};
+use crate::routing::{MxResolver, RouteError, Router, RouterConfig};
+use dispatch::Dispatcher;
+pub use outcome::{AttemptResult, RecipientOutcome, settle_attempt};
 pub use recovery::DEFAULT_LIVENESS_TTL;
 pub use return_path::ReturnPaths;
 pub use shaping::{AdaptiveConfig, Source, SourcePool, WarmupSchedule};
+use signers::SignerCache;
 use waiting::WaitLists;
-
-use crate::providers::ProviderTable;
 
 /// Deliveries in flight at once per process unless configured (`workers`).
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -305,23 +305,6 @@ impl Worker {
         self.inner.pool.close_idle().await;
     }
 
-    /// Waits for settle calls still running (bounded: Redis may be gone).
-    async fn finish_settling(&self) {
-        let settling = &self.inner.settling;
-        settling.close();
-        if tokio::time::timeout(recovery::SETTLE_GRACE, settling.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                left = settling.len(),
-                "settle calls still failing at shutdown; those messages are retried by another worker"
-            );
-            self.inner.stop_settling.cancel();
-            settling.wait().await;
-        }
-    }
-
     /// Waits for at least one free permit and takes as many as are free (up to 64).
     async fn take_permits(
         permits: &Arc<Semaphore>,
@@ -347,324 +330,6 @@ impl Worker {
             tracing::warn!(message = %entry.message_id, error = %e, "delivery attempt not finished; retrying shortly");
         }
         self.disown(&entry);
-    }
-
-    async fn deliver(&self, entry: &QueueEntry) -> Result<(), StoreError> {
-        let queue = &self.inner.queue;
-        let job = match queue.load(entry).await {
-            Ok(Loaded::Job(job)) => job,
-            Ok(Loaded::Finished) => return queue.discard(entry).await,
-            Ok(Loaded::Missing) => {
-                return self
-                    .dead_letter(entry, "the message record is missing (expired or deleted)")
-                    .await;
-            }
-            // A record this version cannot read would otherwise be retried forever.
-            Err(StoreError::Corrupt { key, reason }) => {
-                tracing::error!(%key, %reason, "unreadable message record");
-                return self
-                    .dead_letter(entry, &format!("unreadable message record: {reason}"))
-                    .await;
-            }
-            Err(e) => return Err(e),
-        };
-        let result = self.attempt_unsuppressed(&job).await;
-        let settlement = settle_attempt(
-            &job,
-            &result,
-            &self.inner.config.retry,
-            OffsetDateTime::now_utc(),
-        );
-        // Spawned so that aborting this attempt at the drain timeout never cuts the
-        // recording of a finished SMTP transaction (which would send it twice).
-        let settle = {
-            let (worker, entry, settlement) = (self.clone(), entry.clone(), settlement.clone());
-            self.inner
-                .settling
-                .spawn(async move { worker.settle_until_recorded(&entry, &settlement).await })
-        };
-        match settle.await {
-            Ok(result) => result?,
-            Err(e) => {
-                tracing::error!(error = %e, "a settle task failed");
-                return Ok(());
-            }
-        }
-        for name in &settlement.waitlists {
-            self.inner.waitlists.parked(name);
-            if self.inner.dispatcher.shaper.has_free_connection(name) {
-                self.inner.waitlists.wake(name);
-            }
-        }
-        for event in &settlement.events {
-            let name = serde_json::to_value(event.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string));
-            metrics::counter!(
-                "sluice_recipient_outcomes_total",
-                "event" => name.unwrap_or_default(),
-                "stream" => entry.stream.as_str()
-            )
-            .increment(1);
-        }
-        tracing::debug!(message = %entry.message_id, status = settlement.status.as_str(), attempts = settlement.attempts, "delivery attempt settled");
-        Ok(())
-    }
-
-    async fn attempt(&self, job: &sluice_store::DeliveryJob) -> AttemptResult {
-        let pending: Vec<String> = job
-            .recipients
-            .iter()
-            .filter(|r| !r.status.is_final())
-            .map(|r| r.address.clone())
-            .collect();
-        if pending.is_empty() {
-            return AttemptResult::replies(Vec::new());
-        }
-        let domain = job.message.from.address.domain();
-        let signer = match self.inner.signers.get(&job.tenant, domain).await {
-            Ok(signer) => signer,
-            Err(SignerError::Store(e)) => {
-                return AttemptResult::transient(format!("loading the DKIM key: {e}"));
-            }
-            Err(e) => return AttemptResult::failed(e.to_string()),
-        };
-        let pool = self.pool_for(&job.tenant, job.entry.stream).await;
-        let paths = self.inner.config.return_paths.as_ref();
-        let index_of = |address: &str| {
-            job.recipients
-                .iter()
-                .position(|r| r.address.eq_ignore_ascii_case(address))
-                .map_or(return_path::SEVERAL, |i| i as u16)
-        };
-        // Bulk mail carries a one-click unsubscribe link per recipient, so each
-        // recipient gets its own copy (and transaction); other mail goes out once.
-        let groups: Vec<Vec<String>> = if job.entry.stream == MessageStream::Bulk && paths.is_some()
-        {
-            pending.into_iter().map(|r| vec![r]).collect()
-        } else {
-            vec![pending]
-        };
-        let mut sends = JoinSet::new();
-        for recipients in groups {
-            let indexes: Vec<u16> = recipients.iter().map(|r| index_of(r)).collect();
-            let headers = match (paths, indexes.as_slice()) {
-                (Some(paths), [index]) if job.entry.stream == MessageStream::Bulk => {
-                    paths.unsubscribe_headers(&job.entry.message_id, *index)
-                }
-                _ => Vec::new(),
-            };
-            let (worker, signed_job, signer) = (self.clone(), job.clone(), signer.clone());
-            let data = LazyMessage::new(async move {
-                worker.build_and_sign(&signed_job, signer, headers).await
-            });
-            let outgoing = Outgoing {
-                pool: pool.clone(),
-                // VERP: a later bounce or complaint names the message and recipient.
-                mail_from: Some(paths.map_or_else(
-                    || job.message.from.address.to_string(),
-                    |p| p.mail_from(&job.entry.message_id, &indexes),
-                )),
-                smtputf8: job.message.needs_smtputf8(),
-                data,
-            };
-            let dispatcher = self.inner.dispatcher.clone();
-            sends.spawn(async move { dispatcher.send(outgoing, recipients).await });
-        }
-        let mut result = AttemptResult::transient("the delivery task did not finish");
-        while let Some(part) = sends.join_next().await {
-            match part {
-                Ok(part) => result.merge(part),
-                Err(e) => tracing::error!(error = %e, "a delivery task failed"),
-            }
-        }
-        result
-    }
-
-    /// The pool for this tenant and stream: the tenant's own choice (PATCH
-    /// /v1/admin/tenants/{id}), else the stream's configured default.
-    async fn pool_for(
-        &self,
-        tenant: &sluice_model::TenantId,
-        stream: MessageStream,
-    ) -> Option<String> {
-        const TTL: Duration = Duration::from_secs(30);
-        let cached = {
-            let cache = self
-                .inner
-                .tenant_pools
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            cache
-                .get(tenant)
-                .filter(|(at, _)| at.elapsed() < TTL)
-                .map(|(_, pools)| pools.clone())
-        };
-        let overrides = match cached {
-            Some(pools) => pools,
-            None => {
-                let pools = match self.inner.store.get_tenant(tenant).await {
-                    Ok(Some(view)) => view.pools,
-                    Ok(None) => Default::default(),
-                    Err(e) => {
-                        tracing::warn!(%tenant, error = %e, "could not read the tenant's pools; using the defaults");
-                        return self.default_pool(stream);
-                    }
-                };
-                let mut cache = self
-                    .inner
-                    .tenant_pools
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                cache.insert(tenant.clone(), (std::time::Instant::now(), pools.clone()));
-                pools
-            }
-        };
-        overrides
-            .get(&stream)
-            .cloned()
-            .or_else(|| self.default_pool(stream))
-    }
-
-    fn default_pool(&self, stream: MessageStream) -> Option<String> {
-        self.inner
-            .config
-            .stream_pools
-            .iter()
-            .find(|(s, _)| *s == stream)
-            .map(|(_, name)| name.clone())
-    }
-
-    /// MIME building and DKIM signing on the blocking pool, at most one per core.
-    async fn build_and_sign(
-        &self,
-        job: &sluice_store::DeliveryJob,
-        signer: Arc<signers::SignerSet>,
-        extra_headers: Vec<(String, String)>,
-    ) -> Result<Vec<u8>, String> {
-        let _cpu = self
-            .inner
-            .cpu
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| e.to_string())?;
-        let message = job.message.clone();
-        let message_id = job
-            .message_id_header
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_string();
-        let date = job.due_at();
-        tokio::task::spawn_blocking(move || {
-            let info = MimeEnvelopeInfo {
-                message_id: &message_id,
-                date,
-                extra_headers: &extra_headers,
-            };
-            let unsigned =
-                build_message(&message, &info).map_err(|e| format!("building the message: {e}"))?;
-            signer
-                .sign_into(&unsigned)
-                .map_err(|e| format!("DKIM signing: {e}"))
-        })
-        .await
-        .map_err(|e| format!("signing task: {e}"))?
-    }
-
-    async fn promote_loop(self, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(self.inner.config.promote_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.cancelled() => return,
-            }
-            loop {
-                match self
-                    .inner
-                    .queue
-                    .promote_due(OffsetDateTime::now_utc(), 1000)
-                    .await
-                {
-                    Ok(1000) => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "moving due messages failed");
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Releases mail waiting for a destination whenever one of its connections frees
-    /// (see [`waiting`]); bursts of freed slots are coalesced into one call per list.
-    async fn release_loop(
-        self,
-        mut freed: mpsc::UnboundedReceiver<String>,
-        shutdown: CancellationToken,
-    ) {
-        loop {
-            let first = tokio::select! {
-                name = freed.recv() => match name { Some(name) => name, None => return },
-                _ = shutdown.cancelled() => return,
-            };
-            let mut wanted: HashMap<String, u32> = HashMap::from([(first, 1)]);
-            while let Ok(name) = freed.try_recv() {
-                *wanted.entry(name).or_default() += 1;
-            }
-            for (name, count) in wanted {
-                match self.inner.queue.release_waiting(&name, count).await {
-                    Ok((_, left)) => self.inner.waitlists.remaining(&name, left),
-                    // The parked mail still comes back by its fallback time.
-                    Err(e) => {
-                        tracing::warn!(destination = %name, error = %e, "releasing waiting mail failed")
-                    }
-                }
-            }
-        }
-    }
-
-    /// Records an attempt's outcome, retrying (with backoff) until Redis takes it:
-    /// the SMTP side is done, and giving up would mean sending the message again.
-    /// Gives up only when shutdown stops waiting.
-    async fn settle_until_recorded(
-        &self,
-        entry: &QueueEntry,
-        settlement: &Settlement,
-    ) -> Result<(), StoreError> {
-        let mut delay = Duration::from_millis(100);
-        let mut failures = 0u32;
-        loop {
-            match self.inner.queue.settle(entry, settlement).await {
-                Ok(()) => {
-                    if failures > 0 {
-                        tracing::info!(message = %entry.message_id, failures, "delivery attempt recorded after retries");
-                    }
-                    return Ok(());
-                }
-                Err(e) => {
-                    failures += 1;
-                    metrics::counter!("sluice_settle_retries_total").increment(1);
-                    tracing::warn!(message = %entry.message_id, error = %e, failures, "recording a delivery attempt failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.inner.stop_settling.cancelled() => return Err(e),
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-            }
-        }
-    }
-
-    /// Acknowledges an entry that can never be delivered, loudly: an error log, a
-    /// metric and the lost-entries stream name it.
-    async fn dead_letter(&self, entry: &QueueEntry, reason: &str) -> Result<(), StoreError> {
-        tracing::error!(message = %entry.message_id, stream = %entry.stream, entry = %entry.entry_id, %reason, "queue entry cannot be delivered; recorded as lost");
-        metrics::counter!("sluice_queue_entries_lost_total", "stream" => entry.stream.as_str())
-            .increment(1);
-        self.inner.queue.dead_letter(entry, reason).await
     }
 
     fn lock_owned(&self) -> std::sync::MutexGuard<'_, HashMap<String, QueueEntry>> {

@@ -40,9 +40,9 @@ pub enum RecipientOutcome {
     Suppressed(SuppressionReason),
 }
 
-impl From<&crate::smtp::SmtpError> for RecipientOutcome {
+impl From<&sluice_smtp_client::SmtpError> for RecipientOutcome {
     /// A session that failed before any recipient was answered.
-    fn from(error: &crate::smtp::SmtpError) -> Self {
+    fn from(error: &sluice_smtp_client::SmtpError) -> Self {
         if error.is_transient() {
             RecipientOutcome::Transient(error.to_string())
         } else {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use sluice_model::{DkimAlgorithm, TenantId};
 use sluice_store::{Store, StoreError};
 
-use crate::dkim::{DkimError, DkimSigner};
+use sluice_domains::dkim::{DkimError, DkimSigner};
 
 /// Every active key of a domain: usually one; an RSA and an Ed25519 key when the
 /// domain signs twice (receivers that cannot check Ed25519 still have the RSA one).
@@ -56,8 +56,12 @@ pub enum SignerError {
     NoDomain(String),
     #[error("the sending domain {0} has no active DKIM key")]
     NoActiveKey(String),
-    #[error("the DKIM key of {domain} is unusable: {reason}")]
-    BadKey { domain: String, reason: String },
+    #[error("the DKIM key of {domain} is unusable: {source}")]
+    BadKey {
+        domain: String,
+        #[source]
+        source: DkimError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -102,9 +106,9 @@ impl SignerCache {
                 key.info.algorithm,
                 &key.private_key_pkcs8_der,
             )
-            .map_err(|e| SignerError::BadKey {
+            .map_err(|source| SignerError::BadKey {
                 domain: domain.to_string(),
-                reason: e.to_string(),
+                source,
             })?;
             signers.push(signer);
         }

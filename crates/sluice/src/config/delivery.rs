@@ -2,9 +2,15 @@
 //! the worker): what joins it with top-level keys (`relay_url`, `hostname`, `workers`)
 //! and what reads files.
 
-use sluice_api::routes::delivery::DeliveryConfigView;
+use sluice_api::routes::delivery::{
+    DeliveryConfigView, PoolView, ProviderView, SourceView, WarmupScheduleView,
+};
+use sluice_delivery::providers::ProviderTable;
+use sluice_delivery::worker::Source;
+use sluice_model::MessageStream;
+use time::OffsetDateTime;
 use sluice_delivery::routing::Router;
-use sluice_delivery::smtp::{PoolConfig, RelayTrust};
+use sluice_smtp_client::{PoolConfig, RelayTrust};
 use sluice_delivery::worker::WorkerConfig;
 
 use super::Config;
@@ -54,6 +60,59 @@ impl Config {
         let pools = d.pools(&self.hostname).map_err(within)?;
         let stream_pools = d.stream_pools(&pools).map_err(within)?;
         let providers = d.providers().map_err(within)?;
-        Ok(DeliveryConfigView::new(&pools, &stream_pools, &providers))
+        Ok(view(&pools, &stream_pools, &providers))
     }
+}
+
+/// The admin API's view of the worker's pools (with the streams that use each by
+/// default) and its provider table. Built here, where both crates meet: the API crate
+/// does not depend on the delivery crate (nor on its SMTP client).
+fn view(
+    pools: &[(String, Vec<Source>)],
+    stream_pools: &[(MessageStream, String)],
+    providers: &ProviderTable,
+) -> DeliveryConfigView {
+        let pools = pools
+            .iter()
+            .map(|(name, sources)| PoolView {
+                name: name.clone(),
+                streams: stream_pools
+                    .iter()
+                    .filter(|(_, pool)| pool == name)
+                    .map(|(stream, _)| stream.as_str().to_string())
+                    .collect(),
+                sources: sources
+                    .iter()
+                    .map(|s| SourceView {
+                        ip: s.ip.to_string(),
+                        ehlo_name: s.helo_name.clone(),
+                        warmup: s.warmup.as_ref().map(|w| WarmupScheduleView {
+                            start: day_name(w.start_day),
+                            start_day: w.start_day,
+                            daily_caps: w.daily_caps.clone(),
+                        }),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let providers = providers
+            .rules()
+            .map(|(rule, builtin)| ProviderView {
+                name: rule.name.clone(),
+                mx_patterns: rule.mx_patterns.clone(),
+                builtin,
+                max_connections_per_ip: rule.limits.max_connections_per_ip,
+                messages_per_connection: rule.limits.messages_per_connection,
+                messages_per_minute_per_ip: rule.limits.messages_per_minute_per_ip,
+                messages_per_hour_per_ip: rule.limits.messages_per_hour_per_ip,
+            })
+            .collect();
+    DeliveryConfigView { pools, providers }
+}
+
+/// `YYYY-MM-DD` of a day counted from 1970-01-01.
+fn day_name(day: i64) -> String {
+    let date = OffsetDateTime::UNIX_EPOCH + time::Duration::days(day);
+    let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+    format!("{y:04}-{m:02}-{d:02}")
 }

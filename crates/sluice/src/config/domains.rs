@@ -6,8 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use sluice_delivery::config::parse_name_servers;
-use sluice_delivery::domains::DomainSettings;
-use sluice_delivery::routing::ResolverConfig;
+use sluice_domains::{DomainSettings, ResolverConfig};
 use sluice_model::setting::positive;
 use sluice_store::KeySealer;
 
@@ -102,7 +101,7 @@ impl Config {
     /// Verification and rotation settings, validated (names the key at fault).
     pub fn domain_settings(
         &self,
-        dns: sluice_delivery::dkim::DnsRecordSettings,
+        dns: sluice_domains::dkim::DnsRecordSettings,
     ) -> anyhow::Result<DomainSettings> {
         let d = &self.domains;
         let wait = |key: &str, value: Duration| {
@@ -119,7 +118,7 @@ impl Config {
     /// reported by the roles that need it, so `sluice dev` can make one).
     pub fn validate_domains(&self) -> anyhow::Result<()> {
         self.domain_resolver()?;
-        self.domain_settings(sluice_delivery::dkim::DnsRecordSettings {
+        self.domain_settings(sluice_domains::dkim::DnsRecordSettings {
             spf_include: String::new(),
             return_path_target: String::new(),
             dmarc_rua: None,

@@ -1,7 +1,7 @@
 //! How a stored domain is shown: its keys with their records and what to do with
 //! each, its verification, and every DNS record to publish. Public halves only.
 
-use sluice_delivery::dkim::{self, DnsRecordSettings};
+use sluice_domains::dkim::{self, DnsRecordSettings};
 use sluice_model::{
     DkimAlgorithm, DkimInfo, DkimKeyState, DkimKeyView, DnsCheckStatus, DnsRecordPurpose,
     DomainView,

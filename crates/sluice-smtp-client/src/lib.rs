@@ -1,4 +1,7 @@
-//! SMTP client and connection pool.
+//! The SMTP client protocol: connection, STARTTLS/TLS, AUTH, one mail transaction,
+//! and the connection pool. It knows nothing of queues, tenants or DKIM; the
+//! delivery worker (`sluice-delivery`) decides where and what to send, this crate
+//! only speaks SMTP (like KumoMTA's `rfc5321`).
 //!
 //! Built on lettre's low-level `AsyncSmtpConnection`, not its transports,
 //! because of three measured problems (see `DEPENDENCIES.md`): lettre never
@@ -40,7 +43,7 @@ mod tests;
 #[cfg(test)]
 mod tests_pool;
 
-pub use error::SmtpError;
+pub use error::{CredentialsPolicyError, DecodeError, SmtpError, UrlError};
 pub use pool::{PoolConfig, PoolStats, SmtpPool, TargetStats, Timeouts};
 pub use target::{PoolKey, RelayTarget, TlsMode};
 pub use transaction::{Envelope, TransactionOutcome};

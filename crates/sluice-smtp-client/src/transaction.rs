@@ -5,17 +5,14 @@
 //! `send()`, which stops at the first refused RCPT: a message to three
 //! recipients where one mailbox is unknown must still reach the other two.
 
-use std::fmt::Display;
-use std::time::Duration;
-
 use lettre::Address;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
 use sluice_model::SmtpReply;
 
-use super::connect::{Connection, timed};
-use super::error::{classify, reply_from_response, synthesized};
-use super::{SmtpError, Timeouts};
+use crate::connect::{Connection, command};
+use crate::error::synthesized;
+use crate::{SmtpError, Timeouts};
 
 /// The SMTP envelope (RFC 5321), separate from the message's headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,7 +184,7 @@ pub(crate) async fn run(
         }));
     }
 
-    let end = super::body::send_body(conn, message, t)
+    let end = crate::body::send_body(conn, message, t)
         .await
         .map_err(Failed::Broken)?;
     if end.code == 421 {
@@ -199,20 +196,6 @@ pub(crate) async fn run(
         return Ok(end_early(conn, t, done).await);
     }
     Ok(done)
-}
-
-/// Sends a command; negative replies are `Ok` (they are answers), only a
-/// missing answer is an error.
-pub(super) async fn command<C: Display>(
-    conn: &mut Connection,
-    cmd: C,
-    limit: Duration,
-    stage: &'static str,
-) -> Result<SmtpReply, SmtpError> {
-    match timed(limit, stage, conn.inner.command(cmd)).await? {
-        Ok(response) => Ok(reply_from_response(&response)),
-        Err(e) => classify(&e, stage),
-    }
 }
 
 /// Ends an unsuccessful transaction with RSET so the session stays usable.

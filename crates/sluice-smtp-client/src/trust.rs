@@ -7,7 +7,7 @@ use std::fmt;
 
 use lettre::transport::smtp::client::{Certificate, TlsParameters};
 
-use super::SmtpError;
+use crate::SmtpError;
 
 /// Trust anchors for verified relay TLS; the default is the Mozilla roots alone.
 #[derive(Clone, Default)]

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::connect::{Connection, connect};
-use super::target::PoolKey;
-use super::transaction::{self, Envelope, Failed, TransactionOutcome};
-use super::{RelayTarget, RelayTrust, SmtpError};
+use crate::connect::{Connection, connect};
+use crate::target::PoolKey;
+use crate::transaction::{self, Envelope, Failed, TransactionOutcome};
+use crate::{RelayTarget, RelayTrust, SmtpError};
 
 /// Per-step limits. The defaults are RFC 5321 section 4.5.3.2's minimums; a
 /// gateway may shorten them (a dead destination then costs less), but every

@@ -1,13 +1,8 @@
 //! Sending-domain verification: look up the DKIM, SPF and DMARC records a domain
-//! should publish ([`records`] compares them), move its keys along their life
-//! ([`lifecycle`]: pending → active → retiring → gone), store the result, and tell
-//! the tenant when a verified domain stops verifying. The API runs a check on
-//! request; [`Reverifier`] runs them periodically.
-
-pub mod lifecycle;
-pub mod lookup;
-pub mod records;
-mod reverify;
+//! should publish ([`crate::records`] compares them), move its keys along their life
+//! ([`crate::lifecycle`]: pending → active → retiring → gone), store the result, and
+//! tell the tenant when a verified domain stops verifying. The API runs a check on
+//! request; [`crate::Reverifier`] runs them periodically.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,18 +13,11 @@ use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use crate::dkim::{DnsRecordSettings, dmarc_record_value};
-use crate::routing::ResolverConfig;
-use lookup::TxtResolver;
-use records::TxtLookup;
-pub use reverify::Reverifier;
-
-/// The current time at the precision domains are stored with (milliseconds), so an
-/// answer built from a record just written equals the record read back later.
-pub fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(now)
-}
+use crate::lifecycle;
+use crate::lookup::TxtResolver;
+use crate::now;
+use crate::records::{self, TxtLookup};
+use crate::resolver::{ResolverConfig, ResolverError};
 
 /// How many times a check is recomputed when the domain changed under it.
 const UPDATE_ATTEMPTS: usize = 5;
@@ -52,7 +40,7 @@ pub enum VerifyError {
     #[error("the domain kept changing while it was being verified; try again")]
     Busy,
     #[error("invalid DNS resolver configuration: {0}")]
-    Resolver(String),
+    Resolver(#[from] ResolverError),
 }
 
 /// Checks domains' DNS and records the outcome. Cheap to clone.
@@ -65,7 +53,7 @@ pub struct DomainVerifier {
 impl DomainVerifier {
     pub fn new(resolver: &ResolverConfig, settings: DomainSettings) -> Result<Self, VerifyError> {
         Ok(Self {
-            resolver: TxtResolver::new(resolver).map_err(VerifyError::Resolver)?,
+            resolver: TxtResolver::new(resolver)?,
             settings: Arc::new(settings),
         })
     }

@@ -10,12 +10,16 @@ use sluice_model::SmtpReply;
 
 /// Why a delivery attempt failed as a whole (before per-recipient replies
 /// existed, or because the session broke). Per-recipient refusals are not
-/// errors: they come back in [`super::TransactionOutcome`].
+/// errors: they come back in [`crate::TransactionOutcome`].
 #[derive(Debug, thiserror::Error)]
 pub enum SmtpError {
     /// The relay URL could not be used. `url` has its password masked.
     #[error("invalid relay URL {url}: {reason}")]
-    InvalidUrl { url: String, reason: String },
+    InvalidUrl {
+        url: String,
+        #[source]
+        reason: UrlError,
+    },
     /// DNS lookup, bind to the source address or TCP connect failed.
     #[error("cannot connect to {target}: {source}")]
     Connect {
@@ -23,7 +27,7 @@ pub enum SmtpError {
         #[source]
         source: std::io::Error,
     },
-    /// A step took longer than its [`super::Timeouts`] entry. After `data_end`
+    /// A step took longer than its [`crate::Timeouts`] entry. After `data_end`
     /// the message may have been delivered anyway (RFC 1047); retrying is still
     /// the right call, a rare duplicate being better than a loss.
     #[error("timed out after {after:?} during {stage}")]
@@ -57,6 +61,74 @@ pub enum SmtpError {
     /// The server said something that does not fit the protocol.
     #[error("protocol error during {stage}: {detail}")]
     Protocol { stage: &'static str, detail: String },
+}
+
+/// Why a relay URL was refused. None of these holds the password: they end up in
+/// logs and API responses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("expected scheme://host[:port]")]
+    NoScheme,
+    #[error("unsupported scheme '{0}' (use smtp, smtp+starttls or smtps)")]
+    Scheme(String),
+    #[error("a relay URL has no path")]
+    Path,
+    #[error("user name: {0}")]
+    User(#[source] DecodeError),
+    #[error("password: {0}")]
+    Password(#[source] DecodeError),
+    #[error("empty user name")]
+    EmptyUser,
+    #[error("unterminated '[' in IPv6 host")]
+    UnterminatedBracket,
+    #[error("'{0}' is not an IPv6 address")]
+    NotIpv6(String),
+    #[error("unexpected text after ']'")]
+    AfterBracket,
+    #[error("missing host")]
+    MissingHost,
+    #[error("invalid host '{0}'")]
+    InvalidHost(String),
+    #[error("invalid port '{0}'")]
+    InvalidPort(String),
+    #[error("unknown tls={0}")]
+    TlsValue(String),
+    #[error("tls= only applies to smtp://, not {0}://")]
+    TlsScheme(String),
+    #[error("insecure={0} is not a boolean")]
+    Insecure(String),
+    #[error("unknown parameter '{0}'")]
+    Parameter(String),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsPolicyError),
+}
+
+/// A percent-encoded user name or password that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("bad percent-escape")]
+    BadEscape,
+    /// Only the position of the fault (`Utf8Error`), never the decoded bytes.
+    #[error("not UTF-8 after percent-decoding")]
+    NotUtf8(#[source] std::str::Utf8Error),
+}
+
+/// Credentials need TLS with a verified certificate (see
+/// [`crate::RelayTarget::from_url`]); these are the URLs that would not give them it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsPolicyError {
+    #[error(
+        "credentials need verified TLS: tls=opportunistic cannot be combined with user:pass@ (use tls=required or smtps://)"
+    )]
+    Opportunistic,
+    #[error(
+        "credentials need verified TLS: tls=none is only allowed with user:pass@ for a loopback relay"
+    )]
+    PlainText,
+    #[error(
+        "credentials need verified TLS: insecure=true is only allowed with user:pass@ for a loopback relay (trust a private CA with delivery.relay_ca_file instead)"
+    )]
+    Unverified,
 }
 
 impl SmtpError {

@@ -6,7 +6,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use super::SmtpError;
+use crate::SmtpError;
+use crate::error::{CredentialsPolicyError, DecodeError, UrlError};
 
 /// How the SMTP session is secured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -105,27 +106,23 @@ impl RelayTarget {
     /// up in logs and API responses.
     pub fn from_url(url: &str, helo_name: &str) -> Result<Self, SmtpError> {
         let shown = redact(url);
-        let bad = |reason: String| SmtpError::InvalidUrl {
+        let bad = |reason: UrlError| SmtpError::InvalidUrl {
             url: shown.clone(),
             reason,
         };
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| bad("expected scheme://host[:port]".into()))?;
+            .ok_or_else(|| bad(UrlError::NoScheme))?;
         let (mut tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "smtp" => (TlsMode::Opportunistic, 25),
             "smtp+starttls" => (TlsMode::StartTls, 25),
             "smtps" => (TlsMode::Implicit, 465),
-            other => {
-                return Err(bad(format!(
-                    "unsupported scheme '{other}' (use smtp, smtp+starttls or smtps)"
-                )));
-            }
+            other => return Err(bad(UrlError::Scheme(other.to_owned()))),
         };
         let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (authority, path) = before_query.split_once('/').unwrap_or((before_query, ""));
         if !path.is_empty() {
-            return Err(bad("a relay URL has no path".into()));
+            return Err(bad(UrlError::Path));
         }
         let (userinfo, hostport) = match authority.rsplit_once('@') {
             Some((userinfo, hostport)) => (Some(userinfo), hostport),
@@ -135,10 +132,10 @@ impl RelayTarget {
             None => None,
             Some(info) => {
                 let (user, pass) = info.split_once(':').unwrap_or((info, ""));
-                let user = percent_decode(user).map_err(|e| bad(format!("user name: {e}")))?;
-                let pass = percent_decode(pass).map_err(|e| bad(format!("password: {e}")))?;
+                let user = percent_decode(user).map_err(|e| bad(UrlError::User(e)))?;
+                let pass = percent_decode(pass).map_err(|e| bad(UrlError::Password(e)))?;
                 if user.is_empty() {
-                    return Err(bad("empty user name".into()));
+                    return Err(bad(UrlError::EmptyUser));
                 }
                 Some((user, pass))
             }
@@ -155,22 +152,18 @@ impl RelayTarget {
                         "required" | "starttls" => TlsMode::StartTls,
                         "opportunistic" | "may" => TlsMode::Opportunistic,
                         "none" | "off" => TlsMode::None,
-                        other => return Err(bad(format!("unknown tls={other}"))),
+                        other => return Err(bad(UrlError::TlsValue(other.to_owned()))),
                     };
                 }
-                "tls" => {
-                    return Err(bad(format!(
-                        "tls= only applies to smtp://, not {scheme}://"
-                    )));
-                }
+                "tls" => return Err(bad(UrlError::TlsScheme(scheme.to_owned()))),
                 "insecure" => {
                     accept_invalid_certs = match value {
                         "true" | "1" | "yes" | "" => true,
                         "false" | "0" | "no" => false,
-                        other => return Err(bad(format!("insecure={other} is not a boolean"))),
+                        other => return Err(bad(UrlError::Insecure(other.to_owned()))),
                     };
                 }
-                other => return Err(bad(format!("unknown parameter '{other}'"))),
+                other => return Err(bad(UrlError::Parameter(other.to_owned()))),
             }
         }
 
@@ -184,12 +177,14 @@ impl RelayTarget {
             accept_invalid_certs,
             max_messages_per_connection: None,
         };
-        target.check_credentials_policy(query).map_err(bad)
+        target
+            .check_credentials_policy(query)
+            .map_err(|e| bad(UrlError::Credentials(e)))
     }
 
     /// See [`Self::from_url`]: credentials need verified TLS, unless a loopback
     /// relay explicitly opts out.
-    fn check_credentials_policy(mut self, query: &str) -> Result<Self, String> {
+    fn check_credentials_policy(mut self, query: &str) -> Result<Self, CredentialsPolicyError> {
         if self.credentials.is_none() {
             return Ok(self);
         }
@@ -198,26 +193,13 @@ impl RelayTarget {
             .any(|p| matches!(p, "tls=opportunistic" | "tls=may"));
         let loopback = self.is_loopback();
         if self.tls == TlsMode::Opportunistic && opportunistic_asked {
-            return Err(
-                "credentials need verified TLS: tls=opportunistic cannot be \
-                        combined with user:pass@ (use tls=required or smtps://)"
-                    .into(),
-            );
+            return Err(CredentialsPolicyError::Opportunistic);
         }
         if self.tls == TlsMode::None && !loopback {
-            return Err(
-                "credentials need verified TLS: tls=none is only allowed with \
-                        user:pass@ for a loopback relay"
-                    .into(),
-            );
+            return Err(CredentialsPolicyError::PlainText);
         }
         if self.accept_invalid_certs && !loopback {
-            return Err(
-                "credentials need verified TLS: insecure=true is only allowed \
-                        with user:pass@ for a loopback relay (trust a private CA with \
-                        delivery.relay_ca_file instead)"
-                    .into(),
-            );
+            return Err(CredentialsPolicyError::Unverified);
         }
         if self.tls == TlsMode::Opportunistic {
             // Opportunistic TLS falls back to plain text and skips verification.
@@ -281,19 +263,17 @@ impl fmt::Debug for RelayTarget {
 }
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+fn split_host_port(s: &str) -> Result<(String, Option<u16>), UrlError> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| "unterminated '[' in IPv6 host".to_owned())?;
+        let (host, after) = rest.split_once(']').ok_or(UrlError::UnterminatedBracket)?;
         if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("'{host}' is not an IPv6 address"));
+            return Err(UrlError::NotIpv6(host.to_owned()));
         }
         match after {
             "" => (host, None),
             _ => match after.strip_prefix(':') {
                 Some(port) => (host, Some(port)),
-                None => return Err("unexpected text after ']'".to_owned()),
+                None => return Err(UrlError::AfterBracket),
             },
         }
     } else {
@@ -303,22 +283,22 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
         }
     };
     if host.is_empty() {
-        return Err("missing host".to_owned());
+        return Err(UrlError::MissingHost);
     }
     if host.contains(['/', '@', ' ', '?', '#']) {
-        return Err(format!("invalid host '{host}'"));
+        return Err(UrlError::InvalidHost(host.to_owned()));
     }
     let port = match port {
         None => None,
         Some(p) => match p.parse::<u16>() {
-            Ok(0) | Err(_) => return Err(format!("invalid port '{p}'")),
+            Ok(0) | Err(_) => return Err(UrlError::InvalidPort(p.to_owned())),
             Ok(p) => Some(p),
         },
     };
     Ok((host.to_owned(), port))
 }
 
-fn percent_decode(s: &str) -> Result<String, String> {
+fn percent_decode(s: &str) -> Result<String, DecodeError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -328,7 +308,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| "bad percent-escape".to_owned())?;
+                .ok_or(DecodeError::BadEscape)?;
             out.push(hex);
             i += 3;
         } else {
@@ -336,7 +316,8 @@ fn percent_decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| "not UTF-8 after percent-decoding".to_owned())
+    // The bytes may be a password: keep only where decoding failed, never them.
+    String::from_utf8(out).map_err(|e| DecodeError::NotUtf8(e.utf8_error()))
 }
 
 /// The URL with the password (if any) replaced by `***`.

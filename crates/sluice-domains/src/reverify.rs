@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::DomainVerifier;
+use crate::DomainVerifier;
 
 /// Domains claimed (and checked concurrently) per round.
 const BATCH: usize = 16;

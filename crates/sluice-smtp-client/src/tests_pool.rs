@@ -303,7 +303,7 @@ async fn smtputf8_needs_server_support() {
 
 /// Messages per second over 1 and 8 connections with a 3 KB message (client
 /// and sink share the machine's cores). Run with `SLUICE_BENCH_MESSAGES=20000
-/// cargo test -p sluice-delivery --release --lib smtp::tests_pool::throughput -- --ignored --nocapture`.
+/// cargo test -p sluice-smtp-client --release --lib tests_pool::throughput -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement, not a check"]
 async fn throughput() {
@@ -351,7 +351,7 @@ async fn throughput() {
 /// Manual check against a real relay with STARTTLS/implicit TLS and AUTH, which
 /// the sink does not offer. E.g. with aiosmtpd and a self-signed certificate:
 /// `SLUICE_SMTP_SMOKE_URL='smtp+starttls://user:pw@127.0.0.1:8025?insecure=true'
-/// cargo test -p sluice-delivery --lib smtp::tests_pool::external_relay -- --ignored`
+/// cargo test -p sluice-smtp-client --lib tests_pool::external_relay -- --ignored`
 #[tokio::test]
 #[ignore = "needs an external SMTP server"]
 async fn external_relay() {

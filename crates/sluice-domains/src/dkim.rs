@@ -48,15 +48,18 @@ const SIGNATURE_HEADER_ESTIMATE: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DkimError {
-    #[error("generating a {algorithm} key failed: {reason}")]
+    /// The sources differ by algorithm (the `rsa` crate's, its DER encoders', ring's).
+    #[error("generating a {algorithm} key failed: {source}")]
     KeyGeneration {
         algorithm: &'static str,
-        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("the private key is not a usable {algorithm} key: {reason}")]
+    #[error("the private key is not a usable {algorithm} key: {source}")]
     InvalidKey {
         algorithm: &'static str,
-        reason: String,
+        #[source]
+        source: mail_auth::Error,
     },
     #[error("{0:?} is not a valid signing domain")]
     InvalidDomain(String),
@@ -93,30 +96,29 @@ impl fmt::Debug for GeneratedKey {
 
 /// Generates a signing key. RSA generation takes 0.1–1 s: run it off the reactor.
 pub fn generate_key(algorithm: DkimAlgorithm) -> Result<GeneratedKey, DkimError> {
-    let failed = |reason: String| DkimError::KeyGeneration {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| DkimError::KeyGeneration {
         algorithm: algorithm.as_str(),
-        reason,
+        source,
     };
     match algorithm {
         DkimAlgorithm::RsaSha256 => {
             // ring cannot generate RSA keys; the pure-Rust `rsa` crate can (it is only
             // slow at signing, which ring does).
             let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, RSA_KEY_BITS)
-                .map_err(|e| failed(e.to_string()))?;
-            let private_der = private.to_pkcs8_der().map_err(|e| failed(e.to_string()))?;
+                .map_err(|e| failed(e.into()))?;
+            let private_der = private.to_pkcs8_der().map_err(|e| failed(e.into()))?;
             let public_der = private
                 .to_public_key()
                 .to_public_key_der()
-                .map_err(|e| failed(e.to_string()))?;
+                .map_err(|e| failed(e.into()))?;
             Ok(GeneratedKey {
                 private_key_pkcs8_der: private_der.as_bytes().to_vec(),
                 public_key_b64: STANDARD.encode(public_der.as_bytes()),
             })
         }
         DkimAlgorithm::Ed25519Sha256 => {
-            let private_der = Ed25519Key::generate_pkcs8().map_err(|e| failed(e.to_string()))?;
-            let key =
-                Ed25519Key::from_pkcs8_der(&private_der).map_err(|e| failed(e.to_string()))?;
+            let private_der = Ed25519Key::generate_pkcs8().map_err(|e| failed(e.into()))?;
+            let key = Ed25519Key::from_pkcs8_der(&private_der).map_err(|e| failed(e.into()))?;
             Ok(GeneratedKey {
                 private_key_pkcs8_der: private_der,
                 public_key_b64: STANDARD.encode(key.public_key()),
@@ -166,9 +168,9 @@ impl DkimSigner {
         if !is_valid_selector(selector) {
             return Err(DkimError::InvalidSelector(selector.to_string()));
         }
-        let invalid = |reason: String| DkimError::InvalidKey {
+        let invalid = |source: mail_auth::Error| DkimError::InvalidKey {
             algorithm: algorithm.as_str(),
-            reason,
+            source,
         };
         let key = match algorithm {
             DkimAlgorithm::RsaSha256 => {
@@ -176,7 +178,7 @@ impl DkimSigner {
             }
             DkimAlgorithm::Ed25519Sha256 => DkimKey::Ed25519(
                 Ed25519Key::from_pkcs8_maybe_unchecked_der(private_key_pkcs8_der)
-                    .map_err(|e| invalid(e.to_string()))?,
+                    .map_err(invalid)?,
             ),
         };
         let inner = mail_auth::dkim::DkimSigner::from_key(key)
@@ -206,8 +208,8 @@ impl DkimSigner {
     }
 
     /// Returns the complete `DKIM-Signature: …\r\n` header, folded, to prepend to
-    /// `message` (which must be in CRLF wire form, as [`crate::mime::build_message`]
-    /// produces). `t=` is the current time.
+    /// `message` (which must be in CRLF wire form, as `sluice-delivery`'s
+    /// `mime::build_message` produces). `t=` is the current time.
     pub fn sign(&self, message: &[u8]) -> Result<String, DkimError> {
         Ok(self.signature(message)?.to_header())
     }
@@ -248,10 +250,9 @@ fn has_from_header(message: &[u8]) -> bool {
 /// PKCS#8 first (what Sluice generates), then PKCS#1.
 #[allow(deprecated)] // `from_key_der` would need rustls-pki-types as a direct
 // dependency; these two are thin, still-supported wrappers around it.
-fn parse_rsa_key(der: &[u8]) -> Result<RsaKey<Sha256>, String> {
+fn parse_rsa_key(der: &[u8]) -> Result<RsaKey<Sha256>, mail_auth::Error> {
     RsaKey::<Sha256>::from_pkcs8_der(der)
         .or_else(|pkcs8| RsaKey::<Sha256>::from_der(der).map_err(|_| pkcs8))
-        .map_err(|e| e.to_string())
 }
 
 /// RFC 6376 §3.1: `selector = sub-domain *( "." sub-domain )`. Anything else could

@@ -5,6 +5,7 @@
 //! (Nagle plus delayed ACK cost ~40 ms per message: the body and the final dot
 //! are separate writes) and its pooled transport cannot bind a source address.
 
+use std::fmt::Display;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -14,12 +15,13 @@ use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
+use sluice_model::SmtpReply;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 
-use super::error::classify;
-use super::stream::{Replay, read_greeting};
-use super::{RelayTarget, RelayTrust, SmtpError, Timeouts, TlsMode};
+use crate::error::{classify, reply_from_response};
+use crate::stream::{Replay, read_greeting};
+use crate::{RelayTarget, RelayTrust, SmtpError, Timeouts, TlsMode};
 
 /// One open, greeted (and possibly encrypted and authenticated) session.
 pub(crate) struct Connection {
@@ -331,6 +333,20 @@ fn refused(e: &lettre::transport::smtp::Error, stage: &'static str) -> SmtpError
     match classify(e, stage) {
         Ok(reply) => SmtpError::Rejected { stage, reply },
         Err(other) => other,
+    }
+}
+
+/// Sends a command; negative replies are `Ok` (they are answers), only a
+/// missing answer is an error.
+pub(crate) async fn command<C: Display>(
+    conn: &mut Connection,
+    cmd: C,
+    limit: Duration,
+    stage: &'static str,
+) -> Result<SmtpReply, SmtpError> {
+    match timed(limit, stage, conn.inner.command(cmd)).await? {
+        Ok(response) => Ok(reply_from_response(&response)),
+        Err(e) => classify(&e, stage),
     }
 }
 

@@ -17,7 +17,7 @@ use sluice_model::SmtpReply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::SmtpError;
+use crate::SmtpError;
 
 /// Upper bound for a greeting (RFC 5321 allows multi-line ones, but not novels).
 const MAX_GREETING: usize = 16 * 1024;

@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 
 use sluice_model::SmtpReply;
 
-use super::connect::Connection;
-use super::error::{classify, reply_from_response};
-use super::transaction::command;
-use super::{SmtpError, Timeouts};
+use crate::connect::{Connection, command};
+use crate::error::{classify, reply_from_response};
+use crate::{SmtpError, Timeouts};
 
 /// How much of the body one write carries; the data-block timeout applies per
 /// chunk, like RFC 5321's per-send timeout.
@@ -21,7 +20,7 @@ const CHUNK: usize = 64 * 1024;
 /// body already ending in CRLF would arrive with an extra empty line: we strip
 /// one trailing CRLF and the receiver gets exactly `message` (a body without a
 /// final CRLF gets one, as RFC 5321 requires).
-pub(super) async fn send_body(
+pub(crate) async fn send_body(
     conn: &mut Connection,
     message: &[u8],
     t: &Timeouts,
