@@ -777,7 +777,10 @@ mod tests {
         let config = sluice::config::Config::load(Some(&path))?;
         assert_eq!(config.delivery.mx_port, 2525);
         assert_eq!(config.delivery.dns_servers, ["127.0.0.1:5353"]);
-        assert_eq!(config.delivery.greeting_timeout, GREETING_TIMEOUT);
+        assert_eq!(
+            config.delivery.greeting_timeout,
+            sluice::config::parse_duration(GREETING_TIMEOUT)?
+        );
         let rule = &config.delivery.providers[0];
         assert_eq!(rule.mx_patterns, ["*.healthy.test"]);
         assert_eq!(rule.limits.messages_per_minute_per_ip, 120);

@@ -103,15 +103,17 @@ mod tests {
 
     #[test]
     fn pools_take_their_ehlo_names_and_warm_up_ramps() {
-        let mut config = DeliveryConfig::default();
-        config.pools = vec![IpPoolConfig {
-            name: "warm".into(),
-            sources: vec!["192.0.2.10".into(), "192.0.2.11".into()],
-            warmup: Some(WarmupConfig {
-                start: "1970-01-03".into(),
-                daily_caps: vec![5, 10],
-            }),
-        }];
+        let mut config = DeliveryConfig {
+            pools: vec![IpPoolConfig {
+                name: "warm".into(),
+                sources: vec!["192.0.2.10".into(), "192.0.2.11".into()],
+                warmup: Some(WarmupConfig {
+                    start: "1970-01-03".into(),
+                    daily_caps: vec![5, 10],
+                }),
+            }],
+            ..DeliveryConfig::default()
+        };
         config
             .ehlo_names
             .insert("192.0.2.10".into(), "mta1.example.test".into());
