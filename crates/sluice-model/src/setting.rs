@@ -48,6 +48,7 @@ pub fn positive(key: &str, duration: Duration) -> Result<Duration, InvalidSettin
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
