@@ -286,9 +286,7 @@ impl From<DomainError> for ApiError {
             DomainError::Rotate(e @ RotateError::AlgorithmRequired) => {
                 ApiError::field("algorithm", e)
             }
-            DomainError::KeyGeneration(_) | DomainError::KeyTask(_) => {
-                ApiError::internal(error)
-            }
+            DomainError::KeyGeneration(_) | DomainError::KeyTask(_) => ApiError::internal(error),
         }
     }
 }

@@ -23,11 +23,11 @@ use sluice_store::adaptive::AdaptivePolicy;
 use crate::providers::{ProviderRule, ProviderTable};
 use crate::retry::RetryPolicy;
 use crate::routing::RouterConfig;
-use sluice_domains::ResolverConfig;
-use sluice_smtp_client::{PoolConfig, Timeouts};
 use crate::worker::{
     AdaptiveConfig, DEFAULT_DRAIN_TIMEOUT, DEFAULT_LIVENESS_TTL, Source, WorkerConfig,
 };
+use sluice_domains::ResolverConfig;
+use sluice_smtp_client::{PoolConfig, Timeouts};
 
 mod pools;
 pub use pools::{IpPoolConfig, WarmupConfig};

@@ -6,12 +6,12 @@ use sluice_api::routes::delivery::{
     DeliveryConfigView, PoolView, ProviderView, SourceView, WarmupScheduleView,
 };
 use sluice_delivery::providers::ProviderTable;
-use sluice_delivery::worker::Source;
-use sluice_model::MessageStream;
-use time::OffsetDateTime;
 use sluice_delivery::routing::Router;
-use sluice_smtp_client::{PoolConfig, RelayTrust};
+use sluice_delivery::worker::Source;
 use sluice_delivery::worker::WorkerConfig;
+use sluice_model::MessageStream;
+use sluice_smtp_client::{PoolConfig, RelayTrust};
+use time::OffsetDateTime;
 
 use super::Config;
 use super::keys::refuse;
@@ -72,41 +72,41 @@ fn view(
     stream_pools: &[(MessageStream, String)],
     providers: &ProviderTable,
 ) -> DeliveryConfigView {
-        let pools = pools
-            .iter()
-            .map(|(name, sources)| PoolView {
-                name: name.clone(),
-                streams: stream_pools
-                    .iter()
-                    .filter(|(_, pool)| pool == name)
-                    .map(|(stream, _)| stream.as_str().to_string())
-                    .collect(),
-                sources: sources
-                    .iter()
-                    .map(|s| SourceView {
-                        ip: s.ip.to_string(),
-                        ehlo_name: s.helo_name.clone(),
-                        warmup: s.warmup.as_ref().map(|w| WarmupScheduleView {
-                            start: day_name(w.start_day),
-                            start_day: w.start_day,
-                            daily_caps: w.daily_caps.clone(),
-                        }),
-                    })
-                    .collect(),
-            })
-            .collect();
-        let providers = providers
-            .rules()
-            .map(|(rule, builtin)| ProviderView {
-                name: rule.name.clone(),
-                mx_patterns: rule.mx_patterns.clone(),
-                builtin,
-                max_connections_per_ip: rule.limits.max_connections_per_ip,
-                messages_per_connection: rule.limits.messages_per_connection,
-                messages_per_minute_per_ip: rule.limits.messages_per_minute_per_ip,
-                messages_per_hour_per_ip: rule.limits.messages_per_hour_per_ip,
-            })
-            .collect();
+    let pools = pools
+        .iter()
+        .map(|(name, sources)| PoolView {
+            name: name.clone(),
+            streams: stream_pools
+                .iter()
+                .filter(|(_, pool)| pool == name)
+                .map(|(stream, _)| stream.as_str().to_string())
+                .collect(),
+            sources: sources
+                .iter()
+                .map(|s| SourceView {
+                    ip: s.ip.to_string(),
+                    ehlo_name: s.helo_name.clone(),
+                    warmup: s.warmup.as_ref().map(|w| WarmupScheduleView {
+                        start: day_name(w.start_day),
+                        start_day: w.start_day,
+                        daily_caps: w.daily_caps.clone(),
+                    }),
+                })
+                .collect(),
+        })
+        .collect();
+    let providers = providers
+        .rules()
+        .map(|(rule, builtin)| ProviderView {
+            name: rule.name.clone(),
+            mx_patterns: rule.mx_patterns.clone(),
+            builtin,
+            max_connections_per_ip: rule.limits.max_connections_per_ip,
+            messages_per_connection: rule.limits.messages_per_connection,
+            messages_per_minute_per_ip: rule.limits.messages_per_minute_per_ip,
+            messages_per_hour_per_ip: rule.limits.messages_per_hour_per_ip,
+        })
+        .collect();
     DeliveryConfigView { pools, providers }
 }
 

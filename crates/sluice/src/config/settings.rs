@@ -3,8 +3,8 @@
 //! webhook service's [`Config::webhook_config`]).
 
 use sluice_api::ApiSettings;
-use sluice_domains::dkim::DnsRecordSettings;
 use sluice_domains::DomainVerifier;
+use sluice_domains::dkim::DnsRecordSettings;
 use sluice_model::Limits;
 
 use super::Config;
