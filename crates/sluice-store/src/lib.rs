@@ -192,15 +192,12 @@ pub use error::StoreError;
 pub use events::{EventFilter, EventPage, EventStream, PendingEvent};
 pub use intake::{AcceptOutcome, Accepted, FAIR_BACKLOG, NewMessage, QuotaLimit, QuotaState};
 pub use queue::{DeliveryJob, Loaded, Queue, QueueDepth, QueueEntry, Settlement};
-pub use suppressions::{
-    NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage, Suppressions,
-};
-pub use templates::{TemplateLookup, TemplatePage, Templates};
+pub use suppressions::{NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage};
+pub use templates::{TemplateLookup, TemplatePage};
 pub use tenants::{ApiKeyRecord, KeyLookup, NewApiKey};
-pub use throttle::{Admission, Rate, Throttle, ThrottleError};
+pub use throttle::{Admission, Rate, ThrottleError};
 pub use webhooks::{
     AttemptPage, AttemptRecorded, ClaimedDelivery, Claims, NewDelivery, Settled, WebhookEndpoint,
-    WebhookQueue, Webhooks,
 };
 
 /// How long settled message records and their events are kept.

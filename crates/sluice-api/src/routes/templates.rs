@@ -82,8 +82,7 @@ async fn list_templates(
     }
     let page = state
         .store
-        .templates()
-        .list(&auth.0.tenant_id, cursor.as_ref(), limit)
+        .list_templates(&auth.0.tenant_id, cursor.as_ref(), limit)
         .await?;
     Ok(Json(TemplateList {
         templates: page.templates,
@@ -112,8 +111,7 @@ async fn create_template(
     let template = body.value.validate().map_err(ApiError::Validation)?;
     let created = state
         .store
-        .templates()
-        .create(&auth.0.tenant_id, &template)
+        .create_template(&auth.0.tenant_id, &template)
         .await?;
     let location = format!("/v1/templates/{}", created.id);
     let mut response = (StatusCode::CREATED, Json(created)).into_response();
@@ -150,8 +148,7 @@ async fn get_template(
     let template_id = parse_id(&id)?;
     match state
         .store
-        .templates()
-        .get(&auth.0.tenant_id, &template_id, version)
+        .get_template(&auth.0.tenant_id, &template_id, version)
         .await?
     {
         TemplateLookup::Found(template) => Ok(Json(template)),
@@ -187,8 +184,7 @@ async fn update_template(
     let template = body.value.validate().map_err(ApiError::Validation)?;
     state
         .store
-        .templates()
-        .update(&auth.0.tenant_id, &template_id, &template)
+        .update_template(&auth.0.tenant_id, &template_id, &template)
         .await?
         .map(Json)
         .ok_or_else(|| not_found(&id))
@@ -212,8 +208,7 @@ async fn delete_template(
     let template_id = parse_id(&id)?;
     if state
         .store
-        .templates()
-        .delete(&auth.0.tenant_id, &template_id)
+        .delete_template(&auth.0.tenant_id, &template_id)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
