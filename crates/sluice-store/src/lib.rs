@@ -2,6 +2,12 @@
 //! are made in one module (`keys`), and the Lua scripts (`.lua` files, see `scripts`)
 //! get every name they share with Rust from there, in KEYS and ARGV.
 //!
+//! One API style: every operation is a method of [`Store`], named for its resource
+//! (`create_webhook`, `list_suppressions`, `throttle_admit`, …), on the store's shared
+//! connection. Only [`Queue`] and [`EventStream`] are types of their own: each holds a
+//! second connection for blocking reads, so a worker waiting for work never stalls
+//! the commands of the process.
+//!
 //! # Key schema
 //!
 //! Every key lives under the schema version, `sluice:v1:` (`keys::ROOT`, from
