@@ -132,7 +132,7 @@ async fn load(
     let found = match cache.get(&cache_key) {
         Some(found) => found.clone(),
         None => {
-            let found = state.store.templates().get(tenant, id, version).await?;
+            let found = state.store.get_template(tenant, id, version).await?;
             cache.insert(cache_key, found.clone());
             found
         }

@@ -32,7 +32,5 @@ pub use verify::{DomainSettings, DomainVerifier, VerifyError};
 /// The current time at the precision domains are stored with (milliseconds), so an
 /// answer built from a record just written equals the record read back later.
 pub fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(now)
+    sluice_model::time::from_ms(sluice_model::time::now_ms())
 }

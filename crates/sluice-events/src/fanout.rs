@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 use sluice_model::{EventType, TenantId, WebhookId};
-use sluice_store::{
-    EventStream, NewDelivery, PendingEvent, Store, StoreError, WebhookQueue, Webhooks,
-};
+use sluice_store::{EventStream, NewDelivery, PendingEvent, Store, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -36,8 +34,6 @@ const LEADER_LEASE: Duration = Duration::from_secs(10);
 pub struct Fanout {
     store: Store,
     stream: EventStream,
-    queue: WebhookQueue,
-    webhooks: Webhooks,
     config: Arc<WebhookConfig>,
     wake: Arc<Notify>,
 }
@@ -50,8 +46,6 @@ impl Fanout {
     ) -> Result<Self, StoreError> {
         Ok(Self {
             stream: store.event_stream().await?,
-            queue: store.webhook_queue(),
-            webhooks: store.webhooks(),
             store,
             config,
             wake,
@@ -63,7 +57,7 @@ impl Fanout {
         let mut leading = false;
         let mut backlog_at = Instant::now() - Duration::from_secs(60);
         while !shutdown.is_cancelled() {
-            match self.queue.lead_fanout(&consumer, LEADER_LEASE).await {
+            match self.store.lead_fanout(&consumer, LEADER_LEASE).await {
                 Ok(true) => {
                     if !leading {
                         tracing::info!(%consumer, "this process now runs the event fan-out");
@@ -116,7 +110,7 @@ impl Fanout {
                 pause(&shutdown, Duration::from_secs(1)).await;
             }
         }
-        if leading && let Err(e) = self.queue.resign_fanout(&consumer).await {
+        if leading && let Err(e) = self.store.resign_fanout(&consumer).await {
             tracing::debug!(error = %e, "could not hand the fan-out lease back");
         }
         tracing::info!("event fan-out stopped");
@@ -126,21 +120,20 @@ impl Fanout {
         // One pipeline, in stream order (each feed takes ids in order only).
         self.stream.publish_all(batch).await?;
 
-        let suppressions = self.store.suppressions();
         try_join_all(batch.iter().map(|event| {
-            crate::suppression::apply_event(&suppressions, &event.tenant, &event.record)
+            crate::suppression::apply_event(&self.store, &event.tenant, &event.record)
         }))
         .await?;
 
         let mut tenants: Vec<TenantId> = batch.iter().map(|e| e.tenant.clone()).collect();
         tenants.sort();
         tenants.dedup();
-        let endpoints = self.webhooks.enabled_endpoints(&tenants).await?;
+        let endpoints = self.store.enabled_webhooks(&tenants).await?;
         let deliveries = deliveries(batch, &endpoints);
         if !deliveries.is_empty() {
             let scheduled = self
-                .queue
-                .enqueue(
+                .store
+                .enqueue_webhook_deliveries(
                     &deliveries,
                     sluice_model::time::now_ms(),
                     self.config.delivery_ttl(),
@@ -175,7 +168,7 @@ impl Fanout {
         if let Ok(backlog) = self.stream.backlog().await {
             metrics::gauge!("sluice_event_backlog").set(backlog as f64);
         }
-        if let Ok(endpoints) = self.queue.endpoints_with_work().await {
+        if let Ok(endpoints) = self.store.webhook_endpoints_with_work().await {
             metrics::gauge!("sluice_webhook_endpoints_pending").set(endpoints as f64);
         }
     }

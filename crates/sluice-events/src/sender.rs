@@ -15,10 +15,7 @@ use sluice_model::{
     EventRecord, EventType, MessageEvent, TenantId, WebhookAttempt, WebhookAttemptOutcome,
     WebhookId, WebhookPayload,
 };
-use sluice_store::{
-    AttemptRecorded, ClaimedDelivery, Settled, Store, StoreError, WebhookEndpoint, WebhookQueue,
-    Webhooks,
-};
+use sluice_store::{AttemptRecorded, ClaimedDelivery, Settled, Store, StoreError, WebhookEndpoint};
 use sluice_wire::signing::{WebhookSecret, signature_header};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -41,8 +38,6 @@ pub struct Sender {
 
 struct Inner {
     store: Store,
-    queue: WebhookQueue,
-    webhooks: Webhooks,
     client: reqwest::Client,
     config: Arc<WebhookConfig>,
     /// Something may be claimable: the fan-out scheduled deliveries, or a request
@@ -101,8 +96,6 @@ impl Sender {
     ) -> Result<Self, WebhookError> {
         Ok(Self {
             inner: Arc::new(Inner {
-                queue: store.webhook_queue(),
-                webhooks: store.webhooks(),
                 client: http_client(&config)?,
                 store,
                 config,
@@ -126,8 +119,8 @@ impl Sender {
             };
             let claims = self
                 .inner
-                .queue
-                .claim(
+                .store
+                .claim_webhook_deliveries(
                     sluice_model::time::now_ms(),
                     held.len(),
                     config.max_in_flight_per_endpoint,
@@ -201,7 +194,7 @@ impl Sender {
             .collect();
         wanted.sort();
         wanted.dedup();
-        match self.inner.webhooks.get_many(&wanted).await {
+        match self.inner.store.get_webhooks(&wanted).await {
             Ok(mut found) => wanted
                 .into_iter()
                 .map(|key| {
@@ -261,7 +254,12 @@ impl Sender {
 
     async fn drop_delivery(&self, delivery: &ClaimedDelivery, why: &str) {
         let cap = self.inner.config.max_in_flight_per_endpoint;
-        match self.inner.queue.settle(delivery, None, cap).await {
+        match self
+            .inner
+            .store
+            .settle_webhook_delivery(delivery, None, cap)
+            .await
+        {
             Ok(_) => {
                 tracing::debug!(event = %delivery.record.id, webhook = %delivery.endpoint, why, "webhook delivery dropped");
                 metrics::counter!("sluice_webhook_dropped_total").increment(1);
@@ -314,11 +312,11 @@ impl Sender {
         );
         let retry_at_ms = next_retry_at.map(sluice_model::time::to_ms);
         let cap = config.max_in_flight_per_endpoint;
-        let queue = &self.inner.queue;
+        let queue = &self.inner.store;
         let settle = async {
             if chain {
                 queue
-                    .settle_and_claim_next(
+                    .settle_webhook_delivery_and_claim_next(
                         delivery,
                         retry_at_ms,
                         cap,
@@ -328,14 +326,14 @@ impl Sender {
                     .await
             } else {
                 queue
-                    .settle(delivery, retry_at_ms, cap)
+                    .settle_webhook_delivery(delivery, retry_at_ms, cap)
                     .await
                     .map(|held| Settled { held, next: None })
             }
         };
         let (settled, recorded) = tokio::join!(
             settle,
-            self.inner.webhooks.record_attempt(
+            self.inner.store.record_webhook_attempt(
                 &delivery.tenant,
                 &delivery.endpoint,
                 &record,

@@ -6,7 +6,7 @@
 use sluice_model::{
     BounceClass, BounceType, EventRecord, EventType, MessageEvent, SuppressionReason, TenantId,
 };
-use sluice_store::{NewSuppression, StoreError, Suppressions};
+use sluice_store::{NewSuppression, Store, StoreError};
 
 /// The reason an event puts its recipient on the suppression list, if it does: hard
 /// bounces that say the address itself is bad (no such mailbox, no such domain),
@@ -33,7 +33,7 @@ pub fn suppression_reason(event: &MessageEvent) -> Option<SuppressionReason> {
 /// at-least-once): the list keeps an existing entry. `true` when the address was
 /// newly added.
 pub async fn apply_event(
-    suppressions: &Suppressions,
+    store: &Store,
     tenant: &TenantId,
     record: &EventRecord,
 ) -> Result<bool, StoreError> {
@@ -54,7 +54,7 @@ pub async fn apply_event(
         event_id: Some(record.id.clone()),
         note: None,
     };
-    let added = suppressions.add(tenant, recipient, entry).await?;
+    let added = store.add_suppression(tenant, recipient, entry).await?;
     if added.added {
         tracing::info!(%tenant, reason = %reason, event = %record.id, "recipient added to the suppression list");
     }

@@ -10,13 +10,13 @@ use sluice_model::{
     TenantId,
 };
 use sluice_store::embedded::EmbeddedRedis;
-use sluice_store::{NewSuppression, Store, Suppressions};
+use sluice_store::{NewSuppression, Store};
 use time::OffsetDateTime;
 
 struct Fixture {
     _dir: tempfile::TempDir,
     _redis: EmbeddedRedis,
-    list: Suppressions,
+    list: Store,
     tenant: TenantId,
 }
 
@@ -30,7 +30,7 @@ async fn fixture() -> Fixture {
     Fixture {
         _dir: dir,
         _redis: redis,
-        list: store.suppressions(),
+        list: store,
         tenant,
     }
 }
@@ -58,7 +58,7 @@ async fn the_first_reason_is_kept() {
     assert!(apply_event(&f.list, &f.tenant, &complaint).await.unwrap());
     let again = f
         .list
-        .add(&f.tenant, "jane@example.com", NewSuppression::manual(None))
+        .add_suppression(&f.tenant, "jane@example.com", NewSuppression::manual(None))
         .await
         .unwrap();
     assert!(!again.added);
@@ -67,7 +67,7 @@ async fn the_first_reason_is_kept() {
     assert_eq!(again.entry.message_id, complaint.message_id);
     let stored = f
         .list
-        .get(&f.tenant, "jane@example.com")
+        .get_suppression(&f.tenant, "jane@example.com")
         .await
         .unwrap()
         .unwrap();
@@ -114,10 +114,14 @@ async fn events_apply_the_policy_idempotently() {
         assert_eq!(added, expected.is_some(), "{recipient}");
         // At-least-once processing: the repeat changes nothing.
         assert!(!apply_event(&f.list, &f.tenant, event).await.unwrap());
-        let entry = f.list.get(&f.tenant, &recipient).await.unwrap();
+        let entry = f.list.get_suppression(&f.tenant, &recipient).await.unwrap();
         assert_eq!(entry.map(|e| e.reason), *expected, "{recipient}");
     }
-    let page = f.list.list(&f.tenant, None, 100, None).await.unwrap();
+    let page = f
+        .list
+        .list_suppressions(&f.tenant, None, 100, None)
+        .await
+        .unwrap();
     assert_eq!(page.entries.len(), 4);
 
     let mut without_recipient = record(EventType::Complained, "x@x.test");

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -89,23 +88,17 @@ static SUCCESS: LazyLock<Lua> =
 static THROTTLED: LazyLock<Lua> =
     LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/adaptive_throttled.lua")));
 
-#[derive(Clone)]
-pub struct Adaptive {
-    conn: ConnectionManager,
-}
-
+/// The learned rates of (IP × provider) targets.
 impl Store {
-    pub fn adaptive(&self) -> Adaptive {
-        Adaptive { conn: self.conn() }
-    }
-}
-
-impl Adaptive {
     /// The state of `target`; a target never seen runs at `ceiling`.
-    pub async fn get(&self, target: &str, ceiling: u32) -> Result<AdaptiveState, StoreError> {
+    pub async fn adaptive_state(
+        &self,
+        target: &str,
+        ceiling: u32,
+    ) -> Result<AdaptiveState, StoreError> {
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(key(target))
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn())
             .await?;
         Ok(state(target, &fields, ceiling))
     }
@@ -113,7 +106,7 @@ impl Adaptive {
     /// The state that governs sending from `ip` to `provider`: the exact target's
     /// learned rate, suspended if the target or a pause of the whole IP (`ip|*`) or of
     /// the whole provider (`*|provider`) says so. One round trip.
-    pub async fn effective(
+    pub async fn effective_adaptive_state(
         &self,
         ip: &str,
         provider: &str,
@@ -128,7 +121,7 @@ impl Adaptive {
             .hgetall(key(&exact))
             .hgetall(key(&format!("{ip}|*")))
             .hgetall(key(&format!("*|{provider}")))
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn())
             .await?;
         let mut state = state(&exact, &own, ceiling);
         for other in [state_of(&by_ip), state_of(&by_provider)] {
@@ -142,7 +135,7 @@ impl Adaptive {
         Ok(state)
     }
 
-    pub async fn record_success(
+    pub async fn record_adaptive_success(
         &self,
         target: &str,
         ceiling: u32,
@@ -153,12 +146,12 @@ impl Adaptive {
             .key(key(target))
             .arg(ceiling)
             .arg(policy.increase_per_success)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         Ok(reply::int("adaptive_success", rate)?.clamp(0, i64::from(u32::MAX)) as u32)
     }
 
-    pub async fn record_throttled(
+    pub async fn record_adaptive_throttled(
         &self,
         target: &str,
         ceiling: u32,
@@ -171,13 +164,17 @@ impl Adaptive {
             .arg(policy.floor.max(1))
             .arg(policy.suspend_after.max(1))
             .arg(policy.cooldown.as_millis() as u64)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         Ok(reply::int("adaptive_throttled", rate)?.clamp(0, i64::from(u32::MAX)) as u32)
     }
 
     /// An operator's pause: suspended until `until`, whatever the replies say.
-    pub async fn suspend(&self, target: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+    pub async fn suspend_adaptive_target(
+        &self,
+        target: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let until_ms = to_ms(until);
         let _: () = redis::pipe()
             .hset_multiple(
@@ -190,19 +187,19 @@ impl Adaptive {
             .ignore()
             .expire(key(target), IDLE_EXPIRY_SECS)
             .ignore()
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn())
             .await?;
         Ok(())
     }
 
     /// Lifts a suspension (manual or adaptive) and clears the strikes.
-    pub async fn resume(&self, target: &str) -> Result<(), StoreError> {
+    pub async fn resume_adaptive_target(&self, target: &str) -> Result<(), StoreError> {
         let _: () = redis::pipe()
             .hdel(key(target), &[field::SUSPENDED_UNTIL, field::SUSPENSION])
             .ignore()
             .hset(key(target), field::STRIKES, 0)
             .ignore()
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn())
             .await?;
         Ok(())
     }
@@ -210,8 +207,8 @@ impl Adaptive {
     /// Every target that has state, for the admin API. A SCAN, not an index: it runs
     /// only when an operator looks, and an index key would put every update's script
     /// across two hash slots.
-    pub async fn list(&self) -> Result<Vec<AdaptiveState>, StoreError> {
-        let targets = crate::scan_tags(&mut self.conn.clone(), keys::ADAPTIVE_PREFIX).await?;
+    pub async fn list_adaptive_states(&self) -> Result<Vec<AdaptiveState>, StoreError> {
+        let targets = crate::scan_tags(&mut self.conn(), keys::ADAPTIVE_PREFIX).await?;
         if targets.is_empty() {
             return Ok(Vec::new());
         }
@@ -219,7 +216,7 @@ impl Adaptive {
         for target in &targets {
             pipe.hgetall(key(target));
         }
-        let all: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn.clone()).await?;
+        let all: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await?;
         Ok(targets
             .iter()
             .zip(all)

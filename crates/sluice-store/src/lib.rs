@@ -2,6 +2,12 @@
 //! are made in one module (`keys`), and the Lua scripts (`.lua` files, see `scripts`)
 //! get every name they share with Rust from there, in KEYS and ARGV.
 //!
+//! One API style: every operation is a method of [`Store`], named for its resource
+//! (`create_webhook`, `list_suppressions`, `throttle_admit`, …), on the store's shared
+//! connection. Only [`Queue`] and [`EventStream`] are types of their own: each holds a
+//! second connection for blocking reads, so a worker waiting for work never stalls
+//! the commands of the process.
+//!
 //! # Key schema
 //!
 //! Every key lives under the schema version, `sluice:v1:` (`keys::ROOT`, from
@@ -192,15 +198,12 @@ pub use error::StoreError;
 pub use events::{EventFilter, EventPage, EventStream, PendingEvent};
 pub use intake::{AcceptOutcome, Accepted, FAIR_BACKLOG, NewMessage, QuotaLimit, QuotaState};
 pub use queue::{DeliveryJob, Loaded, Queue, QueueDepth, QueueEntry, Settlement};
-pub use suppressions::{
-    NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage, Suppressions,
-};
-pub use templates::{TemplateLookup, TemplatePage, Templates};
+pub use suppressions::{NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage};
+pub use templates::{TemplateLookup, TemplatePage};
 pub use tenants::{ApiKeyRecord, KeyLookup, NewApiKey};
-pub use throttle::{Admission, Rate, Throttle, ThrottleError};
+pub use throttle::{Admission, Rate, ThrottleError};
 pub use webhooks::{
     AttemptPage, AttemptRecorded, ClaimedDelivery, Claims, NewDelivery, Settled, WebhookEndpoint,
-    WebhookQueue, Webhooks,
 };
 
 /// How long settled message records and their events are kept.

@@ -17,7 +17,6 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sluice_model::{MessageId, Suppression, SuppressionReason, TenantId};
 
@@ -167,37 +166,28 @@ fn decode(key: &str, address: String, json: &str) -> Result<Suppression, StoreEr
     Ok(stored.into_entry(address))
 }
 
+/// A script call with the keys every write touches: the entries, the order and each
+/// reason's order.
+fn write_keys<'a>(script: &'a Lua, tenant: &TenantId) -> redis::ScriptInvocation<'a> {
+    let mut invocation = script.call();
+    invocation.key(keys::suppressions(tenant));
+    invocation.key(keys::suppression_order(tenant, None));
+    for reason in SuppressionReason::ALL {
+        invocation.key(keys::suppression_order(tenant, Some(reason)));
+    }
+    invocation
+}
+
 /// A tenant's suppression lists (see the module documentation).
-#[derive(Clone)]
-pub struct Suppressions {
-    conn: ConnectionManager,
-}
-
 impl Store {
-    pub fn suppressions(&self) -> Suppressions {
-        Suppressions { conn: self.conn() }
-    }
-}
-
-impl Suppressions {
-    fn write_keys<'a>(script: &'a Lua, tenant: &TenantId) -> redis::ScriptInvocation<'a> {
-        let mut invocation = script.call();
-        invocation.key(keys::suppressions(tenant));
-        invocation.key(keys::suppression_order(tenant, None));
-        for reason in SuppressionReason::ALL {
-            invocation.key(keys::suppression_order(tenant, Some(reason)));
-        }
-        invocation
-    }
-
     /// Adds `address` (keeping an existing entry and its reason).
-    pub async fn add(
+    pub async fn add_suppression(
         &self,
         tenant: &TenantId,
         address: &str,
         entry: NewSuppression,
     ) -> Result<SuppressionAdded, StoreError> {
-        let mut added = self.add_many(tenant, &[address], &entry).await?;
+        let mut added = self.add_suppressions(tenant, &[address], &entry).await?;
         added.pop().ok_or_else(|| {
             StoreError::corrupt(
                 keys::suppressions(tenant),
@@ -208,7 +198,7 @@ impl Suppressions {
 
     /// Adds every address with the same details, atomically and in one round trip;
     /// one result per address, in order (a repeated address is reported as existing).
-    pub async fn add_many(
+    pub async fn add_suppressions(
         &self,
         tenant: &TenantId,
         addresses: &[&str],
@@ -227,7 +217,7 @@ impl Suppressions {
         })
         .map_err(|e| StoreError::corrupt("suppression", e))?;
         let addresses: Vec<String> = addresses.iter().map(|a| normalize(a)).collect();
-        let mut invocation = Self::write_keys(&ADD, tenant);
+        let mut invocation = write_keys(&ADD, tenant);
         for address in &addresses {
             invocation
                 .arg(address)
@@ -235,7 +225,7 @@ impl Suppressions {
                 .arg(order_member(created_at, address))
                 .arg(reason_index(entry.reason));
         }
-        let replies = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let replies = invocation.invoke_async(&mut self.conn()).await?;
         let mut replies = Reply::new("suppression_add", replies)?;
         if replies.len() != addresses.len() {
             return Err(replies.error(format!(
@@ -261,22 +251,22 @@ impl Suppressions {
     }
 
     /// Removes `address`; the removed entry, or `None` when it was not on the list.
-    pub async fn remove(
+    pub async fn remove_suppression(
         &self,
         tenant: &TenantId,
         address: &str,
     ) -> Result<Option<Suppression>, StoreError> {
         let address = normalize(address);
-        let removed = Self::write_keys(&REMOVE, tenant)
+        let removed = write_keys(&REMOVE, tenant)
             .arg(&address)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         reply::optional_text("suppression_remove", removed)?
             .map(|json| decode(&keys::suppressions(tenant), address, &json))
             .transpose()
     }
 
-    pub async fn get(
+    pub async fn get_suppression(
         &self,
         tenant: &TenantId,
         address: &str,
@@ -286,14 +276,14 @@ impl Suppressions {
         let json: Option<String> = redis::cmd("HGET")
             .arg(&key)
             .arg(&address)
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn())
             .await?;
         json.map(|json| decode(&key, address, &json)).transpose()
     }
 
     /// The entries of those `addresses` that are on the list, keyed by lower-cased
     /// address: one HMGET, whatever the number of addresses.
-    pub async fn lookup(
+    pub async fn lookup_suppressions(
         &self,
         tenant: &TenantId,
         addresses: &[&str],
@@ -306,7 +296,7 @@ impl Suppressions {
         let found: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(&key)
             .arg(&addresses)
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn())
             .await?;
         let mut entries = HashMap::new();
         for (address, json) in addresses.into_iter().zip(found) {
@@ -319,17 +309,21 @@ impl Suppressions {
     }
 
     /// Which of `addresses` are on the list (lower-cased), in one round trip.
-    pub async fn check(
+    pub async fn check_suppressions(
         &self,
         tenant: &TenantId,
         addresses: &[&str],
     ) -> Result<HashSet<String>, StoreError> {
-        Ok(self.lookup(tenant, addresses).await?.into_keys().collect())
+        Ok(self
+            .lookup_suppressions(tenant, addresses)
+            .await?
+            .into_keys()
+            .collect())
     }
 
     /// A page of the list, newest first, after `cursor`; only `reason`'s entries
     /// when given. `limit` is clamped to 1..=1000.
-    pub async fn list(
+    pub async fn list_suppressions(
         &self,
         tenant: &TenantId,
         cursor: Option<&SuppressionCursor>,
@@ -345,7 +339,7 @@ impl Suppressions {
             .key(keys::suppression_order(tenant, reason))
             .arg(upper)
             .arg(limit + 1)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         let more = rows.len() > limit;
         let mut entries = Vec::with_capacity(limit);

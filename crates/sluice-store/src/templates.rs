@@ -12,7 +12,6 @@
 use std::sync::LazyLock;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sluice_model::{NewTemplate, Template, TemplateBody, TemplateId, TemplateSummary, TenantId};
 
@@ -98,18 +97,6 @@ pub struct TemplatePage {
     pub next_cursor: Option<TemplateId>,
 }
 
-/// A tenant's templates (see the module documentation).
-#[derive(Clone)]
-pub struct Templates {
-    conn: ConnectionManager,
-}
-
-impl Store {
-    pub fn templates(&self) -> Templates {
-        Templates { conn: self.conn() }
-    }
-}
-
 fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::corrupt("template", e))
 }
@@ -147,9 +134,10 @@ fn template_view(
     }
 }
 
-impl Templates {
+/// A tenant's templates (see the module documentation).
+impl Store {
     /// Saves a new template as version 1.
-    pub async fn create(
+    pub async fn create_template(
         &self,
         tenant: &TenantId,
         template: &NewTemplate,
@@ -174,7 +162,7 @@ impl Templates {
             .arg(id.as_str())
             .arg(encode(&summary)?)
             .arg(encode(&version)?)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         reply::int("template_create", created)?;
         Ok(template_view(id, &summary, 1, version))
@@ -182,7 +170,7 @@ impl Templates {
 
     /// Saves `template` as the next version of `id`; `None` when the tenant has no
     /// such template.
-    pub async fn update(
+    pub async fn update_template(
         &self,
         tenant: &TenantId,
         id: &TemplateId,
@@ -203,7 +191,7 @@ impl Templates {
             .arg(now)
             .arg(encode(&version)?)
             .arg(VERSIONS_KEPT)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         let Some(summary) = reply::optional_text("template_update", summary)? else {
             return Ok(None);
@@ -214,7 +202,7 @@ impl Templates {
     }
 
     /// `version` of template `id` (the latest when `None`).
-    pub async fn get(
+    pub async fn get_template(
         &self,
         tenant: &TenantId,
         id: &TemplateId,
@@ -227,7 +215,7 @@ impl Templates {
             .key(keys::template_versions(tenant, id))
             .arg(id.as_str())
             .arg(version.map(|v| v.to_string()).unwrap_or_default())
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         let mut found = Reply::new("template_get", found)?;
         if found.is_empty() {
@@ -258,20 +246,24 @@ impl Templates {
     }
 
     /// Deletes the template and every version; `false` when there was none.
-    pub async fn delete(&self, tenant: &TenantId, id: &TemplateId) -> Result<bool, StoreError> {
+    pub async fn delete_template(
+        &self,
+        tenant: &TenantId,
+        id: &TemplateId,
+    ) -> Result<bool, StoreError> {
         let deleted = DELETE
             .key(keys::templates(tenant))
             .key(keys::template_order(tenant))
             .key(keys::template_versions(tenant, id))
             .arg(id.as_str())
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         Ok(reply::int("template_delete", deleted)? == 1)
     }
 
     /// A page of the tenant's templates, newest first, after `cursor` (the last id
     /// of the previous page). `limit` is clamped to 1..=1000.
-    pub async fn list(
+    pub async fn list_templates(
         &self,
         tenant: &TenantId,
         cursor: Option<&TemplateId>,
@@ -285,7 +277,7 @@ impl Templates {
             .key(keys::template_order(tenant))
             .arg(upper)
             .arg(limit + 1)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         let more = rows.len() > limit;
         let mut templates = Vec::with_capacity(limit);

@@ -18,7 +18,6 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use crate::{Store, StoreError, keys, reply};
 
@@ -133,37 +132,26 @@ impl From<redis::RedisError> for ThrottleError {
     }
 }
 
-/// Shared rate limits; cheap to clone (it shares the store's connection).
-#[derive(Clone)]
-pub struct Throttle {
-    conn: ConnectionManager,
-}
-
+/// Shared rate limits, on the store's connection: an admission is one short script
+/// call, so it needs no connection of its own.
 impl Store {
-    /// The shared throttles, on the store's connection: an admission is one short
-    /// script call, so it needs no connection of its own.
-    pub fn throttle(&self) -> Throttle {
-        Throttle { conn: self.conn() }
-    }
-}
-
-impl Throttle {
     /// Admits `cost` units (messages) under `rate` for `key` (e.g. `127.0.0.2|gmail`),
-    /// in one atomic call. See [`admit_all`](Self::admit_all).
-    pub async fn admit(
+    /// in one atomic call. See [`throttle_admit_all`](Self::throttle_admit_all).
+    pub async fn throttle_admit(
         &self,
         key: &str,
         rate: Rate,
         cost: u32,
     ) -> Result<Admission, ThrottleError> {
-        self.admit_all(key, std::slice::from_ref(&rate), cost).await
+        self.throttle_admit_all(key, std::slice::from_ref(&rate), cost)
+            .await
     }
 
     /// Admits `cost` units only if every rate admits them (a per-minute and a per-hour
     /// limit, say), in one atomic call. When any rate refuses, nothing is consumed from
     /// any of them and the answer is the longest wait, after which all would admit.
     /// No rates at all means no limit.
-    pub async fn admit_all(
+    pub async fn throttle_admit_all(
         &self,
         key: &str,
         rates: &[Rate],
@@ -197,7 +185,7 @@ impl Throttle {
                 .arg(rate.limit)
                 .arg(rate.burst());
         }
-        let wait_us = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let wait_us = invocation.invoke_async(&mut self.conn()).await?;
         let wait_us = reply::int("throttle_gcra", wait_us)?;
         Ok(if wait_us <= 0 {
             Admission::Allowed

@@ -7,8 +7,6 @@
 
 use std::sync::LazyLock;
 
-use redis::aio::ConnectionManager;
-
 use crate::keys::{self, warmup as key};
 use crate::reply::{self, Reply};
 use crate::scripts::{Lua, Names};
@@ -87,20 +85,10 @@ pub struct WarmupRecord {
     pub today: i64,
 }
 
-#[derive(Clone)]
-pub struct Warmup {
-    conn: ConnectionManager,
-}
-
+/// Warm-up ramps of (IP × provider) targets.
 impl Store {
-    pub fn warmup(&self) -> Warmup {
-        Warmup { conn: self.conn() }
-    }
-}
-
-impl Warmup {
     /// Counts one message for `target` (`<ip>|<provider>`) if today's cap allows it.
-    pub async fn admit(
+    pub async fn warmup_admit(
         &self,
         target: &str,
         start_day: i64,
@@ -114,15 +102,15 @@ impl Warmup {
             .key(key(target))
             .arg(start_day)
             .arg(daily_caps)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         WarmupAdmission::decode(Reply::new("warmup_admit", reply)?)
     }
 
     /// Every (IP × provider) with warm-up state. SCANs: an operator's call, not the
     /// hot path (on a cluster it would run per node).
-    pub async fn list(&self) -> Result<Vec<WarmupRecord>, StoreError> {
-        let mut conn = self.conn.clone();
+    pub async fn list_warmups(&self) -> Result<Vec<WarmupRecord>, StoreError> {
+        let mut conn = self.conn();
         let targets = crate::scan_tags(&mut conn, keys::WARMUP_PREFIX).await?;
         let (seconds, _): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await?;
         let today = seconds.div_euclid(86_400);
@@ -159,11 +147,11 @@ impl Warmup {
     }
 
     /// The provider pushed back on `target` today: its ramp loses a day (once a day).
-    pub async fn set_back(&self, target: &str) -> Result<bool, StoreError> {
+    pub async fn warmup_set_back(&self, target: &str) -> Result<bool, StoreError> {
         let changed = SET_BACK
             .call()
             .key(key(target))
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         Ok(reply::int("warmup_set_back", changed)? == 1)
     }

@@ -11,11 +11,10 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use sluice_model::{EventType, TenantId, WebhookAttempt, WebhookId};
 use time::OffsetDateTime;
 
-pub use schedule::{ClaimedDelivery, Claims, NewDelivery, Settled, WebhookQueue};
+pub use schedule::{ClaimedDelivery, Claims, NewDelivery, Settled};
 
 use crate::reply::{self, Reply};
 use crate::scripts::{Lua, Names};
@@ -122,27 +121,6 @@ pub struct AttemptPage {
     pub next_cursor: Option<String>,
 }
 
-/// Endpoints and attempt logs.
-#[derive(Clone)]
-pub struct Webhooks {
-    conn: ConnectionManager,
-    retention: Duration,
-}
-
-impl Store {
-    pub fn webhooks(&self) -> Webhooks {
-        Webhooks {
-            conn: self.conn(),
-            retention: self.retention,
-        }
-    }
-
-    /// The delivery schedule (see [`WebhookQueue`]).
-    pub fn webhook_queue(&self) -> WebhookQueue {
-        WebhookQueue::new(self.conn())
-    }
-}
-
 /// Fields of an endpoint hash, its status values and the attempt log's field.
 mod field {
     pub const ID: &str = "id";
@@ -202,12 +180,9 @@ static ROTATE: LazyLock<Lua> =
 static ENABLE: LazyLock<Lua> =
     LazyLock::new(|| Lua::new(&NAMES, &[], include_str!("scripts/webhook_enable.lua")));
 
-impl Webhooks {
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
-
-    pub async fn create(
+/// Endpoints and attempt logs.
+impl Store {
+    pub async fn create_webhook(
         &self,
         tenant: &TenantId,
         url: &str,
@@ -249,7 +224,7 @@ impl Webhooks {
         })
     }
 
-    pub async fn get(
+    pub async fn get_webhook(
         &self,
         tenant: &TenantId,
         id: &WebhookId,
@@ -264,7 +239,7 @@ impl Webhooks {
 
     /// Several endpoints at once (one round trip), e.g. every endpoint of a claimed
     /// batch of deliveries. Missing ones are absent from the map.
-    pub async fn get_many(
+    pub async fn get_webhooks(
         &self,
         wanted: &[(TenantId, WebhookId)],
     ) -> Result<HashMap<(TenantId, WebhookId), WebhookEndpoint>, StoreError> {
@@ -293,7 +268,10 @@ impl Webhooks {
     }
 
     /// Every endpoint of the tenant, oldest first.
-    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<WebhookEndpoint>, StoreError> {
+    pub async fn list_webhooks(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let ids: Vec<String> = self.conn().smembers(keys::webhooks(tenant)).await?;
         let mut ids: Vec<WebhookId> = ids
             .iter()
@@ -302,13 +280,13 @@ impl Webhooks {
         ids.sort();
         let wanted: Vec<(TenantId, WebhookId)> =
             ids.into_iter().map(|id| (tenant.clone(), id)).collect();
-        let mut found = self.get_many(&wanted).await?;
+        let mut found = self.get_webhooks(&wanted).await?;
         Ok(wanted.iter().filter_map(|key| found.remove(key)).collect())
     }
 
     /// The enabled endpoints of each tenant as `(id, event filter)`, one round trip
     /// for all of them (the fan-out asks once per batch of events).
-    pub async fn enabled_endpoints(
+    pub async fn enabled_webhooks(
         &self,
         tenants: &[TenantId],
     ) -> Result<HashMap<TenantId, Vec<(WebhookId, Vec<EventType>)>>, StoreError> {
@@ -336,7 +314,11 @@ impl Webhooks {
 
     /// Deletes the endpoint and its attempt log. Deliveries still scheduled for it
     /// are dropped by the sender when it finds the endpoint gone.
-    pub async fn delete(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError> {
+    pub async fn delete_webhook(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+    ) -> Result<bool, StoreError> {
         let (_, removed): ((), i64) = redis::pipe()
             .atomic()
             .del(&[
@@ -351,7 +333,7 @@ impl Webhooks {
 
     /// Replaces the signing secret; the old one keeps signing until `grace_until`.
     /// `false` when there is no such endpoint.
-    pub async fn rotate_secret(
+    pub async fn rotate_webhook_secret(
         &self,
         tenant: &TenantId,
         id: &WebhookId,
@@ -370,7 +352,11 @@ impl Webhooks {
 
     /// Turns a disabled endpoint back on (new events only; what was given up stays
     /// given up, and can be replayed). `false` when there is no such endpoint.
-    pub async fn enable(&self, tenant: &TenantId, id: &WebhookId) -> Result<bool, StoreError> {
+    pub async fn enable_webhook(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+    ) -> Result<bool, StoreError> {
         let done = ENABLE
             .call()
             .key(keys::webhook(tenant, id))
@@ -383,7 +369,7 @@ impl Webhooks {
     /// failing: a success clears that, a failure past `disable_after` of continuous
     /// failing disables the endpoint with `reason`. Also returns the endpoint as it
     /// is now (`None` when it is gone), so a sender can go on with it.
-    pub async fn record_attempt(
+    pub async fn record_webhook_attempt(
         &self,
         tenant: &TenantId,
         id: &WebhookId,
@@ -421,7 +407,7 @@ impl Webhooks {
 
     /// A page of the endpoint's attempts, newest first, from `cursor` (exclusive;
     /// the `next_cursor` of the previous page).
-    pub async fn attempts(
+    pub async fn list_webhook_attempts(
         &self,
         tenant: &TenantId,
         id: &WebhookId,

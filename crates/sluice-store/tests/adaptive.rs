@@ -30,44 +30,40 @@ async fn throttling_halves_the_rate_and_clean_deliveries_win_it_back() {
     };
     let target = "127.0.0.2|gmail";
     assert_eq!(
-        a.adaptive().get(target, 120).await.unwrap().rate_per_minute,
+        a.adaptive_state(target, 120).await.unwrap().rate_per_minute,
         120,
         "unknown targets run at the ceiling"
     );
     assert_eq!(
-        a.adaptive()
-            .record_throttled(target, 120, &policy)
+        a.record_adaptive_throttled(target, 120, &policy)
             .await
             .unwrap(),
         60
     );
     // Another process sees the learned rate and continues from it.
     assert_eq!(
-        b.adaptive()
-            .record_throttled(target, 120, &policy)
+        b.record_adaptive_throttled(target, 120, &policy)
             .await
             .unwrap(),
         30
     );
     for _ in 0..4 {
-        b.adaptive()
-            .record_throttled(target, 120, &policy)
+        b.record_adaptive_throttled(target, 120, &policy)
             .await
             .unwrap();
     }
     assert_eq!(
-        a.adaptive().get(target, 120).await.unwrap().rate_per_minute,
+        a.adaptive_state(target, 120).await.unwrap().rate_per_minute,
         5,
         "never below the floor"
     );
     for _ in 0..20 {
-        a.adaptive()
-            .record_success(target, 120, &policy)
+        a.record_adaptive_success(target, 120, &policy)
             .await
             .unwrap();
     }
     assert_eq!(
-        b.adaptive().get(target, 120).await.unwrap().rate_per_minute,
+        b.adaptive_state(target, 120).await.unwrap().rate_per_minute,
         120,
         "never above the ceiling"
     );
@@ -83,33 +79,28 @@ async fn repeated_throttling_suspends_until_the_cooldown_ends() {
         cooldown: Duration::from_millis(400),
     };
     let target = "127.0.0.2|yahoo";
-    a.adaptive()
-        .record_throttled(target, 60, &policy)
+    a.record_adaptive_throttled(target, 60, &policy)
         .await
         .unwrap();
-    a.adaptive()
-        .record_throttled(target, 60, &policy)
+    a.record_adaptive_throttled(target, 60, &policy)
         .await
         .unwrap();
     assert!(
-        a.adaptive()
-            .get(target, 60)
+        a.adaptive_state(target, 60)
             .await
             .unwrap()
             .suspended_until
             .is_none()
     );
-    a.adaptive()
-        .record_throttled(target, 60, &policy)
+    a.record_adaptive_throttled(target, 60, &policy)
         .await
         .unwrap();
-    let state = a.adaptive().get(target, 60).await.unwrap();
+    let state = a.adaptive_state(target, 60).await.unwrap();
     assert!(state.suspended_until.is_some());
     assert_eq!(state.suspension.as_deref(), Some("adaptive"));
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(
-        a.adaptive()
-            .get(target, 60)
+        a.adaptive_state(target, 60)
             .await
             .unwrap()
             .suspended_until
@@ -122,24 +113,21 @@ async fn repeated_throttling_suspends_until_the_cooldown_ends() {
 async fn operators_can_pause_and_resume_and_list_targets() {
     let (_dir, _redis, a, _b) = stores().await;
     let until = time::OffsetDateTime::now_utc() + time::Duration::minutes(10);
-    a.adaptive()
-        .suspend("127.0.0.3|outlook", until)
+    a.suspend_adaptive_target("127.0.0.3|outlook", until)
         .await
         .unwrap();
-    a.adaptive()
-        .record_success("127.0.0.2|gmail", 100, &AdaptivePolicy::default())
+    a.record_adaptive_success("127.0.0.2|gmail", 100, &AdaptivePolicy::default())
         .await
         .unwrap();
-    let listed = a.adaptive().list().await.unwrap();
+    let listed = a.list_adaptive_states().await.unwrap();
     assert_eq!(
         listed.iter().map(|s| s.target.as_str()).collect::<Vec<_>>(),
         ["127.0.0.2|gmail", "127.0.0.3|outlook"]
     );
     assert_eq!(listed[1].suspension.as_deref(), Some("manual"));
-    a.adaptive().resume("127.0.0.3|outlook").await.unwrap();
+    a.resume_adaptive_target("127.0.0.3|outlook").await.unwrap();
     assert!(
-        a.adaptive()
-            .get("127.0.0.3|outlook", 60)
+        a.adaptive_state("127.0.0.3|outlook", 60)
             .await
             .unwrap()
             .suspended_until
@@ -152,41 +140,38 @@ async fn a_pause_of_a_whole_ip_or_provider_covers_every_target_under_it() {
     let (_dir, _redis, a, _b) = stores().await;
     let until = time::OffsetDateTime::now_utc() + time::Duration::minutes(5);
     assert!(
-        a.adaptive()
-            .effective("127.0.0.2", "gmail", 60)
+        a.effective_adaptive_state("127.0.0.2", "gmail", 60)
             .await
             .unwrap()
             .suspended_until
             .is_none()
     );
-    a.adaptive().suspend("*|gmail", until).await.unwrap();
+    a.suspend_adaptive_target("*|gmail", until).await.unwrap();
     assert!(
-        a.adaptive()
-            .effective("127.0.0.2", "gmail", 60)
+        a.effective_adaptive_state("127.0.0.2", "gmail", 60)
             .await
             .unwrap()
             .suspended_until
             .is_some()
     );
     assert!(
-        a.adaptive()
-            .effective("127.0.0.2", "outlook", 60)
+        a.effective_adaptive_state("127.0.0.2", "outlook", 60)
             .await
             .unwrap()
             .suspended_until
             .is_none()
     );
-    a.adaptive().suspend("127.0.0.3|*", until).await.unwrap();
+    a.suspend_adaptive_target("127.0.0.3|*", until)
+        .await
+        .unwrap();
     let state = a
-        .adaptive()
-        .effective("127.0.0.3", "outlook", 60)
+        .effective_adaptive_state("127.0.0.3", "outlook", 60)
         .await
         .unwrap();
     assert_eq!(state.suspension.as_deref(), Some("manual"));
-    a.adaptive().resume("*|gmail").await.unwrap();
+    a.resume_adaptive_target("*|gmail").await.unwrap();
     assert!(
-        a.adaptive()
-            .effective("127.0.0.2", "gmail", 60)
+        a.effective_adaptive_state("127.0.0.2", "gmail", 60)
             .await
             .unwrap()
             .suspended_until
@@ -197,5 +182,5 @@ async fn a_pause_of_a_whole_ip_or_provider_covers_every_target_under_it() {
 #[tokio::test]
 async fn listing_with_no_targets_is_empty() {
     let (_dir, _redis, a, _b) = stores().await;
-    assert!(a.adaptive().list().await.unwrap().is_empty());
+    assert!(a.list_adaptive_states().await.unwrap().is_empty());
 }

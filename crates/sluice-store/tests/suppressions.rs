@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use sluice_model::{MessageId, SuppressionReason, TenantId};
 use sluice_store::embedded::EmbeddedRedis;
-use sluice_store::{NewSuppression, Store, SuppressionCursor, Suppressions};
+use sluice_store::{NewSuppression, Store, SuppressionCursor};
 
 struct Fixture {
     _dir: tempfile::TempDir,
     _redis: EmbeddedRedis,
     store: Store,
-    list: Suppressions,
+    list: Store,
     tenant: TenantId,
 }
 
@@ -26,7 +26,7 @@ async fn fixture() -> Fixture {
     Fixture {
         _dir: dir,
         _redis: redis,
-        list: store.suppressions(),
+        list: store.clone(),
         store,
         tenant,
     }
@@ -37,7 +37,7 @@ async fn add_get_check_and_remove_ignore_case() {
     let f = fixture().await;
     let added = f
         .list
-        .add(
+        .add_suppression(
             &f.tenant,
             "Jane@Example.COM",
             NewSuppression::manual(Some("asked by phone".into())),
@@ -49,34 +49,49 @@ async fn add_get_check_and_remove_ignore_case() {
     assert_eq!(added.entry.reason, SuppressionReason::Manual);
     assert_eq!(added.entry.note.as_deref(), Some("asked by phone"));
 
-    let got = f.list.get(&f.tenant, "JANE@example.com").await.unwrap();
+    let got = f
+        .list
+        .get_suppression(&f.tenant, "JANE@example.com")
+        .await
+        .unwrap();
     assert_eq!(got.as_ref(), Some(&added.entry));
 
     let found = f
         .list
-        .check(&f.tenant, &["jane@EXAMPLE.com", "other@example.com"])
+        .check_suppressions(&f.tenant, &["jane@EXAMPLE.com", "other@example.com"])
         .await
         .unwrap();
     assert_eq!(found, HashSet::from(["jane@example.com".to_string()]));
 
-    let removed = f.list.remove(&f.tenant, "jane@example.com").await.unwrap();
+    let removed = f
+        .list
+        .remove_suppression(&f.tenant, "jane@example.com")
+        .await
+        .unwrap();
     assert_eq!(removed, Some(added.entry));
     assert_eq!(
-        f.list.get(&f.tenant, "jane@example.com").await.unwrap(),
+        f.list
+            .get_suppression(&f.tenant, "jane@example.com")
+            .await
+            .unwrap(),
         None
     );
     assert!(
         f.list
-            .remove(&f.tenant, "jane@example.com")
+            .remove_suppression(&f.tenant, "jane@example.com")
             .await
             .unwrap()
             .is_none()
     );
-    let page = f.list.list(&f.tenant, None, 10, None).await.unwrap();
+    let page = f
+        .list
+        .list_suppressions(&f.tenant, None, 10, None)
+        .await
+        .unwrap();
     assert!(page.entries.is_empty(), "the order indexes were cleaned");
     let manual = f
         .list
-        .list(&f.tenant, None, 10, Some(SuppressionReason::Manual))
+        .list_suppressions(&f.tenant, None, 10, Some(SuppressionReason::Manual))
         .await
         .unwrap();
     assert!(manual.entries.is_empty());
@@ -90,7 +105,7 @@ async fn pages_are_stable_newest_first_and_filterable() {
     let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
     let added = f
         .list
-        .add_many(&f.tenant, &refs, &NewSuppression::manual(None))
+        .add_suppressions(&f.tenant, &refs, &NewSuppression::manual(None))
         .await
         .unwrap();
     assert!(added.iter().all(|a| a.added));
@@ -102,7 +117,10 @@ async fn pages_are_stable_newest_first_and_filterable() {
             event_id: Some("evt_1795376091664-0".into()),
             note: None,
         };
-        f.list.add(&f.tenant, address, complaint).await.unwrap();
+        f.list
+            .add_suppression(&f.tenant, address, complaint)
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 
@@ -112,16 +130,19 @@ async fn pages_are_stable_newest_first_and_filterable() {
     loop {
         let page = f
             .list
-            .list(&f.tenant, cursor.as_ref(), 10, None)
+            .list_suppressions(&f.tenant, cursor.as_ref(), 10, None)
             .await
             .unwrap();
         pages += 1;
         seen.extend(page.entries.iter().map(|e| e.address.clone()));
         if pages == 1 {
             // Changes behind the cursor must not shift later pages.
-            f.list.remove(&f.tenant, &seen[9]).await.unwrap();
             f.list
-                .add(&f.tenant, "newest@x.test", NewSuppression::manual(None))
+                .remove_suppression(&f.tenant, &seen[9])
+                .await
+                .unwrap();
+            f.list
+                .add_suppression(&f.tenant, "newest@x.test", NewSuppression::manual(None))
                 .await
                 .unwrap();
         }
@@ -139,7 +160,7 @@ async fn pages_are_stable_newest_first_and_filterable() {
 
     let complaints = f
         .list
-        .list(&f.tenant, None, 10, Some(SuppressionReason::Complaint))
+        .list_suppressions(&f.tenant, None, 10, Some(SuppressionReason::Complaint))
         .await
         .unwrap();
     let addresses: Vec<_> = complaints
@@ -150,7 +171,11 @@ async fn pages_are_stable_newest_first_and_filterable() {
     assert_eq!(addresses, ["late2@x.test", "late1@x.test"]);
     assert!(complaints.next_cursor.is_none());
 
-    let exact = f.list.list(&f.tenant, None, 27, None).await.unwrap();
+    let exact = f
+        .list
+        .list_suppressions(&f.tenant, None, 27, None)
+        .await
+        .unwrap();
     assert_eq!(exact.entries.len(), 27);
     assert!(exact.next_cursor.is_none(), "no empty last page");
 }
@@ -160,19 +185,19 @@ async fn tenants_do_not_share_lists() {
     let f = fixture().await;
     let other = f.store.create_tenant("other").await.unwrap().id;
     f.list
-        .add(&f.tenant, "jane@example.com", NewSuppression::manual(None))
+        .add_suppression(&f.tenant, "jane@example.com", NewSuppression::manual(None))
         .await
         .unwrap();
     assert!(
         f.list
-            .check(&other, &["jane@example.com"])
+            .check_suppressions(&other, &["jane@example.com"])
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         f.list
-            .list(&other, None, 10, None)
+            .list_suppressions(&other, None, 10, None)
             .await
             .unwrap()
             .entries
@@ -180,14 +205,14 @@ async fn tenants_do_not_share_lists() {
     );
     assert!(
         f.list
-            .remove(&other, "jane@example.com")
+            .remove_suppression(&other, "jane@example.com")
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         f.list
-            .get(&f.tenant, "jane@example.com")
+            .get_suppression(&f.tenant, "jane@example.com")
             .await
             .unwrap()
             .is_some()

@@ -49,17 +49,25 @@ fn wait(admission: Admission) -> Duration {
 #[tokio::test]
 async fn a_burst_up_to_the_limit_passes_then_waits_one_interval() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     let rate = Rate::new(10, Duration::from_secs(60));
     for i in 0..10 {
         assert_eq!(
-            throttle.admit("127.0.0.2|gmail", rate, 1).await.unwrap(),
+            throttle
+                .throttle_admit("127.0.0.2|gmail", rate, 1)
+                .await
+                .unwrap(),
             Admission::Allowed,
             "message {i}"
         );
     }
     // The next slot opens one emission interval (6 s) after the burst began.
-    let d = wait(throttle.admit("127.0.0.2|gmail", rate, 1).await.unwrap());
+    let d = wait(
+        throttle
+            .throttle_admit("127.0.0.2|gmail", rate, 1)
+            .await
+            .unwrap(),
+    );
     assert!(
         d > Duration::from_secs(4) && d <= Duration::from_secs(6),
         "{d:?}"
@@ -67,7 +75,7 @@ async fn a_burst_up_to_the_limit_passes_then_waits_one_interval() {
     // Another key is untouched.
     assert!(
         throttle
-            .admit("127.0.0.3|gmail", rate, 1)
+            .throttle_admit("127.0.0.3|gmail", rate, 1)
             .await
             .unwrap()
             .is_allowed()
@@ -77,19 +85,43 @@ async fn a_burst_up_to_the_limit_passes_then_waits_one_interval() {
 #[tokio::test]
 async fn cost_counts_several_units() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     let rate = Rate::per_hour(10);
-    assert!(throttle.admit("k", rate, 7).await.unwrap().is_allowed());
-    assert!(!throttle.admit("k", rate, 4).await.unwrap().is_allowed());
-    assert!(throttle.admit("k", rate, 3).await.unwrap().is_allowed());
-    assert!(!throttle.admit("k", rate, 1).await.unwrap().is_allowed());
+    assert!(
+        throttle
+            .throttle_admit("k", rate, 7)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    assert!(
+        !throttle
+            .throttle_admit("k", rate, 4)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    assert!(
+        throttle
+            .throttle_admit("k", rate, 3)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    assert!(
+        !throttle
+            .throttle_admit("k", rate, 1)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
 }
 
 #[tokio::test]
 async fn two_worker_processes_share_one_budget() {
     let f = fixture().await;
     let other = connect(&f.redis).await;
-    let (a, b) = (f.store.throttle(), other.throttle());
+    let (a, b) = (f.store.clone(), other.clone());
     // An hour-long period: refill (one per 72 s) cannot happen during the test, so the
     // count is exact however slowly the machine runs.
     let rate = Rate::per_hour(50);
@@ -97,7 +129,10 @@ async fn two_worker_processes_share_one_budget() {
     for i in 0..120 {
         let throttle = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            throttle.admit("127.0.0.2|outlook", rate, 1).await.unwrap()
+            throttle
+                .throttle_admit("127.0.0.2|outlook", rate, 1)
+                .await
+                .unwrap()
         }));
     }
     let mut allowed = 0;
@@ -108,13 +143,13 @@ async fn two_worker_processes_share_one_budget() {
     }
     assert_eq!(allowed, 50);
     assert!(
-        !a.admit("127.0.0.2|outlook", rate, 1)
+        !a.throttle_admit("127.0.0.2|outlook", rate, 1)
             .await
             .unwrap()
             .is_allowed()
     );
     assert!(
-        !b.admit("127.0.0.2|outlook", rate, 1)
+        !b.throttle_admit("127.0.0.2|outlook", rate, 1)
             .await
             .unwrap()
             .is_allowed()
@@ -124,32 +159,37 @@ async fn two_worker_processes_share_one_budget() {
 #[tokio::test]
 async fn admit_all_consumes_nothing_when_one_rate_refuses() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     let minute = Rate::new(5, Duration::from_secs(3600));
     let hour = Rate::new(2, Duration::from_secs(7200));
     let both = [minute, hour];
     assert!(
         throttle
-            .admit_all("k", &both, 1)
+            .throttle_admit_all("k", &both, 1)
             .await
             .unwrap()
             .is_allowed()
     );
     assert!(
         throttle
-            .admit_all("k", &both, 1)
+            .throttle_admit_all("k", &both, 1)
             .await
             .unwrap()
             .is_allowed()
     );
     // `hour` is spent; `minute` would still admit, yet the refusal must not consume it.
     for _ in 0..5 {
-        let d = wait(throttle.admit_all("k", &both, 1).await.unwrap());
+        let d = wait(throttle.throttle_admit_all("k", &both, 1).await.unwrap());
         // The wait is `hour`'s (one interval, 3600 s), the longer of the two.
         assert!(d > Duration::from_secs(3000), "{d:?}");
     }
     let mut left = 0;
-    while throttle.admit("k", minute, 1).await.unwrap().is_allowed() {
+    while throttle
+        .throttle_admit("k", minute, 1)
+        .await
+        .unwrap()
+        .is_allowed()
+    {
         left += 1;
     }
     assert_eq!(
@@ -161,48 +201,81 @@ async fn admit_all_consumes_nothing_when_one_rate_refuses() {
 #[tokio::test]
 async fn retry_after_is_the_longest_wait_of_the_refusing_rates() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     let short = Rate::new(1, Duration::from_secs(1));
     let long = Rate::new(1, Duration::from_secs(120));
     assert!(
         throttle
-            .admit_all("k", &[short, long], 1)
+            .throttle_admit_all("k", &[short, long], 1)
             .await
             .unwrap()
             .is_allowed()
     );
-    let d = wait(throttle.admit_all("k", &[short, long], 1).await.unwrap());
+    let d = wait(
+        throttle
+            .throttle_admit_all("k", &[short, long], 1)
+            .await
+            .unwrap(),
+    );
     assert!(
         d > Duration::from_secs(100) && d <= Duration::from_secs(120),
         "{d:?}"
     );
-    assert!(throttle.admit_all("k", &[], 1).await.unwrap().is_allowed());
+    assert!(
+        throttle
+            .throttle_admit_all("k", &[], 1)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
 }
 
 #[tokio::test]
 async fn waiting_the_advised_time_is_enough() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     let rate = Rate::new(2, Duration::from_millis(400));
-    assert!(throttle.admit("k", rate, 1).await.unwrap().is_allowed());
-    assert!(throttle.admit("k", rate, 1).await.unwrap().is_allowed());
-    let d = wait(throttle.admit("k", rate, 1).await.unwrap());
+    assert!(
+        throttle
+            .throttle_admit("k", rate, 1)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    assert!(
+        throttle
+            .throttle_admit("k", rate, 1)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    let d = wait(throttle.throttle_admit("k", rate, 1).await.unwrap());
     assert!(d <= Duration::from_millis(200), "{d:?}");
     tokio::time::sleep(d + Duration::from_millis(5)).await;
-    assert!(throttle.admit("k", rate, 1).await.unwrap().is_allowed());
+    assert!(
+        throttle
+            .throttle_admit("k", rate, 1)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
 }
 
 #[tokio::test]
 async fn over_time_the_rate_holds_near_its_configured_value() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     // 10 per 500 ms: a burst of 10, then one every 50 ms.
     let rate = Rate::new(10, Duration::from_millis(500));
     let run = Duration::from_millis(1500);
     let start = Instant::now();
     let mut allowed = 0u64;
     while start.elapsed() < run {
-        match throttle.admit("127.0.0.2|gmail", rate, 1).await.unwrap() {
+        match throttle
+            .throttle_admit("127.0.0.2|gmail", rate, 1)
+            .await
+            .unwrap()
+        {
             Admission::Allowed => allowed += 1,
             // Sleeping the advised time: a loaded machine only makes us ask less often.
             Admission::RetryAfter(d) => tokio::time::sleep(d).await,
@@ -221,19 +294,49 @@ async fn over_time_the_rate_holds_near_its_configured_value() {
 #[tokio::test]
 async fn a_changed_limit_starts_a_fresh_bucket() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     let old = Rate::per_hour(3);
     for _ in 0..3 {
-        assert!(throttle.admit("k", old, 1).await.unwrap().is_allowed());
+        assert!(
+            throttle
+                .throttle_admit("k", old, 1)
+                .await
+                .unwrap()
+                .is_allowed()
+        );
     }
-    assert!(!throttle.admit("k", old, 1).await.unwrap().is_allowed());
+    assert!(
+        !throttle
+            .throttle_admit("k", old, 1)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
     let new = Rate::per_hour(4);
     for _ in 0..4 {
-        assert!(throttle.admit("k", new, 1).await.unwrap().is_allowed());
+        assert!(
+            throttle
+                .throttle_admit("k", new, 1)
+                .await
+                .unwrap()
+                .is_allowed()
+        );
     }
-    assert!(!throttle.admit("k", new, 1).await.unwrap().is_allowed());
+    assert!(
+        !throttle
+            .throttle_admit("k", new, 1)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
     // Going back finds the old bucket, still spent.
-    assert!(!throttle.admit("k", old, 1).await.unwrap().is_allowed());
+    assert!(
+        !throttle
+            .throttle_admit("k", old, 1)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
 
     let mut conn = raw(&f).await;
     let keys: Vec<String> = redis::cmd("KEYS")
@@ -255,11 +358,17 @@ async fn a_changed_limit_starts_a_fresh_bucket() {
 #[tokio::test]
 async fn buckets_expire_once_they_are_full_again() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     let mut conn = raw(&f).await;
     let key = "sluice:v1:throttle:{k}:4:200";
     let rate = Rate::new(4, Duration::from_millis(200));
-    assert!(throttle.admit("k", rate, 1).await.unwrap().is_allowed());
+    assert!(
+        throttle
+            .throttle_admit("k", rate, 1)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
     let ttl: i64 = redis::cmd("PTTL")
         .arg(key)
         .query_async(&mut conn)
@@ -278,7 +387,7 @@ async fn buckets_expire_once_they_are_full_again() {
     // An hour-long rate never keeps its key longer than its period.
     let hour = Rate::per_hour(10);
     for _ in 0..10 {
-        throttle.admit("h", hour, 1).await.unwrap();
+        throttle.throttle_admit("h", hour, 1).await.unwrap();
     }
     let ttl: i64 = redis::cmd("PTTL")
         .arg("sluice:v1:throttle:{h}:10:3600000")
@@ -291,12 +400,18 @@ async fn buckets_expire_once_they_are_full_again() {
 #[tokio::test]
 async fn a_smaller_burst_spreads_sends_out() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     let rate = Rate::per_hour(100).with_burst(3);
     for _ in 0..3 {
-        assert!(throttle.admit("k", rate, 1).await.unwrap().is_allowed());
+        assert!(
+            throttle
+                .throttle_admit("k", rate, 1)
+                .await
+                .unwrap()
+                .is_allowed()
+        );
     }
-    let d = wait(throttle.admit("k", rate, 1).await.unwrap());
+    let d = wait(throttle.throttle_admit("k", rate, 1).await.unwrap());
     // One interval: 3600 s / 100.
     assert!(
         d > Duration::from_secs(30) && d <= Duration::from_secs(36),
@@ -307,9 +422,9 @@ async fn a_smaller_burst_spreads_sends_out() {
 #[tokio::test]
 async fn requests_that_could_never_pass_are_errors_not_endless_waits() {
     let f = fixture().await;
-    let throttle = f.store.throttle();
+    let throttle = f.store.clone();
     assert!(matches!(
-        throttle.admit("k", Rate::per_minute(5), 6).await,
+        throttle.throttle_admit("k", Rate::per_minute(5), 6).await,
         Err(ThrottleError::CostAboveBurst {
             cost: 6,
             burst: 5,
@@ -317,15 +432,15 @@ async fn requests_that_could_never_pass_are_errors_not_endless_waits() {
         })
     ));
     assert!(matches!(
-        throttle.admit("k", Rate::per_minute(0), 1).await,
+        throttle.throttle_admit("k", Rate::per_minute(0), 1).await,
         Err(ThrottleError::InvalidRate { .. })
     ));
     assert!(matches!(
-        throttle.admit("", Rate::per_minute(5), 1).await,
+        throttle.throttle_admit("", Rate::per_minute(5), 1).await,
         Err(ThrottleError::InvalidKey { .. })
     ));
     assert!(matches!(
-        throttle.admit("a}b", Rate::per_minute(5), 1).await,
+        throttle.throttle_admit("a}b", Rate::per_minute(5), 1).await,
         Err(ThrottleError::InvalidKey { .. })
     ));
 }

@@ -20,13 +20,13 @@ async fn the_cap_follows_the_schedule_and_a_setback_costs_a_day() {
     let store = Store::connect(&redis.url(), Duration::from_secs(60))
         .await
         .unwrap();
-    let warmup = store.warmup();
+    let warmup = store.clone();
     // Started yesterday: day 1, cap 3.
     let caps = [2, 3, 50];
     for sent in 1..=3 {
         assert_eq!(
             warmup
-                .admit("127.0.0.2|gmail", today() - 1, &caps)
+                .warmup_admit("127.0.0.2|gmail", today() - 1, &caps)
                 .await
                 .unwrap(),
             WarmupAdmission::Allowed {
@@ -38,7 +38,7 @@ async fn the_cap_follows_the_schedule_and_a_setback_costs_a_day() {
     }
     assert_eq!(
         warmup
-            .admit("127.0.0.2|gmail", today() - 1, &caps)
+            .warmup_admit("127.0.0.2|gmail", today() - 1, &caps)
             .await
             .unwrap(),
         WarmupAdmission::Capped { day: 1, cap: 3 }
@@ -46,20 +46,20 @@ async fn the_cap_follows_the_schedule_and_a_setback_costs_a_day() {
     // Other providers have their own budget.
     assert!(matches!(
         warmup
-            .admit("127.0.0.2|outlook", today() - 1, &caps)
+            .warmup_admit("127.0.0.2|outlook", today() - 1, &caps)
             .await
             .unwrap(),
         WarmupAdmission::Allowed { .. }
     ));
     // A throttled day steps the ramp back: day 0, cap 2 (already exceeded today).
-    assert!(warmup.set_back("127.0.0.2|gmail").await.unwrap());
+    assert!(warmup.warmup_set_back("127.0.0.2|gmail").await.unwrap());
     assert!(
-        !warmup.set_back("127.0.0.2|gmail").await.unwrap(),
+        !warmup.warmup_set_back("127.0.0.2|gmail").await.unwrap(),
         "one setback a day"
     );
     assert_eq!(
         warmup
-            .admit("127.0.0.2|gmail", today() - 1, &caps)
+            .warmup_admit("127.0.0.2|gmail", today() - 1, &caps)
             .await
             .unwrap(),
         WarmupAdmission::Capped { day: 0, cap: 2 }
@@ -67,7 +67,7 @@ async fn the_cap_follows_the_schedule_and_a_setback_costs_a_day() {
     // Past the schedule the address is warm.
     assert_eq!(
         warmup
-            .admit("127.0.0.3|gmail", today() - 10, &caps)
+            .warmup_admit("127.0.0.3|gmail", today() - 10, &caps)
             .await
             .unwrap(),
         WarmupAdmission::Warm

@@ -147,8 +147,7 @@ async fn delivery(
 ) -> Result<Json<DeliveryOverview>, ApiError> {
     let targets = state
         .store
-        .adaptive()
-        .list()
+        .list_adaptive_states()
         .await?
         .into_iter()
         .map(TargetView::from)
@@ -164,8 +163,7 @@ async fn delivery(
     };
     let warmup = state
         .store
-        .warmup()
-        .list()
+        .list_warmups()
         .await?
         .into_iter()
         .filter_map(|record| {
@@ -210,13 +208,12 @@ async fn pause(
     }
     let target = target(&body.value)?;
     let until = OffsetDateTime::now_utc() + time::Duration::minutes(i64::from(minutes));
-    state.store.adaptive().suspend(&target, until).await?;
+    state.store.suspend_adaptive_target(&target, until).await?;
     let (ip, provider) = target.split_once('|').unwrap_or_default();
     Ok(Json(
         state
             .store
-            .adaptive()
-            .effective(ip, provider, 0)
+            .effective_adaptive_state(ip, provider, 0)
             .await?
             .into(),
     ))
@@ -236,7 +233,7 @@ async fn resume(
     body: JsonBody<PauseRequest>,
 ) -> Result<StatusCode, ApiError> {
     let target = target(&body.value)?;
-    state.store.adaptive().resume(&target).await?;
+    state.store.resume_adaptive_target(&target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

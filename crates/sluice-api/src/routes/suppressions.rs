@@ -116,8 +116,7 @@ async fn list_suppressions(
     }
     let page = state
         .store
-        .suppressions()
-        .list(&auth.0.tenant_id, cursor.as_ref(), limit, reason)
+        .list_suppressions(&auth.0.tenant_id, cursor.as_ref(), limit, reason)
         .await?;
     Ok(Json(SuppressionList {
         suppressions: page.entries,
@@ -147,8 +146,7 @@ async fn add_suppressions(
     let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
     let added = state
         .store
-        .suppressions()
-        .add_many(&auth.0.tenant_id, &refs, &NewSuppression::manual(note))
+        .add_suppressions(&auth.0.tenant_id, &refs, &NewSuppression::manual(note))
         .await?;
     let status = if added.iter().any(|a| a.added) {
         StatusCode::CREATED
@@ -247,8 +245,7 @@ async fn get_suppression(
     let ListedAddress(address) = &*address;
     state
         .store
-        .suppressions()
-        .get(&auth.0.tenant_id, address)
+        .get_suppression(&auth.0.tenant_id, address)
         .await?
         .map(Json)
         .ok_or_else(|| ListedAddress::not_found(address))
@@ -272,8 +269,7 @@ async fn delete_suppression(
     let ListedAddress(address) = &*address;
     match state
         .store
-        .suppressions()
-        .remove(&auth.0.tenant_id, address)
+        .remove_suppression(&auth.0.tenant_id, address)
         .await?
     {
         Some(_) => Ok(StatusCode::NO_CONTENT),

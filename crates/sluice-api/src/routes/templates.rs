@@ -82,8 +82,7 @@ async fn list_templates(
     }
     let page = state
         .store
-        .templates()
-        .list(&auth.0.tenant_id, cursor.as_ref(), limit)
+        .list_templates(&auth.0.tenant_id, cursor.as_ref(), limit)
         .await?;
     Ok(Json(TemplateList {
         templates: page.templates,
@@ -112,8 +111,7 @@ async fn create_template(
     let template = body.value.validate().map_err(ApiError::Validation)?;
     let created = state
         .store
-        .templates()
-        .create(&auth.0.tenant_id, &template)
+        .create_template(&auth.0.tenant_id, &template)
         .await?;
     let location = format!("/v1/templates/{}", created.id);
     let mut response = (StatusCode::CREATED, Json(created)).into_response();
@@ -150,8 +148,7 @@ async fn get_template(
     let id = id?;
     match state
         .store
-        .templates()
-        .get(&auth.0.tenant_id, &id, version)
+        .get_template(&auth.0.tenant_id, &id, version)
         .await?
     {
         TemplateLookup::Found(template) => Ok(Json(template)),
@@ -187,8 +184,7 @@ async fn update_template(
     let template = body.value.validate().map_err(ApiError::Validation)?;
     state
         .store
-        .templates()
-        .update(&auth.0.tenant_id, &id, &template)
+        .update_template(&auth.0.tenant_id, &id, &template)
         .await?
         .map(Json)
         .ok_or_else(|| id.not_found())
@@ -210,12 +206,7 @@ async fn delete_template(
 ) -> Result<StatusCode, ApiError> {
     auth.require(Scope::Admin)?;
     let id = id?;
-    if state
-        .store
-        .templates()
-        .delete(&auth.0.tenant_id, &id)
-        .await?
-    {
+    if state.store.delete_template(&auth.0.tenant_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(id.not_found())

@@ -210,15 +210,15 @@ async fn create_webhook(
         return Err(ApiError::Validation(errors));
     };
     let tenant = &auth.0.tenant_id;
-    let webhooks = state.store.webhooks();
-    if webhooks.list(tenant).await?.len() >= MAX_ENDPOINTS {
+    if state.store.list_webhooks(tenant).await?.len() >= MAX_ENDPOINTS {
         return Err(ApiError::Conflict(format!(
             "a tenant can have at most {MAX_ENDPOINTS} webhooks; delete one first"
         )));
     }
     let secret = WebhookSecret::generate();
-    let endpoint = webhooks
-        .create(tenant, url.as_str(), &events, secret.expose())
+    let endpoint = state
+        .store
+        .create_webhook(tenant, url.as_str(), &events, secret.expose())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -237,7 +237,7 @@ async fn list_webhooks(
     State(state): State<AppState>,
 ) -> Result<Json<WebhookList>, ApiError> {
     auth.require(Scope::Read)?;
-    let endpoints = state.store.webhooks().list(&auth.0.tenant_id).await?;
+    let endpoints = state.store.list_webhooks(&auth.0.tenant_id).await?;
     Ok(Json(WebhookList {
         webhooks: endpoints.iter().map(view).collect(),
     }))
@@ -276,12 +276,7 @@ async fn delete_webhook(
 ) -> Result<StatusCode, ApiError> {
     auth.require(Scope::Admin)?;
     let id = parse_id(&id)?;
-    if state
-        .store
-        .webhooks()
-        .delete(&auth.0.tenant_id, &id)
-        .await?
-    {
+    if state.store.delete_webhook(&auth.0.tenant_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(id.as_str()))
@@ -308,9 +303,9 @@ async fn rotate_secret(
     let id = parse_id(&id)?;
     let secret = WebhookSecret::generate();
     let grace_until = OffsetDateTime::now_utc() + state.settings.webhooks.rotation_grace;
-    let webhooks = state.store.webhooks();
-    if !webhooks
-        .rotate_secret(tenant, &id, secret.expose(), grace_until)
+    if !state
+        .store
+        .rotate_webhook_secret(tenant, &id, secret.expose(), grace_until)
         .await?
     {
         return Err(not_found(id.as_str()));
@@ -339,7 +334,7 @@ async fn enable_webhook(
     auth.require(Scope::Admin)?;
     let tenant = &auth.0.tenant_id;
     let id = parse_id(&id)?;
-    if !state.store.webhooks().enable(tenant, &id).await? {
+    if !state.store.enable_webhook(tenant, &id).await? {
         return Err(not_found(id.as_str()));
     }
     let endpoint = find(&state, tenant, id.as_str()).await?;
@@ -374,8 +369,7 @@ async fn list_attempts(
     let endpoint = find(&state, tenant, &id).await?;
     let page = state
         .store
-        .webhooks()
-        .attempts(tenant, &endpoint.id, cursor, limit)
+        .list_webhook_attempts(tenant, &endpoint.id, cursor, limit)
         .await?;
     Ok(Json(AttemptList {
         attempts: page.attempts,
@@ -425,8 +419,7 @@ async fn replay_event(
     let now_ms = sluice_model::time::now_ms();
     state
         .store
-        .webhook_queue()
-        .enqueue(
+        .enqueue_webhook_deliveries(
             &[delivery],
             now_ms,
             state.settings.webhooks.delivery_ttl,
@@ -478,8 +471,7 @@ async fn find(state: &AppState, tenant: &TenantId, id: &str) -> Result<WebhookEn
     let parsed = parse_id(id)?;
     state
         .store
-        .webhooks()
-        .get(tenant, &parsed)
+        .get_webhook(tenant, &parsed)
         .await?
         .ok_or_else(|| not_found(id))
 }

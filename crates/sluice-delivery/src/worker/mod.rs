@@ -172,9 +172,7 @@ impl Worker {
             pools: Arc::new(pools),
             shaper: Arc::new(shaping::Shaper::new(
                 config.providers.clone(),
-                store.throttle(),
-                store.adaptive(),
-                store.warmup(),
+                store.clone(),
                 config.adaptive.clone(),
                 waitlists.clone(),
             )),

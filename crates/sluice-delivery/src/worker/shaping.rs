@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sluice_model::SmtpReply;
-use sluice_store::adaptive::{Adaptive, AdaptivePolicy};
-use sluice_store::warmup::{Warmup, WarmupAdmission};
-use sluice_store::{Admission, Rate, Throttle};
+use sluice_store::adaptive::AdaptivePolicy;
+use sluice_store::warmup::WarmupAdmission;
+use sluice_store::{Admission, Rate, Store};
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -136,9 +136,7 @@ const THROTTLE_PHRASES: &[&str] = &[
 
 pub struct Shaper {
     pub providers: ProviderTable,
-    throttle: Throttle,
-    adaptive: Adaptive,
-    warmup: Warmup,
+    store: Store,
     learning: AdaptiveConfig,
     caps: Mutex<HashMap<String, Arc<Semaphore>>>,
     lists: Arc<WaitLists>,
@@ -147,17 +145,13 @@ pub struct Shaper {
 impl Shaper {
     pub fn new(
         providers: ProviderTable,
-        throttle: Throttle,
-        adaptive: Adaptive,
-        warmup: Warmup,
+        store: Store,
         learning: AdaptiveConfig,
         lists: Arc<WaitLists>,
     ) -> Self {
         Self {
             providers,
-            throttle,
-            adaptive,
-            warmup,
+            store,
             learning,
             caps: Mutex::new(HashMap::new()),
             lists,
@@ -183,15 +177,17 @@ impl Shaper {
             metrics::counter!("sluice_throttling_replies_total", "provider" => provider.name.clone()).increment(1);
             // A provider pushing back on a warming address: the ramp holds for today.
             if source.is_some_and(|s| s.warmup.is_some())
-                && let Err(e) = self.warmup.set_back(target).await
+                && let Err(e) = self.store.warmup_set_back(target).await
             {
                 tracing::warn!(%target, error = %e, "could not set the warm-up back");
             }
-            self.adaptive
-                .record_throttled(target, ceiling, policy)
+            self.store
+                .record_adaptive_throttled(target, ceiling, policy)
                 .await
         } else if replies.iter().any(|r| r.is_success()) {
-            self.adaptive.record_success(target, ceiling, policy).await
+            self.store
+                .record_adaptive_success(target, ceiling, policy)
+                .await
         } else {
             return;
         };
@@ -229,8 +225,8 @@ impl Shaper {
             only_busy = false;
             let ip = source.map_or_else(|| "any".to_string(), |s| s.ip.to_string());
             let learned = match self
-                .adaptive
-                .effective(&ip, &provider.name, limits.messages_per_minute_per_ip)
+                .store
+                .effective_adaptive_state(&ip, &provider.name, limits.messages_per_minute_per_ip)
                 .await
             {
                 Ok(state) => state,
@@ -249,7 +245,7 @@ impl Shaper {
                 Rate::per_minute(per_minute),
                 Rate::per_hour(limits.messages_per_hour_per_ip),
             ];
-            match self.throttle.admit_all(&key, &rates, 1).await {
+            match self.store.throttle_admit_all(&key, &rates, 1).await {
                 Ok(Admission::Allowed) => {
                     let Some(schedule) = source.and_then(|s| s.warmup.as_ref()) else {
                         return Slot::Granted {
@@ -259,8 +255,8 @@ impl Shaper {
                         };
                     };
                     match self
-                        .warmup
-                        .admit(&key, schedule.start_day, &schedule.daily_caps)
+                        .store
+                        .warmup_admit(&key, schedule.start_day, &schedule.daily_caps)
                         .await
                     {
                         Ok(WarmupAdmission::Capped { .. }) => {

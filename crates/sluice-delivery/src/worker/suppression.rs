@@ -26,8 +26,7 @@ impl Worker {
         let found = match self
             .inner
             .store
-            .suppressions()
-            .lookup(&job.tenant, &pending)
+            .lookup_suppressions(&job.tenant, &pending)
             .await
         {
             Ok(found) => found,

@@ -20,12 +20,11 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
 use sluice_model::{EventRecord, TenantId, WebhookId};
 
 use crate::reply::{self, Reply};
 use crate::scripts::compose;
-use crate::{StoreError, keys};
+use crate::{Store, StoreError, keys};
 
 /// The `rescore` function the claim and settle scripts share.
 const RESCORE: &str = include_str!("../scripts/webhook_rescore.lua");
@@ -87,11 +86,6 @@ pub struct Claims {
     pub next_due_ms: Option<i64>,
 }
 
-#[derive(Clone)]
-pub struct WebhookQueue {
-    conn: ConnectionManager,
-}
-
 /// One claimed delivery as a script returns it: (endpoint member, event id, attempt,
 /// token, event JSON); the member is left out when the caller already knows it.
 struct RawClaim {
@@ -122,16 +116,13 @@ fn member(tenant: &TenantId, endpoint: &WebhookId) -> String {
     format!("{tenant}|{endpoint}")
 }
 
-impl WebhookQueue {
-    pub(crate) fn new(conn: ConnectionManager) -> Self {
-        Self { conn }
-    }
-
+/// The delivery schedule.
+impl Store {
     /// Schedules deliveries, due now. `replay` re-delivers even an event that is
     /// already scheduled (with a fresh attempt count) unless it is in flight.
     /// `ttl` bounds how long a delivery's record may live (longer than the whole
     /// retry schedule). Returns how many were scheduled.
-    pub async fn enqueue(
+    pub async fn enqueue_webhook_deliveries(
         &self,
         deliveries: &[NewDelivery<'_>],
         now_ms: i64,
@@ -152,7 +143,7 @@ impl WebhookQueue {
                     .arg(&delivery.record.id)
                     .arg(json);
             }
-            let added = call.invoke_async(&mut self.conn.clone()).await?;
+            let added = call.invoke_async(&mut self.conn()).await?;
             scheduled += reply::int("webhook_enqueue", added)?.max(0) as usize;
         }
         Ok(scheduled)
@@ -160,7 +151,7 @@ impl WebhookQueue {
 
     /// Leases up to `max` due deliveries, at most `cap` in flight per endpoint
     /// (counting every sender's), each for `lease`.
-    pub async fn claim(
+    pub async fn claim_webhook_deliveries(
         &self,
         now_ms: i64,
         max: usize,
@@ -177,7 +168,7 @@ impl WebhookQueue {
             .arg(lease.as_millis() as u64)
             .arg(&token_prefix)
             .arg((max * 4).max(64))
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         let mut reply = Reply::new("webhook_claim", reply)?;
         let next_due = reply.text("next due")?;
@@ -197,7 +188,7 @@ impl WebhookQueue {
         }
         while !reply.is_empty() {
             let raw = RawClaim::read(&mut reply, None)?;
-            if let Some(delivery) = self.parse_claim(raw, cap).await? {
+            if let Some(delivery) = self.parse_webhook_claim(raw, cap).await? {
                 claims.deliveries.push(delivery);
             }
         }
@@ -207,14 +198,14 @@ impl WebhookQueue {
     /// Ends a claimed delivery: `Some(due)` schedules the next attempt at that unix
     /// ms, `None` removes it (delivered, given up, or its endpoint is gone). `false`
     /// when the lease had already been lost (another sender owns the delivery now).
-    pub async fn settle(
+    pub async fn settle_webhook_delivery(
         &self,
         delivery: &ClaimedDelivery,
         retry_at_ms: Option<i64>,
         cap: usize,
     ) -> Result<bool, StoreError> {
         let settled = self
-            .settle_raw(
+            .settle_webhook_raw(
                 &delivery.member,
                 &delivery.record.id,
                 &delivery.token,
@@ -226,10 +217,11 @@ impl WebhookQueue {
         Ok(settled.held)
     }
 
-    /// [`settle`](Self::settle), and in the same call claim the endpoint's next due
-    /// delivery if it has a free slot (leased for `lease`), so a sender can go on with
-    /// the same endpoint without a round through [`claim`](Self::claim).
-    pub async fn settle_and_claim_next(
+    /// [`settle_webhook_delivery`](Self::settle_webhook_delivery), and in the same call
+    /// claim the endpoint's next due delivery if it has a free slot (leased for
+    /// `lease`), so a sender can go on with the same endpoint without a round through
+    /// [`claim_webhook_deliveries`](Self::claim_webhook_deliveries).
+    pub async fn settle_webhook_delivery_and_claim_next(
         &self,
         delivery: &ClaimedDelivery,
         retry_at_ms: Option<i64>,
@@ -237,7 +229,7 @@ impl WebhookQueue {
         now_ms: i64,
         lease: Duration,
     ) -> Result<Settled, StoreError> {
-        self.settle_raw(
+        self.settle_webhook_raw(
             &delivery.member,
             &delivery.record.id,
             &delivery.token,
@@ -248,7 +240,7 @@ impl WebhookQueue {
         .await
     }
 
-    async fn settle_raw(
+    async fn settle_webhook_raw(
         &self,
         member: &str,
         event_id: &str,
@@ -277,7 +269,7 @@ impl WebhookQueue {
             .arg(&next_token)
             .arg(now_ms)
             .arg(lease.as_millis() as u64)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         let mut reply = Reply::new("webhook_settle", reply)?;
         let held = match reply.text("held")?.as_str() {
@@ -289,14 +281,14 @@ impl WebhookQueue {
             0 => None,
             4 => {
                 let raw = RawClaim::read(&mut reply, Some(member))?;
-                self.parse_claim(raw, cap).await?
+                self.parse_webhook_claim(raw, cap).await?
             }
             n => return Err(reply.error(format!("{n} items after `held`"))),
         };
         Ok(Settled { held, next })
     }
 
-    async fn drop_unreadable(
+    async fn drop_unreadable_webhook_delivery(
         &self,
         member: &str,
         event_id: &str,
@@ -315,13 +307,13 @@ impl WebhookQueue {
             .arg("")
             .arg(0)
             .arg(0)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         Ok(())
     }
 
     /// A claimed delivery from a script's reply; an unreadable one is dropped.
-    async fn parse_claim(
+    async fn parse_webhook_claim(
         &self,
         raw: RawClaim,
         cap: usize,
@@ -341,7 +333,7 @@ impl WebhookQueue {
             })),
             _ => {
                 tracing::error!(endpoint = %raw.member, event = %raw.event_id, "unreadable webhook delivery dropped");
-                self.drop_unreadable(&raw.member, &raw.event_id, &raw.token, cap)
+                self.drop_unreadable_webhook_delivery(&raw.member, &raw.event_id, &raw.token, cap)
                     .await?;
                 Ok(None)
             }
@@ -349,10 +341,10 @@ impl WebhookQueue {
     }
 
     /// Endpoints with scheduled deliveries (for metrics).
-    pub async fn endpoints_with_work(&self) -> Result<u64, StoreError> {
+    pub async fn webhook_endpoints_with_work(&self) -> Result<u64, StoreError> {
         let n: u64 = redis::cmd("ZCARD")
             .arg(keys::webhook_ready())
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn())
             .await?;
         Ok(n)
     }
@@ -365,7 +357,7 @@ impl WebhookQueue {
             .key(keys::fanout_leader())
             .arg(holder)
             .arg(lease.as_millis() as u64)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         Ok(reply::int("fanout_lead", held)? == 1)
     }
@@ -374,7 +366,7 @@ impl WebhookQueue {
         let resigned = RESIGN
             .key(keys::fanout_leader())
             .arg(holder)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn())
             .await?;
         reply::int("fanout_resign", resigned)?;
         Ok(())
