@@ -114,7 +114,9 @@ impl Sender {
             "webhook sender started"
         );
         while !shutdown.is_cancelled() {
-            let Some(held) = take_permits(&permits, &shutdown).await else {
+            let Some(held) =
+                sluice_store::permits::take_permits(&permits, shutdown.cancelled()).await
+            else {
                 break;
             };
             let claims = self
@@ -501,25 +503,6 @@ fn classify(error: &reqwest::Error) -> (&'static str, String) {
         "error"
     };
     (kind, text)
-}
-
-/// Waits for at least one free permit and takes as many as are free (up to 64).
-async fn take_permits(
-    permits: &Arc<Semaphore>,
-    shutdown: &CancellationToken,
-) -> Option<Vec<OwnedSemaphorePermit>> {
-    let first = tokio::select! {
-        permit = permits.clone().acquire_owned() => permit.ok()?,
-        _ = shutdown.cancelled() => return None,
-    };
-    let mut held = vec![first];
-    while held.len() < 64 {
-        match permits.clone().try_acquire_owned() {
-            Ok(permit) => held.push(permit),
-            Err(_) => break,
-        }
-    }
-    Some(held)
 }
 
 async fn pause(shutdown: &CancellationToken, wake: &Notify, duration: Duration) {

@@ -169,6 +169,7 @@ pub mod events;
 mod intake;
 mod keys;
 mod messages;
+pub mod permits;
 mod queue;
 mod quotas;
 mod replication;

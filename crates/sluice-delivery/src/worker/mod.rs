@@ -223,10 +223,11 @@ impl Worker {
 
         let mut deliveries = JoinSet::new();
         while !shutdown.is_cancelled() {
-            let mut held = match Self::take_permits(&permits, &shutdown).await {
-                Some(held) => held,
-                None => break,
-            };
+            let mut held =
+                match sluice_store::permits::take_permits(&permits, shutdown.cancelled()).await {
+                    Some(held) => held,
+                    None => break,
+                };
             let mut entries = Vec::new();
             while entries.len() < held.len() {
                 match found_rx.try_recv() {
@@ -301,25 +302,6 @@ impl Worker {
             ),
         }
         self.inner.pool.close_idle().await;
-    }
-
-    /// Waits for at least one free permit and takes as many as are free (up to 64).
-    async fn take_permits(
-        permits: &Arc<Semaphore>,
-        shutdown: &CancellationToken,
-    ) -> Option<Vec<OwnedSemaphorePermit>> {
-        let first = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.ok()?,
-            _ = shutdown.cancelled() => return None,
-        };
-        let mut held = vec![first];
-        while held.len() < 64 {
-            match permits.clone().try_acquire_owned() {
-                Ok(permit) => held.push(permit),
-                Err(_) => break,
-            }
-        }
-        Some(held)
     }
 
     async fn process(self, entry: QueueEntry, _permit: OwnedSemaphorePermit) {
