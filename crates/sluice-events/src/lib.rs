@@ -92,7 +92,7 @@ impl Default for WebhookConfig {
             max_in_flight_per_endpoint: configured.max_in_flight_per_endpoint,
             concurrency: configured.concurrency,
             allow_private: false,
-            consumer: unique_consumer_name(),
+            consumer: sluice_store::consumer::unique_consumer_name("wh"),
             fanout_batch: 500,
             poll_interval: Duration::from_millis(200),
             drain_timeout: configured.drain_timeout,
@@ -142,13 +142,4 @@ impl WebhookService {
     pub async fn run(self, shutdown: CancellationToken) {
         tokio::join!(self.fanout.run(shutdown.clone()), self.sender.run(shutdown));
     }
-}
-
-/// `<host>-<pid>-wh<n>`: unique per instance, readable in `XINFO CONSUMERS`.
-fn unique_consumer_name() -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let host =
-        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}-{}-wh{n}", host.trim(), std::process::id())
 }

@@ -162,6 +162,7 @@
 
 pub mod adaptive;
 mod cancel;
+pub mod consumer;
 pub mod domains;
 pub mod embedded;
 mod error;

@@ -92,7 +92,7 @@ impl WorkerConfig {
     pub fn new(router: RouterConfig, resolver: ResolverConfig) -> Self {
         Self {
             concurrency: DEFAULT_CONCURRENCY,
-            consumer: unique_consumer_name(),
+            consumer: sluice_store::consumer::unique_consumer_name(""),
             router,
             resolver,
             pools: Vec::new(),
@@ -338,14 +338,4 @@ impl Worker {
 
 fn owned_key(entry: &QueueEntry) -> String {
     format!("{}|{}", entry.stream.as_str(), entry.entry_id)
-}
-
-/// `<host>-<pid>-<n>`: unique per worker instance (several may share a process),
-/// readable in `XINFO CONSUMERS`.
-fn unique_consumer_name() -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let host =
-        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}-{}-{n}", host.trim(), std::process::id())
 }
