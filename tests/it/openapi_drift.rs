@@ -70,3 +70,20 @@ fn every_operation_is_documented_with_descriptions_and_problem_errors() {
         }
     }
 }
+
+#[test]
+fn operation_ids_are_unique() {
+    // SDK generators name a method after each operationId; two alike is an invalid
+    // document (OpenAPI 3.1 §4.8.10) and a generator refuses it.
+    let spec = serde_json::to_value(sluice_api::openapi()).unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            if let Some(other) = seen.insert(id.to_string(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+}

@@ -141,7 +141,7 @@ async fn create_api_key(
 }
 
 /// A tenant's API keys, as the tenant itself sees them (`GET /v1/api-keys`).
-#[utoipa::path(get, path = "/v1/admin/tenants/{id}/api-keys", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/v1/admin/tenants/{id}/api-keys", operation_id = "admin_list_api_keys", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path, description = "Tenant id")),
     responses(
         (status = 200, description = "The tenant's keys", body = ApiKeyList),
@@ -161,7 +161,7 @@ async fn list_api_keys(
 }
 
 /// Revoke a tenant's API key; it is refused from the very next request on every node.
-#[utoipa::path(delete, path = "/v1/admin/tenants/{id}/api-keys/{key_id}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(delete, path = "/v1/admin/tenants/{id}/api-keys/{key_id}", operation_id = "admin_revoke_api_key", tag = "admin", security(("admin_token" = [])),
     params(
         ("id" = String, Path, description = "Tenant id"),
         ("key_id" = String, Path, description = "API key id (`key_…`)"),
