@@ -8,9 +8,10 @@
 //! it has. A delivery that already *succeeded* is sent again, though — webhooks are
 //! at-least-once and receivers de-duplicate on `webhook-id`.
 //!
-//! Feeds take ids in order only, so one process at a time (the holder of a lease in
-//! Redis) runs the fan-out; the others stand by and take over within seconds of a
-//! crash, starting with what the crashed one left pending. A single fan-out copies
+//! Each queue partition has its own event stream and its own fan-out. A partition's
+//! events are copied in order, so one process at a time (the holder of that
+//! partition's lease in Redis) runs its fan-out; the others stand by and take over
+//! within seconds of a crash, starting with what the crashed one left pending. A single fan-out copies
 //! thousands of events per second: every step is batched per read (the
 //! copies to the feeds, the endpoint lookup and the scheduling are one round trip
 //! each per batch).
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 use sluice_model::{EventType, TenantId, WebhookId};
-use sluice_store::{EventStream, NewDelivery, PendingEvent, Store, StoreError};
+use sluice_store::{EventStream, NewDelivery, Partition, PendingEvent, Store, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,7 @@ use crate::WebhookConfig;
 const LEADER_LEASE: Duration = Duration::from_secs(10);
 
 pub struct Fanout {
+    partition: Partition,
     store: Store,
     stream: EventStream,
     config: Arc<WebhookConfig>,
@@ -43,9 +45,11 @@ impl Fanout {
         store: Store,
         config: Arc<WebhookConfig>,
         wake: Arc<Notify>,
+        partition: Partition,
     ) -> Result<Self, StoreError> {
         Ok(Self {
-            stream: store.event_stream().await?,
+            partition,
+            stream: store.event_stream(partition).await?,
             store,
             config,
             wake,
@@ -57,10 +61,14 @@ impl Fanout {
         let mut leading = false;
         let mut backlog_at = Instant::now() - Duration::from_secs(60);
         while !shutdown.is_cancelled() {
-            match self.store.lead_fanout(&consumer, LEADER_LEASE).await {
+            match self
+                .store
+                .lead_fanout(self.partition, &consumer, LEADER_LEASE)
+                .await
+            {
                 Ok(true) => {
                     if !leading {
-                        tracing::info!(%consumer, "this process now runs the event fan-out");
+                        tracing::info!(%consumer, partition = %self.partition, "this process now runs the event fan-out");
                         leading = true;
                     }
                 }
@@ -95,30 +103,32 @@ impl Fanout {
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the event stream failed; retrying");
                     // The stream or its group may be gone (FLUSHALL): recreate them.
-                    if let Ok(stream) = self.store.event_stream().await {
+                    if let Ok(stream) = self.store.event_stream(self.partition).await {
                         self.stream = stream;
                     }
                     pause(&shutdown, Duration::from_secs(1)).await;
                     continue;
                 }
             };
+            let mut batch = batch;
             if batch.is_empty() {
                 continue;
             }
-            if let Err(e) = self.process(&batch).await {
+            if let Err(e) = self.process(&mut batch).await {
                 tracing::warn!(error = %e, events = batch.len(), "event fan-out failed; the batch stays pending and is retried");
                 pause(&shutdown, Duration::from_secs(1)).await;
             }
         }
-        if leading && let Err(e) = self.store.resign_fanout(&consumer).await {
+        if leading && let Err(e) = self.store.resign_fanout(self.partition, &consumer).await {
             tracing::debug!(error = %e, "could not hand the fan-out lease back");
         }
         tracing::info!("event fan-out stopped");
     }
 
-    async fn process(&self, batch: &[PendingEvent]) -> Result<(), StoreError> {
-        // One pipeline, in stream order (each feed takes ids in order only).
+    async fn process(&self, batch: &mut [PendingEvent]) -> Result<(), StoreError> {
+        // In stream order; gives each event its feed id, which webhooks then carry.
         self.stream.publish_all(batch).await?;
+        let batch: &[PendingEvent] = batch;
 
         try_join_all(batch.iter().map(|event| {
             crate::suppression::apply_event(&self.store, &event.tenant, &event.record)

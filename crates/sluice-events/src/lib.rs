@@ -122,9 +122,9 @@ pub enum WebhookError {
     Client(#[from] reqwest::Error),
 }
 
-/// The fan-out and the sender of one process.
+/// The fan-out (one per queue partition) and the sender of one process.
 pub struct WebhookService {
-    fanout: fanout::Fanout,
+    fanouts: Vec<fanout::Fanout>,
     sender: sender::Sender,
 }
 
@@ -133,13 +133,22 @@ impl WebhookService {
         let config = Arc::new(config);
         // Lets the fan-out wake this process's sender as soon as it schedules work.
         let wake = Arc::new(Notify::new());
-        let fanout = fanout::Fanout::new(store.clone(), config.clone(), wake.clone()).await?;
+        let mut fanouts = Vec::new();
+        for partition in store.served_partitions() {
+            fanouts.push(
+                fanout::Fanout::new(store.clone(), config.clone(), wake.clone(), partition).await?,
+            );
+        }
         let sender = sender::Sender::new(store, config, wake)?;
-        Ok(Self { fanout, sender })
+        Ok(Self { fanouts, sender })
     }
 
     /// Runs both loops until `shutdown`, then drains in-flight requests.
     pub async fn run(self, shutdown: CancellationToken) {
-        tokio::join!(self.fanout.run(shutdown.clone()), self.sender.run(shutdown));
+        let fanouts = self.fanouts.into_iter().map(|f| f.run(shutdown.clone()));
+        tokio::join!(
+            futures_util::future::join_all(fanouts),
+            self.sender.run(shutdown)
+        );
     }
 }

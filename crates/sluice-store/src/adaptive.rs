@@ -113,16 +113,23 @@ impl Store {
         ceiling: u32,
     ) -> Result<AdaptiveState, StoreError> {
         let exact = format!("{ip}|{provider}");
-        let (own, by_ip, by_provider): (
-            HashMap<String, String>,
-            HashMap<String, String>,
-            HashMap<String, String>,
-        ) = redis::pipe()
-            .hgetall(key(&exact))
-            .hgetall(key(&format!("{ip}|*")))
-            .hgetall(key(&format!("*|{provider}")))
-            .query_async(&mut self.conn())
+        // Three hash tags (three slots on a cluster): one command each.
+        let mut hashes: Vec<HashMap<String, String>> = self
+            .conn()
+            .query_each(
+                [exact.clone(), format!("{ip}|*"), format!("*|{provider}")]
+                    .iter()
+                    .map(|target| {
+                        let mut cmd = redis::cmd("HGETALL");
+                        cmd.arg(key(target));
+                        cmd
+                    })
+                    .collect(),
+            )
             .await?;
+        let by_provider = hashes.pop().unwrap_or_default();
+        let by_ip = hashes.pop().unwrap_or_default();
+        let own = hashes.pop().unwrap_or_default();
         let mut state = state(&exact, &own, ceiling);
         for other in [state_of(&by_ip), state_of(&by_provider)] {
             if let (Some(until), reason) = other
@@ -212,11 +219,8 @@ impl Store {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for target in &targets {
-            pipe.hgetall(key(target));
-        }
-        let all: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await?;
+        let all: Vec<HashMap<String, String>> =
+            self.conn().query_each(hgetall_each(&targets)).await?;
         Ok(targets
             .iter()
             .zip(all)
@@ -243,4 +247,16 @@ fn state(target: &str, fields: &HashMap<String, String>, ceiling: u32) -> Adapti
         suspension: suspended_until.and(fields.get(field::SUSPENSION).cloned()),
         suspended_until,
     }
+}
+
+/// `HGETALL` of each target's hash (one command each: every target is its own slot).
+fn hgetall_each(targets: &[String]) -> Vec<redis::Cmd> {
+    targets
+        .iter()
+        .map(|target| {
+            let mut cmd = redis::cmd("HGETALL");
+            cmd.arg(key(target));
+            cmd
+        })
+        .collect()
 }

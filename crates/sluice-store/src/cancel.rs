@@ -41,13 +41,16 @@ impl Store {
         let now_text = now
             .format(&Rfc3339)
             .map_err(|e| StoreError::corrupt("cancel time", e))?;
+        let Some(p) = self.locate(id).await? else {
+            return Ok(CancelOutcome::NotFound);
+        };
         let mut invocation = scripts::CANCEL.call();
         invocation
-            .key(keys::message(id))
-            .key(keys::message_events(id))
-            .key(keys::delayed())
-            .key(keys::event_stream())
-            .key(keys::scheduled_bulk_owners())
+            .key(keys::message(p, id))
+            .key(keys::message_events(p, id))
+            .key(keys::delayed(p))
+            .key(keys::event_stream(p))
+            .key(keys::scheduled_bulk_owners(p))
             .arg(tenant.as_str())
             .arg(id.as_str())
             .arg(to_ms(now))
@@ -68,7 +71,7 @@ fn decode(mut reply: Reply, id: &MessageId) -> Result<CancelOutcome, StoreError>
     let outcome = reply.text("outcome")?;
     let mut status = || -> Result<MessageStatus, StoreError> {
         let text = reply.text("status")?;
-        parse_status(&text).ok_or_else(|| StoreError::corrupt(keys::message(id), "status"))
+        parse_status(&text).ok_or_else(|| StoreError::corrupt(id.as_str(), "status"))
     };
     Ok(match outcome.as_str() {
         "cancelled" => CancelOutcome::Cancelled(status()?),

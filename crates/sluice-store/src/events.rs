@@ -2,27 +2,30 @@
 //! same atomic call that changes the message, then the fan-out copies it to the
 //! tenant's feed (and hands it to suppression and webhooks) and acknowledges it.
 //!
-//! The feed keeps the event stream's entry ids, so an event has one stable id
-//! (`evt_<entry id>`) everywhere, and copying it twice (a fan-out that crashed before
-//! acknowledging) is refused by Redis as an id not above the feed's top: at-least-once
-//! processing, exactly-once feed.
+//! Each queue partition has its event stream (written with its messages); the feed
+//! is the tenant's, one for all partitions. The copy gives an event its feed id, its
+//! one stable id from then on (`evt_<feed entry id>`, in webhooks too), increasing
+//! across partitions. Copying an event twice (a fan-out that crashed before
+//! acknowledging) is skipped by a per-partition mark and returns the first copy's
+//! id (see `scripts/feed_copy.lua`): at-least-once processing, exactly-once feed.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
 use redis::streams::StreamId;
 use sluice_model::{EventRecord, EventType, MessageEvent, MessageId, RecipientStatus, TenantId};
 use time::OffsetDateTime;
 
+use crate::connection::Conn;
 use crate::keys::{self, event_entry, msg};
 use crate::reply;
-use crate::{Store, StoreError, now_ms, scripts, to_ms};
+use crate::{Partition, Store, StoreError, now_ms, scripts, to_ms};
 
 /// An event read from the event stream, not yet acknowledged.
 #[derive(Clone, Debug)]
 pub struct PendingEvent {
-    /// The entry id in the event stream (and in the tenant's feed).
+    /// The entry id in its partition's event stream.
     pub entry_id: String,
     pub tenant: TenantId,
     pub record: EventRecord,
@@ -69,29 +72,55 @@ pub struct EventPage {
     pub next_cursor: Option<String>,
 }
 
-/// The fan-out's side of the event stream: its own connection for blocking reads.
+/// The fan-out's side of one partition's event stream: its own connection for
+/// blocking reads.
 #[derive(Clone)]
 pub struct EventStream {
-    conn: ConnectionManager,
-    reader: ConnectionManager,
+    conn: Conn,
+    reader: Conn,
     retention: Duration,
+    partition: Partition,
 }
 
 impl Store {
-    pub async fn event_stream(&self) -> Result<EventStream, StoreError> {
+    pub async fn event_stream(&self, partition: Partition) -> Result<EventStream, StoreError> {
         // Blocking reads: the reply may take the whole block time, so the response
         // timeout must outlast it (the default would cut every idle read short).
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(crate::queue::MAX_BLOCK + Duration::from_secs(10)));
-        let reader = ConnectionManager::new_with_config(self.client.clone(), config).await?;
+        let reader = self
+            .backend
+            .connect(crate::queue::MAX_BLOCK + Duration::from_secs(10))
+            .await?;
         let stream = EventStream {
             conn: self.conn(),
             reader,
             retention: self.retention,
+            partition,
         };
         stream.ensure_group().await?;
         Ok(stream)
+    }
+
+    /// The partition holding message `id`, among those it may be in (see
+    /// `partitions`); `None` when no record is found (past retention, or unknown).
+    pub(crate) async fn locate(&self, id: &MessageId) -> Result<Option<Partition>, StoreError> {
+        let candidates = self.partitions.candidates(id);
+        if let [only] = candidates[..] {
+            return Ok(Some(only));
+        }
+        let mut conn = self.conn();
+        for p in &candidates {
+            if conn.exists(keys::message(*p, id)).await? {
+                return Ok(Some(*p));
+            }
+        }
+        // A process with another partition count may have started since we looked.
+        self.partitions.refresh(&mut conn).await?;
+        for p in self.partitions.candidates(id) {
+            if !candidates.contains(&p) && conn.exists(keys::message(p, id)).await? {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
     }
 
     /// Records an event that arrives after delivery (a DSN bounce, a complaint, an
@@ -112,11 +141,14 @@ impl Store {
                     .unwrap_or_default()
             })
             .unwrap_or_default();
+        let Some(p) = self.locate(message).await? else {
+            return Ok(false);
+        };
         let recorded = scripts::RECORD_EVENT
             .call()
-            .key(keys::message(message))
-            .key(keys::message_events(message))
-            .key(keys::event_stream())
+            .key(keys::message(p, message))
+            .key(keys::message_events(p, message))
+            .key(keys::event_stream(p))
             .arg(message.as_str())
             .arg(recipient.to_lowercase())
             .arg(status)
@@ -134,8 +166,11 @@ impl Store {
         message: &MessageId,
         index: u16,
     ) -> Result<Option<String>, StoreError> {
+        let Some(p) = self.locate(message).await? else {
+            return Ok(None);
+        };
         let json: Option<String> = redis::cmd("HGET")
-            .arg(keys::message(message))
+            .arg(keys::message(p, message))
             .arg(msg::RECIPIENTS)
             .query_async(&mut self.conn())
             .await?;
@@ -195,8 +230,9 @@ impl Store {
         tenant: &TenantId,
         event: &MessageEvent,
     ) -> Result<(), StoreError> {
+        let p = crate::partitions::partition_of_text(tenant.as_str(), self.partitions.count());
         let _: String = redis::cmd("XADD")
-            .arg(keys::event_stream())
+            .arg(keys::event_stream(p))
             .arg("*")
             .arg(event_entry::TENANT)
             .arg(tenant.as_str())
@@ -299,7 +335,7 @@ impl EventStream {
     async fn ensure_group(&self) -> Result<(), StoreError> {
         let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
             .arg("CREATE")
-            .arg(keys::event_stream())
+            .arg(keys::event_stream(self.partition))
             .arg(keys::FANOUT_GROUP)
             .arg("0")
             .arg("MKSTREAM")
@@ -322,7 +358,7 @@ impl EventStream {
         reclaim_idle: Duration,
     ) -> Result<Vec<PendingEvent>, StoreError> {
         let claimed: redis::streams::StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-            .arg(keys::event_stream())
+            .arg(keys::event_stream(self.partition))
             .arg(keys::FANOUT_GROUP)
             .arg(consumer)
             .arg(reclaim_idle.as_millis() as u64)
@@ -338,7 +374,7 @@ impl EventStream {
                 .block(block.min(crate::queue::MAX_BLOCK).as_millis() as usize);
             let reply: redis::streams::StreamReadReply = redis::AsyncCommands::xread_options(
                 &mut self.reader.clone(),
-                &[keys::event_stream()],
+                &[keys::event_stream(self.partition)],
                 &[">"],
                 &options,
             )
@@ -367,50 +403,69 @@ impl EventStream {
         Ok(pending)
     }
 
-    /// Copies an event to its tenant's feed (a repeat of an already copied event is
-    /// a no-op) and trims the feed to the retention period.
-    pub async fn publish(&self, event: &PendingEvent) -> Result<(), StoreError> {
-        self.publish_all(std::slice::from_ref(event)).await
+    /// The partition whose event stream this reads.
+    pub fn partition(&self) -> Partition {
+        self.partition
     }
 
-    /// [`publish`](Self::publish) for a whole batch in one round trip (a pipeline
-    /// keeps the order, and each feed takes ids in order only), so the fan-out's
-    /// speed does not hang on one round trip per event.
-    pub async fn publish_all(&self, events: &[PendingEvent]) -> Result<(), StoreError> {
+    /// Copies events (of this partition, in stream order) to their tenants' feeds,
+    /// skipping those copied before, and sets each record's id to its feed id. One
+    /// call per tenant, all tenants at once; the feeds are trimmed to the retention
+    /// period. An event copied before whose feed entry is gone (trimmed) keeps an id
+    /// made from its source entry.
+    pub async fn publish_all(&self, events: &mut [PendingEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
         let min_ms = (now_ms() - self.retention.as_millis() as i64).max(0);
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for event in events {
-            let record = &event.record;
-            pipe.cmd("XADD")
-                .arg(keys::tenant_events(&event.tenant))
-                .arg("MINID")
-                .arg("~")
-                .arg(format!("{min_ms}-0"))
-                .arg(&event.entry_id)
-                .arg(event_entry::MESSAGE)
-                .arg(record.message_id.as_ref().map_or("", |m| m.as_str()))
-                .arg(event_entry::EVENT)
-                .arg(
-                    serde_json::to_string(&record.event)
-                        .map_err(|e| StoreError::corrupt("event", e))?,
-                )
-                .arg(event_entry::TAGS)
-                .arg(serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()))
-                .arg(event_entry::METADATA)
-                .arg(serde_json::to_string(&record.metadata).unwrap_or_else(|_| "{}".into()));
+        let mut tenants: Vec<(TenantId, Vec<usize>)> = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            match tenants.iter_mut().find(|(t, _)| *t == event.tenant) {
+                Some((_, members)) => members.push(index),
+                None => tenants.push((event.tenant.clone(), vec![index])),
+            }
         }
-        let results: Vec<Result<String, redis::RedisError>> =
-            pipe.query_async(&mut self.conn.clone()).await?;
-        for result in results {
-            match result {
-                Ok(_) => {}
-                // Already copied (the id is not above the feed's top).
-                Err(e) if e.to_string().contains("equal or smaller") => {}
-                Err(e) => return Err(e.into()),
+        let mut calls = Vec::with_capacity(tenants.len());
+        for (tenant, members) in &tenants {
+            let mut invocation = scripts::FEED_COPY.key(keys::tenant_events(tenant));
+            invocation
+                .key(keys::tenant_events_copied(tenant))
+                .arg(event_entry::MESSAGE)
+                .arg(event_entry::EVENT)
+                .arg(event_entry::TAGS)
+                .arg(event_entry::METADATA)
+                .arg(event_entry::SOURCE)
+                .arg(self.partition.0)
+                .arg(format!("{min_ms}-0"));
+            for &index in members {
+                let event = &events[index];
+                let record = &event.record;
+                invocation
+                    .arg(&event.entry_id)
+                    .arg(record.message_id.as_ref().map_or("", |m| m.as_str()))
+                    .arg(
+                        serde_json::to_string(&record.event)
+                            .map_err(|e| StoreError::corrupt("event", e))?,
+                    )
+                    .arg(serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()))
+                    .arg(serde_json::to_string(&record.metadata).unwrap_or_else(|_| "{}".into()));
+            }
+            let mut conn = self.conn.clone();
+            calls.push(async move {
+                let ids: Vec<String> = invocation.invoke_async(&mut conn).await?;
+                Ok::<_, StoreError>(ids)
+            });
+        }
+        let copied = futures_util::future::try_join_all(calls).await?;
+        let partition = self.partition;
+        for ((_, members), ids) in tenants.iter().zip(copied) {
+            for (&index, id) in members.iter().zip(ids) {
+                let event = &mut events[index];
+                event.record.id = if id.is_empty() {
+                    format!("evt_{}-p{partition}", event.entry_id)
+                } else {
+                    format!("evt_{id}")
+                };
             }
         }
         Ok(())
@@ -423,12 +478,12 @@ impl EventStream {
         }
         let _: () = redis::pipe()
             .cmd("XACK")
-            .arg(keys::event_stream())
+            .arg(keys::event_stream(self.partition))
             .arg(keys::FANOUT_GROUP)
             .arg(entry_ids)
             .ignore()
             .cmd("XDEL")
-            .arg(keys::event_stream())
+            .arg(keys::event_stream(self.partition))
             .arg(entry_ids)
             .ignore()
             .query_async(&mut self.conn.clone())
@@ -439,7 +494,7 @@ impl EventStream {
     /// Events written and not yet fanned out (for metrics).
     pub async fn backlog(&self) -> Result<u64, StoreError> {
         let len: u64 = redis::cmd("XLEN")
-            .arg(keys::event_stream())
+            .arg(keys::event_stream(self.partition))
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(len)

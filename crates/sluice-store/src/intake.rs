@@ -1,10 +1,9 @@
 //! Letting messages in: one Lua call accepts a whole chunk of a tenant's messages,
-//! checking each against the tenant's quotas in the same atomic step (see
-//! `scripts::intake` for the quota and fair-queue arithmetic).
+//! checking each against the tenant's quotas in the same atomic step (two calls on
+//! a Redis Cluster: see [`Store::accept_messages`]; `scripts::intake` has the quota
+//! and fair-queue arithmetic).
 
 use std::time::Duration;
-
-use redis::aio::ConnectionManager;
 
 use sluice_model::{
     EventType, MessageEvent, MessageId, MessageStatus, MessageStream, OutboundMessage, StreamQuota,
@@ -12,11 +11,14 @@ use sluice_model::{
 };
 use time::OffsetDateTime;
 
+use crate::connection::Conn;
 use crate::keys::{self, msg, quota_field};
 use crate::messages::{initial_recipients, json, parse_status};
 use crate::reply::Reply;
 use crate::tenants::hash_secret;
-use crate::{Store, StoreError, scripts, to_ms};
+use crate::{Partition, Store, StoreError, scripts, to_ms};
+
+mod two_step;
 
 /// Messages per script call: big enough that a 500-message batch is a handful of
 /// round trips, small enough that no single call holds Redis for long.
@@ -24,7 +26,9 @@ const CHUNK: usize = 100;
 
 /// Below this many unread bulk entries, new bulk mail goes straight to the stream;
 /// above it, through the fair queue. Roughly what the workers read in a second or
-/// two, so a newcomer waits at most that long behind someone else's campaign.
+/// two, so a newcomer waits at most that long behind someone else's campaign. With
+/// several partitions it is shared out (see `Partitions::fair_backlog`): a campaign
+/// spread over 16 partitions must not put 16 times as much ahead of a newcomer.
 pub const FAIR_BACKLOG: u32 = 256;
 
 /// The tenant's override fields of each stream, in the order the accept script takes them.
@@ -67,6 +71,11 @@ pub enum AcceptOutcome {
     },
     /// Same Idempotency-Key, different body.
     Conflict { id: MessageId },
+    /// Same Idempotency-Key as a request whose message is still being stored (a
+    /// Redis Cluster stores in two steps): retry shortly.
+    InProgress { id: MessageId },
+    /// Not stored: Redis failed on the way (see [`Accepted::interrupted`]).
+    NotStored,
     /// Over the tenant's quota for the message's stream; nothing was stored.
     OverQuota {
         stream: MessageStream,
@@ -91,12 +100,12 @@ pub struct QuotaState {
 }
 
 /// The outcome of each message, in order, and the quota state of each stream used.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Accepted {
     pub outcomes: Vec<AcceptOutcome>,
     pub quotas: Vec<QuotaState>,
-    /// Why the messages after `outcomes` were not stored: a later chunk's call failed
-    /// (Redis went away mid-batch). Those before it are stored and will be sent.
+    /// Why the messages whose outcome is [`AcceptOutcome::NotStored`] were not stored
+    /// (Redis went away mid-batch). The others are stored and will be sent.
     pub interrupted: Option<StoreError>,
 }
 
@@ -114,6 +123,9 @@ impl Store {
             .outcomes
             .pop()
             .ok_or_else(|| StoreError::corrupt("accept reply", "no outcome"))?;
+        if let (AcceptOutcome::NotStored, Some(error)) = (&outcome, accepted.interrupted) {
+            return Err(error);
+        }
         Ok((outcome, accepted.quotas))
     }
 
@@ -121,6 +133,13 @@ impl Store {
     /// over quota, or a replayed or conflicting Idempotency-Key, leaves the others
     /// unaffected. `quotas` are the configured defaults; the tenant's own overrides
     /// (read inside the script) take precedence.
+    ///
+    /// On a single server each chunk is one script call. On a Redis Cluster the
+    /// tenant's quota state and the messages' partitions live on different masters:
+    /// the quota and Idempotency-Key checks are one call in the tenant's slot
+    /// (`admit.lua`), then each partition stores its messages (`enqueue.lua`). A
+    /// failure between the two leaves quota spent for messages not stored (they are
+    /// reported [`AcceptOutcome::NotStored`] and their Idempotency-Keys released).
     pub async fn accept_messages(
         &self,
         messages: &[NewMessage<'_>],
@@ -141,8 +160,14 @@ impl Store {
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut latest: Vec<QuotaState> = Vec::new();
         let mut interrupted = None;
+        let mut written: Vec<String> = Vec::new();
         for chunk in messages.chunks(CHUNK) {
-            let (chunk_outcomes, states) = match self.accept_chunk(conn, chunk, quotas).await {
+            let accepted = if conn.is_cluster() {
+                self.accept_chunk_in_two(conn, chunk, quotas).await
+            } else {
+                self.accept_chunk(conn, chunk, quotas).await
+            };
+            let chunk_accepted = match accepted {
                 Ok(accepted) => accepted,
                 // Nothing stored yet: the whole call failed.
                 Err(e) if outcomes.is_empty() => return Err(e),
@@ -152,11 +177,24 @@ impl Store {
                     break;
                 }
             };
-            outcomes.extend(chunk_outcomes);
-            for state in states {
+            for state in chunk_accepted.quotas {
                 latest.retain(|s| s.stream != state.stream);
                 latest.push(state);
             }
+            for (new, outcome) in chunk.iter().zip(&chunk_accepted.outcomes) {
+                if matches!(outcome, AcceptOutcome::Created { .. }) {
+                    written.push(keys::message(self.partitions.of(new.id), new.id));
+                }
+            }
+            outcomes.extend(chunk_accepted.outcomes);
+            if let Some(e) = chunk_accepted.interrupted {
+                interrupted = Some(e);
+                break;
+            }
+        }
+        // Every message after the interruption was not stored.
+        if interrupted.is_some() {
+            outcomes.resize(messages.len(), AcceptOutcome::NotStored);
         }
         latest.sort_by_key(|s| s.stream != MessageStream::Transactional);
         // A replay waits too: its first attempt may have been answered 503
@@ -168,7 +206,10 @@ impl Store {
             )
         });
         if let (Some(waiter), true) = (&waiter, stored) {
-            waiter.confirm(conn).await?;
+            if let Some(first) = messages.first() {
+                written.push(keys::quota_overrides(first.tenant));
+            }
+            waiter.confirm(conn, &written).await?;
         }
         Ok(Accepted {
             outcomes,
@@ -177,63 +218,144 @@ impl Store {
         })
     }
 
+    /// A chunk on a single server: one `accept.lua` call.
     async fn accept_chunk(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         chunk: &[NewMessage<'_>],
         quotas: &TenantQuotas,
-    ) -> Result<(Vec<AcceptOutcome>, Vec<QuotaState>), StoreError> {
-        let Some(first) = chunk.first() else {
-            return Ok((Vec::new(), Vec::new()));
+    ) -> Result<Accepted, StoreError> {
+        let Some(tenant) = one_tenant(chunk)? else {
+            return Ok(Accepted::default());
         };
-        let tenant = first.tenant;
-        if chunk.iter().any(|m| m.tenant != tenant) {
-            return Err(StoreError::corrupt("accept", "one tenant per call"));
-        }
+        let prepared: Vec<Prepared> = chunk.iter().map(|n| prepare(n, self.retention)).collect();
+        let mut used: Vec<Partition> = Vec::new();
+        let groups: Vec<usize> = chunk
+            .iter()
+            .map(|new| {
+                let p = self.partitions.of(new.id);
+                match used.iter().position(|u| *u == p) {
+                    Some(at) => at + 1,
+                    None => {
+                        used.push(p);
+                        used.len()
+                    }
+                }
+            })
+            .collect();
         let mut invocation = scripts::ACCEPT.call();
-        invocation
-            .key(keys::event_stream())
-            .key(keys::stream(MessageStream::Transactional))
-            .key(keys::stream(MessageStream::Bulk))
-            .key(keys::delayed())
-            .key(keys::quota_overrides(tenant));
-        for stream in MessageStream::ALL {
-            invocation
-                .key(keys::quota_rate(tenant, stream))
-                .key(keys::quota_day(tenant, stream));
+        add_quota_keys(&mut invocation, tenant);
+        for p in &used {
+            add_queue_keys(&mut invocation, *p);
         }
+        add_quota_args(&mut invocation, tenant, quotas);
         invocation
-            .key(keys::fair_bulk())
-            .key(keys::fair_bulk_times())
-            .key(keys::scheduled_bulk_owners());
-        invocation.arg(tenant.as_str());
-        for stream in MessageStream::ALL {
-            let quota = quotas.get(stream);
+            .arg(self.partitions.fair_backlog())
+            .arg(chunk.len())
+            .arg(used.len());
+        for ((new, prepared), group) in chunk.iter().zip(&prepared).zip(&groups) {
+            let p = self.partitions.of(new.id);
             invocation
-                .arg(stream.as_str())
-                .arg(quota.per_second.max(1))
-                .arg(quota.burst.max(1))
-                .arg(quota.per_day.max(1));
-            for name in QUOTA_FIELDS {
-                invocation.arg(keys::quota_override_field(stream, name));
-            }
-        }
-        invocation.arg(FAIR_BACKLOG).arg(chunk.len());
-        for new in chunk {
-            add_message(&mut invocation, new, self.retention);
+                .key(idempotency_key(new))
+                .key(keys::message(p, new.id))
+                .key(keys::message_events(p, new.id));
+            invocation
+                .arg(if new.idempotency.is_some() { "1" } else { "0" })
+                .arg(new.idempotency.map(|(_, fp)| fp).unwrap_or_default())
+                .arg(new.id.as_str())
+                .arg(prepared.status.as_str())
+                .arg(&prepared.due)
+                .arg(keys::delayed_member(new.message.stream, new.id))
+                .arg(prepared.ttl_ms)
+                .arg(&prepared.event)
+                .arg(new.message.stream.as_str())
+                .arg(*group)
+                .arg(prepared.fields.len() * 2)
+                .arg(&prepared.fields[..]);
         }
         let reply: redis::Value = invocation.invoke_async(conn).await?;
         let streams: Vec<MessageStream> = chunk.iter().map(|m| m.message.stream).collect();
-        parse_reply(reply, &streams)
+        let (outcomes, quotas) = parse_reply(reply, &streams, false)?;
+        Ok(Accepted {
+            outcomes: outcomes.into_iter().map(|(o, _)| o).collect(),
+            quotas,
+            interrupted: None,
+        })
     }
 }
 
-/// The keys and arguments of one message (see `scripts::ACCEPT`).
-fn add_message(
+/// The tenant of a chunk; one tenant per call.
+fn one_tenant<'a>(chunk: &[NewMessage<'a>]) -> Result<Option<&'a TenantId>, StoreError> {
+    let Some(first) = chunk.first() else {
+        return Ok(None);
+    };
+    if chunk.iter().any(|m| m.tenant != first.tenant) {
+        return Err(StoreError::corrupt("accept", "one tenant per call"));
+    }
+    Ok(Some(first.tenant))
+}
+
+/// The tenant's quota keys (see `quota.lua`): overrides, then each stream's rate and day.
+fn add_quota_keys(invocation: &mut redis::ScriptInvocation<'_>, tenant: &TenantId) {
+    invocation.key(keys::quota_overrides(tenant));
+    for stream in MessageStream::ALL {
+        invocation
+            .key(keys::quota_rate(tenant, stream))
+            .key(keys::quota_day(tenant, stream));
+    }
+}
+
+/// The tenant, then each stream's name, default limits and override field names.
+fn add_quota_args(
     invocation: &mut redis::ScriptInvocation<'_>,
-    new: &NewMessage<'_>,
-    retention: Duration,
+    tenant: &TenantId,
+    quotas: &TenantQuotas,
 ) {
+    invocation.arg(tenant.as_str());
+    for stream in MessageStream::ALL {
+        let quota = quotas.get(stream);
+        invocation
+            .arg(stream.as_str())
+            .arg(quota.per_second.max(1))
+            .arg(quota.burst.max(1))
+            .arg(quota.per_day.max(1));
+        for name in QUOTA_FIELDS {
+            invocation.arg(keys::quota_override_field(stream, name));
+        }
+    }
+}
+
+/// A partition's queue keys, in the order of `enqueue_message.lua`.
+fn add_queue_keys(invocation: &mut redis::ScriptInvocation<'_>, p: Partition) {
+    invocation
+        .key(keys::event_stream(p))
+        .key(keys::stream(p, MessageStream::Transactional))
+        .key(keys::stream(p, MessageStream::Bulk))
+        .key(keys::delayed(p))
+        .key(keys::fair_bulk(p))
+        .key(keys::fair_bulk_times(p))
+        .key(keys::scheduled_bulk_owners(p));
+}
+
+fn idempotency_key(new: &NewMessage<'_>) -> String {
+    match new.idempotency {
+        Some((key, _)) => keys::idempotency(new.tenant, &hash_secret(key)),
+        // Never read (use_idempotency is 0), but KEYS must name the tenant's slot.
+        None => keys::idempotency(new.tenant, "-"),
+    }
+}
+
+/// What a message's record holds when it is stored.
+struct Prepared {
+    status: MessageStatus,
+    /// When a scheduled message is due (unix ms), else empty.
+    due: String,
+    ttl_ms: i64,
+    event: String,
+    fields: [(&'static str, String); 14],
+}
+
+fn prepare(new: &NewMessage<'_>, retention: Duration) -> Prepared {
     let message = new.message;
     let status = if message.send_at.is_some() {
         MessageStatus::Scheduled
@@ -245,13 +367,6 @@ fn add_message(
         .send_at
         .map(|at| to_ms(at).to_string())
         .unwrap_or_default();
-    let (idem_key, fingerprint) = match new.idempotency {
-        Some((key, fingerprint)) => (
-            keys::idempotency(new.tenant, &hash_secret(key)),
-            fingerprint,
-        ),
-        None => (keys::idempotency(new.tenant, "-"), ""),
-    };
     let event = if message.send_at.is_some() {
         MessageEvent::new(EventType::Scheduled, new.now).detail(format!("send at {due} (unix ms)"))
     } else {
@@ -277,30 +392,26 @@ fn add_message(
         (msg::TAGS, json(&message.tags)),
         (msg::METADATA, json(&message.metadata)),
     ];
-    invocation
-        .key(idem_key)
-        .key(keys::message(new.id))
-        .key(keys::message_events(new.id))
-        .arg(if new.idempotency.is_some() { "1" } else { "0" })
-        .arg(fingerprint)
-        .arg(new.id.as_str())
-        .arg(status.as_str())
-        .arg(&due)
-        .arg(keys::delayed_member(message.stream, new.id))
-        .arg(ttl_ms)
-        .arg(json(&event))
-        .arg(message.stream.as_str())
-        .arg(fields.len() * 2)
-        .arg(&fields[..]);
+    Prepared {
+        status,
+        due,
+        ttl_ms,
+        event: json(&event),
+        fields,
+    }
 }
 
-/// The accept script's reply (see `scripts/accept.lua`): one outcome per message,
-/// in order (`streams`: each message's stream), then the quota state of each stream
-/// used.
+/// An outcome, and for `admit.lua` the age of a replayed key's first answer.
+type Outcomes = Vec<(AcceptOutcome, Option<Duration>)>;
+
+/// The accept (or admit) script's reply (see `scripts/accept.lua`): one outcome per
+/// message, in order (`streams`: each message's stream), then the quota state of each
+/// stream used. `with_age`: each outcome has a fourth value, a replay's age in ms.
 fn parse_reply(
     reply: redis::Value,
     streams: &[MessageStream],
-) -> Result<(Vec<AcceptOutcome>, Vec<QuotaState>), StoreError> {
+    with_age: bool,
+) -> Result<(Outcomes, Vec<QuotaState>), StoreError> {
     let unexpected = |reason: String| StoreError::UnexpectedReply {
         script: "accept",
         reason,
@@ -312,10 +423,19 @@ fn parse_reply(
         let id = reply.text("message id")?;
         // The status, or for a message over quota the milliseconds to wait.
         let third = reply.text("status")?;
+        let age = if with_age {
+            reply
+                .text("age")?
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_millis)
+        } else {
+            None
+        };
         let bad = |what: &str, value: &str| unexpected(format!("{what} {value}"));
         let id = || MessageId::parse(&id).map_err(|_| bad("id", &id));
         let status = || parse_status(&third).ok_or_else(|| bad("status", &third));
-        outcomes.push(match outcome.as_str() {
+        let outcome = match outcome.as_str() {
             "created" => AcceptOutcome::Created {
                 id: id()?,
                 status: status()?,
@@ -335,7 +455,8 @@ fn parse_reply(
                 retry_after: millis(third.parse().map_err(|_| bad("retry after", &third))?),
             },
             other => return Err(bad("outcome", other)),
-        });
+        };
+        outcomes.push((outcome, age));
     }
     let mut states = Vec::new();
     while !reply.is_empty() {

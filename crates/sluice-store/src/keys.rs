@@ -8,9 +8,11 @@ use sluice_model::{
 
 /// The version of the key layout below (see "Schema versions" in the crate
 /// documentation). Any change to a key's name or to the layout of its value bumps it.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2 moved the quota state and Idempotency-Keys to the tenant's slot.
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// The start of every key name of this schema version: `sluice:v<SCHEMA_VERSION>`.
+/// The start of every key name since schema version 1 (`sluice:v1`). Later versions
+/// move the keys they change in place, under the same root.
 macro_rules! root {
     () => {
         "sluice:v1"
@@ -32,7 +34,24 @@ pub const SCHEMA_LOCK: &str = "sluice:schema:upgrading";
 /// without the `v1:`.
 pub const UNVERSIONED_ROOT: &str = "sluice:";
 
-const QUEUE: &str = concat!(root!(), ":{sluice:q0}");
+/// One queue partition (see `partitions`): the number in its hash tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition(pub u16);
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Every key of queue partition `p` starts with this: `sluice:v1:{sluice:q<p>}`.
+fn queue(p: Partition) -> String {
+    format!("{ROOT}:{{sluice:q{}}}", p.0)
+}
+
+/// The partition counts processes have run with (ZSET count → last seen, unix ms):
+/// what the workers serve and where a message id may be found (see `partitions`).
+pub const PARTITION_COUNTS: &str = concat!(root!(), ":queue:partitions");
 
 /// The consumer group of the queue streams.
 pub const GROUP: &str = "workers";
@@ -71,6 +90,8 @@ pub mod event_entry {
     pub const EVENT: &str = "e";
     pub const TAGS: &str = "g";
     pub const METADATA: &str = "d";
+    /// In a tenant's feed only: `<partition>:<event-stream entry id>`, the copy's source.
+    pub const SOURCE: &str = "s";
 }
 
 /// Between the stream and the message id in a delayed-set member.
@@ -102,38 +123,38 @@ pub fn message_script_names() -> Vec<&'static str> {
     ]
 }
 
-pub fn stream(stream: MessageStream) -> String {
-    format!("{QUEUE}:stream:{}", stream.as_str())
+pub fn stream(p: Partition, stream: MessageStream) -> String {
+    format!("{}:stream:{}", queue(p), stream.as_str())
 }
 
-pub fn delayed() -> String {
-    format!("{QUEUE}:delayed")
+pub fn delayed(p: Partition) -> String {
+    format!("{}:delayed", queue(p))
 }
 
 /// A worker process's liveness: `alive` while it runs (refreshed well within its
 /// expiry), `gone` once it stopped and handed its unfinished entries back.
-pub fn liveness(consumer: &str) -> String {
-    format!("{QUEUE}:alive:{consumer}")
+pub fn liveness(p: Partition, consumer: &str) -> String {
+    format!("{}:alive:{consumer}", queue(p))
 }
 
 /// Queue entries whose message record was missing when a worker took them: kept
 /// (trimmed to about the last 10,000) so no accepted message vanishes without trace.
-pub fn lost_entries() -> String {
-    format!("{QUEUE}:lost")
+pub fn lost_entries(p: Partition) -> String {
+    format!("{}:lost", queue(p))
 }
 
 /// Messages parked until a connection to a busy destination frees (`name`: the
 /// destination's throttle group, e.g. a provider).
-pub fn waitlist(name: &str) -> String {
-    format!("{QUEUE}:waiting:{name}")
+pub fn waitlist(p: Partition, name: &str) -> String {
+    format!("{}:waiting:{name}", queue(p))
 }
 
 /// The generated HMAC key for VERP and unsubscribe tokens (when none is configured).
 pub const SECRET: &str = concat!(root!(), ":secret");
 
 /// Every event of every message, until the fan-out has copied it to its tenant's feed.
-pub fn event_stream() -> String {
-    format!("{QUEUE}:events")
+pub fn event_stream(p: Partition) -> String {
+    format!("{}:events", queue(p))
 }
 
 /// A tenant's event feed (`GET /v1/events`), ids copied from the event stream.
@@ -141,10 +162,16 @@ pub fn tenant_events(tenant: &TenantId) -> String {
     format!("{}:events", tenant_scope(tenant))
 }
 
+/// Which partition's events the tenant's feed has copied, up to which entry (HASH
+/// partition → event-stream entry id): copying again skips what is below it.
+pub fn tenant_events_copied(tenant: &TenantId) -> String {
+    format!("{}:events:copied", tenant_scope(tenant))
+}
+
 /// The tenant's own quota limits (`<stream>.per_second` etc.), overriding the
-/// configured defaults. In the queue's slot so the accept script can read it.
+/// configured defaults. In the tenant's slot, with its quota state.
 pub fn quota_overrides(tenant: &TenantId) -> String {
-    format!("{QUEUE}:quota:{tenant}")
+    format!("{}:quota", tenant_scope(tenant))
 }
 
 /// A field of [`quota_overrides`]: `name` (`per_second`, `burst`, `per_day`) of `stream`.
@@ -161,39 +188,41 @@ pub mod quota_field {
 
 /// GCRA state (theoretical arrival time, ms) of the tenant's rate on one stream.
 pub fn quota_rate(tenant: &TenantId, stream: MessageStream) -> String {
-    format!("{QUEUE}:quota:{tenant}:{}:rate", stream.as_str())
+    format!("{}:quota:{}:rate", tenant_scope(tenant), stream.as_str())
 }
 
 /// Per-minute counts of the tenant's rolling 24 hours on one stream.
 pub fn quota_day(tenant: &TenantId, stream: MessageStream) -> String {
-    format!("{QUEUE}:quota:{tenant}:{}:day", stream.as_str())
+    format!("{}:quota:{}:day", tenant_scope(tenant), stream.as_str())
 }
 
 /// Bulk mail waiting its fair turn (message id → virtual start time).
-pub fn fair_bulk() -> String {
-    format!("{QUEUE}:bulk:fair")
+pub fn fair_bulk(p: Partition) -> String {
+    format!("{}:bulk:fair", queue(p))
 }
 
 /// Each tenant's last virtual time in the fair queue; `_` is the last served.
-pub fn fair_bulk_times() -> String {
-    format!("{QUEUE}:bulk:fair:times")
+pub fn fair_bulk_times(p: Partition) -> String {
+    format!("{}:bulk:fair:times", queue(p))
 }
 
 /// Scheduled bulk messages' tenants (id → tenant), so they queue fairly when due.
-pub fn scheduled_bulk_owners() -> String {
-    format!("{QUEUE}:bulk:owners")
+pub fn scheduled_bulk_owners(p: Partition) -> String {
+    format!("{}:bulk:owners", queue(p))
 }
 
-pub fn message(id: &MessageId) -> String {
-    format!("{QUEUE}:msg:{id}")
+pub fn message(p: Partition, id: &MessageId) -> String {
+    format!("{}:msg:{id}", queue(p))
 }
 
-pub fn message_events(id: &MessageId) -> String {
-    format!("{QUEUE}:msg:{id}:events")
+pub fn message_events(p: Partition, id: &MessageId) -> String {
+    format!("{}:msg:{id}:events", queue(p))
 }
 
+/// The first answer to an Idempotency-Key, in the tenant's slot (the message's
+/// partition is not known before the key is looked up).
 pub fn idempotency(tenant: &TenantId, key_hash: &str) -> String {
-    format!("{QUEUE}:idem:{tenant}:{key_hash}")
+    format!("{}:idem:{key_hash}", tenant_scope(tenant))
 }
 
 fn tenant_scope(tenant: &TenantId) -> String {
@@ -321,8 +350,8 @@ pub fn webhook_schedule_prefixes() -> [String; 3] {
 }
 
 /// Only one process copies events to the feeds at a time (see `webhooks::schedule`).
-pub fn fanout_leader() -> String {
-    format!("{QUEUE}:fanout-leader")
+pub fn fanout_leader(p: Partition) -> String {
+    format!("{}:fanout-leader", queue(p))
 }
 
 /// Before the hash tag of every shared rate bucket (see [`throttle_bucket`]).
@@ -361,12 +390,12 @@ mod tests {
 
     #[test]
     fn every_key_lives_under_the_schema_version() {
-        assert_eq!(ROOT, format!("sluice:v{SCHEMA_VERSION}"));
+        assert_eq!(ROOT, "sluice:v1");
         let tenant = TenantId::generate();
         let id = MessageId::generate();
         let keys = [
-            stream(MessageStream::Bulk),
-            message(&id),
+            stream(Partition(0), MessageStream::Bulk),
+            message(Partition(3), &id),
             tenant_events(&tenant),
             api_key("h"),
             tenant_label("dev"),
@@ -393,7 +422,14 @@ mod tests {
         // An upgrade renames each key within its slot (RENAME needs one slot on a cluster).
         let id = MessageId::generate();
         let tag = |key: &str| key[key.find('{').unwrap()..=key.find('}').unwrap()].to_string();
-        assert_eq!(tag(&message(&id)), "{sluice:q0}");
+        assert_eq!(tag(&message(Partition(0), &id)), "{sluice:q0}");
+        assert_eq!(tag(&message(Partition(15), &id)), "{sluice:q15}");
+        assert_eq!(
+            tag(&quota_overrides(
+                &TenantId::parse("ten_01jd4k5q8z6y2x1w0v9t8s7r6p").unwrap()
+            )),
+            "{sluice:t:ten_01jd4k5q8z6y2x1w0v9t8s7r6p}"
+        );
         assert_eq!(tag(&webhook_ready()), "{sluice:wh}");
         assert_eq!(tag(&adaptive("1.2.3.4|gmail")), "{1.2.3.4|gmail}");
     }

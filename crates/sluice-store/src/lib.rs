@@ -162,6 +162,7 @@
 
 pub mod adaptive;
 mod cancel;
+mod connection;
 pub mod consumer;
 pub mod domains;
 pub mod embedded;
@@ -170,8 +171,11 @@ pub mod events;
 mod intake;
 mod keys;
 mod messages;
+mod partitions;
 pub mod permits;
 mod queue;
+mod queue_idle;
+mod queue_read;
 mod quotas;
 mod replication;
 mod reply;
@@ -188,17 +192,19 @@ pub mod webhooks;
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use connection::{Backend, Conn};
 
 /// The one millisecond conversion (see `sluice_model::time`), used by every module here.
 pub(crate) use sluice_model::time::{from_ms, now_ms, to_ms};
 
 pub use cancel::CancelOutcome;
+pub use connection::NodeAddress;
 pub use domains::seal::KeySealer;
 pub use domains::{DkimKey, DomainRecord, DomainUpdate, SendingDomain, SigningKey};
 pub use error::StoreError;
 pub use events::{EventFilter, EventPage, EventStream, PendingEvent};
 pub use intake::{AcceptOutcome, Accepted, FAIR_BACKLOG, NewMessage, QuotaLimit, QuotaState};
+pub use partitions::{MAX_PARTITIONS, Partition, partition_of};
 pub use queue::{DeliveryJob, Loaded, Queue, QueueDepth, QueueEntry, Settlement};
 pub use suppressions::{NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage};
 pub use templates::{TemplateLookup, TemplatePage};
@@ -211,11 +217,33 @@ pub use webhooks::{
 /// How long settled message records and their events are kept.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// How long an ordinary command's reply may take.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the store connects: the retention of settled messages and the queue's
+/// partition count (see [`partitions`]).
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    pub retention: Duration,
+    /// `queue.partitions`: 1 on a single server by default, e.g. 16 on a cluster.
+    pub partitions: u16,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            retention: DEFAULT_RETENTION,
+            partitions: 1,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
-    client: redis::Client,
-    conn: ConnectionManager,
+    backend: Backend,
+    conn: Conn,
     retention: Duration,
+    partitions: std::sync::Arc<partitions::Partitions>,
     /// Seals and opens DKIM private keys (see [`Store::with_key_sealer`]).
     key_sealer: Option<std::sync::Arc<KeySealer>>,
     /// Set in `durability.mode = replicas` (see [`Store::with_replica_ack`]).
@@ -228,21 +256,55 @@ impl Store {
     /// versions" above). The connection manager reconnects by itself, so a Redis
     /// restart costs failed requests, not a restart of Sluice.
     pub async fn connect(url: &str, retention: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10)));
-        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        Self::connect_with(
+            url,
+            StoreOptions {
+                retention,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// [`connect`](Self::connect) with every option. `url` names one server or a
+    /// cluster (see [`connection`]).
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let backend = Backend::open(url)?.detect_cluster().await?;
+        let conn = backend.connect(RESPONSE_TIMEOUT).await?;
         let store = Self {
-            client,
+            backend,
             conn,
-            retention,
+            retention: options.retention,
+            partitions: partitions::Partitions::new(options.partitions, options.retention),
             key_sealer: None,
             replica_waiter: None,
         };
         store.ping().await?;
         schema::ensure(&mut store.conn()).await?;
+        store.partitions.refresh(&mut store.conn()).await?;
+        partitions::spawn_refresh(&store.partitions, store.conn());
         Ok(store)
+    }
+
+    /// Whether the store runs on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.backend.is_cluster()
+    }
+
+    /// This process's partition count (`queue.partitions`).
+    pub fn partition_count(&self) -> u16 {
+        self.partitions.count()
+    }
+
+    /// Every partition that may hold queued mail (see [`partitions`]).
+    pub fn served_partitions(&self) -> Vec<Partition> {
+        self.partitions.served()
+    }
+
+    /// Records this process's partition count as in use and learns the others'
+    /// (workers call it with their liveness refresh).
+    pub async fn refresh_partitions(&self) -> Result<(), StoreError> {
+        self.partitions.refresh(&mut self.conn()).await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -257,7 +319,7 @@ impl Store {
         mut self,
         ack: server_check::ReplicaAck,
     ) -> Result<Self, StoreError> {
-        let waiter = replication::ReplicaWaiter::connect(&self.client, ack).await?;
+        let waiter = replication::ReplicaWaiter::connect(&self.backend, ack).await?;
         self.replica_waiter = Some(std::sync::Arc::new(waiter));
         Ok(self)
     }
@@ -265,48 +327,32 @@ impl Store {
     /// The queue side: its own connection for blocking reads, so a worker waiting
     /// for mail never stalls the API's commands.
     pub async fn queue(&self) -> Result<Queue, StoreError> {
-        Queue::new(self.client.clone(), self.conn.clone(), self.retention).await
+        Queue::new(self).await
     }
 
     /// Queue lengths (for metrics and operators).
     pub async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
-        queue::queue_depth(&mut self.conn()).await
+        queue::queue_depth(&mut self.conn(), &self.served_partitions()).await
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.conn.clone()
     }
 }
 
-/// The hash tags of every key `<prefix>{<tag>}`, sorted and unique. A SCAN: for
-/// operators' listings, not the hot path (on a cluster it would run per node).
-pub(crate) async fn scan_tags(
-    conn: &mut ConnectionManager,
-    prefix: &str,
-) -> Result<Vec<String>, StoreError> {
-    let pattern = format!("{prefix}{{*}}");
-    let mut tags = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
-        tags.extend(keys.iter().filter_map(|k| {
+/// The hash tags of every key `<prefix>{<tag>}`, sorted and unique. A SCAN (of every
+/// master on a cluster): for operators' listings, not the hot path.
+pub(crate) async fn scan_tags(conn: &mut Conn, prefix: &str) -> Result<Vec<String>, StoreError> {
+    let keys = conn.scan_keys(&format!("{prefix}{{*}}")).await?;
+    let mut tags: Vec<String> = keys
+        .iter()
+        .filter_map(|k| {
             k.strip_prefix(prefix)?
                 .strip_prefix('{')?
                 .strip_suffix('}')
                 .map(str::to_string)
-        }));
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+        })
+        .collect();
     tags.sort();
     tags.dedup();
     Ok(tags)

@@ -46,10 +46,13 @@ impl Store {
         tenant: &TenantId,
         id: &MessageId,
     ) -> Result<Option<MessageView>, StoreError> {
-        let key = keys::message(id);
+        let Some(p) = self.locate(id).await? else {
+            return Ok(None);
+        };
+        let key = keys::message(p, id);
         let (fields, events): (HashMap<String, String>, Vec<String>) = redis::pipe()
             .hgetall(&key)
-            .lrange(keys::message_events(id), 0, -1)
+            .lrange(keys::message_events(p, id), 0, -1)
             .query_async(&mut self.conn())
             .await?;
         if fields.get("tenant").map(String::as_str) != Some(tenant.as_str()) {

@@ -3,29 +3,22 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::streams::{StreamReadOptions, StreamReadReply};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use sluice_model::{
-    MessageEvent, MessageId, MessageStatus, MessageStream, OutboundMessage, RecipientState,
-    TenantId,
+    MessageEvent, MessageStatus, MessageStream, OutboundMessage, RecipientState, TenantId,
 };
 use time::OffsetDateTime;
 
+use crate::connection::Conn;
 use crate::keys::{self, msg};
 use crate::messages::parse_status;
+use crate::partitions::Partitions;
+use crate::queue_read::read_entries;
+pub use crate::queue_read::{MAX_BLOCK, QueueEntry};
 use crate::reply::{self, Reply};
-use crate::{StoreError, from_ms, now_ms, scripts, to_ms};
-
-/// The longest a blocking read waits; the reader's connection allows this plus a margin.
-pub const MAX_BLOCK: Duration = Duration::from_secs(5);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueueEntry {
-    pub stream: MessageStream,
-    /// The Redis stream entry id (what XACK needs).
-    pub entry_id: String,
-    pub message_id: MessageId,
-}
+use crate::{Partition, Store, StoreError, from_ms, now_ms, scripts, to_ms};
 
 /// Everything a worker needs to attempt a delivery.
 #[derive(Clone, Debug)]
@@ -101,64 +94,138 @@ pub struct QueueDepth {
 
 #[derive(Clone)]
 pub struct Queue {
-    pub(crate) conn: ConnectionManager,
-    reader: ConnectionManager,
+    pub(crate) conn: Conn,
+    /// For blocking reads (one partition: the only reader; several: see `idle`).
+    reader: Conn,
     retention: Duration,
+    pub(crate) partitions: Arc<Partitions>,
+    /// Entries read beyond what was asked for (several partitions are read at once):
+    /// handed out first by the next [`Queue::next_batch`], transactional first.
+    /// Already this consumer's in Redis, so recovery leaves them alone.
+    pub(crate) extra: Arc<Mutex<VecDeque<QueueEntry>>>,
+    /// Per-partition blocking readers, woken when every partition is empty.
+    idle: Arc<crate::queue_idle::IdleWatch>,
 }
 
 impl Queue {
-    pub(crate) async fn new(
-        client: redis::Client,
-        conn: ConnectionManager,
-        retention: Duration,
-    ) -> Result<Self, StoreError> {
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(MAX_BLOCK + Duration::from_secs(10)));
-        let reader = ConnectionManager::new_with_config(client, config).await?;
+    pub(crate) async fn new(store: &Store) -> Result<Self, StoreError> {
+        let reader = store
+            .backend
+            .connect(MAX_BLOCK + Duration::from_secs(10))
+            .await?;
+        let extra = Arc::new(Mutex::new(VecDeque::new()));
         let queue = Self {
-            conn,
+            conn: store.conn(),
             reader,
-            retention,
+            retention: store.retention,
+            partitions: store.partitions.clone(),
+            idle: Arc::new(crate::queue_idle::IdleWatch::new(
+                store.backend.clone(),
+                extra.clone(),
+            )),
+            extra,
         };
         queue.ensure_groups().await?;
         Ok(queue)
     }
 
-    /// Creates the streams and the consumer group if missing. The group starts at id 0
-    /// so messages accepted before any worker ever ran are still delivered.
+    /// Every partition that may hold mail (see `partitions`).
+    pub fn partitions(&self) -> Vec<Partition> {
+        self.partitions.served()
+    }
+
+    /// Creates the streams and the consumer group of every partition if missing. The
+    /// group starts at id 0 so messages accepted before any worker ever ran are still
+    /// delivered.
     pub async fn ensure_groups(&self) -> Result<(), StoreError> {
-        for stream in MessageStream::ALL {
-            let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(keys::stream(stream))
-                .arg(keys::GROUP)
-                .arg("0")
-                .arg("MKSTREAM")
-                .query_async(&mut self.conn.clone())
-                .await;
-            match created {
-                Err(e) if e.code() != Some("BUSYGROUP") => return Err(e.into()),
-                _ => {}
+        for p in self.partitions() {
+            for stream in MessageStream::ALL {
+                let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(keys::stream(p, stream))
+                    .arg(keys::GROUP)
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query_async(&mut self.conn.clone())
+                    .await;
+                match created {
+                    Err(e) if e.code() != Some("BUSYGROUP") => return Err(e.into()),
+                    _ => {}
+                }
             }
         }
         Ok(())
     }
 
-    /// Up to `count` new entries: transactional first, bulk only when no transactional
-    /// entry waits (topped up from the fair queue first); blocks up to `block` when
-    /// both are empty.
+    /// Up to `count` new entries (a few more when several partitions answer at
+    /// once; they count as read): transactional first, of every partition, bulk only
+    /// when no transactional entry waits (topped up from the fair queue first);
+    /// waits up to `block` when everything is empty.
     pub async fn next_batch(
         &self,
         consumer: &str,
         count: usize,
         block: Duration,
     ) -> Result<Vec<QueueEntry>, StoreError> {
+        let count = count.max(1);
+        let mut entries = self.take_extra(count);
+        if !entries.is_empty() {
+            return Ok(entries);
+        }
+        let partitions = self.partitions();
+        if let [only] = partitions[..] {
+            return self.next_batch_of(only, consumer, count, block).await;
+        }
+        let start = self.idle.next_start(partitions.len());
+        let order: Vec<Partition> = partitions[start..]
+            .iter()
+            .chain(&partitions[..start])
+            .copied()
+            .collect();
+        for stream in MessageStream::ALL {
+            // Bulk: a share each, so a worker never hoards another's campaign.
+            let each = match stream {
+                MessageStream::Transactional => count,
+                MessageStream::Bulk => count.div_ceil(order.len()),
+            };
+            let reads = order.iter().map(|p| async move {
+                if stream == MessageStream::Bulk {
+                    self.feed_bulk(*p, each).await?;
+                }
+                self.read(*p, consumer, each, &[stream], None, &self.conn)
+                    .await
+            });
+            let found = futures_util::future::try_join_all(reads).await?;
+            entries.extend(found.into_iter().flatten());
+            if !entries.is_empty() {
+                return Ok(self.keep_extra(entries, count));
+            }
+        }
+        if block.is_zero() {
+            return Ok(Vec::new());
+        }
+        // Everything is empty: one blocking reader per partition, until one has mail.
+        self.idle
+            .wait(&order, consumer, block.min(MAX_BLOCK))
+            .await?;
+        Ok(self.take_extra(count))
+    }
+
+    /// One partition: transactional first, then bulk, then a blocking read of both.
+    async fn next_batch_of(
+        &self,
+        p: Partition,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
         for stream in MessageStream::ALL {
             if stream == MessageStream::Bulk {
-                self.feed_bulk(count).await?;
+                self.feed_bulk(p, count).await?;
             }
-            let entries = self.read(consumer, count, &[stream], None).await?;
+            let entries = self
+                .read(p, consumer, count, &[stream], None, &self.conn)
+                .await?;
             if !entries.is_empty() {
                 return Ok(entries);
             }
@@ -168,76 +235,76 @@ impl Queue {
         }
         let mut entries = self
             .read(
+                p,
                 consumer,
                 count,
                 &MessageStream::ALL,
                 Some(block.min(MAX_BLOCK)),
+                &self.reader,
             )
             .await?;
         entries.sort_by_key(|e| e.stream != MessageStream::Transactional);
         Ok(entries)
     }
 
+    /// Hands out up to `count` of the entries read earlier, transactional first.
+    fn take_extra(&self, count: usize) -> Vec<QueueEntry> {
+        let mut extra = self
+            .extra
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        extra
+            .make_contiguous()
+            .sort_by_key(|e| e.stream != MessageStream::Transactional);
+        let n = count.min(extra.len());
+        extra.drain(..n).collect()
+    }
+
+    /// Returns `count` of `entries` (transactional first) and keeps the rest.
+    fn keep_extra(&self, mut entries: Vec<QueueEntry>, count: usize) -> Vec<QueueEntry> {
+        entries.sort_by_key(|e| e.stream != MessageStream::Transactional);
+        if entries.len() > count {
+            let rest = entries.split_off(count);
+            self.extra
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(rest);
+        }
+        entries
+    }
+
     /// Moves bulk mail from the fair queue into the bulk stream, tenants interleaved,
     /// keeping the stream's unread part short so a newcomer never waits long.
-    async fn feed_bulk(&self, count: usize) -> Result<u64, StoreError> {
+    async fn feed_bulk(&self, p: Partition, count: usize) -> Result<u64, StoreError> {
         let moved = scripts::FEED_BULK
             .call()
-            .key(keys::fair_bulk())
-            .key(keys::fair_bulk_times())
-            .key(keys::stream(MessageStream::Bulk))
-            .arg(crate::FAIR_BACKLOG)
+            .key(keys::fair_bulk(p))
+            .key(keys::fair_bulk_times(p))
+            .key(keys::stream(p, MessageStream::Bulk))
+            .arg(self.partitions.fair_backlog())
             .arg(count.max(1))
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(reply::int("feed_bulk", moved)?.max(0) as u64)
     }
 
-    async fn read(
+    pub(crate) async fn read(
         &self,
+        p: Partition,
         consumer: &str,
         count: usize,
         streams: &[MessageStream],
         block: Option<Duration>,
+        conn: &Conn,
     ) -> Result<Vec<QueueEntry>, StoreError> {
-        let mut options = StreamReadOptions::default()
-            .group(keys::GROUP, consumer)
-            .count(count);
-        if let Some(block) = block {
-            options = options.block(block.as_millis() as usize);
-        }
-        let stream_keys: Vec<String> = streams.iter().map(|s| keys::stream(*s)).collect();
-        let ids = vec![">"; streams.len()];
-        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-            .arg(&options)
-            .arg("STREAMS")
-            .arg(&stream_keys)
-            .arg(&ids)
-            .query_async(&mut self.reader.clone())
-            .await?;
-        let mut entries = Vec::new();
-        for key in reply.map(|r| r.keys).unwrap_or_default() {
-            let Some(stream) = streams
-                .iter()
-                .copied()
-                .find(|s| keys::stream(*s) == key.key)
-            else {
-                continue;
-            };
-            entries.extend(
-                key.ids
-                    .into_iter()
-                    .filter_map(|entry| to_entry(stream, entry)),
-            );
-        }
-        Ok(entries)
+        read_entries(conn, p, consumer, count, streams, block).await
     }
 
     /// Loads and claims the job behind an entry. The claim, taken atomically with the
     /// read, makes a cancellation wait for this attempt to settle (409) instead of
     /// racing it; [`Queue::settle`] and [`Queue::discard`] release it.
     pub async fn load(&self, entry: &QueueEntry) -> Result<Loaded, StoreError> {
-        let key = keys::message(&entry.message_id);
+        let key = keys::message(entry.partition, &entry.message_id);
         let fields = scripts::CLAIM
             .call()
             .key(&key)
@@ -279,7 +346,7 @@ impl Queue {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("XADD")
-            .arg(keys::lost_entries())
+            .arg(keys::lost_entries(entry.partition))
             .arg("MAXLEN")
             .arg("~")
             .arg(10_000)
@@ -307,14 +374,14 @@ impl Queue {
         let final_ = settlement.retry_at.is_none();
         let mut invocation = scripts::SETTLE.call();
         invocation
-            .key(keys::message(&entry.message_id))
-            .key(keys::message_events(&entry.message_id))
-            .key(keys::stream(entry.stream))
-            .key(keys::delayed())
-            .key(keys::event_stream());
+            .key(keys::message(entry.partition, &entry.message_id))
+            .key(keys::message_events(entry.partition, &entry.message_id))
+            .key(keys::stream(entry.partition, entry.stream))
+            .key(keys::delayed(entry.partition))
+            .key(keys::event_stream(entry.partition));
         if settlement.retry_at.is_some() {
             for name in &settlement.waitlists {
-                invocation.key(keys::waitlist(name));
+                invocation.key(keys::waitlist(entry.partition, name));
             }
         }
         invocation
@@ -347,23 +414,33 @@ impl Queue {
     }
 
     /// Moves up to `count` messages waiting behind the busy destination `name` to
-    /// their streams. Returns how many moved and how many entries are still listed
-    /// (some may be stale: already moved by their fallback time).
+    /// their streams, from every partition. Returns how many moved and how many
+    /// entries are still listed (some may be stale: already moved by their fallback
+    /// time).
     pub async fn release_waiting(&self, name: &str, count: u32) -> Result<(u64, u64), StoreError> {
-        let reply = scripts::RELEASE_WAITING
-            .call()
-            .key(keys::waitlist(name))
-            .key(keys::delayed())
-            .key(keys::stream(MessageStream::Transactional))
-            .key(keys::stream(MessageStream::Bulk))
-            .arg(count)
-            .arg(count.saturating_mul(4).max(16))
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        let mut reply = Reply::new("release_waiting", reply)?;
-        let released = reply.int("released")?.max(0) as u64;
-        let waiting = reply.int("waiting")?.max(0) as u64;
-        reply.end()?;
+        let (mut released, mut waiting) = (0, 0);
+        for p in self.partitions() {
+            let wanted = count.saturating_sub(released as u32);
+            // Once enough moved, only count what the other partitions still hold.
+            let reply = scripts::RELEASE_WAITING
+                .call()
+                .key(keys::waitlist(p, name))
+                .key(keys::delayed(p))
+                .key(keys::stream(p, MessageStream::Transactional))
+                .key(keys::stream(p, MessageStream::Bulk))
+                .arg(wanted)
+                .arg(if wanted == 0 {
+                    0
+                } else {
+                    wanted.saturating_mul(4).max(16)
+                })
+                .invoke_async(&mut self.conn.clone())
+                .await?;
+            let mut reply = Reply::new("release_waiting", reply)?;
+            released += reply.int("released")?.max(0) as u64;
+            waiting += reply.int("waiting")?.max(0) as u64;
+            reply.end()?;
+        }
         Ok((released, waiting))
     }
 
@@ -373,7 +450,7 @@ impl Queue {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("HDEL")
-            .arg(keys::message(&entry.message_id))
+            .arg(keys::message(entry.partition, &entry.message_id))
             .arg(keys::claim_field(&entry.entry_id))
             .ignore();
         let _: () = acknowledge(&mut pipe, entry)
@@ -382,61 +459,85 @@ impl Queue {
         Ok(())
     }
 
-    /// Returns due scheduled and deferred messages to their stream; the count moved.
+    /// Returns due scheduled and deferred messages to their stream, in every
+    /// partition; the count moved.
     pub async fn promote_due(
         &self,
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let moved = scripts::PROMOTE
-            .call()
-            .key(keys::delayed())
-            .key(keys::stream(MessageStream::Transactional))
-            .key(keys::stream(MessageStream::Bulk))
-            .key(keys::fair_bulk())
-            .key(keys::fair_bulk_times())
-            .key(keys::scheduled_bulk_owners())
-            .arg(to_ms(now))
-            .arg(limit)
-            .arg(crate::FAIR_BACKLOG)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(reply::int("promote", moved)?.max(0) as usize)
+        let mut moved = 0;
+        for p in self.partitions() {
+            let count = scripts::PROMOTE
+                .call()
+                .key(keys::delayed(p))
+                .key(keys::stream(p, MessageStream::Transactional))
+                .key(keys::stream(p, MessageStream::Bulk))
+                .key(keys::fair_bulk(p))
+                .key(keys::fair_bulk_times(p))
+                .key(keys::scheduled_bulk_owners(p))
+                .arg(to_ms(now))
+                .arg(limit)
+                .arg(self.partitions.fair_backlog())
+                .invoke_async(&mut self.conn.clone())
+                .await?;
+            moved += reply::int("promote", count)?.max(0) as usize;
+        }
+        Ok(moved)
     }
 
     pub async fn depth(&self) -> Result<QueueDepth, StoreError> {
-        queue_depth(&mut self.conn.clone()).await
+        queue_depth(&mut self.conn.clone(), &self.partitions()).await
     }
 }
 
 /// Adds the acknowledgement and deletion of `entry` to `pipe`.
 fn acknowledge<'a>(pipe: &'a mut redis::Pipeline, entry: &QueueEntry) -> &'a mut redis::Pipeline {
     pipe.cmd("XACK")
-        .arg(keys::stream(entry.stream))
+        .arg(keys::stream(entry.partition, entry.stream))
         .arg(keys::GROUP)
         .arg(&entry.entry_id)
         .ignore()
         .cmd("XDEL")
-        .arg(keys::stream(entry.stream))
+        .arg(keys::stream(entry.partition, entry.stream))
         .arg(&entry.entry_id)
         .ignore()
 }
 
-/// Queue lengths in one round trip (pipelined), with O(1) commands only: XLEN, the
-/// XPENDING summary and ZCARD, never a SCAN (`/metrics` samples this).
-pub(crate) async fn queue_depth(conn: &mut ConnectionManager) -> Result<QueueDepth, StoreError> {
+/// Queue lengths, summed over `partitions`: one pipelined round trip per partition
+/// (all at once), with O(1) commands only: XLEN, the XPENDING summary and ZCARD,
+/// never a SCAN (`/metrics` samples this).
+pub(crate) async fn queue_depth(
+    conn: &mut Conn,
+    partitions: &[Partition],
+) -> Result<QueueDepth, StoreError> {
+    let calls = partitions.iter().map(|p| {
+        let mut conn = conn.clone();
+        async move { partition_depth(&mut conn, *p).await }
+    });
+    let mut total = QueueDepth::default();
+    for depth in futures_util::future::try_join_all(calls).await? {
+        total.transactional += depth.transactional;
+        total.bulk += depth.bulk;
+        total.delayed += depth.delayed;
+        total.in_flight += depth.in_flight;
+    }
+    Ok(total)
+}
+
+async fn partition_depth(conn: &mut Conn, p: Partition) -> Result<QueueDepth, StoreError> {
     let mut pipe = redis::pipe();
     // XPENDING fails with NOGROUP until a worker has created the group; that is
     // "nothing in flight", not a failure (an API-only deployment reads depth too).
     pipe.ignore_errors();
     for stream in MessageStream::ALL {
-        pipe.cmd("XLEN").arg(keys::stream(stream));
+        pipe.cmd("XLEN").arg(keys::stream(p, stream));
         pipe.cmd("XPENDING")
-            .arg(keys::stream(stream))
+            .arg(keys::stream(p, stream))
             .arg(keys::GROUP);
     }
-    pipe.cmd("ZCARD").arg(keys::delayed());
-    pipe.cmd("ZCARD").arg(keys::fair_bulk());
+    pipe.cmd("ZCARD").arg(keys::delayed(p));
+    pipe.cmd("ZCARD").arg(keys::fair_bulk(p));
     let (t_len, t_pending, b_len, b_pending, delayed, fair): (
         u64,
         redis::Value,
@@ -461,24 +562,4 @@ pub(crate) async fn queue_depth(conn: &mut ConnectionManager) -> Result<QueueDep
         delayed,
         in_flight: t_pending + b_pending,
     })
-}
-
-pub(crate) fn to_entry(
-    stream: MessageStream,
-    entry: redis::streams::StreamId,
-) -> Option<QueueEntry> {
-    let message_id = entry
-        .get::<String>(keys::ENTRY_MESSAGE)
-        .and_then(|m| MessageId::parse(&m).ok());
-    match message_id {
-        Some(message_id) => Some(QueueEntry {
-            stream,
-            entry_id: entry.id,
-            message_id,
-        }),
-        None => {
-            tracing::warn!(entry = %entry.id, %stream, "queue entry without a valid message id; skipping");
-            None
-        }
-    }
 }

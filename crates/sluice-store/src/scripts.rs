@@ -27,7 +27,7 @@ use redis::{Script, ScriptInvocation};
 use crate::keys;
 
 mod intake;
-pub use intake::{ACCEPT, FEED_BULK, PROMOTE};
+pub use intake::{ACCEPT, ADMIT, ENQUEUE, FEED_BULK, PROMOTE};
 
 /// The names a family of scripts takes as its first ARGV: the prelude that binds
 /// them and the Rust list, in the same order.
@@ -103,6 +103,10 @@ pub(crate) fn compose(preludes: &[&str], body: &str) -> Script {
 /// See `scripts/take_over.lua`.
 pub static TAKE_OVER: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/take_over.lua")));
+
+/// See `scripts/own_idle.lua`.
+pub static FEED_COPY: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/feed_copy.lua")));
 
 /// See `scripts/own_idle.lua`.
 pub static OWN_IDLE: LazyLock<Script> =

@@ -18,8 +18,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::aio::ConnectionLike;
-
 use crate::{Store, StoreError};
 
 /// How durable a message must be before the API answers 202.
@@ -230,58 +228,127 @@ impl ServerReport {
 }
 
 impl Store {
-    /// Reads the server settings that decide whether a 202 can be trusted.
+    /// Reads the server settings that decide whether a 202 can be trusted. On a
+    /// Redis Cluster every master is asked and the weakest answer is reported (the
+    /// oldest version, an evicting policy, a master without its append-only file or
+    /// with the fewest replicas): a 202 is only as safe as the master that holds it.
     pub async fn server_report(&self) -> Result<ServerReport, StoreError> {
         let mut conn = self.conn();
-        let server = info(&mut conn, "server").await?;
-        let memory = info(&mut conn, "memory").await?;
-        let persistence = info(&mut conn, "persistence").await?;
-        let replication = info(&mut conn, "replication").await?;
-        let appendfsync = match redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("appendfsync")
-            .query_async::<Vec<String>>(&mut conn)
-            .await
-        {
-            Ok(pair) => match pair.as_slice() {
-                [_, value] => Ok(value.clone()),
-                _ => Err("the server did not name it".to_string()),
-            },
-            // A refused command (managed Redis renames or disables CONFIG) is an
-            // answer; a broken connection is not.
-            Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => {
-                return Err(e.into());
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        let field = |map: &HashMap<String, String>, key: &str| {
-            map.get(key)
-                .cloned()
-                .ok_or_else(|| StoreError::corrupt("INFO", format!("no `{key}` field")))
-        };
-        Ok(ServerReport {
-            version: field(&server, "redis_version")?,
-            maxmemory_policy: field(&memory, "maxmemory_policy")?,
-            maxmemory: field(&memory, "maxmemory")?.parse().unwrap_or(0),
-            aof_enabled: field(&persistence, "aof_enabled")? == "1",
-            appendfsync,
-            connected_replicas: field(&replication, "connected_slaves")?
-                .parse()
-                .unwrap_or(0),
-        })
+        let masters = conn.masters().await?;
+        if masters.is_empty() {
+            return report_of(&mut conn, None).await;
+        }
+        let mut weakest: Option<ServerReport> = None;
+        for node in masters {
+            let report = report_of(&mut conn, Some(&node)).await?;
+            weakest = Some(match weakest {
+                None => report,
+                Some(w) => weaker(w, report),
+            });
+        }
+        weakest.ok_or_else(|| StoreError::corrupt("CLUSTER NODES", "no master"))
     }
 }
 
-/// One `INFO <section>` as `field → value`.
-pub(crate) async fn info(
-    conn: &mut impl ConnectionLike,
-    section: &str,
-) -> Result<HashMap<String, String>, StoreError> {
-    let text: String = redis::cmd("INFO").arg(section).query_async(conn).await?;
-    Ok(parse_info(&text))
+/// The weaker of two masters' reports, setting by setting.
+fn weaker(a: ServerReport, b: ServerReport) -> ServerReport {
+    let older = |a: &ServerReport, b: &ServerReport| {
+        let v = |r: &ServerReport| {
+            r.version
+                .split('.')
+                .map(|p| p.parse::<u32>().unwrap_or(0))
+                .collect::<Vec<_>>()
+        };
+        if v(a) <= v(b) {
+            a.version.clone()
+        } else {
+            b.version.clone()
+        }
+    };
+    ServerReport {
+        version: older(&a, &b),
+        maxmemory_policy: if a.maxmemory_policy != "noeviction" {
+            a.maxmemory_policy.clone()
+        } else {
+            b.maxmemory_policy.clone()
+        },
+        maxmemory: a.maxmemory.max(b.maxmemory),
+        aof_enabled: a.aof_enabled && b.aof_enabled,
+        appendfsync: match (&a.appendfsync, &b.appendfsync) {
+            (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+            (Ok(x), Ok(y)) if x == "always" => Ok(y.clone()),
+            (Ok(x), _) => Ok(x.clone()),
+        },
+        connected_replicas: a.connected_replicas.min(b.connected_replicas),
+    }
 }
 
-fn parse_info(text: &str) -> HashMap<String, String> {
+/// Sends `cmd` to `node` (a cluster master), or to the single server.
+async fn ask<T: redis::FromRedisValue>(
+    conn: &mut crate::connection::Conn,
+    node: Option<&crate::NodeAddress>,
+    cmd: &redis::Cmd,
+) -> Result<T, StoreError> {
+    match node {
+        Some(node) => conn.query_at(node, cmd).await,
+        None => conn.query_on("", cmd).await,
+    }
+}
+
+/// One server's report (`node`: a cluster master; `None`: the single server).
+async fn report_of(
+    conn: &mut crate::connection::Conn,
+    node: Option<&crate::NodeAddress>,
+) -> Result<ServerReport, StoreError> {
+    let mut sections = Vec::new();
+    for name in ["server", "memory", "persistence", "replication"] {
+        let text: String = ask(conn, node, redis::cmd("INFO").arg(name)).await?;
+        sections.push(parse_info(&text));
+    }
+    let [server, memory, persistence, replication] =
+        <[_; 4]>::try_from(sections).map_err(|_| StoreError::corrupt("INFO", "four sections"))?;
+    let answer: Result<Vec<String>, StoreError> = ask(
+        conn,
+        node,
+        redis::cmd("CONFIG").arg("GET").arg("appendfsync"),
+    )
+    .await;
+    let appendfsync = match answer {
+        Ok(pair) => match pair.as_slice() {
+            [_, value] => Ok(value.clone()),
+            _ => Err("the server did not name it".to_string()),
+        },
+        // A refused command (managed Redis renames or disables CONFIG) is an
+        // answer; a broken connection is not.
+        Err(StoreError::Redis(e))
+            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() =>
+        {
+            return Err(e.into());
+        }
+        Err(e) => Err(match e {
+            StoreError::Redis(e) => e.to_string(),
+            other => other.to_string(),
+        }),
+    };
+    let field = |map: &HashMap<String, String>, key: &str| {
+        map.get(key)
+            .cloned()
+            .ok_or_else(|| StoreError::corrupt("INFO", format!("no `{key}` field")))
+    };
+    Ok(ServerReport {
+        version: field(&server, "redis_version")?,
+        maxmemory_policy: field(&memory, "maxmemory_policy")?,
+        maxmemory: field(&memory, "maxmemory")?.parse().unwrap_or(0),
+        aof_enabled: field(&persistence, "aof_enabled")? == "1",
+        appendfsync,
+        connected_replicas: field(&replication, "connected_slaves")?
+            .parse()
+            .unwrap_or(0),
+    })
+}
+
+/// An `INFO` reply as `field → value`.
+pub(crate) fn parse_info(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| line.split_once(':'))

@@ -19,8 +19,8 @@ use std::time::Duration;
 use redis::streams::{StreamClaimReply, StreamInfoConsumersReply};
 use sluice_model::MessageStream;
 
-use crate::queue::to_entry;
-use crate::{Queue, QueueEntry, StoreError, keys, scripts};
+use crate::queue_read::to_entry;
+use crate::{Partition, Queue, QueueEntry, StoreError, keys, scripts};
 
 /// Values of the liveness key.
 const ALIVE: &str = "alive";
@@ -33,34 +33,50 @@ impl Queue {
     /// Marks this process alive for `ttl`. Returns whether the key was still there (a
     /// `false` after the first call means the process was cut off long enough for
     /// others to take its entries).
+    ///
+    /// The key is kept in every partition (each partition's takeover checks it in
+    /// the same script as its claim); this is the moment the process also records
+    /// its partition count as in use (see `partitions`).
     pub async fn announce(&self, consumer: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let previous: Option<String> = redis::cmd("SET")
-            .arg(keys::liveness(consumer))
-            .arg(ALIVE)
-            .arg("PX")
-            .arg(ttl.as_millis().max(1) as u64)
-            .arg("GET")
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(previous.as_deref() == Some(ALIVE))
+        let mut cmds = Vec::new();
+        for p in self.partitions() {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(keys::liveness(p, consumer))
+                .arg(ALIVE)
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .arg("GET");
+            cmds.push(cmd);
+        }
+        let previous: Vec<Option<String>> = self.conn.clone().query_each(cmds).await?;
+        self.partitions.refresh(&mut self.conn.clone()).await?;
+        Ok(previous.iter().all(|p| p.as_deref() == Some(ALIVE)))
     }
 
     /// Marks this process stopped: whatever it still holds is taken over by the next
     /// worker that looks, without waiting for its liveness to expire.
     pub async fn retire(&self, consumer: &str) -> Result<(), StoreError> {
-        let _: () = redis::cmd("SET")
-            .arg(keys::liveness(consumer))
-            .arg(GONE)
-            .arg("PX")
-            .arg(GONE_TTL.as_millis() as u64)
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let mut cmds = Vec::new();
+        for p in self.partitions() {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(keys::liveness(p, consumer))
+                .arg(GONE)
+                .arg("PX")
+                .arg(GONE_TTL.as_millis() as u64);
+            cmds.push(cmd);
+        }
+        let _: Vec<()> = self.conn.clone().query_each(cmds).await?;
         Ok(())
     }
 
-    /// Seconds since the Redis server started.
-    pub async fn redis_uptime(&self) -> Result<Duration, StoreError> {
-        let info = crate::server_check::info(&mut self.conn.clone(), "server").await?;
+    /// Seconds since the Redis server holding partition `p` started (on a cluster, a
+    /// master promoted by a failover counts from its promotion's point of view as
+    /// its own start: liveness keys replicated to it are trusted).
+    pub async fn redis_uptime(&self, p: Partition) -> Result<Duration, StoreError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("server");
+        let text: String = self.conn.clone().query_on(&keys::delayed(p), &cmd).await?;
+        let info = crate::server_check::parse_info(&text);
         let seconds = info
             .get("uptime_in_seconds")
             .and_then(|s| s.parse::<u64>().ok())
@@ -70,10 +86,31 @@ impl Queue {
 
     /// Claims for `taker` the pending entries of every other consumer that is not
     /// alive (see the module doc), up to `count` per stream; transactional first.
-    /// With `expired_is_dead` false (Redis restarted less than a period ago), only
-    /// consumers that handed their entries back are taken over.
+    ///
+    /// An expired key counts as dead only once the Redis server holding the
+    /// partition has been up for `settled_in` (live processes had time to announce
+    /// themselves after a restart); a `gone` one always does.
     pub async fn take_over_dead(
         &self,
+        taker: &str,
+        ttl: Duration,
+        count: usize,
+        settled_in: Duration,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        let mut taken = Vec::new();
+        for p in self.partitions() {
+            let expired_is_dead = self.redis_uptime(p).await? >= settled_in;
+            taken.extend(
+                self.take_over_dead_in(p, taker, ttl, count, expired_is_dead)
+                    .await?,
+            );
+        }
+        Ok(taken)
+    }
+
+    async fn take_over_dead_in(
+        &self,
+        p: Partition,
         taker: &str,
         ttl: Duration,
         count: usize,
@@ -81,7 +118,7 @@ impl Queue {
     ) -> Result<Vec<QueueEntry>, StoreError> {
         let mut taken = Vec::new();
         for stream in MessageStream::ALL {
-            let key = keys::stream(stream);
+            let key = keys::stream(p, stream);
             let consumers: StreamInfoConsumersReply = redis::cmd("XINFO")
                 .arg("CONSUMERS")
                 .arg(&key)
@@ -96,7 +133,7 @@ impl Queue {
                 }
                 let reply: StreamClaimReply = scripts::TAKE_OVER
                     .key(&key)
-                    .key(keys::liveness(&consumer.name))
+                    .key(keys::liveness(p, &consumer.name))
                     .arg(keys::GROUP)
                     .arg(&consumer.name)
                     .arg(taker)
@@ -115,7 +152,7 @@ impl Queue {
                         "took over the entries of a stopped worker"
                     );
                 }
-                taken.extend(reply.ids.into_iter().filter_map(|e| to_entry(stream, e)));
+                taken.extend(reply.ids.into_iter().filter_map(|e| to_entry(p, stream, e)));
             }
         }
         Ok(taken)
@@ -131,17 +168,25 @@ impl Queue {
         count: usize,
     ) -> Result<Vec<QueueEntry>, StoreError> {
         let mut found = Vec::new();
-        for stream in MessageStream::ALL {
-            let reply: StreamClaimReply = scripts::OWN_IDLE
-                .key(keys::stream(stream))
-                .arg(keys::GROUP)
-                .arg(consumer)
-                .arg(min_idle.as_millis() as u64)
-                .arg(count.max(1))
-                .invoke_async(&mut self.conn.clone())
-                .await?;
-            found.extend(reply.ids.into_iter().filter_map(|e| to_entry(stream, e)));
+        for p in self.partitions() {
+            for stream in MessageStream::ALL {
+                let reply: StreamClaimReply = scripts::OWN_IDLE
+                    .key(keys::stream(p, stream))
+                    .arg(keys::GROUP)
+                    .arg(consumer)
+                    .arg(min_idle.as_millis() as u64)
+                    .arg(count.max(1))
+                    .invoke_async(&mut self.conn.clone())
+                    .await?;
+                found.extend(reply.ids.into_iter().filter_map(|e| to_entry(p, stream, e)));
+            }
         }
+        // Read ahead and not handed out yet: not lost.
+        let extra = self
+            .extra
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        found.retain(|e| !extra.contains(e));
         Ok(found)
     }
 }

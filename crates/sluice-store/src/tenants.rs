@@ -146,48 +146,57 @@ impl Store {
         let last4 = &secret[secret.len().saturating_sub(4)..];
         let lookup_key = keys::api_key(&hash);
         let record_key = keys::tenant_api_key(tenant, &id);
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        // Tenant record first: were the two writes ever split (Redis Cluster), a key
-        // must never work without being listed and revocable.
-        pipe.hset_multiple(
-            &record_key,
-            &[
-                ("id", id.as_str()),
-                ("name", new.name.as_deref().unwrap_or_default()),
-                ("scopes", &scopes_joined),
-                ("created_at", &created_ms),
-                ("expires_at", &expires_text),
-                ("last4", last4),
-                ("hash", &hash),
-            ],
-        )
-        .ignore();
-        pipe.sadd(keys::tenant_api_keys(tenant), id.as_str())
+        // Two steps, the tenant's record first (the lookup record has no hash tag, so
+        // on a cluster it lives elsewhere): a key must never work without being
+        // listed and revocable.
+        let mut listed = redis::pipe();
+        listed.atomic();
+        listed
+            .hset_multiple(
+                &record_key,
+                &[
+                    ("id", id.as_str()),
+                    ("name", new.name.as_deref().unwrap_or_default()),
+                    ("scopes", &scopes_joined),
+                    ("created_at", &created_ms),
+                    ("expires_at", &expires_text),
+                    ("last4", last4),
+                    ("hash", &hash),
+                ],
+            )
             .ignore();
-        pipe.hset_multiple(
-            &lookup_key,
-            &[
-                ("id", id.as_str()),
-                ("tenant", tenant.as_str()),
-                ("scopes", &scopes_joined),
-                ("created_at", &created_ms),
-                ("expires_at", &expires_text),
-            ],
-        )
-        .ignore();
+        listed
+            .sadd(keys::tenant_api_keys(tenant), id.as_str())
+            .ignore();
+        let mut lookup = redis::pipe();
+        lookup.atomic();
+        lookup
+            .hset_multiple(
+                &lookup_key,
+                &[
+                    ("id", id.as_str()),
+                    ("tenant", tenant.as_str()),
+                    ("scopes", &scopes_joined),
+                    ("created_at", &created_ms),
+                    ("expires_at", &expires_text),
+                ],
+            )
+            .ignore();
         if let Some(expires_ms) = expires_ms {
             let retention = self.retention.as_millis() as i64;
-            pipe.cmd("PEXPIREAT")
+            lookup
+                .cmd("PEXPIREAT")
                 .arg(&lookup_key)
                 .arg(expires_ms + EXPIRED_KEY_GRACE_MS)
                 .ignore();
-            pipe.cmd("PEXPIREAT")
+            listed
+                .cmd("PEXPIREAT")
                 .arg(&record_key)
                 .arg(expires_ms + retention)
                 .ignore();
         }
-        let _: () = pipe.query_async(&mut self.conn()).await?;
+        let _: () = listed.query_async(&mut self.conn()).await?;
+        let _: () = lookup.query_async(&mut self.conn()).await?;
         Ok(ApiKeyCreated {
             id,
             tenant_id: tenant.clone(),
@@ -264,12 +273,11 @@ impl Store {
     /// Revokes a key of `tenant`; `false` when the tenant has no such key (another
     /// tenant's key id included). Revoking again is harmless and still succeeds.
     ///
-    /// The lookup record is deleted and the tenant record marked in one MULTI, so the
-    /// key fails on the very next request on every node and the listing agrees. The
-    /// lookup key `sluice:v1:api-key:<hash>` carries no hash tag (a request knows only
-    /// the secret, not the tenant), so on Redis Cluster the two keys live in different
-    /// slots and this MULTI would be refused: there it must become two steps in the
-    /// order written here, the DEL first, so that a half-done revocation leaves a key
+    /// The lookup record is deleted, then the tenant record marked, so the key fails
+    /// on the very next request on every node. The lookup key
+    /// `sluice:v1:api-key:<hash>` carries no hash tag (a request knows only the
+    /// secret, not the tenant), so on Redis Cluster the two keys live in different
+    /// slots: two steps, the DEL first, so that a half-done revocation leaves a key
     /// that no longer works, and a retry finishes the marking.
     pub async fn revoke_api_key(
         &self,
@@ -281,10 +289,9 @@ impl Store {
         let Some(hash) = hash.filter(|h| !h.is_empty()) else {
             return Ok(false);
         };
+        let _: () = self.conn().del(keys::api_key(&hash)).await?;
         let mut pipe = redis::pipe();
         pipe.atomic()
-            .del(keys::api_key(&hash))
-            .ignore()
             .hset_nx(&record_key, "revoked_at", now_ms())
             .ignore()
             .pexpire(&record_key, self.retention.as_millis() as i64)

@@ -117,12 +117,18 @@ impl Store {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for target in &targets {
-            pipe.hgetall(key(target));
-        }
-        let all: Vec<std::collections::HashMap<String, String>> =
-            pipe.query_async(&mut conn).await?;
+        let all: Vec<std::collections::HashMap<String, String>> = conn
+            .query_each(
+                targets
+                    .iter()
+                    .map(|target| {
+                        let mut cmd = redis::cmd("HGETALL");
+                        cmd.arg(key(target));
+                        cmd
+                    })
+                    .collect(),
+            )
+            .await?;
         let number = |fields: &std::collections::HashMap<String, String>, name: &str| {
             fields.get(name).and_then(|v| v.parse::<i64>().ok())
         };

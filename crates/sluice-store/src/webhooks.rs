@@ -246,11 +246,16 @@ impl Store {
         if wanted.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut pipe = redis::pipe();
-        for (tenant, id) in wanted {
-            pipe.hgetall(keys::webhook(tenant, id));
-        }
-        let replies: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await?;
+        // Tenants are in different slots on a cluster: one command each.
+        let cmds = wanted
+            .iter()
+            .map(|(tenant, id)| {
+                let mut cmd = redis::cmd("HGETALL");
+                cmd.arg(keys::webhook(tenant, id));
+                cmd
+            })
+            .collect();
+        let replies: Vec<HashMap<String, String>> = self.conn().query_each(cmds).await?;
         let mut found = HashMap::new();
         for ((tenant, id), fields) in wanted.iter().zip(replies) {
             if fields.is_empty() {

@@ -240,7 +240,7 @@ async fn a_dead_consumers_entries_are_taken_over_once_its_liveness_expires() {
     // While its key lives, nothing is taken, however long the delivery lasts.
     assert!(
         queue
-            .take_over_dead("alive", ttl, 10, true)
+            .take_over_dead("alive", ttl, 10, Duration::ZERO)
             .await
             .unwrap()
             .is_empty()
@@ -249,19 +249,22 @@ async fn a_dead_consumers_entries_are_taken_over_once_its_liveness_expires() {
     // Right after a Redis restart an expired key proves nothing yet.
     assert!(
         queue
-            .take_over_dead("alive", ttl, 10, false)
+            .take_over_dead("alive", ttl, 10, Duration::MAX)
             .await
             .unwrap()
             .is_empty()
     );
-    let taken = queue.take_over_dead("alive", ttl, 10, true).await.unwrap();
+    let taken = queue
+        .take_over_dead("alive", ttl, 10, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].message_id, id);
     // Only once: a second look (or a second taker) finds nothing, and the dead
     // consumer, now without entries, leaves the group.
     assert!(
         queue
-            .take_over_dead("other", ttl, 10, true)
+            .take_over_dead("other", ttl, 10, Duration::ZERO)
             .await
             .unwrap()
             .is_empty()
@@ -303,7 +306,7 @@ async fn a_stopped_consumer_hands_its_entries_back_at_once() {
     );
     assert!(
         queue
-            .take_over_dead("next", ttl, 10, false)
+            .take_over_dead("next", ttl, 10, Duration::MAX)
             .await
             .unwrap()
             .is_empty()
@@ -312,7 +315,7 @@ async fn a_stopped_consumer_hands_its_entries_back_at_once() {
     queue.retire("draining").await.unwrap();
     assert_eq!(
         queue
-            .take_over_dead("next", ttl, 10, false)
+            .take_over_dead("next", ttl, 10, Duration::MAX)
             .await
             .unwrap()
             .len(),
@@ -337,7 +340,7 @@ async fn a_consumer_without_liveness_is_dead_only_once_idle_for_a_period() {
     let ttl = Duration::from_millis(400);
     assert!(
         queue
-            .take_over_dead("new", ttl, 10, true)
+            .take_over_dead("new", ttl, 10, Duration::ZERO)
             .await
             .unwrap()
             .is_empty()
@@ -345,7 +348,7 @@ async fn a_consumer_without_liveness_is_dead_only_once_idle_for_a_period() {
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert_eq!(
         queue
-            .take_over_dead("new", ttl, 10, true)
+            .take_over_dead("new", ttl, 10, Duration::ZERO)
             .await
             .unwrap()
             .len(),

@@ -31,7 +31,7 @@ async fn an_empty_redis_is_marked_with_this_version() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(marker.as_deref(), Some("1"));
+    assert_eq!(marker.as_deref(), Some("2"));
     // And a second process finds it and goes on.
     connect(&redis).await.unwrap();
 }
@@ -43,14 +43,14 @@ async fn a_newer_schema_is_refused() {
     let mut conn = raw(&redis).await;
     let _: () = redis::cmd("SET")
         .arg("sluice:schema")
-        .arg("2")
+        .arg("3")
         .query_async(&mut conn)
         .await
         .unwrap();
     match connect(&redis).await {
         Err(StoreError::SchemaTooNew {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
         }) => {}
         Err(other) => panic!("{other}"),
         Ok(_) => panic!("a newer schema was accepted"),
@@ -126,6 +126,7 @@ async fn keys_from_before_versions_are_moved_under_the_version() {
             "other",
             "sluice:notours",
             "sluice:schema",
+            "sluice:v1:queue:partitions",
             "sluice:v1:secret",
             "sluice:v1:throttle:{k}:1:1000",
             moved_record.as_str(),
@@ -145,4 +146,74 @@ async fn keys_from_before_versions_are_moved_under_the_version() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].stream, MessageStream::Transactional);
     assert_eq!(entries[0].message_id, id);
+}
+
+#[tokio::test]
+async fn version_1_quota_and_idempotency_keys_move_to_the_tenant_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
+    let mut conn = raw(&redis).await;
+    let tenant = "ten_01jd4k5q8z6y2x1w0v9t8s7r6p";
+    let _: () = redis::pipe()
+        .cmd("SET")
+        .arg("sluice:schema")
+        .arg("1")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("sluice:v1:{{sluice:q0}}:quota:{tenant}"))
+        .arg("bulk.per_day")
+        .arg("7")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("sluice:v1:{{sluice:q0}}:quota:{tenant}:bulk:day"))
+        .arg("s")
+        .arg("3")
+        .ignore()
+        .cmd("SET")
+        .arg(format!("sluice:v1:{{sluice:q0}}:idem:{tenant}:abc"))
+        .arg("fp\nmsg_x\nqueued")
+        .arg("EX")
+        .arg(3600)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    connect(&redis).await.unwrap();
+
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("sluice:v1:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    let scope = format!("sluice:v1:{{sluice:t:{tenant}}}");
+    assert_eq!(
+        keys,
+        [
+            "sluice:v1:queue:partitions".to_string(),
+            format!("{scope}:idem:abc"),
+            format!("{scope}:quota"),
+            format!("{scope}:quota:bulk:day"),
+        ]
+    );
+    let per_day: String = redis::cmd("HGET")
+        .arg(format!("{scope}:quota"))
+        .arg("bulk.per_day")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(per_day, "7");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{scope}:idem:abc"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((3000..=3600).contains(&ttl), "{ttl}");
+    let marker: String = redis::cmd("GET")
+        .arg("sluice:schema")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(marker, "2");
 }

@@ -32,6 +32,7 @@ mod http;
 mod inbound;
 pub mod keys;
 mod metrics;
+mod queue;
 pub mod settings;
 mod templates;
 mod webhooks;
@@ -40,6 +41,7 @@ pub use durability::{DurabilityConfig, DurabilityMode, startup_refusal};
 pub use http::HttpConfig;
 pub use inbound::{InboundConfig, InboundLimits};
 pub use metrics::MetricsConfig;
+pub use queue::QueueConfig;
 pub use sluice_delivery::config::{
     AdaptiveSettings, DeliveryConfig, IpPoolConfig, RouteConfig, WarmupConfig,
 };
@@ -109,6 +111,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[metrics]`: the `/metrics` token and the metrics-only listener.
     pub metrics: MetricsConfig,
+    /// `[queue]`: the queue's partitions.
+    pub queue: QueueConfig,
     /// Limits of the inbound SMTP listener (`[inbound]`, `SLUICE_INBOUND_<KEY>`).
     pub inbound: InboundConfig,
 }
@@ -185,6 +189,7 @@ impl Default for Config {
             durability: DurabilityConfig::default(),
             http: HttpConfig::default(),
             metrics: MetricsConfig::default(),
+            queue: QueueConfig::default(),
             inbound: InboundConfig::default(),
         }
     }
@@ -263,6 +268,7 @@ impl Config {
         self.durability_requirements()?;
         self.http_limits()?;
         self.validate_metrics()?;
+        self.validate_queue()?;
         self.inbound_limits()?;
         Ok(())
     }
@@ -300,9 +306,23 @@ fn check_redis_url(url: &str) -> anyhow::Result<()> {
         || url.starts_with("redis+unix://")
     {
         Ok(())
+    } else if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
+        let hosts = url.split_once("://").map_or("", |(_, rest)| rest);
+        let hosts = hosts.rsplit_once('@').map_or(hosts, |(_, hosts)| hosts);
+        if hosts
+            .trim_matches('/')
+            .split(',')
+            .any(|h| !h.trim().is_empty())
+        {
+            Ok(())
+        } else {
+            bail!(
+                "invalid configuration: `redis_url` (SLUICE_REDIS_URL) names no cluster node: use redis+cluster://host:port,host:port"
+            )
+        }
     } else {
         bail!(
-            "invalid configuration: `redis_url` (SLUICE_REDIS_URL) must start with redis:// or rediss://"
+            "invalid configuration: `redis_url` (SLUICE_REDIS_URL) must start with redis://, rediss://, or redis+cluster:// (rediss+cluster://) for a Redis Cluster"
         )
     }
 }

@@ -67,7 +67,7 @@ async fn run_on(
         config.dkim_key_encryption_key = Some(dev_encryption_key(data_dir)?);
     }
 
-    let store = Store::connect(&config.redis_url, config.retention)
+    let store = Store::connect_with(&config.redis_url, config.store_options())
         .await?
         .with_key_sealer(config.key_sealer()?);
     let tenant = store.ensure_labeled_tenant("dev", "dev").await?;

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sluice_model::{MessageId, OutboundMessage, Scope, SendMessageRequest};
-use sluice_store::NewMessage;
+use sluice_store::{AcceptOutcome, NewMessage};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -133,24 +133,27 @@ async fn send_batch(
         .store
         .accept_messages(&news, &state.settings.quotas)
         .await?;
-    let stored = outcome.outcomes.len();
-    for (prepared, outcome) in ready.iter().zip(outcome.outcomes) {
-        results[prepared.index] =
-            Some(accepted(outcome, prepared.message.stream).map(|(accepted, _)| accepted));
-    }
-    // Redis failed after some chunks were stored: those stand (they will be sent), and
-    // each message after them gets its own 503, so a client retries only those.
-    if let Some(error) = outcome.interrupted {
+    // Redis failed after some messages were stored: those stand (they will be sent),
+    // and each message not stored gets its own 503, so a client retries only those.
+    let failure = outcome.interrupted.map(|error| {
+        let stored = outcome
+            .outcomes
+            .iter()
+            .filter(|o| !matches!(o, AcceptOutcome::NotStored))
+            .count();
         tracing::warn!(%error, stored, "a batch was cut short by a Redis error");
-        let out_of_memory = error.is_out_of_memory();
-        let cause = Cause::new(error);
-        for prepared in &ready[stored..] {
-            results[prepared.index] = Some(Err(if out_of_memory {
-                ApiError::StorageFull(cause.clone())
-            } else {
-                ApiError::Unavailable(cause.clone())
-            }));
-        }
+        (error.is_out_of_memory(), Cause::new(error))
+    });
+    for (prepared, outcome) in ready.iter().zip(outcome.outcomes) {
+        results[prepared.index] = Some(match (&outcome, &failure) {
+            (AcceptOutcome::NotStored, Some((true, cause))) => {
+                Err(ApiError::StorageFull(cause.clone()))
+            }
+            (AcceptOutcome::NotStored, Some((false, cause))) => {
+                Err(ApiError::Unavailable(cause.clone()))
+            }
+            _ => accepted(outcome, prepared.message.stream).map(|(accepted, _)| accepted),
+        });
     }
 
     // Each refused message's server-side cause goes to the log, as an error response's does.

@@ -134,6 +134,12 @@ pub(crate) fn accepted(
         AcceptOutcome::Conflict { id } => Err(ApiError::Conflict(format!(
             "Idempotency-Key was already used with a different body (for message {id})"
         ))),
+        AcceptOutcome::InProgress { id } => Err(ApiError::Conflict(format!(
+            "a request with this Idempotency-Key is still being stored (message {id}); retry in a second"
+        ))),
+        AcceptOutcome::NotStored => Err(ApiError::Unavailable(crate::problem::Cause::new(
+            "the message was not stored (Redis failed on the way)",
+        ))),
         AcceptOutcome::OverQuota {
             stream,
             limit,

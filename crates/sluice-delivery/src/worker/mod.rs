@@ -243,12 +243,9 @@ impl Worker {
                     .next_batch(&config.consumer, held.len(), Duration::from_secs(1))
                     .await
                 {
-                    Ok(batch) => {
-                        for entry in &batch {
-                            self.own(entry);
-                        }
-                        entries = batch
-                    }
+                    // An entry recovery has just taken (it sat read ahead for a
+                    // while) is already on its way: never twice.
+                    Ok(batch) => entries = batch.into_iter().filter(|e| self.own(e)).collect(),
                     Err(e) => {
                         tracing::warn!(error = %e, "reading the queue failed; retrying");
                         // The streams or the group may have been deleted (FLUSHALL, a

@@ -97,13 +97,12 @@ impl Worker {
             return Ok(());
         }
         let settled_in = config.liveness_ttl + config.liveness_ttl / 4;
-        let expired_is_dead = queue.redis_uptime().await? >= settled_in;
         let taken = queue
             .take_over_dead(
                 &config.consumer,
                 config.liveness_ttl,
                 per_stream,
-                expired_is_dead,
+                settled_in,
             )
             .await?;
         let lost = queue

@@ -79,39 +79,25 @@ impl Store {
     /// tenants' domain sets, so it runs once per process start, not per tick.
     pub async fn backfill_domain_checks(&self, due: OffsetDateTime) -> Result<usize, StoreError> {
         let mut conn = self.conn();
-        let mut cursor: u64 = 0;
         let mut added = 0;
-        loop {
-            let (next, sets): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(keys::TENANT_DOMAINS_PATTERN)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
-            for set in sets {
-                let Some(tenant) =
-                    keys::tenant_of_domains_set(&set).and_then(|t| TenantId::parse(t).ok())
-                else {
-                    continue;
-                };
-                let names: Vec<String> = conn.smembers(&set).await?;
-                if names.is_empty() {
-                    continue;
-                }
-                let mut cmd = redis::cmd("ZADD");
-                cmd.arg(keys::domain_checks()).arg("NX");
-                for name in &names {
-                    cmd.arg(to_ms(due)).arg(member(&tenant, name));
-                }
-                let n: usize = cmd.query_async(&mut conn).await?;
-                added += n;
+        for set in conn.scan_keys(keys::TENANT_DOMAINS_PATTERN).await? {
+            let Some(tenant) =
+                keys::tenant_of_domains_set(&set).and_then(|t| TenantId::parse(t).ok())
+            else {
+                continue;
+            };
+            let names: Vec<String> = conn.smembers(&set).await?;
+            if names.is_empty() {
+                continue;
             }
-            if next == 0 {
-                return Ok(added);
+            let mut cmd = redis::cmd("ZADD");
+            cmd.arg(keys::domain_checks()).arg("NX");
+            for name in &names {
+                cmd.arg(to_ms(due)).arg(member(&tenant, name));
             }
-            cursor = next;
+            let n: usize = cmd.query_async(&mut conn).await?;
+            added += n;
         }
+        Ok(added)
     }
 }

@@ -24,9 +24,39 @@ use super::{Lua, MESSAGE_NAMES};
 /// Server time, the unread count of a stream and the fair-queue insert.
 const FAIR_QUEUE: &str = include_str!("fair_queue.lua");
 
-/// Accepts a chunk of one tenant's messages, quotas checked (see `accept.lua`).
-pub static ACCEPT: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(&MESSAGE_NAMES, &[FAIR_QUEUE], include_str!("accept.lua")));
+/// The tenant's quotas and Idempotency-Keys (see `quota.lua`).
+const QUOTA: &str = include_str!("quota.lua");
+
+/// Storing and queueing one admitted message (see `enqueue_message.lua`).
+const ENQUEUE_MESSAGE: &str = include_str!("enqueue_message.lua");
+
+/// Accepts a chunk of one tenant's messages on a single server, quotas checked, in
+/// one call (see `accept.lua`).
+pub static ACCEPT: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        &MESSAGE_NAMES,
+        &[FAIR_QUEUE, QUOTA, ENQUEUE_MESSAGE],
+        include_str!("accept.lua"),
+    )
+});
+
+/// A cluster's first accept call, in the tenant's slot (see `admit.lua`).
+pub static ADMIT: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        &MESSAGE_NAMES,
+        &[FAIR_QUEUE, QUOTA],
+        include_str!("admit.lua"),
+    )
+});
+
+/// A cluster's second accept call, in the partition's slot (see `enqueue.lua`).
+pub static ENQUEUE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        &MESSAGE_NAMES,
+        &[FAIR_QUEUE, ENQUEUE_MESSAGE],
+        include_str!("enqueue.lua"),
+    )
+});
 
 /// Moves due delayed members back to their stream (see `promote.lua`).
 pub static PROMOTE: LazyLock<Lua> =

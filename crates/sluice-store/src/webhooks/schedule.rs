@@ -349,12 +349,17 @@ impl Store {
         Ok(n)
     }
 
-    /// Takes or renews the fan-out lease for `holder`: `true` while it holds it.
-    /// The tenant feeds take events in id order only (see `events`), so one process
-    /// at a time copies them.
-    pub async fn lead_fanout(&self, holder: &str, lease: Duration) -> Result<bool, StoreError> {
+    /// Takes or renews partition `p`'s fan-out lease for `holder`: `true` while it
+    /// holds it. A partition's events are copied in order (see `events`), so one
+    /// process at a time copies them.
+    pub async fn lead_fanout(
+        &self,
+        p: crate::Partition,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
         let held = LEAD
-            .key(keys::fanout_leader())
+            .key(keys::fanout_leader(p))
             .arg(holder)
             .arg(lease.as_millis() as u64)
             .invoke_async(&mut self.conn())
@@ -362,9 +367,9 @@ impl Store {
         Ok(reply::int("fanout_lead", held)? == 1)
     }
 
-    pub async fn resign_fanout(&self, holder: &str) -> Result<(), StoreError> {
+    pub async fn resign_fanout(&self, p: crate::Partition, holder: &str) -> Result<(), StoreError> {
         let resigned = RESIGN
-            .key(keys::fanout_leader())
+            .key(keys::fanout_leader(p))
             .arg(holder)
             .invoke_async(&mut self.conn())
             .await?;

@@ -21,6 +21,7 @@ pub const SECTIONS: &[&str] = &[
     "http",
     "metrics",
     "inbound",
+    "queue",
 ];
 
 /// The key an environment variable (without `SLUICE_`) sets: `DELIVERY_DRAIN_TIMEOUT`

@@ -29,6 +29,7 @@ fn job(addresses: &[&str]) -> DeliveryJob {
     let id = MessageId::generate();
     DeliveryJob {
         entry: QueueEntry {
+            partition: sluice_store::Partition(0),
             stream: MessageStream::Transactional,
             entry_id: "1-0".into(),
             message_id: id,

@@ -1,0 +1,174 @@
+//! Waiting for mail when the queue has several partitions.
+//!
+//! One blocking read cannot span partitions (their keys are in different hash
+//! slots), so a worker that found every partition empty arms one reader per
+//! partition, each blocking on that partition's two streams on its own connection.
+//! The first entry any of them reads wakes the worker. A read that Redis answered
+//! is never thrown away: whatever a reader gets, even after the worker moved on, goes
+//! to the queue's `extra` entries, which the next `next_batch` hands out first.
+//! Readers stop blocking as soon as the worker is busy again (they are disarmed and
+//! finish their current read, at most [`READ_BLOCK`] later).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use sluice_model::MessageStream;
+use tokio::sync::{Notify, watch};
+
+use crate::connection::Backend;
+use crate::queue_read::{MAX_BLOCK, QueueEntry, read_entries};
+use crate::{Partition, StoreError};
+
+/// How long one idle read blocks before it checks whether it is still wanted.
+const READ_BLOCK: Duration = Duration::from_secs(1);
+
+pub(crate) struct IdleWatch {
+    backend: Backend,
+    /// Where the next scan of the partitions starts (round robin).
+    start: AtomicUsize,
+    shared: Arc<Shared>,
+    /// The reader task of each (partition, consumer) started so far.
+    readers: Mutex<HashMap<(Partition, String), ()>>,
+}
+
+struct Shared {
+    /// Whether readers should block for mail (the worker found nothing).
+    armed: watch::Sender<bool>,
+    /// A reader found entries.
+    found: Notify,
+    /// The queue's entries read beyond what was asked for.
+    extra: Arc<Mutex<VecDeque<QueueEntry>>>,
+}
+
+impl IdleWatch {
+    pub(crate) fn new(backend: Backend, extra: Arc<Mutex<VecDeque<QueueEntry>>>) -> Self {
+        let (armed, _) = watch::channel(false);
+        Self {
+            backend,
+            start: AtomicUsize::new(0),
+            shared: Arc::new(Shared {
+                armed,
+                found: Notify::new(),
+                extra,
+            }),
+            readers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The partition a scan starts at, rotating so none is always last.
+    pub(crate) fn next_start(&self, partitions: usize) -> usize {
+        self.start.fetch_add(1, Ordering::Relaxed) % partitions.max(1)
+    }
+
+    /// Blocks every partition's reader until one finds mail or `block` passes; the
+    /// mail is then in the queue's `extra` entries.
+    pub(crate) async fn wait(
+        &self,
+        partitions: &[Partition],
+        consumer: &str,
+        block: Duration,
+    ) -> Result<(), StoreError> {
+        self.start_readers(partitions, consumer);
+        let found = self.shared.found.notified();
+        tokio::pin!(found);
+        found.as_mut().enable();
+        let has_extra = || {
+            !self
+                .shared
+                .extra
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_empty()
+        };
+        if !has_extra() {
+            self.shared.armed.send_replace(true);
+            let _ = tokio::time::timeout(block, found).await;
+            self.shared.armed.send_replace(false);
+        }
+        Ok(())
+    }
+
+    fn start_readers(&self, partitions: &[Partition], consumer: &str) {
+        let mut readers = self
+            .readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for p in partitions {
+            let key = (*p, consumer.to_string());
+            if readers.contains_key(&key) {
+                continue;
+            }
+            readers.insert(key, ());
+            let shared = Arc::downgrade(&self.shared);
+            let armed = self.shared.armed.subscribe();
+            tokio::spawn(read_when_armed(
+                self.backend.clone(),
+                *p,
+                consumer.to_string(),
+                shared,
+                armed,
+            ));
+        }
+    }
+}
+
+/// One partition's reader: while armed, blocking reads of both streams; stops when
+/// the queue is gone.
+async fn read_when_armed(
+    backend: Backend,
+    p: Partition,
+    consumer: String,
+    shared: Weak<Shared>,
+    mut armed: watch::Receiver<bool>,
+) {
+    let mut conn = None;
+    loop {
+        while !*armed.borrow_and_update() {
+            if armed.changed().await.is_err() {
+                return;
+            }
+        }
+        if conn.is_none() {
+            match backend.connect(MAX_BLOCK + Duration::from_secs(10)).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::debug!(partition = %p, error = %e, "idle reader could not connect");
+                    tokio::time::sleep(READ_BLOCK).await;
+                    continue;
+                }
+            }
+        }
+        let Some(reader) = &conn else { continue };
+        let read = read_entries(
+            reader,
+            p,
+            &consumer,
+            1,
+            &MessageStream::ALL,
+            Some(READ_BLOCK),
+        )
+        .await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match read {
+            Ok(entries) if !entries.is_empty() => {
+                shared
+                    .extra
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(entries);
+                shared.found.notify_waiters();
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // The group may not exist yet (a partition nobody has served): the
+                // worker's error path creates it; meanwhile do not spin.
+                tracing::debug!(partition = %p, error = %e, "idle read failed");
+                tokio::time::sleep(READ_BLOCK).await;
+            }
+        }
+    }
+}
