@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+pub mod cluster;
 mod leftover;
+
+pub use cluster::EmbeddedCluster;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedRedisError {
@@ -33,6 +36,8 @@ pub enum EmbeddedRedisError {
         "a redis-server left by an earlier run (pid {pid}) still serves {dir} and did not stop; stop it and start again"
     )]
     Leftover { dir: PathBuf, pid: u32 },
+    #[error("the redis cluster under {dir} did not form: {reason}")]
+    Cluster { dir: PathBuf, reason: String },
 }
 
 pub struct EmbeddedRedis {
@@ -96,6 +101,18 @@ impl EmbeddedRedis {
             }
         }
         Err(last_error.unwrap_or(EmbeddedRedisError::NotInstalled))
+    }
+
+    /// Starts redis-server on exactly `port`, once: for callers that choose their own
+    /// ports (the cluster, whose bus needs `port + 10000` free too) and retry themselves.
+    async fn start_on_port(
+        dir: &Path,
+        port: u16,
+        persist: bool,
+        args: &[&str],
+    ) -> Result<Self, EmbeddedRedisError> {
+        let (binary, dir) = prepare(dir).await?;
+        Self::spawn(&binary, &dir, port, persist, false, args).await
     }
 
     async fn spawn(
