@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+pub mod cluster;
 mod leftover;
+
+pub use cluster::EmbeddedCluster;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedRedisError {
@@ -33,6 +36,8 @@ pub enum EmbeddedRedisError {
         "a redis-server left by an earlier run (pid {pid}) still serves {dir} and did not stop; stop it and start again"
     )]
     Leftover { dir: PathBuf, pid: u32 },
+    #[error("the redis cluster under {dir} did not form: {reason}")]
+    Cluster { dir: PathBuf, reason: String },
 }
 
 pub struct EmbeddedRedis {
@@ -85,19 +90,7 @@ impl EmbeddedRedis {
         detach: bool,
         args: &[&str],
     ) -> Result<Self, EmbeddedRedisError> {
-        let binary = find_on_path("redis-server").ok_or(EmbeddedRedisError::NotInstalled)?;
-        std::fs::create_dir_all(dir).map_err(|source| EmbeddedRedisError::Directory {
-            path: dir.into(),
-            source,
-        })?;
-        let dir = dir
-            .canonicalize()
-            .map_err(|source| EmbeddedRedisError::Directory {
-                path: dir.into(),
-                source,
-            })?;
-        // Never two servers on one directory: one left by a killed parent goes first.
-        leftover::stop_leftovers(&dir).await?;
+        let (binary, dir) = prepare(dir).await?;
         let mut last_error = None;
         // A port found free can be taken before redis binds it; try a few.
         for _ in 0..5 {
@@ -108,6 +101,18 @@ impl EmbeddedRedis {
             }
         }
         Err(last_error.unwrap_or(EmbeddedRedisError::NotInstalled))
+    }
+
+    /// Starts redis-server on exactly `port`, once: for callers that choose their own
+    /// ports (the cluster, whose bus needs `port + 10000` free too) and retry themselves.
+    async fn start_on_port(
+        dir: &Path,
+        port: u16,
+        persist: bool,
+        args: &[&str],
+    ) -> Result<Self, EmbeddedRedisError> {
+        let (binary, dir) = prepare(dir).await?;
+        Self::spawn(&binary, &dir, port, persist, false, args).await
     }
 
     async fn spawn(
@@ -171,7 +176,9 @@ impl EmbeddedRedis {
             if let Ok(Some(_)) = redis.child.try_wait() {
                 break;
             }
-            if redis.ping().await {
+            // Our own server, not another one that got the port first (it then
+            // answers while ours is still failing to bind).
+            if redis.child.id().is_some() && redis.server_pid().await == redis.child.id() {
                 return Ok(redis);
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -180,17 +187,18 @@ impl EmbeddedRedis {
         Err(EmbeddedRedisError::NotReady { port, log })
     }
 
-    async fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
-        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-            return false;
-        };
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
+    /// The pid of the server answering on our port (`INFO server`'s `process_id`).
+    async fn server_pid(&self) -> Option<u32> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
             .await
-            .is_ok()
+            .ok()?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     pub fn url(&self) -> String {
@@ -205,12 +213,32 @@ impl EmbeddedRedis {
         &self.dir
     }
 
+    /// The pid of the redis-server process, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// SIGKILLs redis-server (no shutdown, no append-only file flush), as a crash
+    /// would, and waits for it to be gone.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Asks redis to shut down (flushing its append-only file), then makes sure it is gone.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.shutdown(&[]).await;
+    }
+
+    /// `SHUTDOWN` with `args` (e.g. `NOSAVE`), then SIGKILL if redis is still there
+    /// after a few seconds.
+    async fn shutdown(mut self, args: &[&str]) {
         if let Ok(client) = redis::Client::open(self.url())
             && let Ok(mut conn) = client.get_multiplexed_async_connection().await
         {
-            let _ = redis::cmd("SHUTDOWN").query_async::<()>(&mut conn).await;
+            let _ = redis::cmd("SHUTDOWN")
+                .arg(args)
+                .query_async::<()>(&mut conn)
+                .await;
         }
         if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
             .await
@@ -219,6 +247,24 @@ impl EmbeddedRedis {
             let _ = self.child.kill().await;
         }
     }
+}
+
+/// Finds redis-server and creates `dir`, returning its canonical path. Never two
+/// servers on one directory: one left there by a killed parent is stopped first.
+async fn prepare(dir: &Path) -> Result<(PathBuf, PathBuf), EmbeddedRedisError> {
+    let binary = find_on_path("redis-server").ok_or(EmbeddedRedisError::NotInstalled)?;
+    std::fs::create_dir_all(dir).map_err(|source| EmbeddedRedisError::Directory {
+        path: dir.into(),
+        source,
+    })?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|source| EmbeddedRedisError::Directory {
+            path: dir.into(),
+            source,
+        })?;
+    leftover::stop_leftovers(&dir).await?;
+    Ok((binary, dir))
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -235,4 +281,23 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
         ])
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_on_a_taken_port_is_not_taken_for_ours() {
+        let first_dir = tempfile::tempdir().expect("temp dir");
+        let second_dir = tempfile::tempdir().expect("temp dir");
+        let first = EmbeddedRedis::start(first_dir.path(), false)
+            .await
+            .expect("first starts");
+
+        let (binary, dir) = prepare(second_dir.path()).await.expect("second dir");
+        let second = EmbeddedRedis::spawn(&binary, &dir, first.port(), false, false, &[]).await;
+        assert!(matches!(second, Err(EmbeddedRedisError::NotReady { .. })));
+        first.stop().await;
+    }
 }
