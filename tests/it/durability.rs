@@ -45,7 +45,7 @@ async fn env_on(
     sluice_events::install_tls_provider();
     TestEnv {
         dir,
-        redis,
+        redis: common::TestRedis::Single(redis),
         sink,
         config,
         running: Some(running),

@@ -16,6 +16,7 @@ mod api_errors;
 mod api_keys;
 mod bounces;
 mod cancel;
+mod cluster;
 mod crash_recovery;
 mod delivery;
 mod dev_restart;

@@ -283,11 +283,20 @@ async fn a_batch_is_idempotent_and_bounded() {
 
 #[tokio::test]
 async fn a_tenants_ten_bulk_messages_are_not_stuck_behind_anothers_campaign() {
+    fair_sharing_with_partitions(1).await;
+}
+
+#[tokio::test]
+async fn fair_sharing_holds_across_sixteen_partitions_of_one_redis() {
+    fair_sharing_with_partitions(16).await;
+}
+
+async fn fair_sharing_with_partitions(partitions: u16) {
     // Queue everything before any worker runs, so the campaign's backlog is real.
     let env = TestEnv::start_with(
         std::sync::Arc::new(sluice_smtp_server::AcceptAll),
         Roles::API,
-        |_| {},
+        |c| c.queue.partitions = partitions,
     )
     .await;
     let (_, big) = tenant(&env).await;

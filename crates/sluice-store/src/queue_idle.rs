@@ -6,8 +6,9 @@
 //! The first entry any of them reads wakes the worker. A read that Redis answered
 //! is never thrown away: whatever a reader gets, even after the worker moved on, goes
 //! to the queue's `extra` entries, which the next `next_batch` hands out first.
-//! Readers stop blocking as soon as the worker is busy again (they are disarmed and
-//! finish their current read, at most [`READ_BLOCK`] later).
+//! Each arming lets every reader read once (blocking up to [`READ_BLOCK`]), so the
+//! most a wait can take from the queue is one entry per partition: readers never
+//! race the worker's own reads for a backlog.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,8 +35,8 @@ pub(crate) struct IdleWatch {
 }
 
 struct Shared {
-    /// Whether readers should block for mail (the worker found nothing).
-    armed: watch::Sender<bool>,
+    /// The arming: its number, and whether the worker still waits (it found nothing).
+    armed: watch::Sender<(u64, bool)>,
     /// A reader found entries.
     found: Notify,
     /// The queue's entries read beyond what was asked for.
@@ -44,7 +45,7 @@ struct Shared {
 
 impl IdleWatch {
     pub(crate) fn new(backend: Backend, extra: Arc<Mutex<VecDeque<QueueEntry>>>) -> Self {
-        let (armed, _) = watch::channel(false);
+        let (armed, _) = watch::channel((0, false));
         Self {
             backend,
             start: AtomicUsize::new(0),
@@ -83,9 +84,12 @@ impl IdleWatch {
                 .is_empty()
         };
         if !has_extra() {
-            self.shared.armed.send_replace(true);
+            self.shared.armed.send_modify(|(arming, armed)| {
+                *arming += 1;
+                *armed = true;
+            });
             let _ = tokio::time::timeout(block, found).await;
-            self.shared.armed.send_replace(false);
+            self.shared.armed.send_modify(|(_, armed)| *armed = false);
         }
         Ok(())
     }
@@ -114,18 +118,24 @@ impl IdleWatch {
     }
 }
 
-/// One partition's reader: while armed, blocking reads of both streams; stops when
+/// One partition's reader: one blocking read of both streams per arming; stops when
 /// the queue is gone.
 async fn read_when_armed(
     backend: Backend,
     p: Partition,
     consumer: String,
     shared: Weak<Shared>,
-    mut armed: watch::Receiver<bool>,
+    mut armed: watch::Receiver<(u64, bool)>,
 ) {
     let mut conn = None;
+    let mut last = 0;
     loop {
-        while !*armed.borrow_and_update() {
+        loop {
+            let (arming, waiting) = *armed.borrow_and_update();
+            if waiting && arming > last {
+                last = arming;
+                break;
+            }
             if armed.changed().await.is_err() {
                 return;
             }

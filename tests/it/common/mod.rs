@@ -15,7 +15,7 @@ use sluice::run::{self, Roles, Running};
 use sluice_smtp_server::{
     AcceptAll, Peer, ReceivedMessage, Reply, SinkBehavior, SinkConfig, SinkHandle, SmtpSink,
 };
-use sluice_store::embedded::EmbeddedRedis;
+use sluice_store::embedded::{EmbeddedCluster, EmbeddedRedis};
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -24,9 +24,39 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// The DKIM key encryption key of every test (32 bytes, base64).
 pub const TEST_DKIM_KEK: &str = "c2x1aWNlLXRlc3QtZGtpbS1rZXktZW5jcnlwdGlvbiE=";
 
+/// The test's own Redis: one server, or a cluster of them.
+pub enum TestRedis {
+    Single(EmbeddedRedis),
+    Cluster(EmbeddedCluster),
+}
+
+impl TestRedis {
+    /// What `redis_url` says: `redis://…`, or `redis+cluster://…` listing every node.
+    pub fn url(&self) -> String {
+        match self {
+            TestRedis::Single(redis) => redis.url(),
+            TestRedis::Cluster(cluster) => cluster.url(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        match self {
+            TestRedis::Single(redis) => redis.port(),
+            TestRedis::Cluster(_) => panic!("a cluster has no one port"),
+        }
+    }
+
+    pub fn cluster(&mut self) -> &mut EmbeddedCluster {
+        match self {
+            TestRedis::Cluster(cluster) => cluster,
+            TestRedis::Single(_) => panic!("not a cluster"),
+        }
+    }
+}
+
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
-    pub redis: EmbeddedRedis,
+    pub redis: TestRedis,
     pub sink: SinkHandle,
     pub config: Config,
     pub running: Option<Running>,
@@ -89,6 +119,42 @@ impl TestEnv {
         let redis = EmbeddedRedis::start(&dir.path().join("redis"), true)
             .await
             .unwrap();
+        Self::start_on(dir, TestRedis::Single(redis), behavior, roles, tweak).await
+    }
+
+    /// Like [`start_with`](Self::start_with), on a Redis Cluster of `masters` masters
+    /// with `replicas` replicas each (append-only files on), the queue in
+    /// `partitions` partitions.
+    pub async fn start_on_cluster(
+        (masters, replicas, partitions): (usize, usize, u16),
+        behavior: Arc<dyn SinkBehavior>,
+        roles: Roles,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = EmbeddedCluster::start(&dir.path().join("cluster"), masters, replicas, true)
+            .await
+            .unwrap();
+        Self::start_on(
+            dir,
+            TestRedis::Cluster(cluster),
+            behavior,
+            roles,
+            |config| {
+                config.queue.partitions = partitions;
+                tweak(config);
+            },
+        )
+        .await
+    }
+
+    async fn start_on(
+        dir: tempfile::TempDir,
+        redis: TestRedis,
+        behavior: Arc<dyn SinkBehavior>,
+        roles: Roles,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let sink = SmtpSink::start(SinkConfig {
             behavior,
             ..SinkConfig::default()
@@ -421,7 +487,11 @@ pub fn worker_process(env: &TestEnv, extra: &[(&str, &str)]) -> tokio::process::
     let log = std::fs::File::create(env.dir.path().join("worker.log")).unwrap();
     tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("worker")
-        .env("SLUICE_REDIS_URL", env.redis.url())
+        .env("SLUICE_REDIS_URL", &env.config.redis_url)
+        .env(
+            "SLUICE_QUEUE_PARTITIONS",
+            env.config.queue.partitions.to_string(),
+        )
         .env("SLUICE_RELAY_URL", env.config.relay_url.clone().unwrap())
         .env("SLUICE_WORKERS", "4")
         .env("SLUICE_HOSTNAME", "mta.sluice.test")

@@ -333,6 +333,12 @@ impl Worker {
     }
 }
 
+/// Entry ids are per stream: the same id can name entries of two partitions.
 fn owned_key(entry: &QueueEntry) -> String {
-    format!("{}|{}", entry.stream.as_str(), entry.entry_id)
+    format!(
+        "{}|{}|{}",
+        entry.partition,
+        entry.stream.as_str(),
+        entry.entry_id
+    )
 }
