@@ -341,8 +341,29 @@ async fn a_killed_worker_process_is_taken_over_on_a_cluster() {
 async fn a_master_killed_under_load_loses_no_acknowledged_message() {
     // Each 202 waits for a replica (`durability.mode = replicas`): what a killed
     // master had acknowledged is on the replica that takes its place.
+    let lost = master_killed_under_load(sluice::config::DurabilityMode::Replicas).await;
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged messages were lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+}
+
+/// The same failover in the default mode (`local`: no WAIT), for its figures: what
+/// asynchronous replication can lose is measured, not asserted (it is a race).
+/// `cargo test -p sluice --test it cluster::failover_cost_without_wait -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement: run it by name"]
+async fn failover_cost_without_wait() {
+    master_killed_under_load(sluice::config::DurabilityMode::Local).await;
+}
+
+/// Eight senders for 12 s, a master SIGKILLed after 3 s; prints what the failover
+/// cost and returns the acknowledged messages that never arrived.
+async fn master_killed_under_load(mode: sluice::config::DurabilityMode) -> Vec<String> {
     let mut env = TestEnv::start_on_cluster(CLUSTER, Arc::new(AcceptAll), Roles::ALL, |c| {
-        c.durability.mode = sluice::config::DurabilityMode::Replicas;
+        c.durability.mode = mode;
         c.durability.replicas = 1;
         c.durability.replica_timeout = Duration::from_secs(2);
     })
@@ -404,16 +425,11 @@ async fn a_master_killed_under_load_loses_no_acknowledged_message() {
         .count();
     let unique: HashSet<&String> = accepted.iter().collect();
     println!(
-        "cluster failover: {} accepted, {} refused {refused:?}, {} lost, {duplicated} sent twice; the cluster healed in {healed_in:?}",
+        "cluster failover ({mode:?}): {} accepted, {} refused {refused:?}, {} lost, {duplicated} sent twice; the cluster healed in {healed_in:?}",
         unique.len(),
         refused.values().sum::<usize>(),
         missing.len()
     );
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged messages were lost: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(10)]
-    );
     env.stop().await;
+    missing
 }

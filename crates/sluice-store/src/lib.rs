@@ -10,11 +10,11 @@
 //!
 //! # Key schema
 //!
-//! Every key lives under the schema version, `sluice:v1:` (`keys::ROOT`, from
-//! `keys::SCHEMA_VERSION`). Keys that a single atomic call touches together share a
-//! hash tag, so the layout works unchanged on Redis Cluster; the tags themselves carry
-//! no version (`{sluice:q0}`, not `{sluice:v1:q0}`), so an upgrade renames each key
-//! within its slot.
+//! Every key lives under `sluice:v1:` (`keys::ROOT`); the layout's version is
+//! `keys::SCHEMA_VERSION` (2). Keys that a single atomic call touches together share a
+//! hash tag, so the layout works unchanged on Redis Cluster (see [`connection`]); the
+//! tags carry no version (`{sluice:q0}`, not `{sluice:v1:q0}`), so an upgrade renames
+//! each key within its slot.
 //!
 //! ## Schema versions
 //!
@@ -29,8 +29,10 @@
 //!   laid out as below without the `v1:`): the first process to start takes the
 //!   upgrade lock, moves every key (version 0 → 1 is a `RENAMENX` of `sluice:<rest>` to
 //!   `sluice:v1:<rest>`, TTLs and consumer groups kept; a taken new name leaves the old
-//!   key as it is, with a warning), sets the marker and lets go; processes starting
-//!   meanwhile wait for the marker.
+//!   key as it is, with a warning); version 1 → 2 moves each tenant's quota keys and
+//!   Idempotency-Keys from `{sluice:q0}` to the tenant's tag (DUMP/RESTORE: another
+//!   slot). Each step sets the marker; then the process lets go; processes starting
+//!   meanwhile wait for the marker. The SCANs run on every master of a cluster.
 //!
 //! Upgrading an installation: stop every Sluice process of the old version (a running
 //! one does not look at the marker again, and would go on writing the old names),
@@ -42,7 +44,8 @@
 //! `keys::SCHEMA_VERSION` and adds the step from the previous version to
 //! `schema::upgrade`, so each start moves the keys one version at a time.
 //!
-//! Queue partition (tag `{sluice:q0}`; one partition today, the tag is the seam for more):
+//! Queue partition `p` (tag `{sluice:q<p>}`, `p` below `queue.partitions`; a message
+//! is in the partition its id hashes to, see [`partitions`]):
 //! - `sluice:v1:{sluice:q0}:stream:transactional`, `…:stream:bulk` — Streams with the
 //!   consumer group `workers`; each entry is `m = <message id>`. Transactional is read
 //!   first; bulk only when transactional is empty. Entries are XACK+XDEL'd once settled.
@@ -66,11 +69,19 @@
 //! - `…:lost` — Stream of queue entries whose message record was missing (`m`,
 //!   `stream`, `entry`, `reason`), about the last 10,000: nothing vanishes unseen.
 //! - `…:msg:<message id>:events` — LIST of event JSON, oldest first; same expiry.
-//! - `…:idem:<tenant id>:<sha256(Idempotency-Key)>` — STRING `<fingerprint>\n<id>\n<status>`,
-//!   24 h: the first response to replay, or a 409 when the body differs.
+//! - `…:alive:<consumer>` is kept in every partition (each partition's takeover checks
+//!   it in the same script as its claim).
 //!
 //! Tenant scope (tag `{sluice:t:<tenant id>}`):
 //! - `sluice:v1:{sluice:t:<id>}:tenant` — HASH `id`, `name`, `created_at`.
+//! - `…:quota` — HASH of the tenant's own limits (`<stream>.per_second`, `.burst`,
+//!   `.per_day`) over the configured ones; `…:quota:<stream>:rate` — STRING, the GCRA
+//!   theoretical arrival time (ms); `…:quota:<stream>:day` — HASH of per-minute counts
+//!   of the rolling 24 hours (`m<minute>`, their sum `s`, the oldest counted `f`).
+//! - `…:idem:<sha256(Idempotency-Key)>` — STRING
+//!   `<fingerprint>\n<id>\n<status>\n<created ms>`, 24 h: the first response to replay,
+//!   or a 409 when the body differs (on a cluster written before the message is
+//!   stored: a replay finding no record yet is told to retry).
 //! - `…:domains` — SET of domain names; `…:domain:<name>` — HASH `name`, `created_at`,
 //!   `version` (compare-and-set token of every update), `status` (`verified` /
 //!   `unverified`), `verified_at`, `last_checked_at` (unix ms or empty), `checks` (JSON:
@@ -112,12 +123,17 @@
 //! - `sluice:v1:warmup:{<target>}` — HASH `sent_day`, `sent` (today's count against the
 //!   warm-up cap), `setbacks`, `setback_day` (days the ramp lost to throttling).
 //!
-//! Events (tag `{sluice:q0}`, written with the message changes; see [`events`]):
-//! - `sluice:v1:{sluice:q0}:events` — Stream, consumer group `fanout`: every event, with
-//!   `t` tenant, `m` message id, `e` event JSON, `g` tags, `d` metadata; XACK+XDEL'd once
-//!   copied to the tenant's feed and handed to suppression and webhooks.
-//! - `sluice:v1:{sluice:t:<id>}:events` — Stream: the tenant's feed (`GET /v1/events`), same
-//!   entry ids as the event stream (so `evt_<entry id>` is stable), trimmed to retention.
+//! Events (written with the message changes; see [`events`]):
+//! - `sluice:v1:{sluice:q<p>}:events` — Stream per partition, consumer group `fanout`:
+//!   every event, with `t` tenant, `m` message id, `e` event JSON, `g` tags, `d`
+//!   metadata; XACK+XDEL'd once copied to the tenant's feed and handed to suppression
+//!   and webhooks. Tenant-level events go to the partition the tenant id hashes to.
+//! - `sluice:v1:{sluice:t:<id>}:events` — Stream: the tenant's feed (`GET /v1/events`);
+//!   the copy gives each event its feed entry id (`evt_<entry id>`, increasing across
+//!   partitions) and records its source in `s` (`<partition>:<entry id>`), trimmed to
+//!   retention.
+//! - `sluice:v1:{sluice:t:<id>}:events:copied` — HASH partition → the last event-stream
+//!   entry id copied to the feed: a copy repeated after a crash is skipped.
 //!
 //! Webhooks, tenant scope (same tag as the tenant):
 //! - `…:webhooks` — SET of the tenant's endpoint ids (`wh_…`).
@@ -142,14 +158,17 @@
 //! - `…:d:<ep>|<event id>` — HASH `attempts` (made so far), `event` (the event record
 //!   JSON, the payload's source), `token` (the current lease's), `created_at`. Expires
 //!   a day after the whole retry schedule would have ended.
-//! - `sluice:v1:{sluice:q0}:fanout-leader` — STRING: the process copying the event stream
-//!   to the tenant feeds (which accept ids in order only), with a lease of a few seconds.
+//! - `sluice:v1:{sluice:q<p>}:fanout-leader` — STRING: the process copying partition
+//!   `p`'s event stream to the tenant feeds (in order), with a lease of a few seconds.
 //!
 //! Domain checks (tag `{sluice:domains}`):
 //! - `sluice:v1:{sluice:domains}:checks` — ZSET of `<tenant id>|<domain>` scored by when
 //!   its DNS is next re-verified (unix ms); a claim pushes the score a lease ahead.
 //!
 //! Global:
+//! - `sluice:v1:queue:partitions` — ZSET of the partition counts processes run with,
+//!   scored by when last seen (unix ms), pruned after the retention period: which
+//!   partitions workers serve and where a message may be (see [`partitions`]).
 //! - `sluice:v1:secret` — STRING: the generated HMAC key for VERP and unsubscribe tokens
 //!   when `secret_key` is not configured.
 //! - `sluice:v1:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
