@@ -359,7 +359,10 @@ fn sluice_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
             path.display()
         );
     }
-    Ok(path)
+    // The servers run in the temporary directory: a relative path must not be
+    // resolved there.
+    path.canonicalize()
+        .with_context(|| format!("resolving {}", path.display()))
 }
 
 async fn version_of(bin: &Path) -> String {
