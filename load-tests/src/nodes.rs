@@ -16,6 +16,11 @@ use sluice_store::embedded::{EmbeddedCluster, EmbeddedRedis};
 pub const CLUSTER_MASTERS: usize = 3;
 /// Keys per `SCAN` call.
 const SCAN_COUNT: u64 = 1000;
+/// Message records per master whose size is read with `MEMORY USAGE`.
+const SIZE_SAMPLE: usize = 200;
+/// The field of a message record that holds the message until it is final (see the
+/// key schema in sluice-store's lib.rs): a record with it is still queued.
+const BODY_FIELD: &str = "body";
 
 /// The Redis the stack's Sluice processes use. Its nodes are killed when it is
 /// dropped (the embedded servers are `kill_on_drop`), so an error never leaves one.
@@ -111,7 +116,7 @@ pub struct Master {
 /// What one master holds at one moment.
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeSample {
-    /// `INFO memory` `used_memory`.
+    /// `INFO memory` `used_memory`: everything, client buffers included.
     pub used_memory_bytes: u64,
     /// `DBSIZE`: every key on this master.
     pub keys: u64,
@@ -121,6 +126,11 @@ pub struct NodeSample {
     /// Entries of the partitions' queue streams on this master (`XLEN` of each
     /// `…:stream:<name>`): messages accepted and not yet settled.
     pub stream_entries: u64,
+    /// Mean `MEMORY USAGE` (exact, `SAMPLES 0`) of a record still holding its body
+    /// plus its `…:events` list, over up to 200 records read by the SCAN.
+    pub queued_record_bytes: Option<f64>,
+    /// The same for settled records (body dropped; kept for the retention period).
+    pub settled_record_bytes: Option<f64>,
 }
 
 /// The samples of one master over a run.
@@ -146,13 +156,14 @@ impl NodeReport {
         sending_ended: Option<NodeSample>,
         after_run: Option<NodeSample>,
     ) -> Self {
-        let memory_per_message_bytes = match (&before_sending, &sending_ended) {
+        let per_message = |bytes: fn(&NodeSample) -> u64| match (&before_sending, &sending_ended) {
             (Some(before), Some(ended)) if ended.message_records > before.message_records => {
-                let grown = ended.used_memory_bytes as f64 - before.used_memory_bytes as f64;
+                let grown = bytes(ended) as f64 - bytes(before) as f64;
                 Some(grown / (ended.message_records - before.message_records) as f64)
             }
             _ => None,
         };
+        let memory_per_message_bytes = per_message(|s| s.used_memory_bytes);
         Self {
             label: master.label.clone(),
             port: master.port,
@@ -186,11 +197,14 @@ async fn sample(port: u16) -> anyhow::Result<NodeSample> {
         .arg("memory")
         .query_async(&mut conn)
         .await?;
-    let used_memory_bytes = info_field(&memory, "used_memory")
-        .and_then(|v| v.parse().ok())
-        .context("INFO memory has no used_memory")?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        info_field(&memory, name)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("INFO memory has no {name}"))
+    };
+    let used_memory_bytes = field("used_memory")?;
     let keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
-    let (mut message_records, mut streams) = (0, Vec::new());
+    let (mut message_records, mut streams, mut sample) = (0, Vec::new(), Vec::new());
     let mut cursor = 0u64;
     loop {
         let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -203,7 +217,12 @@ async fn sample(port: u16) -> anyhow::Result<NodeSample> {
             .await?;
         for key in batch {
             match key_kind(&key) {
-                KeyKind::MessageRecord => message_records += 1,
+                KeyKind::MessageRecord => {
+                    message_records += 1;
+                    if sample.len() < SIZE_SAMPLE {
+                        sample.push(key);
+                    }
+                }
                 KeyKind::QueueStream => streams.push(key),
                 KeyKind::Other => {}
             }
@@ -221,12 +240,52 @@ async fn sample(port: u16) -> anyhow::Result<NodeSample> {
             .await?;
         stream_entries += len;
     }
+    let (queued_record_bytes, settled_record_bytes) = record_sizes(&mut conn, &sample).await?;
     Ok(NodeSample {
         used_memory_bytes,
         keys,
         message_records,
         stream_entries,
+        queued_record_bytes,
+        settled_record_bytes,
     })
+}
+
+/// Mean size of the queued and of the settled records among `records`, each with its
+/// events list, in one pipeline.
+async fn record_sizes(
+    conn: &mut redis::aio::MultiplexedConnection,
+    records: &[String],
+) -> anyhow::Result<(Option<f64>, Option<f64>)> {
+    if records.is_empty() {
+        return Ok((None, None));
+    }
+    let mut pipe = redis::pipe();
+    for key in records {
+        pipe.cmd("HEXISTS").arg(key).arg(BODY_FIELD);
+        for key in [key.clone(), format!("{key}:events")] {
+            pipe.cmd("MEMORY")
+                .arg("USAGE")
+                .arg(key)
+                .arg("SAMPLES")
+                .arg(0);
+        }
+    }
+    let replies: Vec<Option<u64>> = pipe.query_async(conn).await?;
+    let (mut queued, mut settled) = (Vec::new(), Vec::new());
+    for chunk in replies.chunks(3) {
+        let [has_body, record, events] = chunk else {
+            continue;
+        };
+        let bytes = (record.unwrap_or(0) + events.unwrap_or(0)) as f64;
+        if *has_body == Some(1) {
+            queued.push(bytes);
+        } else {
+            settled.push(bytes);
+        }
+    }
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    Ok((mean(&queued), mean(&settled)))
 }
 
 #[derive(Debug, PartialEq)]
@@ -283,7 +342,11 @@ pub fn text(nodes: &[NodeReport]) -> String {
     }
     let _ = writeln!(
         o,
-        "Redis      per master: used_memory before sending and when it ended, message records and queue stream entries then, memory per accepted message; keys after the run"
+        "Redis      per master: used_memory before sending and when it ended, message records and queue stream entries then,"
+    );
+    let _ = writeln!(
+        o,
+        "           used_memory growth ÷ records added, mean MEMORY USAGE of a queued / settled record with its events, keys after the run"
     );
     let width = nodes
         .iter()
@@ -291,16 +354,50 @@ pub fn text(nodes: &[NodeReport]) -> String {
         .max()
         .unwrap_or(0)
         .max(17);
-    let _ = writeln!(
-        o,
-        "  {:<width$} {:>9} {:>9} {:>8} {:>7} {:>12} {:>8} {:>8}",
-        "", "before", "ended", "records", "queued", "per message", "keys", "records"
-    );
-    let _ = writeln!(
-        o,
-        "  {:<width$} {:>9} {:>9} {:>8} {:>7} {:>12} {:>8} {:>8}",
-        "", "", "", "(ended)", "(ended)", "", "(after)", "(after)"
-    );
+    let row = |o: &mut String, cells: [&str; 9]| {
+        let [
+            label,
+            before,
+            ended,
+            records,
+            queued,
+            growth,
+            usage,
+            keys,
+            kept,
+        ] = cells;
+        let _ = writeln!(
+            o,
+            "  {label:<width$} {before:>9} {ended:>9} {records:>8} {queued:>7} {growth:>8} {usage:>15} {keys:>8} {kept:>8}"
+        );
+    };
+    let head = [
+        [
+            "",
+            "before",
+            "ended",
+            "records",
+            "queued",
+            "growth",
+            "record size",
+            "keys",
+            "records",
+        ],
+        [
+            "",
+            "",
+            "",
+            "(ended)",
+            "(ended)",
+            "/record",
+            "queued/settled",
+            "(after)",
+            "(after)",
+        ],
+    ];
+    for cells in head {
+        row(&mut o, cells);
+    }
     for node in nodes {
         let memory = |s: &Option<NodeSample>| {
             s.as_ref()
@@ -310,20 +407,31 @@ pub fn text(nodes: &[NodeReport]) -> String {
             s.as_ref()
                 .map_or_else(|| "-".to_owned(), |s| f(s).to_string())
         };
-        let per_message = node
-            .memory_per_message_bytes
-            .map_or_else(|| "-".to_owned(), |b| format!("{:.0} B", b));
-        let _ = writeln!(
-            o,
-            "  {:<width$} {:>9} {:>9} {:>8} {:>7} {:>12} {:>8} {:>8}",
-            node.label,
-            memory(&node.before_sending),
-            memory(&node.sending_ended),
-            count(&node.sending_ended, |s| s.message_records),
-            count(&node.sending_ended, |s| s.stream_entries),
-            per_message,
-            count(&node.after_run, |s| s.keys),
-            count(&node.after_run, |s| s.message_records),
+        let bytes = |b: Option<f64>| b.map_or_else(|| "-".to_owned(), |b| format!("{b:.0} B"));
+        let sizes = node.sending_ended.as_ref().map_or_else(
+            || "-".to_owned(),
+            |s| {
+                let size = |b: Option<f64>| b.map_or_else(|| "-".to_owned(), |b| format!("{b:.0}"));
+                format!(
+                    "{} / {} B",
+                    size(s.queued_record_bytes),
+                    size(s.settled_record_bytes)
+                )
+            },
+        );
+        row(
+            &mut o,
+            [
+                &node.label,
+                &memory(&node.before_sending),
+                &memory(&node.sending_ended),
+                &count(&node.sending_ended, |s| s.message_records),
+                &count(&node.sending_ended, |s| s.stream_entries),
+                &bytes(node.memory_per_message_bytes),
+                &sizes,
+                &count(&node.after_run, |s| s.keys),
+                &count(&node.after_run, |s| s.message_records),
+            ],
         );
     }
     o
@@ -369,6 +477,8 @@ mod tests {
             keys: 0,
             message_records,
             stream_entries: 0,
+            queued_record_bytes: None,
+            settled_record_bytes: None,
         };
         let report = NodeReport::new(&master, Some(at(1000, 0)), Some(at(5000, 4)), None);
         assert_eq!(report.memory_per_message_bytes, Some(1000.0));
