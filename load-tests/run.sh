@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release binaries and runs the Sluice load generator self-contained:
-# a private redis-server, a fast SMTP sink and `sluice serve`, all on this machine.
+# a private redis-server (or with --cluster a Redis Cluster), a fast SMTP sink and
+# `sluice serve` (or api and worker processes), all on this machine.
 # Every argument is passed to the generator, e.g.
 #
 #   load-tests/run.sh                                  # 20,000 messages at concurrency 32
@@ -9,6 +10,7 @@
 #   load-tests/run.sh --scenario isolation --messages 20000   # direct MX, healthy vs black hole
 #   load-tests/run.sh --scenario rate-limit --rate-limit 120  # per-minute limit held?
 #   load-tests/run.sh --scenario webhooks --messages 5000     # events to a webhook endpoint
+#   load-tests/run.sh --cluster --messages 20000              # Redis Cluster of 3 masters, 2 APIs, 2 workers
 #
 # See `load-tests/run.sh --help` and load-tests/README.md.
 set -euo pipefail

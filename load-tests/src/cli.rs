@@ -13,7 +13,8 @@ use clap::{Parser, ValueEnum};
 ///
 /// Without `--target` it is self-contained: it starts a private redis-server, the
 /// sink and `sluice serve` (as a subprocess), provisions a tenant, an API key and the
-/// domain `load.test`, runs the load and stops everything again.
+/// domain `load.test`, runs the load and stops everything again. With `--cluster` it
+/// starts a Redis Cluster of 3 masters, two `sluice api` and two `sluice worker`.
 ///
 /// With `--target` it drives an already-running Sluice whose relay
 /// (SLUICE_RELAY_URL) points at this tool's sink (`--sink-listen`).
@@ -112,6 +113,17 @@ pub struct Cli {
     /// SMTP) are reported separately (self-contained mode only).
     #[arg(long, conflicts_with = "target")]
     pub split_roles: bool,
+
+    /// Run against a private Redis Cluster of 3 masters (no replicas, append-only
+    /// file on) with two `sluice api` and two `sluice worker` processes; requests
+    /// alternate between the two APIs (self-contained `--scenario load` only).
+    #[arg(long, conflicts_with = "target")]
+    pub cluster: bool,
+
+    /// Queue partitions, passed as SLUICE_QUEUE_PARTITIONS (1 to 1024; self-contained
+    /// mode only) [default: 16 with --cluster, else 1].
+    #[arg(long, conflicts_with = "target", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub partitions: Option<u16>,
 
     /// How long to wait, after sending stopped, for the sink to receive every
     /// accepted message.
@@ -221,6 +233,12 @@ impl Cli {
         self.target.is_none()
     }
 
+    /// SLUICE_QUEUE_PARTITIONS: `--partitions`, else 16 on a cluster (one hash slot
+    /// each, spread over the masters) and 1 on a single node.
+    pub fn partitions(&self) -> u16 {
+        self.partitions.unwrap_or(if self.cluster { 16 } else { 1 })
+    }
+
     /// Checks what clap cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.scenario != Scenario::Load && self.target.is_some() {
@@ -230,6 +248,9 @@ impl Cli {
         }
         if self.scenario != Scenario::Load && self.split_roles {
             bail!("--split-roles only applies to --scenario load");
+        }
+        if self.scenario != Scenario::Load && self.cluster {
+            bail!("--cluster only applies to --scenario load");
         }
         if self.scenario != Scenario::Load && self.batch > 1 {
             bail!("--batch only applies to --scenario load");
@@ -288,6 +309,20 @@ mod tests {
         assert_eq!(cli.dkim(), DkimKind::Ed25519);
         let cli = Cli::try_parse_from(["x", "--scenario", "rate-limit", "--dkim", "rsa"])?;
         assert_eq!((cli.dkim(), cli.rate_limit), (DkimKind::Rsa, 120));
+        Ok(())
+    }
+
+    #[test]
+    fn partitions_default_by_topology() -> anyhow::Result<()> {
+        assert_eq!(Cli::try_parse_from(["x"])?.partitions(), 1);
+        assert_eq!(Cli::try_parse_from(["x", "--cluster"])?.partitions(), 16);
+        let cli = Cli::try_parse_from(["x", "--cluster", "--partitions", "4"])?;
+        assert_eq!(cli.partitions(), 4);
+        assert!(Cli::try_parse_from(["x", "--partitions", "0"]).is_err());
+        let with_target = ["x", "--cluster", "--target", "http://a", "--api-key", "k"];
+        assert!(Cli::try_parse_from(with_target).is_err());
+        let cli = Cli::try_parse_from(["x", "--cluster", "--scenario", "webhooks"])?;
+        assert!(cli.validate().is_err());
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! The sending phase: `concurrency` tasks share one HTTP client (one keep-alive
-//! connection per task) and send until the message count or the duration is reached.
+//! connection per task and API) and send until the message count or the duration is
+//! reached. With more than one API (`--cluster`), requests go to them in turn.
 //! Every request's outcome is kept: the latency of each 202, and every other answer
 //! or failure by kind, so nothing is silently dropped.
 
@@ -18,8 +19,9 @@ use crate::cli::{Limit, StreamMode};
 use crate::payload::Payload;
 
 pub struct LoadPlan {
-    /// `<base>/v1/messages` (or `<base>/v1/messages/batch` with `batch` > 1).
-    pub url: String,
+    /// `<base>/v1/messages` (or `<base>/v1/messages/batch` with `batch` > 1) of each
+    /// API; the n-th request goes to `urls[n % urls.len()]`.
+    pub urls: Vec<String>,
     /// Messages per request: 1 posts each alone, more posts them as one batch.
     pub batch: u32,
     pub api_key: String,
@@ -103,6 +105,7 @@ pub async fn run(
     plan: LoadPlan,
     progress: Arc<Progress>,
 ) -> anyhow::Result<LoadResult> {
+    anyhow::ensure!(!plan.urls.is_empty(), "no URL to send to");
     let mut auth = HeaderValue::from_str(&format!("Bearer {}", plan.api_key))
         .context("the API key is not a valid header value")?;
     auth.set_sensitive(true);
@@ -182,9 +185,13 @@ async fn sender(
         } else {
             plan.payload.body(index, &(plan.recipient)(index), stream)?
         };
+        // Round robin per request: request n (messages index .. index + batch) goes to
+        // API n mod APIs, so every API gets the same share whatever the concurrency.
+        let request = index / batch;
+        let url = &plan.urls[(request % plan.urls.len() as u64) as usize];
         let sent = Instant::now();
         let response = client
-            .post(&plan.url)
+            .post(url)
             .header(AUTHORIZATION, auth.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body)

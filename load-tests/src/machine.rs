@@ -65,13 +65,13 @@ pub struct CpuSnapshot {
     /// Busy seconds of the whole machine (all CPUs, everything not idle or iowait).
     pub machine_busy: f64,
     /// Component name → user+system seconds.
-    pub components: BTreeMap<&'static str, f64>,
+    pub components: BTreeMap<String, f64>,
 }
 
 /// Which other processes to account for, besides this one.
 #[derive(Clone, Debug, Default)]
 pub struct CpuProbe {
-    pub processes: Vec<(&'static str, u32)>,
+    pub processes: Vec<(String, u32)>,
 }
 
 impl CpuProbe {
@@ -79,7 +79,7 @@ impl CpuProbe {
         let mut components = BTreeMap::new();
         for (name, pid) in &self.processes {
             if let Some(s) = process_seconds(&format!("/proc/{pid}/stat")) {
-                components.insert(*name, s);
+                components.insert(name.clone(), s);
             }
         }
         // This process: the sink runs on threads named `lt-sink`, everything else
@@ -98,8 +98,8 @@ impl CpuProbe {
                     client += seconds;
                 }
             }
-            components.insert("load generator", client);
-            components.insert("smtp sink", sink);
+            components.insert("load generator".to_owned(), client);
+            components.insert("smtp sink".to_owned(), sink);
         }
         CpuSnapshot {
             machine_busy: machine_busy_seconds().unwrap_or(0.0),
@@ -114,7 +114,7 @@ pub struct CpuUse {
     pub wall_seconds: f64,
     /// Busy CPU seconds of the whole machine (all cores, every process).
     pub machine_cpu_seconds: f64,
-    pub components_cpu_seconds: BTreeMap<&'static str, f64>,
+    pub components_cpu_seconds: BTreeMap<String, f64>,
 }
 
 impl CpuUse {
@@ -126,7 +126,9 @@ impl CpuUse {
         let components_cpu_seconds = b
             .components
             .iter()
-            .filter_map(|(name, end)| Some((*name, (end - a.components.get(name)?).max(0.0))))
+            .filter_map(|(name, end)| {
+                Some((name.clone(), (end - a.components.get(name)?).max(0.0)))
+            })
             .collect();
         Some(Self {
             wall_seconds,
@@ -194,11 +196,11 @@ mod tests {
     fn percentages_are_per_core() -> anyhow::Result<()> {
         let a = CpuSnapshot {
             machine_busy: 1.0,
-            components: BTreeMap::from([("sluice", 1.0)]),
+            components: BTreeMap::from([("sluice".to_owned(), 1.0)]),
         };
         let b = CpuSnapshot {
             machine_busy: 4.0,
-            components: BTreeMap::from([("sluice", 2.5)]),
+            components: BTreeMap::from([("sluice".to_owned(), 2.5)]),
         };
         let used = CpuUse::between(&a, &b, Duration::from_secs(2))
             .ok_or_else(|| anyhow::anyhow!("no CPU use"))?;

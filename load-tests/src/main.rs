@@ -8,6 +8,7 @@ mod cli;
 mod delivery;
 mod load;
 mod machine;
+mod nodes;
 mod payload;
 mod report;
 mod scenarios;
@@ -30,6 +31,7 @@ use crate::cli::{Cli, Limit, Scenario};
 use crate::delivery::DeliveryWatch;
 use crate::load::{LoadPlan, Progress};
 use crate::machine::{CpuProbe, CpuUse, Machine};
+use crate::nodes::NodeReport;
 use crate::payload::Payload;
 use crate::report::{Accept, Cpu, Delivery, Latency, Report, Setup};
 use crate::stack::Stack;
@@ -122,7 +124,7 @@ async fn session(cli: &Cli, sink: &SinkHandle) -> anyhow::Result<bool> {
         outcome = scenario(cli, sink, &http, &mut stack) => outcome,
         signal = shutdown_signal() => Err(anyhow!("interrupted by {signal}")),
     };
-    stop_stack(stack, "sluice.log, redis/").await;
+    stop_stack(stack, "the sluice processes' *.log, redis/").await;
     outcome
 }
 
@@ -159,7 +161,7 @@ async fn scenario(
 ) -> anyhow::Result<bool> {
     let machine = Machine::read();
     let mut probe = CpuProbe::default();
-    let (base_url, api_key, note) = match (&cli.target, &cli.api_key) {
+    let (base_urls, api_key, note) = match (&cli.target, &cli.api_key) {
         (Some(target), Some(key)) => {
             let base = target.trim_end_matches('/').to_owned();
             check_ready(http, &base).await?;
@@ -167,18 +169,23 @@ async fn scenario(
                 "load generator and SMTP sink ({}) in this process; the server at {base} is measured from outside (its CPU is part of \"other processes\")",
                 sink.local_addr()
             );
-            (base, key.clone(), note)
+            (vec![base], key.clone(), note)
         }
         _ => {
             eprintln!(
-                "starting redis-server and sluice (sink on {})",
+                "starting {} and sluice (sink on {})",
+                if cli.cluster {
+                    "a Redis Cluster"
+                } else {
+                    "redis-server"
+                },
                 sink.local_addr()
             );
             let stack = slot.insert(Stack::start(cli, sink.local_addr(), None, http).await?);
             eprintln!(
                 "{} ready at {} ({})",
                 stack.sluice_bin.display(),
-                stack.base_url,
+                stack.base_urls.join(", "),
                 stack.roles().join(" + "),
             );
             if cli.keep_dir {
@@ -193,9 +200,11 @@ async fn scenario(
                 "load generator, SMTP sink, sluice and redis-server all share these {} cores",
                 machine.nproc
             );
-            (stack.base_url.clone(), key, note)
+            (stack.base_urls.clone(), key, note)
         }
     };
+    let base_url = base_urls[0].clone();
+    let masters = slot.as_ref().map(|s| s.masters.clone()).unwrap_or_default();
 
     let payload = Arc::new(Payload::new(&cli.from, cli.size));
     let limit_text = match cli.limit() {
@@ -203,9 +212,15 @@ async fn scenario(
         Limit::Duration(d) => format!("{:.1}s of sending", d.as_secs_f64()),
     };
     eprintln!(
-        "sending {limit_text} at concurrency {} to {base_url}/v1/messages",
-        cli.concurrency
+        "sending {limit_text} at concurrency {} to {}",
+        cli.concurrency,
+        base_urls
+            .iter()
+            .map(|b| format!("{b}/v1/messages"))
+            .collect::<Vec<_>>()
+            .join(" and ")
     );
+    let nodes_before = nodes::sample_all(&masters).await;
     let watch = DeliveryWatch::start(sink);
     let progress = Arc::new(Progress::default());
     let ticker = spawn_progress(Arc::clone(&progress), sink.clone(), watch.baseline);
@@ -213,11 +228,16 @@ async fn scenario(
     let result = load::run(
         http,
         LoadPlan {
-            url: if cli.batch > 1 {
-                format!("{base_url}/v1/messages/batch")
-            } else {
-                format!("{base_url}/v1/messages")
-            },
+            urls: base_urls
+                .iter()
+                .map(|base| {
+                    if cli.batch > 1 {
+                        format!("{base}/v1/messages/batch")
+                    } else {
+                        format!("{base}/v1/messages")
+                    }
+                })
+                .collect(),
             batch: cli.batch,
             api_key,
             concurrency: cli.concurrency,
@@ -234,6 +254,8 @@ async fn scenario(
     if let Some(ticker) = ticker {
         ticker.abort();
     }
+    // The queue at its largest (its SCAN costs redis CPU of the draining phase).
+    let nodes_sent = nodes::sample_all(&masters).await;
     let mut result = result?;
 
     let accepted = result.accepted_count();
@@ -260,6 +282,12 @@ async fn scenario(
             eprintln!("warning: {problem}");
         }
     }
+    let nodes_after = nodes::sample_all(&masters).await;
+    let redis_nodes: Vec<NodeReport> = masters
+        .iter()
+        .zip(nodes_before.into_iter().zip(nodes_sent).zip(nodes_after))
+        .map(|(master, ((before, sent), after))| NodeReport::new(master, before, sent, after))
+        .collect();
 
     // Accept numbers.
     let wall = result.finished.saturating_duration_since(result.started);
@@ -329,13 +357,14 @@ async fn scenario(
         },
         delivered.count.min(accepted),
     );
-    let (sluice_version, redis_version, server_roles) = match slot.as_ref() {
+    let (sluice_version, redis_version, server_roles, redis_topology) = match slot.as_ref() {
         Some(stack) => (
             Some(stack.sluice_version.clone()).filter(|v| !v.is_empty()),
             Some(stack.redis_version.clone()).filter(|v| !v.is_empty()),
             stack.roles(),
+            Some(stack.redis_topology.clone()),
         ),
-        None => (None, None, Vec::new()),
+        None => (None, None, Vec::new(), None),
     };
     let report = Report {
         mode: if cli.self_contained() {
@@ -347,6 +376,7 @@ async fn scenario(
         note,
         setup: Setup {
             target: base_url,
+            targets: base_urls,
             concurrency: cli.concurrency,
             batch: cli.batch,
             limit: limit_text,
@@ -355,6 +385,8 @@ async fn scenario(
             dkim: cli.self_contained().then(|| cli.dkim().algorithm()),
             server_workers: cli.workers,
             server_roles,
+            partitions: cli.self_contained().then(|| cli.partitions()),
+            redis_topology,
             sluice_version,
             redis_version,
             client_build: if cfg!(debug_assertions) {
@@ -366,6 +398,7 @@ async fn scenario(
         accept,
         delivery,
         cpu,
+        redis_nodes,
     };
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

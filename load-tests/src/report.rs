@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::load::ErrorKind;
 use crate::machine::{CpuUse, Machine};
+use crate::nodes::NodeReport;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -21,11 +22,16 @@ pub struct Report {
     pub delivery: Delivery,
     /// CPU per component (self-contained mode; only this process in target mode).
     pub cpu: Cpu,
+    /// Memory, keys and message records of each Redis master (self-contained mode).
+    pub redis_nodes: Vec<NodeReport>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Setup {
+    /// The (first) API's base URL.
     pub target: String,
+    /// Every API's base URL; requests go to them in turn (two with `--cluster`).
+    pub targets: Vec<String>,
     pub concurrency: u32,
     /// Messages per request: 1 = `POST /v1/messages`, more = `POST /v1/messages/batch`.
     pub batch: u32,
@@ -39,6 +45,10 @@ pub struct Setup {
     pub server_workers: Option<u32>,
     /// The server processes started (self-contained mode).
     pub server_roles: Vec<String>,
+    /// SLUICE_QUEUE_PARTITIONS given to the servers (self-contained mode).
+    pub partitions: Option<u16>,
+    /// `1 redis-server` or `Redis Cluster, 3 masters, no replicas` (self-contained mode).
+    pub redis_topology: Option<String>,
     pub sluice_version: Option<String>,
     pub redis_version: Option<String>,
     /// Whether this load generator was built with optimizations.
@@ -86,9 +96,13 @@ pub struct Cpu {
     pub sending: Option<CpuUse>,
     /// After sending, until the last delivery (when anything was left to deliver).
     pub draining: Option<CpuUse>,
-    /// CPU milliseconds per delivered message over both phases, per component and
-    /// for `whole machine`.
-    pub per_message_ms: BTreeMap<&'static str, f64>,
+    /// CPU milliseconds per delivered message over both phases, per component (each
+    /// process on its own: `sluice api #1`, `redis-server :<port>`, …) and for
+    /// `whole machine`.
+    pub per_message_ms: BTreeMap<String, f64>,
+    /// The same summed per role (`sluice api`, `sluice worker`, `redis-server`, …),
+    /// for comparing a cluster's processes with a single node's.
+    pub per_role_ms: BTreeMap<String, f64>,
 }
 
 impl Cpu {
@@ -98,21 +112,37 @@ impl Cpu {
             let phases = [&sending, &draining];
             for cpu in phases.into_iter().flatten() {
                 for (name, secs) in &cpu.components_cpu_seconds {
-                    *per_message_ms.entry(*name).or_insert(0.0) += secs;
+                    *per_message_ms.entry(name.clone()).or_insert(0.0) += secs;
                 }
-                *per_message_ms.entry(OTHERS).or_insert(0.0) += cpu.others_cpu_seconds();
-                *per_message_ms.entry(MACHINE).or_insert(0.0) += cpu.machine_cpu_seconds;
+                *per_message_ms.entry(OTHERS.to_owned()).or_insert(0.0) += cpu.others_cpu_seconds();
+                *per_message_ms.entry(MACHINE.to_owned()).or_insert(0.0) += cpu.machine_cpu_seconds;
             }
             for v in per_message_ms.values_mut() {
                 *v = *v * 1000.0 / delivered as f64;
             }
         }
+        let mut per_role_ms = BTreeMap::new();
+        for (name, ms) in &per_message_ms {
+            *per_role_ms.entry(role_of(name).to_owned()).or_insert(0.0) += ms;
+        }
         Self {
             sending,
             draining,
             per_message_ms,
+            per_role_ms,
         }
     }
+
+    /// Whether some role has more than one process (so the per-role sums say more).
+    fn has_replicated_roles(&self) -> bool {
+        self.per_role_ms.len() < self.per_message_ms.len()
+    }
+}
+
+/// `sluice api #2` → `sluice api`, `redis-server :7001` → `redis-server`.
+fn role_of(name: &str) -> &str {
+    let name = name.split(" #").next().unwrap_or(name);
+    name.split(" :").next().unwrap_or(name)
 }
 
 const OTHERS: &str = "other processes";
@@ -188,13 +218,26 @@ impl Report {
                 None => setup.push_str(" · SLUICE_WORKERS default"),
             }
         }
+        if let Some(p) = s.partitions {
+            let _ = write!(
+                setup,
+                " · {p} queue partition{}",
+                if p == 1 { "" } else { "s" }
+            );
+        }
         let _ = writeln!(o, "Setup      {setup}");
-        let mut versions = format!("target {}", s.target);
+        let mut versions = match s.targets.as_slice() {
+            [_, _, ..] => format!("targets {} (in turn)", s.targets.join(", ")),
+            _ => format!("target {}", s.target),
+        };
         if let Some(v) = &s.sluice_version {
             let _ = write!(versions, " · {v}");
         }
         if let Some(v) = &s.redis_version {
             let _ = write!(versions, " · redis {v}");
+        }
+        if let Some(topology) = &s.redis_topology {
+            let _ = write!(versions, " ({topology})");
         }
         let _ = write!(versions, " · load generator {} build", s.client_build);
         let _ = writeln!(o, "           {versions}");
@@ -286,18 +329,23 @@ impl Report {
                 m.nproc * 100,
                 m.nproc
             );
-            let _ = writeln!(o, "                     sending   draining    per message");
-            let mut names: Vec<&'static str> = Vec::new();
+            let mut names: Vec<&str> = Vec::new();
             for cpu in [&self.cpu.sending, &self.cpu.draining]
                 .into_iter()
                 .flatten()
             {
                 for name in cpu.components_cpu_seconds.keys() {
-                    if !names.contains(name) {
+                    if !names.contains(&name.as_str()) {
                         names.push(name);
                     }
                 }
             }
+            let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max(17);
+            let _ = writeln!(
+                o,
+                "  {:<width$} {:>8} {:>10} {:>14}",
+                "", "sending", "draining", "per message"
+            );
             let cell = |cpu: &Option<CpuUse>, name: &str| {
                 let Some(c) = cpu else {
                     return "-".to_owned();
@@ -321,12 +369,26 @@ impl Report {
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.3} ms"));
                 let _ = writeln!(
                     o,
-                    "  {name:<17} {:>8} {:>10} {:>14}",
+                    "  {name:<width$} {:>8} {:>10} {:>14}",
                     cell(&self.cpu.sending, name),
                     cell(&self.cpu.draining, name),
                     per_message
                 );
             }
+            if self.cpu.has_replicated_roles() {
+                let sums: Vec<String> = self
+                    .cpu
+                    .per_role_ms
+                    .iter()
+                    .filter(|(role, _)| !matches!(role.as_str(), OTHERS | MACHINE))
+                    .map(|(role, ms)| format!("{role} {ms:.3} ms"))
+                    .collect();
+                let _ = writeln!(o, "  per role, summed: {}", sums.join(" · "));
+            }
+        }
+        if !self.redis_nodes.is_empty() {
+            let _ = writeln!(o);
+            o.push_str(&crate::nodes::text(&self.redis_nodes));
         }
         o
     }
@@ -356,6 +418,29 @@ fn ms(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_group_numbered_processes() {
+        assert_eq!(role_of("sluice api #2"), "sluice api");
+        assert_eq!(role_of("redis-server :7001"), "redis-server");
+        assert_eq!(role_of("sluice"), "sluice");
+        let used = CpuUse {
+            wall_seconds: 1.0,
+            machine_cpu_seconds: 1.0,
+            components_cpu_seconds: BTreeMap::from([
+                ("sluice api #1".to_owned(), 0.2),
+                ("sluice api #2".to_owned(), 0.3),
+            ]),
+        };
+        let cpu = Cpu::new(Some(used), None, 1000);
+        assert!(cpu.has_replicated_roles());
+        let api = cpu
+            .per_role_ms
+            .get("sluice api")
+            .copied()
+            .unwrap_or_default();
+        assert!((api - 0.5).abs() < 1e-9);
+    }
 
     #[test]
     fn nearest_rank_percentiles() -> anyhow::Result<()> {

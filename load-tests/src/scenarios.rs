@@ -247,7 +247,7 @@ impl Ctx<'_> {
         load::run(
             self.http,
             LoadPlan {
-                url: self.url.clone(),
+                urls: vec![self.url.clone()],
                 batch: 1,
                 api_key: self.api_key.clone(),
                 concurrency: self.cli.concurrency,

@@ -1,8 +1,11 @@
 //! The self-contained environment: a private redis-server and `sluice serve` as a
-//! subprocess relaying to our sink, with a tenant, an API key and a domain.
+//! subprocess relaying to our sink, with a tenant, an API key and a domain. With
+//! `--split-roles`, `sluice api` and `sluice worker` instead of `serve`; with
+//! `--cluster`, a Redis Cluster of 3 masters, two `sluice api` (each on its own port)
+//! and two `sluice worker`.
 //!
-//! Both processes are killed when the [`Stack`] is dropped (tokio's `kill_on_drop`),
-//! so an error or an interrupted start never leaves them behind; [`Stack::stop`] is
+//! Every process is killed when the [`Stack`] is dropped (tokio's `kill_on_drop`),
+//! so an error or an interrupted start never leaves one behind; [`Stack::stop`] is
 //! the orderly way.
 
 use std::net::{SocketAddr, TcpListener};
@@ -13,36 +16,56 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sluice_store::embedded::EmbeddedRedis;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
 use crate::cli::{Cli, DkimKind};
+use crate::nodes::{Backend, Master};
 
 /// How long `sluice serve` may take to answer `GET /readyz` with 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// `sluice api` and `sluice worker` processes each with `--cluster`.
+const CLUSTER_PROCESSES: usize = 2;
 
 pub struct Stack {
     dir: TempDir,
     keep_dir: bool,
-    redis: EmbeddedRedis,
-    redis_pid: Option<u32>,
-    /// `sluice serve`, or `sluice api` and `sluice worker`.
+    redis: Backend,
+    /// The masters of `redis` (one, or the cluster's), as they were after the start.
+    pub masters: Vec<Master>,
+    /// `sluice serve`, or `sluice api` and `sluice worker`, or two of each.
     servers: Vec<Server>,
+    /// The first API's base URL (provisioning goes there).
     pub base_url: String,
+    /// Every API's base URL: the load is spread over them.
+    pub base_urls: Vec<String>,
     admin_token: String,
     pub sluice_bin: PathBuf,
     pub sluice_version: String,
     pub redis_version: String,
+    /// `1 redis-server` or `Redis Cluster, 3 masters, no replicas`.
+    pub redis_topology: String,
 }
 
 struct Server {
-    /// `sluice`, `sluice api` or `sluice worker`: the name in the CPU table.
-    name: &'static str,
-    subcommand: &'static str,
+    /// `sluice`, `sluice api`, `sluice worker` or with `--cluster` `sluice api #1`, …:
+    /// the name in the CPU table.
+    name: String,
     child: Child,
     pid: Option<u32>,
     log: PathBuf,
+}
+
+/// A server process to start.
+struct Role {
+    name: String,
+    subcommand: &'static str,
+    /// Its log's file name in the temporary directory.
+    log: String,
+    /// SLUICE_LISTEN: where an API listens; a worker gets its API's address, from
+    /// which it makes the public base URL.
+    listen: SocketAddr,
+    api: bool,
 }
 
 impl Stack {
@@ -58,18 +81,13 @@ impl Stack {
             .prefix("sluice-load-")
             .tempdir()
             .context("creating a temporary directory")?;
-        // The append-only file on (everysec), as `durability.mode = "local"`, the
-        // default, requires: what production runs.
-        let redis = EmbeddedRedis::start(&dir.path().join("redis"), true)
-            .await
-            .context("starting redis-server")?;
-        let (redis_pid, redis_version) = redis_info(&redis.url()).await.unwrap_or_default();
+        let redis = Backend::start(&dir.path().join("redis"), cli.cluster).await?;
+        let (masters, redis_version) = redis.masters().await?;
 
-        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let admin_token = random_token()?;
         let mut env = vec![
-            ("SLUICE_LISTEN", listen.to_string()),
             ("SLUICE_REDIS_URL", redis.url()),
+            ("SLUICE_QUEUE_PARTITIONS", cli.partitions().to_string()),
             ("SLUICE_ADMIN_TOKEN", admin_token.clone()),
             ("SLUICE_HOSTNAME", "sluice.localhost".to_owned()),
             // DKIM private keys are stored sealed with this (required by `serve`).
@@ -106,43 +124,51 @@ impl Stack {
                 None
             }
         };
+        // Each worker gets the same SLUICE_WORKERS (or the server's default), as it
+        // would on a machine of its own.
         if let Some(workers) = cli.workers {
             env.push(("SLUICE_WORKERS", workers.to_string()));
         }
-        let roles: &[(&'static str, &'static str)] = if cli.split_roles {
-            &[("sluice api", "api"), ("sluice worker", "worker")]
-        } else {
-            &[("sluice", "serve")]
-        };
+        let roles = roles(cli)?;
         let mut servers = Vec::new();
-        for (name, subcommand) in roles {
+        for role in &roles {
+            let mut env = env.clone();
+            env.push(("SLUICE_LISTEN", role.listen.to_string()));
             servers.push(spawn_sluice(
                 &sluice_bin,
                 dir.path(),
-                name,
-                subcommand,
+                role,
                 &env,
                 config.as_deref(),
             )?);
         }
+        let base_urls: Vec<String> = roles
+            .iter()
+            .filter(|role| role.api)
+            .map(|role| format!("http://{}", role.listen))
+            .collect();
         let mut stack = Self {
             dir,
             keep_dir: cli.keep_dir,
+            redis_topology: redis.topology(),
             redis,
-            redis_pid,
+            masters,
             servers,
-            base_url: format!("http://{listen}"),
+            base_url: base_urls[0].clone(),
+            base_urls,
             admin_token,
             sluice_bin,
             sluice_version,
             redis_version,
         };
-        stack.wait_ready(http).await?;
+        for base_url in stack.base_urls.clone() {
+            stack.wait_ready(http, &base_url).await?;
+        }
         Ok(stack)
     }
 
-    async fn wait_ready(&mut self, http: &reqwest::Client) -> anyhow::Result<()> {
-        let url = format!("{}/readyz", self.base_url);
+    async fn wait_ready(&mut self, http: &reqwest::Client, base_url: &str) -> anyhow::Result<()> {
+        let url = format!("{base_url}/readyz");
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(problem) = self.exited().into_iter().next() {
@@ -151,12 +177,13 @@ impl Stack {
             match http.get(&url).send().await {
                 Ok(r) if r.status() == StatusCode::OK => return Ok(()),
                 _ if Instant::now() > deadline => bail!(
-                    "sluice did not become ready at {url} within {}s; its log:\n{}",
+                    "sluice did not become ready at {url} within {}s; the end of each log:\n{}",
                     READY_TIMEOUT.as_secs(),
                     self.servers
-                        .first()
-                        .map(|s| tail(&s.log, 30))
-                        .unwrap_or_default()
+                        .iter()
+                        .map(|s| format!("{}:\n{}", s.log.display(), tail(&s.log, 30)))
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 ),
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
@@ -179,24 +206,27 @@ impl Stack {
         problems
     }
 
-    /// The processes to account CPU for: the server(s) and redis-server.
-    pub fn processes(&self) -> Vec<(&'static str, u32)> {
-        let mut processes: Vec<(&'static str, u32)> = self
+    /// The processes to account CPU for: the server(s) and each redis master.
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        let servers = self
             .servers
             .iter()
-            .filter_map(|s| Some((s.name, s.pid?)))
-            .collect();
-        if let Some(pid) = self.redis_pid {
-            processes.push(("redis-server", pid));
-        }
-        processes
+            .filter_map(|s| Some((s.name.clone(), s.pid?)));
+        let masters = self
+            .masters
+            .iter()
+            .filter_map(|m| Some((m.label.clone(), m.pid?)));
+        servers.chain(masters).collect()
     }
 
-    /// `sluice serve`, or `sluice api` and `sluice worker`.
+    /// `sluice serve`, or `sluice api` and `sluice worker`, or `sluice api #1`, ….
     pub fn roles(&self) -> Vec<String> {
         self.servers
             .iter()
-            .map(|s| format!("sluice {}", s.subcommand))
+            .map(|s| match s.name.as_str() {
+                "sluice" => "sluice serve".to_owned(),
+                name => name.to_owned(),
+            })
             .collect()
     }
 
@@ -263,18 +293,85 @@ impl Stack {
     }
 }
 
+/// The server processes to start: `sluice serve`; with `--split-roles` `sluice api`
+/// and `sluice worker`; with `--cluster` two of each, logging to `api-1.log`, ….
+fn roles(cli: &Cli) -> anyhow::Result<Vec<Role>> {
+    let role = |name: String, subcommand, log: String, listen, api| Role {
+        name,
+        subcommand,
+        log,
+        listen,
+        api,
+    };
+    let listen =
+        || -> anyhow::Result<SocketAddr> { Ok(SocketAddr::from(([127, 0, 0, 1], free_port()?))) };
+    if cli.cluster {
+        let apis: Vec<SocketAddr> = (0..CLUSTER_PROCESSES)
+            .map(|_| listen())
+            .collect::<anyhow::Result<_>>()?;
+        let mut roles = Vec::new();
+        for (n, &addr) in (1..).zip(&apis) {
+            roles.push(role(
+                format!("sluice api #{n}"),
+                "api",
+                format!("api-{n}.log"),
+                addr,
+                true,
+            ));
+        }
+        for (n, &addr) in (1..).zip(&apis) {
+            let log = format!("worker-{n}.log");
+            roles.push(role(
+                format!("sluice worker #{n}"),
+                "worker",
+                log,
+                addr,
+                false,
+            ));
+        }
+        Ok(roles)
+    } else if cli.split_roles {
+        let addr = listen()?;
+        Ok(vec![
+            role(
+                "sluice api".to_owned(),
+                "api",
+                "api.log".to_owned(),
+                addr,
+                true,
+            ),
+            role(
+                "sluice worker".to_owned(),
+                "worker",
+                "worker.log".to_owned(),
+                addr,
+                false,
+            ),
+        ])
+    } else {
+        let addr = listen()?;
+        Ok(vec![role(
+            "sluice".to_owned(),
+            "serve",
+            "serve.log".to_owned(),
+            addr,
+            true,
+        )])
+    }
+}
+
 /// Starts `sluice <subcommand>` with only our settings: a stray SLUICE_* variable or
 /// ./sluice.toml must not change what is measured (its working directory is the
-/// empty temporary directory). Output goes to `<dir>/<subcommand>.log`.
+/// empty temporary directory). Output goes to `<dir>/<role's log>`.
 fn spawn_sluice(
     bin: &Path,
     dir: &Path,
-    name: &'static str,
-    subcommand: &'static str,
+    role: &Role,
     env: &[(&str, String)],
     config: Option<&Path>,
 ) -> anyhow::Result<Server> {
-    let log = dir.join(format!("{subcommand}.log"));
+    let subcommand = role.subcommand;
+    let log = dir.join(&role.log);
     let file =
         std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let mut command = Command::new(bin);
@@ -297,8 +394,7 @@ fn spawn_sluice(
         .spawn()
         .with_context(|| format!("starting {} {subcommand}", bin.display()))?;
     Ok(Server {
-        name,
-        subcommand,
+        name: role.name.clone(),
         pid: child.id(),
         child,
         log,
@@ -359,7 +455,10 @@ fn sluice_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
             path.display()
         );
     }
-    Ok(path)
+    // The servers run in the temporary directory: a relative path must not be
+    // resolved there.
+    path.canonicalize()
+        .with_context(|| format!("resolving {}", path.display()))
 }
 
 async fn version_of(bin: &Path) -> String {
@@ -367,25 +466,6 @@ async fn version_of(bin: &Path) -> String {
         Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
         Err(_) => String::new(),
     }
-}
-
-/// redis-server's pid (for CPU accounting) and version.
-async fn redis_info(url: &str) -> anyhow::Result<(Option<u32>, String)> {
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn)
-        .await?;
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .map(|v| v.trim().to_owned())
-    };
-    Ok((
-        field("process_id").and_then(|p| p.parse().ok()),
-        field("redis_version").unwrap_or_default(),
-    ))
 }
 
 fn free_port() -> anyhow::Result<u16> {

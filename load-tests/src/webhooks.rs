@@ -155,7 +155,7 @@ struct WebhookReport {
     latency_ms: Option<Latency>,
     latency_ms_by_type: BTreeMap<String, Latency>,
     /// CPU over the whole run, % of one core.
-    cpu_percent: BTreeMap<&'static str, f64>,
+    cpu_percent: BTreeMap<String, f64>,
 }
 
 async fn run(
@@ -216,7 +216,7 @@ async fn run(
     let result = load::run(
         http,
         LoadPlan {
-            url: format!("{}/v1/messages", stack.base_url),
+            urls: vec![format!("{}/v1/messages", stack.base_url)],
             batch: 1,
             api_key,
             concurrency: cli.concurrency,
@@ -274,19 +274,19 @@ async fn run(
     let mut cpu_percent = BTreeMap::new();
     if let Some(cpu) = &cpu {
         for (name, seconds) in &cpu.components_cpu_seconds {
-            let name = if *name == "smtp sink" {
+            let name = if name == "smtp sink" {
                 "smtp sink + webhook receiver"
             } else {
                 name
             };
-            cpu_percent.insert(name, cpu.percent_of_core(*seconds));
+            cpu_percent.insert(name.to_owned(), cpu.percent_of_core(*seconds));
         }
         cpu_percent.insert(
-            "other processes",
+            "other processes".to_owned(),
             cpu.percent_of_core(cpu.others_cpu_seconds()),
         );
         cpu_percent.insert(
-            "whole machine",
+            "whole machine".to_owned(),
             cpu.percent_of_core(cpu.machine_cpu_seconds),
         );
     }
