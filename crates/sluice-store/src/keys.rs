@@ -44,9 +44,59 @@ impl std::fmt::Display for Partition {
     }
 }
 
-/// Every key of queue partition `p` starts with this: `sluice:v1:{sluice:q<p>}`.
+/// Every key of queue partition `p` starts with this: `sluice:v1:{<partition tag>}`.
 fn queue(p: Partition) -> String {
-    format!("{ROOT}:{{sluice:q{}}}", p.0)
+    format!("{ROOT}:{{{}}}", partition_tag(p))
+}
+
+/// The hash tag of partition `p`: `sluice:q<p>`, with a suffix (`sluice:q<p>-<k>`)
+/// chosen so the partitions' hash slots are spread evenly over the slot space
+/// whatever their count: partition `p` lands in the `p`-th point of a van der
+/// Corput sequence (p = 1 at slot 8192, 2 at 4096, 3 at 12288, …), so 16 partitions
+/// over 3 masters with equal slot ranges are 6, 5 and 5, where plain names would
+/// hash anywhere. Partition 0 keeps `sluice:q0`, the queue's tag before partitions.
+pub fn partition_tag(p: Partition) -> &'static str {
+    static TAGS: [std::sync::OnceLock<String>; crate::partitions::MAX_PARTITIONS as usize] =
+        [const { std::sync::OnceLock::new() }; crate::partitions::MAX_PARTITIONS as usize];
+    let index = usize::from(p.0).min(TAGS.len() - 1);
+    TAGS[index].get_or_init(|| spread_tag(p.0))
+}
+
+/// Slots per window: 16384 slots ÷ 1024 partitions.
+const SLOT_WINDOW: u16 = 16;
+
+fn spread_tag(p: u16) -> String {
+    let plain = format!("sluice:q{p}");
+    if p == 0 {
+        return plain;
+    }
+    // The 10-bit reversal of p, times the window: the van der Corput point.
+    let target = (p.reverse_bits() >> 6) * SLOT_WINDOW;
+    let fits = |tag: &str| (target..target + SLOT_WINDOW).contains(&slot_of(tag));
+    if fits(&plain) {
+        return plain;
+    }
+    // About 1,024 tries on average, once per partition and process.
+    (0_u32..)
+        .map(|k| format!("sluice:q{p}-{k}"))
+        .find(|tag| fits(tag))
+        .unwrap_or(plain)
+}
+
+/// The Redis Cluster hash slot of a hash tag: CRC16 (XMODEM) modulo 16384.
+pub fn slot_of(tag: &str) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in tag.as_bytes() {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
 }
 
 /// The partition counts processes have run with (ZSET count → last seen, unix ms):
@@ -423,7 +473,7 @@ mod tests {
         let id = MessageId::generate();
         let tag = |key: &str| key[key.find('{').unwrap()..=key.find('}').unwrap()].to_string();
         assert_eq!(tag(&message(Partition(0), &id)), "{sluice:q0}");
-        assert_eq!(tag(&message(Partition(15), &id)), "{sluice:q15}");
+        assert!(tag(&message(Partition(15), &id)).starts_with("{sluice:q15"));
         assert_eq!(
             tag(&quota_overrides(
                 &TenantId::parse("ten_01jd4k5q8z6y2x1w0v9t8s7r6p").unwrap()
@@ -432,6 +482,41 @@ mod tests {
         );
         assert_eq!(tag(&webhook_ready()), "{sluice:wh}");
         assert_eq!(tag(&adaptive("1.2.3.4|gmail")), "{1.2.3.4|gmail}");
+    }
+
+    #[test]
+    fn partitions_spread_evenly_over_the_hash_slots() {
+        // Our CRC16 is Redis Cluster's.
+        for tag in ["sluice:q0", "sluice:q7-12", "a", ""] {
+            assert_eq!(
+                redis::cluster_routing::Slot::new(slot_of(tag)),
+                Some(redis::cluster_routing::Slot::for_key(tag))
+            );
+        }
+        assert_eq!(partition_tag(Partition(0)), "sluice:q0");
+        let slots: Vec<u16> = (0..16)
+            .map(|p| slot_of(partition_tag(Partition(p))))
+            .collect();
+        // Three masters with the slot ranges `redis-cli --cluster create` gives them.
+        let per_master =
+            |from: u16, to: u16| slots.iter().filter(|s| (from..=to).contains(*s)).count();
+        let counts = [
+            per_master(0, 5460),
+            per_master(5461, 10922),
+            per_master(10923, 16383),
+        ];
+        assert!(
+            counts.iter().all(|c| (5..=6).contains(c)),
+            "{counts:?} {slots:?}"
+        );
+        // Every partition has its own window, and the tags never change.
+        let mut windows: Vec<u16> = (1..1024)
+            .map(|p| slot_of(partition_tag(Partition(p))) / SLOT_WINDOW)
+            .collect();
+        windows.sort_unstable();
+        windows.dedup();
+        assert_eq!(windows.len(), 1023);
+        assert_eq!(partition_tag(Partition(1)), partition_tag(Partition(1)));
     }
 
     #[test]
