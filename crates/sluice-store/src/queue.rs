@@ -157,10 +157,11 @@ impl Queue {
         Ok(())
     }
 
-    /// Up to `count` new entries (a few more when several partitions answer at
-    /// once; they count as read): transactional first, of every partition, bulk only
-    /// when no transactional entry waits (topped up from the fair queue first);
-    /// waits up to `block` when everything is empty.
+    /// Up to `count` new entries: transactional first, of every partition, bulk only
+    /// when no transactional entry waits (topped up from the fair queue first, a
+    /// share from each partition); waits up to `block` when everything is empty.
+    /// Several partitions read at once may answer with more than `count`: the rest
+    /// are kept (already this consumer's in Redis) and handed out first next time.
     pub async fn next_batch(
         &self,
         consumer: &str,
