@@ -34,6 +34,9 @@ pub const SCHEMA_LOCK: &str = "sluice:schema:upgrading";
 /// without the `v1:`.
 pub const UNVERSIONED_ROOT: &str = "sluice:";
 
+/// The most partitions a queue can have.
+pub const MAX_PARTITIONS: u16 = 1024;
+
 /// One queue partition (see `partitions`): the number in its hash tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Partition(pub u16);
@@ -56,8 +59,8 @@ fn queue(p: Partition) -> String {
 /// over 3 masters with equal slot ranges are 6, 5 and 5, where plain names would
 /// hash anywhere. Partition 0 keeps `sluice:q0`, the queue's tag before partitions.
 pub fn partition_tag(p: Partition) -> &'static str {
-    static TAGS: [std::sync::OnceLock<String>; crate::partitions::MAX_PARTITIONS as usize] =
-        [const { std::sync::OnceLock::new() }; crate::partitions::MAX_PARTITIONS as usize];
+    static TAGS: [std::sync::OnceLock<String>; MAX_PARTITIONS as usize] =
+        [const { std::sync::OnceLock::new() }; MAX_PARTITIONS as usize];
     let index = usize::from(p.0).min(TAGS.len() - 1);
     TAGS[index].get_or_init(|| spread_tag(p.0))
 }

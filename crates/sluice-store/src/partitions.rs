@@ -24,11 +24,8 @@ use std::time::Duration;
 use sluice_model::MessageId;
 
 use crate::connection::Conn;
-pub use crate::keys::Partition;
+pub use crate::keys::{MAX_PARTITIONS, Partition};
 use crate::{StoreError, keys, now_ms};
-
-/// The most partitions a queue can have.
-pub const MAX_PARTITIONS: u16 = 1024;
 
 /// The partition of message `id` among `count` partitions: FNV-1a of the id, so
 /// every process and version agrees. With one partition, always partition 0.
