@@ -385,7 +385,8 @@ async fn master_killed_under_load(mode: sluice::config::DurabilityMode) -> Vec<S
                 match http.post(&url).bearer_auth(&key).json(&body).send().await {
                     Ok(r) if r.status() == StatusCode::ACCEPTED => {
                         let body: Value = r.json().await.unwrap();
-                        accepted.push(body["id"].as_str().unwrap().to_string());
+                        let at = sluice_model::time::now_ms();
+                        accepted.push((body["id"].as_str().unwrap().to_string(), at));
                     }
                     Ok(r) => *refused.entry(r.status().as_u16()).or_insert(0) += 1,
                     Err(_) => *refused.entry(0).or_insert(0) += 1,
@@ -408,10 +409,14 @@ async fn master_killed_under_load(mode: sluice::config::DurabilityMode) -> Vec<S
     let healed_in = killed_at.elapsed();
 
     let mut accepted = Vec::new();
+    let mut accepted_at: HashMap<String, i64> = HashMap::new();
     let mut refused: HashMap<u16, usize> = HashMap::new();
     while let Some(result) = senders.join_next().await {
         let (ids, errors) = result.unwrap();
-        accepted.extend(ids);
+        for (id, at) in ids {
+            accepted_at.insert(id.clone(), at);
+            accepted.push(id);
+        }
         for (status, n) in errors {
             *refused.entry(status).or_insert(0) += n;
         }
@@ -424,11 +429,36 @@ async fn master_killed_under_load(mode: sluice::config::DurabilityMode) -> Vec<S
         .filter(|id| counts.get(id.as_str()).is_some_and(|c| *c > 1))
         .count();
     let unique: HashSet<&String> = accepted.iter().collect();
+    // Accept → arrival at the sink (its message ids start with the unix ms of receipt).
+    let mut latencies: Vec<i64> = env
+        .sink
+        .messages()
+        .iter()
+        .filter_map(|m| {
+            let headers = common::headers(&m.data);
+            let header = common::header(&headers, "Message-ID")?;
+            let at = header.find("msg_")?;
+            let id: String = header[at..].chars().take(30).collect();
+            let received: i64 = m.id.split('-').next()?.parse().ok()?;
+            Some(received - accepted_at.get(&id)?)
+        })
+        .collect();
+    latencies.sort_unstable();
+    let percentile = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
-        "cluster failover ({mode:?}): {} accepted, {} refused {refused:?}, {} lost, {duplicated} sent twice; the cluster healed in {healed_in:?}",
+        "cluster failover ({mode:?}): {} accepted, {} refused {refused:?}, {} lost, {duplicated} sent twice; the cluster healed in {healed_in:?}; accept to delivery p50 {} ms, p99 {} ms, max {} ms, {} over 1 s",
         unique.len(),
         refused.values().sum::<usize>(),
-        missing.len()
+        missing.len(),
+        percentile(0.5),
+        percentile(0.99),
+        latencies.last().copied().unwrap_or(0),
+        latencies.iter().filter(|l| **l > 1000).count()
     );
     env.stop().await;
     missing

@@ -56,6 +56,11 @@ impl Fanout {
         })
     }
 
+    /// The queue partition whose events this fan-out copies.
+    pub fn partition(&self) -> Partition {
+        self.partition
+    }
+
     pub async fn run(mut self, shutdown: CancellationToken) {
         let consumer = self.config.consumer.clone();
         let mut leading = false;

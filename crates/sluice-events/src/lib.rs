@@ -124,9 +124,16 @@ pub enum WebhookError {
 
 /// The fan-out (one per queue partition) and the sender of one process.
 pub struct WebhookService {
+    store: Store,
+    config: Arc<WebhookConfig>,
+    wake: Arc<Notify>,
     fanouts: Vec<fanout::Fanout>,
     sender: sender::Sender,
 }
+
+/// How often the service looks for partitions it does not fan out yet (another
+/// process started with more of them).
+const NEW_PARTITIONS_EVERY: Duration = Duration::from_secs(30);
 
 impl WebhookService {
     pub async fn new(store: Store, config: WebhookConfig) -> Result<Self, WebhookError> {
@@ -139,16 +146,63 @@ impl WebhookService {
                 fanout::Fanout::new(store.clone(), config.clone(), wake.clone(), partition).await?,
             );
         }
-        let sender = sender::Sender::new(store, config, wake)?;
-        Ok(Self { fanouts, sender })
+        let sender = sender::Sender::new(store.clone(), config.clone(), wake.clone())?;
+        Ok(Self {
+            store,
+            config,
+            wake,
+            fanouts,
+            sender,
+        })
     }
 
-    /// Runs both loops until `shutdown`, then drains in-flight requests.
+    /// Runs both loops until `shutdown`, then drains in-flight requests. A partition
+    /// that appears later (a process with a larger `queue.partitions`) gets its
+    /// fan-out within [`NEW_PARTITIONS_EVERY`].
     pub async fn run(self, shutdown: CancellationToken) {
-        let fanouts = self.fanouts.into_iter().map(|f| f.run(shutdown.clone()));
-        tokio::join!(
-            futures_util::future::join_all(fanouts),
-            self.sender.run(shutdown)
-        );
+        let Self {
+            store,
+            config,
+            wake,
+            fanouts,
+            sender,
+        } = self;
+        let mut running = tokio::task::JoinSet::new();
+        let mut covered = Vec::new();
+        for fanout in fanouts {
+            covered.push(fanout.partition());
+            running.spawn(fanout.run(shutdown.clone()));
+        }
+        let watch = async {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(NEW_PARTITIONS_EVERY) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                for partition in store.served_partitions() {
+                    if covered.contains(&partition) {
+                        continue;
+                    }
+                    match fanout::Fanout::new(
+                        store.clone(),
+                        config.clone(),
+                        wake.clone(),
+                        partition,
+                    )
+                    .await
+                    {
+                        Ok(fanout) => {
+                            covered.push(partition);
+                            running.spawn(fanout.run(shutdown.clone()));
+                        }
+                        Err(e) => {
+                            tracing::warn!(%partition, error = %e, "could not start a partition's fan-out")
+                        }
+                    }
+                }
+            }
+        };
+        tokio::join!(watch, sender.run(shutdown.clone()));
+        while running.join_next().await.is_some() {}
     }
 }
