@@ -10,51 +10,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{TestEnv, simple_message};
+use common::{
+    TestEnv, bulk, delivered_counts, delivered_until, queue_bulk, simple_message, wait_delivered,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice::run::Roles;
-use sluice_smtp_server::{AcceptAll, SinkHandle};
+use sluice_smtp_server::AcceptAll;
 
 /// 3 masters, 1 replica each, 16 partitions.
 const CLUSTER: (usize, usize, u16) = (3, 1, 16);
-
-fn bulk(to: &str) -> Value {
-    let mut body = simple_message(to);
-    body["stream"] = json!("bulk");
-    body
-}
-
-/// Message ids (`msg_…`) in the Message-ID headers the sink received, with counts.
-fn delivered_counts(sink: &SinkHandle) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for message in sink.messages() {
-        let headers = common::headers(&message.data);
-        let id = common::header(&headers, "Message-ID")
-            .and_then(|h| h.find("msg_").map(|at| h[at..].chars().take(30).collect()));
-        if let Some(id) = id {
-            *counts.entry(id).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
-/// Waits until every id reached the sink; returns those still missing at `deadline`.
-async fn wait_delivered(sink: &SinkHandle, ids: &[String], within: Duration) -> Vec<String> {
-    let deadline = Instant::now() + within;
-    loop {
-        let counts = delivered_counts(sink);
-        let missing: Vec<String> = ids
-            .iter()
-            .filter(|id| !counts.contains_key(id.as_str()))
-            .cloned()
-            .collect();
-        if missing.is_empty() || Instant::now() >= deadline {
-            return missing;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// How many keys matching `pattern` (and not ending in `:events`) each master holds
 /// (SCAN on each node's own connection), by port.
@@ -155,7 +120,7 @@ async fn mail_flows_end_to_end_over_a_three_master_cluster() {
     assert_eq!(first["id"], again["id"]);
     ids.push(first["id"].as_str().unwrap().to_string());
 
-    let missing = wait_delivered(&env.sink, &ids, Duration::from_secs(60)).await;
+    let missing = wait_delivered(&env.sink, &ids, Instant::now() + Duration::from_secs(60)).await;
     assert!(missing.is_empty(), "never delivered: {missing:?}");
     for id in &ids {
         env.wait_for_status(&key, id, "delivered", Duration::from_secs(20))
@@ -219,23 +184,8 @@ async fn priority_and_fair_sharing_hold_across_partitions() {
     let env = TestEnv::start_on_cluster(CLUSTER, Arc::new(AcceptAll), Roles::API, |_| {}).await;
     let big = env.ready_tenant().await;
     let small = env.ready_tenant().await;
-    let campaign = 1_500;
-    for chunk in 0..campaign / 500 {
-        let messages: Vec<Value> = (0..500)
-            .map(|i| bulk(&format!("big{chunk}-{i}@example.com")))
-            .collect();
-        let response = env
-            .post(&big, "/v1/messages/batch", json!({"messages": messages}))
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
-    }
-    let messages: Vec<Value> = (0..10)
-        .map(|i| bulk(&format!("small{i}@example.com")))
-        .collect();
-    let response = env
-        .post(&small, "/v1/messages/batch", json!({"messages": messages}))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    queue_bulk(&env, &big, "big", 1_500).await;
+    queue_bulk(&env, &small, "small", 10).await;
     let otp = env.send(&small, simple_message("otp@example.com")).await;
 
     let workers = 4;
@@ -244,23 +194,7 @@ async fn priority_and_fair_sharing_hold_across_partitions() {
         .await;
     env.wait_for_status(&small, &otp, "delivered", Duration::from_secs(30))
         .await;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let order = loop {
-        let order: Vec<String> = env
-            .sink
-            .messages()
-            .iter()
-            .map(|m| m.rcpt_to[0].clone())
-            .collect();
-        if order.iter().filter(|r| r.starts_with("small")).count() == 10 {
-            break order;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the small sender's mail did not arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let order = delivered_until(&env, "small", 10, Duration::from_secs(90)).await;
     let small_at: Vec<usize> = order
         .iter()
         .enumerate()
@@ -323,7 +257,7 @@ async fn a_killed_worker_process_is_taken_over_on_a_cluster() {
     let killed_at = Instant::now();
 
     let survivor = env.start_roles(Roles::WORKER, |_| {}).await;
-    let missing = wait_delivered(&env.sink, &ids, Duration::from_secs(30)).await;
+    let missing = wait_delivered(&env.sink, &ids, Instant::now() + Duration::from_secs(30)).await;
     assert!(missing.is_empty(), "never delivered: {missing:?}");
     let took = killed_at.elapsed();
     // Liveness 8 s, scans every 2 s.
@@ -422,7 +356,12 @@ async fn master_killed_under_load(mode: sluice::config::DurabilityMode) -> Vec<S
         }
     }
     assert!(accepted.len() > 100, "only {} accepted", accepted.len());
-    let missing = wait_delivered(&env.sink, &accepted, Duration::from_secs(90)).await;
+    let missing = wait_delivered(
+        &env.sink,
+        &accepted,
+        Instant::now() + Duration::from_secs(90),
+    )
+    .await;
     let counts = delivered_counts(&env.sink);
     let duplicated = accepted
         .iter()

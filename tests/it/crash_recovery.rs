@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::TestEnv;
 use reqwest::StatusCode;
 use sluice::run::Roles;
-use sluice_smtp_server::{AcceptAll, SinkHandle};
+use sluice_smtp_server::AcceptAll;
 
 /// Deliveries in flight at once per process: the bound on duplicates per kill.
 const WORKERS: usize = 16;
@@ -91,36 +91,6 @@ fn start_load(
         });
     }
     tasks
-}
-
-/// Message id → how many times the sink received it.
-fn sink_counts(sink: &SinkHandle) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for message in sink.messages() {
-        let headers = common::headers(&message.data);
-        let id = common::header(&headers, "Message-ID")
-            .and_then(|h| h.find("msg_").map(|at| h[at..].chars().take(30).collect()));
-        if let Some(id) = id {
-            *counts.entry(id).or_default() += 1;
-        }
-    }
-    counts
-}
-
-/// Waits until every id is at the sink; returns the ids still missing at `deadline`.
-async fn wait_delivered(sink: &SinkHandle, ids: &[String], deadline: Instant) -> Vec<String> {
-    loop {
-        let counts = sink_counts(sink);
-        let missing: Vec<String> = ids
-            .iter()
-            .filter(|id| !counts.contains_key(id.as_str()))
-            .cloned()
-            .collect();
-        if missing.is_empty() || Instant::now() >= deadline {
-            return missing;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn serve_process(env: &TestEnv, listen: &str, log: &Path) -> tokio::process::Child {
@@ -204,7 +174,7 @@ async fn serve_killed_under_load_delivers_every_accepted_message_within_seconds(
         .filter(|(_, at)| *at <= killed_at)
         .map(|(id, _)| id.clone())
         .collect();
-    let at_sink_when_killed = sink_counts(&env.sink);
+    let at_sink_when_killed = common::delivered_counts(&env.sink);
     let stranded = before_kill
         .iter()
         .filter(|id| !at_sink_when_killed.contains_key(id.as_str()))
@@ -215,7 +185,7 @@ async fn serve_killed_under_load_delivers_every_accepted_message_within_seconds(
     wait_ready(&base).await;
 
     // Everything the killed process had promised arrives within 15 s of the restart.
-    let missing = wait_delivered(
+    let missing = common::wait_delivered(
         &env.sink,
         &before_kill,
         restarted_at + Duration::from_secs(15),
@@ -237,7 +207,7 @@ async fn serve_killed_under_load_delivers_every_accepted_message_within_seconds(
         .iter()
         .map(|(id, _)| id.clone())
         .collect();
-    let missing = wait_delivered(
+    let missing = common::wait_delivered(
         &env.sink,
         &accepted,
         Instant::now() + Duration::from_secs(30),
@@ -248,7 +218,7 @@ async fn serve_killed_under_load_delivers_every_accepted_message_within_seconds(
         "{} accepted messages never delivered",
         missing.len()
     );
-    let counts = sink_counts(&env.sink);
+    let counts = common::delivered_counts(&env.sink);
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
     let unique: HashSet<&String> = accepted.iter().collect();
     {
@@ -393,8 +363,9 @@ async fn redis_killed_twice_under_load_loses_no_accepted_message() {
         .iter()
         .map(|(id, _)| id.clone())
         .collect();
-    let missing = wait_delivered(&sink, &accepted, restarted_at + Duration::from_secs(30)).await;
-    let counts = sink_counts(&sink);
+    let missing =
+        common::wait_delivered(&sink, &accepted, restarted_at + Duration::from_secs(30)).await;
+    let counts = common::delivered_counts(&sink);
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
     {
         let sent = sent.lock().unwrap();

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{ADMIN_TOKEN, TestEnv, problem, simple_message};
+use common::{ADMIN_TOKEN, TestEnv, bulk, problem, simple_message};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sluice::run::Roles;
@@ -29,12 +29,6 @@ async fn tenant(env: &TestEnv) -> (String, String) {
         .await;
     assert_eq!(domain.status(), StatusCode::CREATED);
     (id, key)
-}
-
-fn bulk(to: &str) -> Value {
-    let mut body = simple_message(to);
-    body["stream"] = json!("bulk");
-    body
 }
 
 fn header<'a>(response: &'a Response, name: &str) -> &'a str {
@@ -301,42 +295,11 @@ async fn fair_sharing_with_partitions(partitions: u16) {
     .await;
     let (_, big) = tenant(&env).await;
     let (_, small) = tenant(&env).await;
-    let campaign = 1_500;
-    for chunk in 0..campaign / 500 {
-        let messages: Vec<Value> = (0..500)
-            .map(|i| bulk(&format!("big{chunk}-{i}@example.com")))
-            .collect();
-        let response = env
-            .post(&big, "/v1/messages/batch", json!({"messages": messages}))
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
-    }
-    let messages: Vec<Value> = (0..10)
-        .map(|i| bulk(&format!("small{i}@example.com")))
-        .collect();
-    let response = env
-        .post(&small, "/v1/messages/batch", json!({"messages": messages}))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    common::queue_bulk(&env, &big, "big", 1_500).await;
+    common::queue_bulk(&env, &small, "small", 10).await;
 
     let worker = env.start_roles(Roles::WORKER, |c| c.workers = 4).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let order = loop {
-        let order: Vec<String> = env
-            .sink
-            .messages()
-            .iter()
-            .map(|m| m.rcpt_to[0].clone())
-            .collect();
-        if order.iter().filter(|r| r.starts_with("small")).count() == 10 {
-            break order;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the small sender's mail did not arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let order = common::delivered_until(&env, "small", 10, Duration::from_secs(60)).await;
     // The campaign's first 256 went straight to the stream(s); after that the two
     // tenants alternate (in each partition: the small sender's few per partition come
     // within a few rounds of 16). Without fair sharing the small sender would wait

@@ -114,18 +114,13 @@ impl Store {
     ) -> Result<AdaptiveState, StoreError> {
         let exact = format!("{ip}|{provider}");
         // Three hash tags (three slots on a cluster): one command each.
-        let mut hashes: Vec<HashMap<String, String>> = self
+        let mut hashes = self
             .conn()
-            .query_each(
-                [exact.clone(), format!("{ip}|*"), format!("*|{provider}")]
-                    .iter()
-                    .map(|target| {
-                        let mut cmd = redis::cmd("HGETALL");
-                        cmd.arg(key(target));
-                        cmd
-                    })
-                    .collect(),
-            )
+            .hgetall_each([
+                key(&exact),
+                key(&format!("{ip}|*")),
+                key(&format!("*|{provider}")),
+            ])
             .await?;
         let by_provider = hashes.pop().unwrap_or_default();
         let by_ip = hashes.pop().unwrap_or_default();
@@ -219,8 +214,10 @@ impl Store {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let all: Vec<HashMap<String, String>> =
-            self.conn().query_each(hgetall_each(&targets)).await?;
+        let all = self
+            .conn()
+            .hgetall_each(targets.iter().map(|t| key(t)))
+            .await?;
         Ok(targets
             .iter()
             .zip(all)
@@ -247,16 +244,4 @@ fn state(target: &str, fields: &HashMap<String, String>, ceiling: u32) -> Adapti
         suspension: suspended_until.and(fields.get(field::SUSPENSION).cloned()),
         suspended_until,
     }
-}
-
-/// `HGETALL` of each target's hash (one command each: every target is its own slot).
-fn hgetall_each(targets: &[String]) -> Vec<redis::Cmd> {
-    targets
-        .iter()
-        .map(|target| {
-            let mut cmd = redis::cmd("HGETALL");
-            cmd.arg(key(target));
-            cmd
-        })
-        .collect()
 }

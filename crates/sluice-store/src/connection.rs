@@ -263,6 +263,22 @@ impl Conn {
         Ok(found)
     }
 
+    /// `HGETALL` of each key (keys in any slots; see [`Conn::query_each`]).
+    pub(crate) async fn hgetall_each(
+        &mut self,
+        keys: impl IntoIterator<Item = String>,
+    ) -> Result<Vec<std::collections::HashMap<String, String>>, StoreError> {
+        let cmds = keys
+            .into_iter()
+            .map(|key| {
+                let mut cmd = redis::cmd("HGETALL");
+                cmd.arg(key);
+                cmd
+            })
+            .collect();
+        self.query_each(cmds).await
+    }
+
     /// Runs independent commands whose keys may live in different slots, replies in
     /// order: one pipeline on a single server; on a cluster each command goes to its
     /// own node, all at once (the connection multiplexes them).

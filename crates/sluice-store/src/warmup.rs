@@ -107,8 +107,8 @@ impl Store {
         WarmupAdmission::decode(Reply::new("warmup_admit", reply)?)
     }
 
-    /// Every (IP × provider) with warm-up state. SCANs: an operator's call, not the
-    /// hot path (on a cluster it would run per node).
+    /// Every (IP × provider) with warm-up state. SCANs (of every master on a
+    /// cluster): an operator's call, not the hot path.
     pub async fn list_warmups(&self) -> Result<Vec<WarmupRecord>, StoreError> {
         let mut conn = self.conn();
         let targets = crate::scan_tags(&mut conn, keys::WARMUP_PREFIX).await?;
@@ -117,18 +117,7 @@ impl Store {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let all: Vec<std::collections::HashMap<String, String>> = conn
-            .query_each(
-                targets
-                    .iter()
-                    .map(|target| {
-                        let mut cmd = redis::cmd("HGETALL");
-                        cmd.arg(key(target));
-                        cmd
-                    })
-                    .collect(),
-            )
-            .await?;
+        let all = conn.hgetall_each(targets.iter().map(|t| key(t))).await?;
         let number = |fields: &std::collections::HashMap<String, String>, name: &str| {
             fields.get(name).and_then(|v| v.parse::<i64>().ok())
         };

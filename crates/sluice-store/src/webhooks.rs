@@ -247,15 +247,10 @@ impl Store {
             return Ok(HashMap::new());
         }
         // Tenants are in different slots on a cluster: one command each.
-        let cmds = wanted
-            .iter()
-            .map(|(tenant, id)| {
-                let mut cmd = redis::cmd("HGETALL");
-                cmd.arg(keys::webhook(tenant, id));
-                cmd
-            })
-            .collect();
-        let replies: Vec<HashMap<String, String>> = self.conn().query_each(cmds).await?;
+        let replies = self
+            .conn()
+            .hgetall_each(wanted.iter().map(|(tenant, id)| keys::webhook(tenant, id)))
+            .await?;
         let mut found = HashMap::new();
         for ((tenant, id), fields) in wanted.iter().zip(replies) {
             if fields.is_empty() {

@@ -19,6 +19,9 @@ use sluice_store::embedded::{EmbeddedCluster, EmbeddedRedis};
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+mod mail;
+pub use mail::{bulk, delivered_counts, delivered_until, queue_bulk, wait_delivered};
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// The DKIM key encryption key of every test (32 bytes, base64).
