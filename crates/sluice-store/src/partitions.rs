@@ -190,10 +190,10 @@ mod tests {
         let id = MessageId::parse("msg_01jd4k5q8z6y2x1w0v9t8s7r6p").unwrap_or_else(|_| {
             unreachable!("a valid id");
         });
-        assert_eq!(partition_of(&id, 16), partition_of(&id, 16));
-        let pinned = partition_of(&id, 1024).0;
-        assert_eq!(pinned, partition_of(&id, 1024).0);
-        assert_eq!(partition_of(&id, 16).0, pinned % 16);
+        // FNV-1a 64 of the id's text, modulo the count.
+        assert_eq!(partition_of(&id, 16), Partition(13));
+        assert_eq!(partition_of(&id, 1024), Partition(237));
+        assert_eq!(partition_of(&id, 3), Partition(1));
     }
 
     #[test]
