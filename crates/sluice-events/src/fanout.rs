@@ -3,18 +3,18 @@
 //! Each batch is handled as a whole and acknowledged only once all of it is done:
 //! copied to the feeds, the suppression policy applied, one delivery scheduled per
 //! subscribed, enabled endpoint. A failure leaves the batch pending; it is read again
-//! (first, before anything newer) and every step is safe to repeat: the feed refuses
-//! a copy it has, the suppression list keeps its entry, the schedule keeps a delivery
-//! it has. A delivery that already *succeeded* is sent again, though — webhooks are
+//! (first, before anything newer) and every step is safe to repeat: the feed skips a
+//! copy it has (and gives back the id it gave then, so the webhook keeps its id), the
+//! suppression list keeps its entry, the schedule keeps a delivery it has. A delivery that already *succeeded* is sent again, though — webhooks are
 //! at-least-once and receivers de-duplicate on `webhook-id`.
 //!
 //! Each queue partition has its own event stream and its own fan-out. A partition's
 //! events are copied in order, so one process at a time (the holder of that
 //! partition's lease in Redis) runs its fan-out; the others stand by and take over
-//! within seconds of a crash, starting with what the crashed one left pending. A single fan-out copies
-//! thousands of events per second: every step is batched per read (the
-//! copies to the feeds, the endpoint lookup and the scheduling are one round trip
-//! each per batch).
+//! within seconds of a crash, starting with what the crashed one left pending. A
+//! single fan-out copies thousands of events per second: every step is batched per
+//! read (the copies to the feeds, one call per tenant, all at once; the endpoint
+//! lookup and the scheduling are one round trip each per batch).
 
 use std::collections::HashMap;
 use std::sync::Arc;
