@@ -181,9 +181,16 @@ impl Store {
                 latest.retain(|s| s.stream != state.stream);
                 latest.push(state);
             }
+            // The masters a WAIT must hear from (a replay's message included).
             for (new, outcome) in chunk.iter().zip(&chunk_accepted.outcomes) {
-                if matches!(outcome, AcceptOutcome::Created { .. }) {
-                    written.push(keys::message(self.partitions.of(new.id), new.id));
+                match outcome {
+                    AcceptOutcome::Created { .. } => {
+                        written.push(keys::message(self.partitions.of(new.id), new.id));
+                    }
+                    AcceptOutcome::Replayed { id, .. } => {
+                        written.push(keys::message(self.partitions.of(id), id));
+                    }
+                    _ => {}
                 }
             }
             outcomes.extend(chunk_accepted.outcomes);
