@@ -10,6 +10,7 @@
 #   load-tests/run.sh --scenario isolation --messages 20000   # direct MX, healthy vs black hole
 #   load-tests/run.sh --scenario rate-limit --rate-limit 120  # per-minute limit held?
 #   load-tests/run.sh --scenario webhooks --messages 5000     # events to a webhook endpoint
+#   load-tests/run.sh --scenario otp --backlog 20000 --otps 200  # OTP latency during a bulk backlog
 #   load-tests/run.sh --cluster --messages 20000              # Redis Cluster of 3 masters, 2 APIs, 2 workers
 #
 # See `load-tests/run.sh --help` and load-tests/README.md.

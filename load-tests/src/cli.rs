@@ -63,8 +63,9 @@ pub struct Cli {
     /// What to measure: `load` (the default: accept and delivery rates through a
     /// relay), `isolation` (direct MX delivery to a healthy domain, alone and then
     /// next to a black-holed one, in one server run), `rate-limit` (how closely a
-    /// per-minute limit of `--rate-limit` is held) or `webhooks` (events to a webhook
-    /// endpoint in this process: webhooks/s and event → webhook latency). See README.md.
+    /// per-minute limit of `--rate-limit` is held), `webhooks` (events to a webhook
+    /// endpoint in this process: webhooks/s and event → webhook latency) or `otp`
+    /// (OTP accept → 250 at the sink while a bulk backlog drains). See README.md.
     #[arg(long, value_enum, default_value_t = Scenario::Load)]
     pub scenario: Scenario,
 
@@ -74,6 +75,15 @@ pub struct Cli {
     /// connections and 60/min].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub blackhole_connections: Option<u32>,
+
+    /// `--scenario otp`: bulk messages queued (batches of 500) before the OTPs.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub backlog: u64,
+
+    /// `--scenario otp`: transactional OTPs sent one at a time, one every 20 ms,
+    /// while the backlog drains.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub otps: u64,
 
     /// `--scenario webhooks`: webhook requests in flight per endpoint, passed to the
     /// server as `webhooks.max_in_flight_per_endpoint` [default: Sluice's, 8].
@@ -99,7 +109,7 @@ pub struct Cli {
     pub size: u64,
 
     /// DKIM key type of the `load.test` domain (self-contained mode only)
-    /// [default: rsa; ed25519 with --scenario isolation, rate-limit or webhooks].
+    /// [default: rsa; ed25519 with --scenario isolation, rate-limit, webhooks or otp].
     #[arg(long, value_enum, conflicts_with = "target")]
     pub dkim: Option<DkimKind>,
 
@@ -145,6 +155,7 @@ pub enum Scenario {
     Isolation,
     RateLimit,
     Webhooks,
+    Otp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -225,7 +236,9 @@ impl Cli {
     pub fn dkim(&self) -> DkimKind {
         self.dkim.unwrap_or(match self.scenario {
             Scenario::Load => DkimKind::Rsa,
-            Scenario::Isolation | Scenario::RateLimit | Scenario::Webhooks => DkimKind::Ed25519,
+            Scenario::Isolation | Scenario::RateLimit | Scenario::Webhooks | Scenario::Otp => {
+                DkimKind::Ed25519
+            }
         })
     }
 
@@ -243,7 +256,7 @@ impl Cli {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.scenario != Scenario::Load && self.target.is_some() {
             bail!(
-                "--scenario isolation, rate-limit and webhooks start their own server: drop --target"
+                "--scenario isolation, rate-limit, webhooks and otp start their own server: drop --target"
             );
         }
         if self.scenario != Scenario::Load && self.split_roles {
@@ -323,6 +336,12 @@ mod tests {
         assert!(Cli::try_parse_from(with_target).is_err());
         let cli = Cli::try_parse_from(["x", "--cluster", "--scenario", "webhooks"])?;
         assert!(cli.validate().is_err());
+        let cli = Cli::try_parse_from(["x", "--cluster", "--scenario", "otp"])?;
+        assert!(cli.validate().is_err());
+        let cli = Cli::try_parse_from(["x", "--scenario", "otp", "--partitions", "4"])?;
+        assert_eq!((cli.backlog, cli.otps, cli.partitions()), (20_000, 200, 4));
+        assert_eq!(cli.dkim(), DkimKind::Ed25519);
+        cli.validate()?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ mod delivery;
 mod load;
 mod machine;
 mod nodes;
+mod otp;
 mod payload;
 mod report;
 mod scenarios;
@@ -79,17 +80,26 @@ fn run(cli: &Cli) -> anyhow::Result<bool> {
         let port = if cli.self_contained() { 0 } else { 2525 };
         SocketAddr::from(([127, 0, 0, 1], port))
     });
+    let clock = Arc::new(otp::OtpClock::default());
+    let behavior: Arc<dyn sluice_smtp_server::SinkBehavior> = if cli.scenario == Scenario::Otp {
+        clock.clone()
+    } else {
+        Arc::new(sluice_smtp_server::AcceptAll)
+    };
     let sink = sink_runtime
         .block_on(SmtpSink::start(SinkConfig {
             listen,
             hostname: "sink.load.test".to_owned(),
             // The rate-limit scenario reads every message's receive time.
             keep_in_memory: cli.scenario == Scenario::RateLimit,
+            behavior,
             ..SinkConfig::default()
         }))
         .with_context(|| format!("starting the SMTP sink on {listen}"))?;
     let outcome = if cli.scenario == Scenario::Load {
         client_runtime.block_on(session(cli, &sink))
+    } else if cli.scenario == Scenario::Otp {
+        client_runtime.block_on(otp::session(cli, &sink, &clock))
     } else if cli.scenario == Scenario::Webhooks {
         // The receiver runs on the sink's runtime, apart from the load generator.
         match sink_runtime.block_on(webhooks::Receiver::start()) {
