@@ -193,8 +193,7 @@ impl Queue {
                 if stream == MessageStream::Bulk {
                     self.feed_bulk(*p, each).await?;
                 }
-                self.read(*p, consumer, each, &[stream], None, &self.conn)
-                    .await
+                read_entries(&self.conn, *p, consumer, each, &[stream], None).await
             });
             let found = futures_util::future::try_join_all(reads).await?;
             entries.extend(found.into_iter().flatten());
@@ -206,9 +205,7 @@ impl Queue {
             return Ok(Vec::new());
         }
         // Everything is empty: one blocking reader per partition, until one has mail.
-        self.idle
-            .wait(&order, consumer, block.min(MAX_BLOCK))
-            .await?;
+        self.idle.wait(&order, consumer, block.min(MAX_BLOCK)).await;
         Ok(self.take_extra(count))
     }
 
@@ -224,9 +221,7 @@ impl Queue {
             if stream == MessageStream::Bulk {
                 self.feed_bulk(p, count).await?;
             }
-            let entries = self
-                .read(p, consumer, count, &[stream], None, &self.conn)
-                .await?;
+            let entries = read_entries(&self.conn, p, consumer, count, &[stream], None).await?;
             if !entries.is_empty() {
                 return Ok(entries);
             }
@@ -234,16 +229,15 @@ impl Queue {
         if block.is_zero() {
             return Ok(Vec::new());
         }
-        let mut entries = self
-            .read(
-                p,
-                consumer,
-                count,
-                &MessageStream::ALL,
-                Some(block.min(MAX_BLOCK)),
-                &self.reader,
-            )
-            .await?;
+        let mut entries = read_entries(
+            &self.reader,
+            p,
+            consumer,
+            count,
+            &MessageStream::ALL,
+            Some(block.min(MAX_BLOCK)),
+        )
+        .await?;
         entries.sort_by_key(|e| e.stream != MessageStream::Transactional);
         Ok(entries)
     }
@@ -287,18 +281,6 @@ impl Queue {
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(reply::int("feed_bulk", moved)?.max(0) as u64)
-    }
-
-    pub(crate) async fn read(
-        &self,
-        p: Partition,
-        consumer: &str,
-        count: usize,
-        streams: &[MessageStream],
-        block: Option<Duration>,
-        conn: &Conn,
-    ) -> Result<Vec<QueueEntry>, StoreError> {
-        read_entries(conn, p, consumer, count, streams, block).await
     }
 
     /// Loads and claims the job behind an entry. The claim, taken atomically with the

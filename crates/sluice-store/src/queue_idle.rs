@@ -10,7 +10,7 @@
 //! most a wait can take from the queue is one entry per partition: readers never
 //! race the worker's own reads for a backlog.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -20,7 +20,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::connection::Backend;
 use crate::queue_read::{MAX_BLOCK, QueueEntry, read_entries};
-use crate::{Partition, StoreError};
+use crate::Partition;
 
 /// How long one idle read blocks before it checks whether it is still wanted.
 const READ_BLOCK: Duration = Duration::from_secs(1);
@@ -31,7 +31,7 @@ pub(crate) struct IdleWatch {
     start: AtomicUsize,
     shared: Arc<Shared>,
     /// The reader task of each (partition, consumer) started so far.
-    readers: Mutex<HashMap<(Partition, String), ()>>,
+    readers: Mutex<HashSet<(Partition, String)>>,
 }
 
 struct Shared {
@@ -54,7 +54,7 @@ impl IdleWatch {
                 found: Notify::new(),
                 extra,
             }),
-            readers: Mutex::new(HashMap::new()),
+            readers: Mutex::new(HashSet::new()),
         }
     }
 
@@ -65,12 +65,7 @@ impl IdleWatch {
 
     /// Blocks every partition's reader until one finds mail or `block` passes; the
     /// mail is then in the queue's `extra` entries.
-    pub(crate) async fn wait(
-        &self,
-        partitions: &[Partition],
-        consumer: &str,
-        block: Duration,
-    ) -> Result<(), StoreError> {
+    pub(crate) async fn wait(&self, partitions: &[Partition], consumer: &str, block: Duration) {
         self.start_readers(partitions, consumer);
         let found = self.shared.found.notified();
         tokio::pin!(found);
@@ -91,7 +86,6 @@ impl IdleWatch {
             let _ = tokio::time::timeout(block, found).await;
             self.shared.armed.send_modify(|(_, armed)| *armed = false);
         }
-        Ok(())
     }
 
     fn start_readers(&self, partitions: &[Partition], consumer: &str) {
@@ -101,10 +95,9 @@ impl IdleWatch {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for p in partitions {
             let key = (*p, consumer.to_string());
-            if readers.contains_key(&key) {
+            if !readers.insert(key) {
                 continue;
             }
-            readers.insert(key, ());
             let shared = Arc::downgrade(&self.shared);
             let armed = self.shared.armed.subscribe();
             tokio::spawn(read_when_armed(
