@@ -18,9 +18,9 @@ use std::time::Duration;
 use sluice_model::MessageStream;
 use tokio::sync::{Notify, watch};
 
+use crate::Partition;
 use crate::connection::Backend;
 use crate::queue_read::{MAX_BLOCK, QueueEntry, read_entries};
-use crate::Partition;
 
 /// How long one idle read blocks before it checks whether it is still wanted.
 const READ_BLOCK: Duration = Duration::from_secs(1);
