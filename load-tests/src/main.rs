@@ -5,6 +5,7 @@
 //! told apart in the report.
 
 mod cli;
+mod commands;
 mod delivery;
 mod load;
 mod machine;
@@ -231,6 +232,7 @@ async fn scenario(
             .join(" and ")
     );
     let nodes_before = nodes::sample_all(&masters).await;
+    let commands_before = commands::sample(&masters).await;
     let watch = DeliveryWatch::start(sink);
     let progress = Arc::new(Progress::default());
     let ticker = spawn_progress(Arc::clone(&progress), sink.clone(), watch.baseline);
@@ -292,6 +294,7 @@ async fn scenario(
             eprintln!("warning: {problem}");
         }
     }
+    let commands_after = commands::sample(&masters).await;
     let nodes_after = nodes::sample_all(&masters).await;
     let redis_nodes: Vec<NodeReport> = masters
         .iter()
@@ -409,6 +412,12 @@ async fn scenario(
         delivery,
         cpu,
         redis_nodes,
+        redis_calls: match (commands_before, commands_after) {
+            (Some(before), Some(after)) => {
+                commands::PerMessage::between(&before, &after, delivered.count.min(accepted))
+            }
+            _ => None,
+        },
     };
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -320,7 +320,7 @@ async fn server_info(port: u16) -> anyhow::Result<(Option<u32>, String)> {
     ))
 }
 
-async fn connect(port: u16) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+pub(crate) async fn connect(port: u16) -> anyhow::Result<redis::aio::MultiplexedConnection> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
     client
         .get_multiplexed_async_connection()

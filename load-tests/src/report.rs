@@ -24,6 +24,8 @@ pub struct Report {
     pub cpu: Cpu,
     /// Memory, keys and message records of each Redis master (self-contained mode).
     pub redis_nodes: Vec<NodeReport>,
+    /// Redis calls per delivered message, by command (self-contained mode).
+    pub redis_calls: Option<crate::commands::PerMessage>,
 }
 
 #[derive(Debug, Serialize)]
@@ -389,6 +391,9 @@ impl Report {
         if !self.redis_nodes.is_empty() {
             let _ = writeln!(o);
             o.push_str(&crate::nodes::text(&self.redis_nodes));
+        }
+        if let Some(calls) = &self.redis_calls {
+            o.push_str(&calls.text());
         }
         o
     }
