@@ -30,7 +30,7 @@ use seal::{KeyOwner, KeySealer};
 const LEGACY_FIELDS: [&str; 4] = ["selector", "algorithm", "public_key", "private_key"];
 
 /// The compare-and-set token's field (the update script reads it too).
-const VERSION_FIELD: &str = "version";
+pub(crate) const VERSION_FIELD: &str = "version";
 
 /// Each key is the field `key:<selector>`, its value [`StoredKey`] as JSON.
 const KEY_FIELD_PREFIX: &str = "key:";
@@ -267,6 +267,7 @@ impl Store {
             .invoke_async(&mut self.conn())
             .await?;
         let outcome = reply::optional_text("domain_update", outcome)?;
+        self.recent.domains.clear();
         Ok(match outcome.as_deref() {
             Some("ok") => DomainUpdate::Applied,
             Some("gone") => DomainUpdate::Gone,
@@ -311,23 +312,33 @@ impl Store {
         Ok(domains)
     }
 
-    /// Whether the tenant has the domain and whether it is verified: one HMGET, for
-    /// the send path.
+    /// Whether the tenant has the domain and whether it is verified, for the send
+    /// path: one HMGET, or none when this process read the domain within the last
+    /// second ([`RECENT_TTL`](crate::RECENT_TTL); a domain not found is not kept, and
+    /// an update through this process clears what it kept).
     pub async fn sending_domain(
         &self,
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<SendingDomain>, StoreError> {
+        let recent_key = (tenant.clone(), name.to_string());
+        if let Some(domain) = self.recent.domains.get(&recent_key) {
+            return Ok(Some(domain));
+        }
         let (found, status): (Option<String>, Option<String>) = self
             .conn()
             .hmget(keys::domain(tenant, name), &["name", "status"])
             .await?;
-        Ok(found.map(|_| SendingDomain {
+        let domain = found.map(|_| SendingDomain {
             status: status
                 .as_deref()
                 .and_then(DomainStatus::parse)
                 .unwrap_or_default(),
-        }))
+        });
+        if let Some(domain) = domain {
+            self.recent.domains.insert(recent_key, domain);
+        }
+        Ok(domain)
     }
 
     /// The domain's version (`None`: no such domain), so a cache of parsed keys can

@@ -196,6 +196,8 @@ mod queue;
 mod queue_idle;
 mod queue_read;
 mod quotas;
+mod recent;
+pub use recent::RECENT_TTL;
 mod replication;
 mod reply;
 mod schema;
@@ -267,6 +269,8 @@ pub struct Store {
     key_sealer: Option<std::sync::Arc<KeySealer>>,
     /// Set in `durability.mode = replicas` (see [`Store::with_replica_ack`]).
     replica_waiter: Option<std::sync::Arc<replication::ReplicaWaiter>>,
+    /// Sending domains read moments ago (see [`recent`]).
+    recent: std::sync::Arc<recent::RecentLookups>,
 }
 
 impl Store {
@@ -297,6 +301,7 @@ impl Store {
             partitions: partitions::Partitions::new(options.partitions, options.retention),
             key_sealer: None,
             replica_waiter: None,
+            recent: Default::default(),
         };
         store.ping().await?;
         schema::ensure(&mut store.conn()).await?;

@@ -20,6 +20,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sluice_model::{MessageId, Suppression, SuppressionReason, TenantId};
 
+use redis::AsyncCommands as _;
+
 use crate::reply::{self, Reply};
 use crate::scripts::{Lua, Names};
 use crate::{Store, StoreError, from_ms, keys, now_ms};
@@ -306,6 +308,42 @@ impl Store {
             }
         }
         Ok(entries)
+    }
+
+    /// What a delivery attempt checks first, in one round trip: which of `addresses`
+    /// are on the tenant's suppression list (as [`lookup_suppressions`]
+    /// (Self::lookup_suppressions)), and the version of the sending `domain` (`None`:
+    /// the tenant has no such domain), which tells the worker's cache of DKIM keys
+    /// whether it is stale. Both keys live in the tenant's hash slot.
+    pub async fn attempt_checks(
+        &self,
+        tenant: &TenantId,
+        addresses: &[&str],
+        domain: &str,
+    ) -> Result<(HashMap<String, Suppression>, Option<u64>), StoreError> {
+        let addresses: Vec<String> = addresses.iter().map(|a| normalize(a)).collect();
+        let key = keys::suppressions(tenant);
+        let domain_key = keys::domain(tenant, domain);
+        let fields = ["name", crate::domains::VERSION_FIELD];
+        type DomainFields = (Option<String>, Option<u64>);
+        let ((name, version), found): (DomainFields, Vec<Option<String>>) = if addresses.is_empty()
+        {
+            (self.conn().hmget(&domain_key, &fields).await?, Vec::new())
+        } else {
+            redis::pipe()
+                .hmget(&domain_key, &fields)
+                .hmget(&key, &addresses)
+                .query_async(&mut self.conn())
+                .await?
+        };
+        let mut entries = HashMap::new();
+        for (address, json) in addresses.into_iter().zip(found) {
+            if let Some(json) = json {
+                let entry = decode(&key, address.clone(), &json)?;
+                entries.insert(address, entry);
+            }
+        }
+        Ok((entries, name.map(|_| version.unwrap_or(0))))
     }
 
     /// Which of `addresses` are on the list (lower-cased), in one round trip.

@@ -16,7 +16,13 @@ use super::{Worker, return_path};
 use crate::mime::{MimeEnvelopeInfo, build_message};
 
 impl Worker {
-    pub(super) async fn attempt(&self, job: &DeliveryJob) -> AttemptResult {
+    /// `domain_version`: the sending domain's version as just read (`None`: the
+    /// tenant no longer has the domain).
+    pub(super) async fn attempt(
+        &self,
+        job: &DeliveryJob,
+        domain_version: Option<u64>,
+    ) -> AttemptResult {
         let pending: Vec<String> = job
             .recipients
             .iter()
@@ -27,7 +33,12 @@ impl Worker {
             return AttemptResult::replies(Vec::new());
         }
         let domain = job.message.from.address.domain();
-        let signer = match self.inner.signers.get(&job.tenant, domain).await {
+        let signer = match self
+            .inner
+            .signers
+            .get(&job.tenant, domain, domain_version)
+            .await
+        {
             Ok(signer) => signer,
             Err(SignerError::Store(e)) => {
                 return AttemptResult::transient(format!("loading the DKIM key: {e}"));

@@ -1,8 +1,8 @@
 //! Parsed DKIM keys, cached per (tenant, domain): parsing a key costs more than
 //! signing with it, and keys change only on rotation.
 //!
-//! Each use checks the domain's `version` (one HGET) and reparses only when it
-//! changed, so a key activated by verification signs the very next message and a
+//! Each use checks the domain's `version` (read with the attempt's suppression
+//! check, in the same round trip) and reparses only when it changed, so a key activated by verification signs the very next message and a
 //! retired one never signs again; a time-based expiry would keep signing with a
 //! superseded key for as long as the entry lived.
 
@@ -74,17 +74,17 @@ impl SignerCache {
         }
     }
 
+    /// The signers of `domain` at `version` (read by the caller, with the attempt's
+    /// suppression check: see [`Store::attempt_checks`]); `None` means the domain is
+    /// gone.
     pub async fn get(
         &self,
         tenant: &TenantId,
         domain: &str,
+        version: Option<u64>,
     ) -> Result<Arc<SignerSet>, SignerError> {
         let key = (tenant.clone(), domain.to_string());
-        let version = self
-            .store
-            .domain_version(tenant, domain)
-            .await?
-            .ok_or_else(|| SignerError::NoDomain(domain.to_string()))?;
+        let version = version.ok_or_else(|| SignerError::NoDomain(domain.to_string()))?;
         if let Some((cached, signers)) = self.lock().get(&key)
             && *cached == version
         {

@@ -9,7 +9,8 @@ use super::outcome::{AttemptResult, RecipientOutcome};
 
 impl Worker {
     /// [`Worker::attempt`] for the recipients not on the suppression list. The list
-    /// is read once per attempt (one HMGET), so an address suppressed while its
+    /// is read once per attempt, in the same round trip as the sending domain's
+    /// version (which the DKIM key cache needs), so an address suppressed while its
     /// message waited for a retry is honoured too. When the list cannot be read the
     /// whole attempt is deferred: sending to a possibly suppressed address is worse
     /// than sending late.
@@ -21,22 +22,23 @@ impl Worker {
             .map(|r| r.address.as_str())
             .collect();
         if pending.is_empty() {
-            return self.attempt(job).await;
+            return AttemptResult::replies(Vec::new());
         }
-        let found = match self
+        let domain = job.message.from.address.domain();
+        let (found, domain_version) = match self
             .inner
             .store
-            .lookup_suppressions(&job.tenant, &pending)
+            .attempt_checks(&job.tenant, &pending, domain)
             .await
         {
-            Ok(found) => found,
+            Ok(checks) => checks,
             Err(e) => {
                 tracing::warn!(message = %job.entry.message_id, error = %e, "could not check the suppression list; deferring");
                 return AttemptResult::transient(format!("checking the suppression list: {e}"));
             }
         };
         if found.is_empty() {
-            return self.attempt(job).await;
+            return self.attempt(job, domain_version).await;
         }
         // The rest of the attempt sees the suppressed recipients as finished; the
         // original job (with their real state) is what gets settled.
@@ -52,7 +54,7 @@ impl Worker {
                 suppressed.push((recipient.address.clone(), entry.reason));
             }
         }
-        let mut result = self.attempt(&unsuppressed).await;
+        let mut result = self.attempt(&unsuppressed, domain_version).await;
         for (address, reason) in suppressed {
             result.record(&[address], &RecipientOutcome::Suppressed(reason));
         }
