@@ -29,6 +29,7 @@ mod metrics_export;
 mod openapi_drift;
 mod outbound_policy;
 mod quotas;
+mod reserve;
 mod routing;
 mod scheduled;
 mod send_path;

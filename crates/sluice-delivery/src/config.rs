@@ -52,6 +52,15 @@ pub struct DeliveryConfig {
     pub drain_timeout: Duration,
     /// Concurrent SMTP connections per destination.
     pub max_connections: usize,
+    /// Of the `workers` delivery slots, how many bulk leaves to transactional mail
+    /// (`SLUICE_DELIVERY_TRANSACTIONAL_RESERVE`); half of them (rounded down) are lent
+    /// to bulk while no transactional mail is in flight. Default: an eighth of
+    /// `workers`, at least 4, at most half; 0 shares every slot.
+    pub transactional_reserve: Option<usize>,
+    /// Connections per destination (relay, or source IP × provider) bulk leaves to
+    /// transactional mail, out of the destination's cap and never all of it
+    /// (`SLUICE_DELIVERY_TRANSACTIONAL_CONNECTIONS`); 0: none.
+    pub transactional_connections: usize,
     /// Messages sent over one connection before it is closed.
     pub messages_per_connection: usize,
     #[serde(with = "sluice_model::duration")]
@@ -138,6 +147,8 @@ impl Default for DeliveryConfig {
             reclaim_idle: Duration::from_secs(300),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_connections: pool.max_connections_per_target,
+            transactional_reserve: None,
+            transactional_connections: pool.reserved_per_target,
             messages_per_connection: pool.max_messages_per_connection,
             connect_timeout: pool.timeouts.connect,
             greeting_timeout: pool.timeouts.greeting,
@@ -279,6 +290,7 @@ impl DeliveryConfig {
     pub fn pool_config(&self) -> PoolConfig {
         PoolConfig {
             max_connections_per_target: self.max_connections,
+            reserved_per_target: self.transactional_connections,
             max_messages_per_connection: self.messages_per_connection,
             timeouts: Timeouts {
                 connect: self.connect_timeout,
@@ -293,7 +305,8 @@ impl DeliveryConfig {
     }
 
     /// The worker's settings: everything above, validated, with `router` (see
-    /// [`router_config`](Self::router_config)) and `concurrency` deliveries at once.
+    /// [`router_config`](Self::router_config)) and `concurrency` deliveries at once
+    /// (of which `transactional_reserve` are held back for transactional mail).
     pub fn worker_config(
         &self,
         router: RouterConfig,
@@ -313,10 +326,28 @@ impl DeliveryConfig {
         worker.providers = self.providers()?;
         worker.adaptive = self.adaptive_config();
         worker.concurrency = concurrency;
+        worker.transactional_reserve = self.transactional_reserve(concurrency)?;
+        worker.reserved_connections = self.transactional_connections;
         worker.retry = self.retry_policy()?;
         worker.liveness_ttl = self.liveness_ttl;
         worker.drain_timeout = self.drain_timeout;
         Ok(worker)
+    }
+
+    /// The worker slots held back for transactional mail out of `concurrency`:
+    /// `transactional_reserve`, else the default for that many slots. Bulk must keep
+    /// at least one slot.
+    pub fn transactional_reserve(&self, concurrency: usize) -> Result<usize, InvalidSetting> {
+        match self.transactional_reserve {
+            None => Ok(crate::worker::default_reserve(concurrency)),
+            Some(reserve) if reserve < concurrency.max(1) => Ok(reserve),
+            Some(reserve) => Err(InvalidSetting::new(
+                "transactional_reserve",
+                format!(
+                    "must be less than `workers` ({concurrency}) so bulk mail keeps a slot, got {reserve}"
+                ),
+            )),
+        }
     }
 
     /// Each stream's default pool (`default_pool`, `stream_pools`), checked against
@@ -398,6 +429,9 @@ mod tests {
         let router = config.router_config(None, "mta.example.test");
         let worker = config.worker_config(router, 64).unwrap();
         assert_eq!(worker.liveness_ttl, DEFAULT_LIVENESS_TTL);
+        assert_eq!(worker.transactional_reserve, 8);
+        assert_eq!(worker.reserved_connections, 1);
+        assert_eq!(pool.reserved_per_target, defaults.reserved_per_target);
         assert_eq!(worker.drain_timeout, DEFAULT_DRAIN_TIMEOUT);
     }
 
@@ -427,6 +461,29 @@ mod tests {
         let mut config = DeliveryConfig::default();
         config.adaptive.cooldown = Duration::ZERO;
         config.validate().unwrap();
+
+        config.transactional_reserve = Some(8);
+        let routes = config.router_config(None, "mta.example.test");
+        let router = || routes.clone();
+        assert_eq!(
+            config.worker_config(router(), 8).unwrap_err().to_string(),
+            "`transactional_reserve` must be less than `workers` (8) so bulk mail keeps a slot, got 8"
+        );
+        assert_eq!(
+            config
+                .worker_config(router(), 9)
+                .unwrap()
+                .transactional_reserve,
+            8
+        );
+        config.transactional_reserve = Some(0);
+        assert_eq!(
+            config
+                .worker_config(router(), 1)
+                .unwrap()
+                .transactional_reserve,
+            0
+        );
     }
 
     #[test]

@@ -6,13 +6,21 @@
 //! transaction ended cleanly, and if the server closed it while idle, the next
 //! MAIL fails and the transaction is retried once on a fresh session.
 //! Locks only guard bookkeeping; none is held across network I/O.
+//!
+//! Transactional mail has its own claim on each target's connections (see
+//! [`PoolConfig::reserved_per_target`]): bulk sends never take the last reserved
+//! slots, and a freed slot goes to a waiting transactional send before any bulk one
+//! (a [`PriorityGate`]). The reserve is taken out of the cap rather than added on top
+//! of it, because the cap is a promise to the receiving server; so a cap of 1 reserves
+//! nothing, and there an OTP only jumps the queue.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use sluice_gate::PriorityGate;
+use sluice_model::MessageStream;
 use tokio::task::JoinSet;
 
 use crate::connect::{Connection, connect};
@@ -56,6 +64,10 @@ impl Default for Timeouts {
 pub struct PoolConfig {
     /// Hard cap on open connections per target (at least 1).
     pub max_connections_per_target: usize,
+    /// Of each target's cap, connections bulk sends leave to transactional ones (at
+    /// most the cap minus one, so bulk always has one): an OTP to a relay that bulk
+    /// keeps busy starts at once instead of after the bulk sends queued before it.
+    pub reserved_per_target: usize,
     /// A session is closed (QUIT) after this many transactions; many
     /// receivers throttle long sessions.
     pub max_messages_per_connection: usize,
@@ -69,6 +81,7 @@ impl Default for PoolConfig {
     fn default() -> Self {
         Self {
             max_connections_per_target: 16,
+            reserved_per_target: 1,
             max_messages_per_connection: 100,
             idle_timeout: Duration::from_secs(30),
             timeouts: Timeouts::default(),
@@ -113,7 +126,7 @@ struct Inner {
 
 struct TargetPool {
     label: String,
-    slots: Semaphore,
+    slots: PriorityGate,
     /// Ordered by `since` (pushed at the back, reused from the back), so the
     /// expired ones are at the front.
     idle: Mutex<Vec<Idle>>,
@@ -180,12 +193,25 @@ impl SmtpPool {
     }
 
     /// Runs one SMTP transaction on a pooled session to `target`, waiting for
-    /// a free slot first. `Ok` carries one reply per recipient (some may be
-    /// refusals); `Err` means no recipient got a reply (see
-    /// [`SmtpError::is_transient`]). A reused session found dead at MAIL is
-    /// replaced once, transparently.
+    /// a free slot first (any slot: as transactional mail, see [`Self::send_as`]).
+    /// `Ok` carries one reply per recipient (some may be refusals); `Err` means
+    /// no recipient got a reply (see [`SmtpError::is_transient`]). A reused
+    /// session found dead at MAIL is replaced once, transparently.
     pub async fn send(
         &self,
+        target: &RelayTarget,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<TransactionOutcome, SmtpError> {
+        self.send_as(MessageStream::Transactional, target, envelope, message)
+            .await
+    }
+
+    /// [`Self::send`] for mail of `stream`: bulk waits while only the target's
+    /// reserved slots are free, and transactional sends are served first.
+    pub async fn send_as(
+        &self,
+        stream: MessageStream,
         target: &RelayTarget,
         envelope: &Envelope,
         message: &[u8],
@@ -197,10 +223,7 @@ impl SmtpPool {
         }
         let config = &self.inner.config;
         let pool = self.inner.target_pool(target);
-        let _slot = pool.slots.acquire().await.map_err(|_| SmtpError::Network {
-            stage: "pool",
-            detail: "pool closed".to_owned(),
-        })?;
+        let _slot = pool.slots.acquire(stream).await;
         pool.in_use.fetch_add(1, Ordering::Relaxed);
         let _busy = Busy(&pool);
         self.inner.sweep_if_due();
@@ -332,11 +355,12 @@ impl SmtpPool {
 impl Inner {
     fn target_pool(&self, target: &RelayTarget) -> Arc<TargetPool> {
         let cap = self.config.max_connections_per_target.max(1);
+        let reserve = self.config.reserved_per_target.min(cap - 1);
         let mut targets = lock(&self.targets);
         let pool = targets.entry(target.pool_key()).or_insert_with(|| {
             Arc::new(TargetPool {
                 label: target.label(),
-                slots: Semaphore::new(cap),
+                slots: PriorityGate::new("connection", cap, reserve),
                 idle: Mutex::new(Vec::new()),
                 open: AtomicUsize::new(0),
                 in_use: AtomicUsize::new(0),

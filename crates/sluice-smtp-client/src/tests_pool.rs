@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use sluice_model::MessageStream;
 use sluice_smtp_server::SinkConfig;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -66,6 +67,7 @@ async fn sessions_are_retired_after_max_messages_and_idle_timeout() {
     let sink = sink(SinkConfig::default()).await;
     let pool = SmtpPool::new(PoolConfig {
         max_connections_per_target: 4,
+        reserved_per_target: 1,
         max_messages_per_connection: 3,
         idle_timeout: Duration::from_millis(200),
         timeouts: fast_timeouts(),
@@ -94,6 +96,7 @@ async fn a_destination_can_retire_sessions_sooner_than_the_pool() {
     let sink = sink(SinkConfig::default()).await;
     let pool = SmtpPool::new(PoolConfig {
         max_connections_per_target: 1,
+        reserved_per_target: 1,
         max_messages_per_connection: 100,
         idle_timeout: Duration::from_secs(30),
         timeouts: fast_timeouts(),
@@ -107,6 +110,69 @@ async fn a_destination_can_retire_sessions_sooner_than_the_pool() {
             .unwrap();
     }
     assert_eq!(sink.connections_count(), 3);
+}
+
+/// Holds the end of DATA for recipients whose local part starts with `slow`.
+struct SlowBulk;
+
+impl sluice_smtp_server::SinkBehavior for SlowBulk {
+    fn deliver<'a>(
+        &'a self,
+        _peer: &'a sluice_smtp_server::Peer,
+        msg: &'a sluice_smtp_server::ReceivedMessage,
+    ) -> sluice_smtp_server::DeliverFuture<'a> {
+        let slow = msg.rcpt_to.iter().any(|r| r.starts_with("slow"));
+        Box::pin(async move {
+            if slow {
+                // Under the tests' 2 s data_end timeout.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            sluice_smtp_server::Reply::ok()
+        })
+    }
+}
+
+#[tokio::test]
+async fn bulk_leaves_the_reserved_connection_to_transactional_sends() {
+    let sink = sink(SinkConfig {
+        behavior: Arc::new(SlowBulk),
+        ..SinkConfig::default()
+    })
+    .await;
+    // Two connections, one of them reserved: bulk gets one, queued bulk waits for it.
+    let pool = pool_with(2);
+    let target = target_for(sink.local_addr());
+    let mut bulk = tokio::task::JoinSet::new();
+    for i in 0..3 {
+        let (pool, target) = (pool.clone(), target.clone());
+        bulk.spawn(async move {
+            let rcpt = format!("slow{i}@x.test");
+            let env = envelope(&[&rcpt], MESSAGE.len());
+            pool.send_as(MessageStream::Bulk, &target, &env, MESSAGE)
+                .await
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        pool.stats().targets[0].in_use,
+        1,
+        "bulk holds one slot only"
+    );
+    let started = Instant::now();
+    let env = envelope(&["otp@x.test"], MESSAGE.len());
+    pool.send_as(MessageStream::Transactional, &target, &env, MESSAGE)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(750),
+        "the OTP waited for bulk: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sink.count(), 1, "no bulk message was through yet");
+    while let Some(done) = bulk.join_next().await {
+        assert!(done.unwrap().unwrap().recipients[0].1.is_success());
+    }
+    assert_eq!(sink.count(), 4);
 }
 
 #[tokio::test]

@@ -104,7 +104,7 @@ pub struct Queue {
     /// Already this consumer's in Redis, so recovery leaves them alone.
     pub(crate) extra: Arc<Mutex<VecDeque<QueueEntry>>>,
     /// Per-partition blocking readers, woken when every partition is empty.
-    idle: Arc<crate::queue_idle::IdleWatch>,
+    pub(crate) idle: Arc<crate::queue_idle::IdleWatch>,
 }
 
 impl Queue {

@@ -2,7 +2,9 @@
 //!
 //! One blocking read cannot span partitions (their keys are in different hash
 //! slots), so a worker that found every partition empty arms one reader per
-//! partition, each blocking on that partition's two streams on its own connection.
+//! partition, each blocking on that partition's streams on its own connection (both
+//! streams; the worker's transactional lane has a watch of its own on the
+//! transactional streams only, see `queue_priority`).
 //! The first entry any of them reads wakes the worker. A read that Redis answered
 //! is never thrown away: whatever a reader gets, even after the worker moved on, goes
 //! to the queue's `extra` entries, which the next `next_batch` hands out first.
@@ -27,6 +29,8 @@ const READ_BLOCK: Duration = Duration::from_secs(1);
 
 pub(crate) struct IdleWatch {
     backend: Backend,
+    /// The streams each reader blocks on.
+    streams: &'static [MessageStream],
     /// Where the next scan of the partitions starts (round robin).
     start: AtomicUsize,
     shared: Arc<Shared>,
@@ -45,9 +49,19 @@ struct Shared {
 
 impl IdleWatch {
     pub(crate) fn new(backend: Backend, extra: Arc<Mutex<VecDeque<QueueEntry>>>) -> Self {
+        Self::for_streams(backend, extra, &MessageStream::ALL)
+    }
+
+    /// A watch whose readers block on `streams` only.
+    pub(crate) fn for_streams(
+        backend: Backend,
+        extra: Arc<Mutex<VecDeque<QueueEntry>>>,
+        streams: &'static [MessageStream],
+    ) -> Self {
         let (armed, _) = watch::channel((0, false));
         Self {
             backend,
+            streams,
             start: AtomicUsize::new(0),
             shared: Arc::new(Shared {
                 armed,
@@ -56,6 +70,10 @@ impl IdleWatch {
             }),
             readers: Mutex::new(HashSet::new()),
         }
+    }
+
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     /// The partition a scan starts at, rotating so none is always last.
@@ -70,13 +88,15 @@ impl IdleWatch {
         let found = self.shared.found.notified();
         tokio::pin!(found);
         found.as_mut().enable();
+        // Only entries of this watch's streams end the wait: another watch's bulk
+        // entries waiting their turn are nothing for a transactional reader.
         let has_extra = || {
-            !self
-                .shared
+            self.shared
                 .extra
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .is_empty()
+                .iter()
+                .any(|e| self.streams.contains(&e.stream))
         };
         if !has_extra() {
             self.shared.armed.send_modify(|(arming, armed)| {
@@ -102,6 +122,7 @@ impl IdleWatch {
             let armed = self.shared.armed.subscribe();
             tokio::spawn(read_when_armed(
                 self.backend.clone(),
+                self.streams,
                 *p,
                 consumer.to_string(),
                 shared,
@@ -111,10 +132,11 @@ impl IdleWatch {
     }
 }
 
-/// One partition's reader: one blocking read of both streams per arming; stops when
+/// One partition's reader: one blocking read of its streams per arming; stops when
 /// the queue is gone.
 async fn read_when_armed(
     backend: Backend,
+    streams: &'static [MessageStream],
     p: Partition,
     consumer: String,
     shared: Weak<Shared>,
@@ -144,15 +166,7 @@ async fn read_when_armed(
             }
         }
         let Some(reader) = &conn else { continue };
-        let read = read_entries(
-            reader,
-            p,
-            &consumer,
-            1,
-            &MessageStream::ALL,
-            Some(READ_BLOCK),
-        )
-        .await;
+        let read = read_entries(reader, p, &consumer, 1, streams, Some(READ_BLOCK)).await;
         let Some(shared) = shared.upgrade() else {
             return;
         };

@@ -261,6 +261,9 @@ impl Config {
         self.delivery
             .validate()
             .map_err(|e| refuse(e.within("delivery")))?;
+        self.delivery
+            .transactional_reserve(self.workers)
+            .map_err(|e| refuse(e.within("delivery")))?;
         self.validate_retention()?;
         self.webhook_api_settings()?;
         self.validate_domains()?;

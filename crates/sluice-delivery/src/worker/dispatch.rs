@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sluice_domains::dkim::DkimError;
-use sluice_model::SmtpReply;
+use sluice_model::{MessageStream, SmtpReply};
 use tokio::task::JoinSet;
 
 use super::outcome::{AttemptResult, RecipientOutcome};
@@ -37,6 +37,9 @@ pub struct Dispatcher {
 
 /// The envelope sender and options shared by every group of one message.
 pub struct Outgoing {
+    /// The message's stream: bulk leaves reserved connections to transactional mail
+    /// and yields to it wherever both wait for one.
+    pub stream: MessageStream,
     /// The pool to send from: the tenant's choice for this stream, else the stream's
     /// configured default.
     pub pool: Option<String>,
@@ -58,9 +61,6 @@ pub enum BuildError {
     Sign(#[source] DkimError),
     #[error("signing task: {0}")]
     Task(#[source] tokio::task::JoinError),
-    /// The CPU semaphore is closed (the worker is going away).
-    #[error("{0}")]
-    Cpu(#[source] tokio::sync::AcquireError),
     #[error("the message was already being built")]
     AlreadyBuilding,
 }
@@ -157,7 +157,12 @@ impl Dispatcher {
                 }
                 match outgoing.data.get().await {
                     Ok(data) => self
-                        .transaction(&target, &envelope(outgoing, &recipients, data.len()), &data)
+                        .transaction(
+                            outgoing.stream,
+                            &target,
+                            &envelope(outgoing, &recipients, data.len()),
+                            &data,
+                        )
                         .await
                         .unwrap_or_else(|(failure, _)| failure),
                     Err(e) => AttemptResult::failed(e.to_string()),
@@ -182,12 +187,13 @@ impl Dispatcher {
     /// gave one (a 421 greeting, …).
     async fn transaction(
         &self,
+        stream: MessageStream,
         target: &RelayTarget,
         envelope: &Envelope,
         data: &[u8],
     ) -> Result<AttemptResult, (AttemptResult, Option<SmtpReply>)> {
         let started = std::time::Instant::now();
-        let sent = self.pool.send(target, envelope, data).await;
+        let sent = self.pool.send_as(stream, target, envelope, data).await;
         metrics::histogram!("sluice_smtp_transaction_seconds")
             .record(started.elapsed().as_secs_f64());
         match sent {
@@ -217,7 +223,11 @@ impl Dispatcher {
         // The best MX host names the provider (gmail, outlook, …) whose limits apply.
         let best = hosts.first().map_or(domain, |h| h.name.as_str());
         let provider = self.shaper.providers.classify(best, domain);
-        let (source, throttle_key, _permit) = match self.shaper.acquire(pool, &provider).await {
+        let (source, throttle_key, _permit) = match self
+            .shaper
+            .acquire(pool, &provider, outgoing.stream)
+            .await
+        {
             Slot::Granted {
                 source,
                 target,
@@ -248,7 +258,10 @@ impl Dispatcher {
                 if let Some(source) = &source {
                     bind(&mut target, source);
                 }
-                match self.transaction(&target, envelope, data).await {
+                match self
+                    .transaction(outgoing.stream, &target, envelope, data)
+                    .await
+                {
                     Ok(result) => {
                         let replies = result.smtp_replies();
                         self.shaper

@@ -1,9 +1,12 @@
 //! The delivery worker: reads the queues (transactional first), builds, signs and
 //! relays each message, and records the outcome atomically with the acknowledgement.
 //!
-//! Concurrency is a semaphore of `concurrency` permits: a permit is taken before an
-//! entry is read, so a worker never holds more entries than it can work on, and the
-//! rest stay in Redis for other worker processes. Side loops move due retries back to
+//! Concurrency is `concurrency` slots: a slot is taken before an entry is read, so a
+//! worker never holds more entries than it can work on, and the rest stay in Redis
+//! for other worker processes. Part of the slots is held back for transactional mail
+//! and read with by a lane of its own ([`reserve`]); the cores that sign and the
+//! connections to each destination likewise serve transactional mail first (see
+//! `build_and_sign`, `shaping`, and the SMTP pool). Side loops move due retries back to
 //! their stream and keep this process's liveness key fresh; the [`recovery`] loop
 //! takes over the entries of stopped processes and retries entries this one lost
 //! track of.
@@ -19,6 +22,7 @@ mod dispatch;
 mod outcome;
 mod recovery;
 mod requeue;
+mod reserve;
 mod return_path;
 mod settle;
 mod shaping;
@@ -31,10 +35,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sluice_domains::ResolverConfig;
+use sluice_gate::PriorityGate;
 use sluice_model::MessageStream;
 use sluice_smtp_client::SmtpPool;
 use sluice_store::{Queue, QueueEntry, Store, StoreError};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -45,6 +50,7 @@ use crate::routing::{MxResolver, RouteError, Router, RouterConfig};
 use dispatch::Dispatcher;
 pub use outcome::{AttemptResult, RecipientOutcome, settle_attempt};
 pub use recovery::DEFAULT_LIVENESS_TTL;
+pub use reserve::default_reserve;
 pub use return_path::ReturnPaths;
 pub use shaping::{AdaptiveConfig, Source, SourcePool, WarmupSchedule};
 use signers::SignerCache;
@@ -59,6 +65,12 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct WorkerConfig {
     /// Deliveries in flight at once in this process (SLUICE_WORKERS).
     pub concurrency: usize,
+    /// Of `concurrency`, the slots bulk leaves to transactional mail (half of them
+    /// lent to bulk while no transactional mail is in flight; see [`reserve`]).
+    pub transactional_reserve: usize,
+    /// Connections to each destination bulk leaves to transactional mail, out of the
+    /// destination's cap (never all of it).
+    pub reserved_connections: usize,
     /// This process's consumer name in the Redis consumer group; unique per process.
     pub consumer: String,
     /// Where each recipient domain's mail goes: per-domain relays, the default relay
@@ -92,6 +104,8 @@ impl WorkerConfig {
     pub fn new(router: RouterConfig, resolver: ResolverConfig) -> Self {
         Self {
             concurrency: DEFAULT_CONCURRENCY,
+            transactional_reserve: default_reserve(DEFAULT_CONCURRENCY),
+            reserved_connections: 1,
             consumer: sluice_store::consumer::unique_consumer_name(""),
             router,
             resolver,
@@ -136,8 +150,9 @@ struct Inner {
     dispatcher: Dispatcher,
     config: WorkerConfig,
     signers: SignerCache,
-    /// Signing is CPU-bound: at most one signing job per core runs on the blocking pool.
-    cpu: Arc<Semaphore>,
+    /// Signing is CPU-bound: at most one signing job per core runs on the blocking
+    /// pool, transactional jobs first.
+    cpu: PriorityGate,
     /// Entries Redis has handed to this process and it has not settled, by
     /// `<stream>|<entry id>` (see the module doc).
     owned: Mutex<HashMap<String, QueueEntry>>,
@@ -175,6 +190,7 @@ impl Worker {
                 store.clone(),
                 config.adaptive.clone(),
                 waitlists.clone(),
+                config.reserved_connections,
             )),
         };
         Ok(Self {
@@ -186,7 +202,7 @@ impl Worker {
                 dispatcher,
                 config,
                 signers: SignerCache::new(store),
-                cpu: Arc::new(Semaphore::new(cores)),
+                cpu: PriorityGate::new("cpu", cores, 0),
                 owned: Mutex::new(HashMap::new()),
                 settling: TaskTracker::new(),
                 stop_settling: CancellationToken::new(),
@@ -202,7 +218,7 @@ impl Worker {
     /// worker takes the entries over at once.
     pub async fn run(self, shutdown: CancellationToken) {
         let config = &self.inner.config;
-        let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let slots = reserve::Slots::new(config.concurrency, config.transactional_reserve);
         let (found_tx, mut found_rx) = mpsc::channel::<QueueEntry>(recovery::FOUND_CAPACITY);
         let mut side_loops = JoinSet::new();
         side_loops.spawn(self.clone().promote_loop(shutdown.clone()));
@@ -219,15 +235,25 @@ impl Worker {
         if let Some(freed_slots) = freed_slots {
             side_loops.spawn(self.clone().release_loop(freed_slots, shutdown.clone()));
         }
-        tracing::info!(consumer = %config.consumer, concurrency = config.concurrency, "delivery worker started");
+        let lane = slots.has_reserve().then(|| {
+            tokio::spawn(
+                self.clone()
+                    .transactional_lane(slots.clone(), shutdown.clone()),
+            )
+        });
+        tracing::info!(
+            consumer = %config.consumer,
+            concurrency = config.concurrency,
+            transactional_reserve = config.transactional_reserve,
+            "delivery worker started"
+        );
 
         let mut deliveries = JoinSet::new();
         while !shutdown.is_cancelled() {
-            let mut held =
-                match sluice_store::permits::take_permits(&permits, shutdown.cancelled()).await {
-                    Some(held) => held,
-                    None => break,
-                };
+            let mut held = tokio::select! {
+                held = slots.take_for_reading() => held,
+                () = shutdown.cancelled() => break,
+            };
             let mut entries = Vec::new();
             while entries.len() < held.len() {
                 match found_rx.try_recv() {
@@ -262,7 +288,8 @@ impl Worker {
             }
             for entry in entries {
                 let Some(permit) = held.pop() else { break };
-                deliveries.spawn(self.clone().process(entry, permit));
+                let slot = slots.assign(permit, entry.stream);
+                deliveries.spawn(self.clone().process(entry, slot));
             }
             while let Some(finished) = deliveries.try_join_next() {
                 if let Err(e) = finished {
@@ -271,19 +298,31 @@ impl Worker {
                 }
             }
         }
-        tracing::info!(in_flight = deliveries.len(), "worker draining");
+        let mut all = vec![deliveries];
+        if let Some(lane) = lane {
+            match lane.await {
+                Ok(lane) => all.push(lane),
+                Err(e) => tracing::error!(error = %e, "the transactional lane panicked"),
+            }
+        }
+        let in_flight = |all: &[JoinSet<()>]| all.iter().map(JoinSet::len).sum::<usize>();
+        tracing::info!(in_flight = in_flight(&all), "worker draining");
         if tokio::time::timeout(config.drain_timeout, async {
-            while deliveries.join_next().await.is_some() {}
+            for deliveries in &mut all {
+                while deliveries.join_next().await.is_some() {}
+            }
         })
         .await
         .is_err()
         {
             tracing::warn!(
-                left = deliveries.len(),
+                left = in_flight(&all),
                 "drain timeout: handing unfinished deliveries back to other workers"
             );
-            deliveries.abort_all();
-            while deliveries.join_next().await.is_some() {}
+            for deliveries in &mut all {
+                deliveries.abort_all();
+                while deliveries.join_next().await.is_some() {}
+            }
         }
         self.finish_settling().await;
         side_loops.abort_all();
@@ -301,7 +340,7 @@ impl Worker {
         self.inner.pool.close_idle().await;
     }
 
-    async fn process(self, entry: QueueEntry, _permit: OwnedSemaphorePermit) {
+    async fn process(self, entry: QueueEntry, _slot: reserve::Slot) {
         if let Err(e) = self.deliver(&entry).await {
             // The entry stays pending on this consumer; `recovery` retries it shortly.
             tracing::warn!(message = %entry.message_id, error = %e, "delivery attempt not finished; retrying shortly");

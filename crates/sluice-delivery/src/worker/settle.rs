@@ -55,7 +55,12 @@ impl Worker {
         }
         for name in &settlement.waitlists {
             self.inner.waitlists.parked(name);
-            if self.inner.dispatcher.shaper.has_free_connection(name) {
+            if self
+                .inner
+                .dispatcher
+                .shaper
+                .has_free_connection(name, entry.stream)
+            {
                 self.inner.waitlists.wake(name);
             }
         }

@@ -6,6 +6,14 @@
 //! delayed set for the wait the throttle names, and other traffic flows meanwhile.
 //! When only connections are short (no rate names a time), it waits on the
 //! destination's wait list instead (see [`super::waiting`]).
+//!
+//! Transactional mail has a claim on each (source × provider)'s connections: bulk
+//! leaves `reserved_connections` of the cap free (at most the cap minus one), and a
+//! transactional message may take any free one. The reserve comes out of the
+//! provider's cap rather than on top of it — the cap is what the provider tolerates,
+//! and exceeding it earns 421s that would slow both streams — so a cap of 1 reserves
+//! nothing. Bulk loses little by it: an unknown provider's cap is 2 connections but
+//! its rate (60 a minute) is what binds, and one connection carries that easily.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,12 +21,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sluice_model::SmtpReply;
+use sluice_gate::{GatePermit, PriorityGate};
+use sluice_model::{MessageStream, SmtpReply};
 use sluice_store::adaptive::AdaptivePolicy;
 use sluice_store::warmup::WarmupAdmission;
 use sluice_store::{Admission, Rate, Store};
 use time::OffsetDateTime;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::waiting::{ConnectionPermit, WaitLists};
 use crate::providers::{Provider, ProviderTable};
@@ -138,8 +146,10 @@ pub struct Shaper {
     pub providers: ProviderTable,
     store: Store,
     learning: AdaptiveConfig,
-    caps: Mutex<HashMap<String, Arc<Semaphore>>>,
+    caps: Mutex<HashMap<String, PriorityGate>>,
     lists: Arc<WaitLists>,
+    /// Connections of each (source × provider) bulk leaves to transactional mail.
+    reserved_connections: usize,
 }
 
 impl Shaper {
@@ -148,6 +158,7 @@ impl Shaper {
         store: Store,
         learning: AdaptiveConfig,
         lists: Arc<WaitLists>,
+        reserved_connections: usize,
     ) -> Self {
         Self {
             providers,
@@ -155,6 +166,7 @@ impl Shaper {
             learning,
             caps: Mutex::new(HashMap::new()),
             lists,
+            reserved_connections,
         }
     }
 
@@ -196,9 +208,15 @@ impl Shaper {
         }
     }
 
-    /// The first source (in turn) that is under both its connection cap and its
-    /// rates for `provider`; a rate is consumed only for the source that gets the slot.
-    pub async fn acquire(&self, pool: Option<&SourcePool>, provider: &Provider) -> Slot {
+    /// The first source (in turn) that is under both its connection cap (for mail of
+    /// `stream`) and its rates for `provider`; a rate is consumed only for the source
+    /// that gets the slot.
+    pub async fn acquire(
+        &self,
+        pool: Option<&SourcePool>,
+        provider: &Provider,
+        stream: MessageStream,
+    ) -> Slot {
         let candidates: Vec<Option<&Source>> = match pool {
             Some(pool) => pool.rotation().map(Some).collect(),
             None => vec![None],
@@ -218,7 +236,8 @@ impl Shaper {
             // destination costs no Redis round trip, and concurrent deliveries cannot
             // all pass the rate checks for the same last slot. Given back (releasing a
             // waiter) if the rates say no.
-            let Some(permit) = self.try_connection(&key, limits.max_connections_per_ip) else {
+            let Some(permit) = self.try_connection(&key, limits.max_connections_per_ip, stream)
+            else {
                 continue;
             };
             let permit = ConnectionPermit::new(permit, provider.name.clone(), self.lists.clone());
@@ -294,29 +313,34 @@ impl Shaper {
         Slot::Wait(shortest.unwrap_or(CONNECTION_CAP_WAIT))
     }
 
-    /// Whether some source has a free connection to `provider` right now (mail just
-    /// parked on its list may have missed the release of the slot that freed).
-    pub fn has_free_connection(&self, provider: &str) -> bool {
+    /// Whether some source has a connection to `provider` free for mail of `stream`
+    /// right now (mail just parked on its list may have missed the release of the
+    /// slot that freed). Only the reserve free is no reason to wake parked bulk: it
+    /// would come straight back.
+    pub fn has_free_connection(&self, provider: &str, stream: MessageStream) -> bool {
         self.caps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .any(|(key, slots)| {
                 key.rsplit_once('|').is_some_and(|(_, p)| p == provider)
-                    && slots.available_permits() > 0
+                    && slots.available_to(stream) > 0
             })
     }
 
-    /// One of `key`'s connection slots, if any is free.
-    fn try_connection(&self, key: &str, max: usize) -> Option<OwnedSemaphorePermit> {
-        let semaphore = self
+    /// One of `key`'s connection slots, if one is free for mail of `stream`.
+    fn try_connection(&self, key: &str, max: usize, stream: MessageStream) -> Option<GatePermit> {
+        let max = max.max(1);
+        let gate = self
             .caps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(key.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(max.max(1))))
+            .or_insert_with(|| {
+                PriorityGate::new("connection", max, self.reserved_connections.min(max - 1))
+            })
             .clone();
-        semaphore.try_acquire_owned().ok()
+        gate.try_acquire(stream)
     }
 }
 

@@ -15,7 +15,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use sluice_gate::GatePermit;
+use tokio::sync::mpsc;
 
 /// This process's view of the wait lists: how many entries it believes each holds,
 /// and the channel on which freed connection slots ask for releases.
@@ -76,13 +77,13 @@ impl WaitLists {
 /// One connection slot to a destination; giving it back (drop) releases a message
 /// waiting for that destination, if any.
 pub struct ConnectionPermit {
-    _permit: OwnedSemaphorePermit,
+    _permit: GatePermit,
     waitlist: String,
     lists: Arc<WaitLists>,
 }
 
 impl ConnectionPermit {
-    pub fn new(permit: OwnedSemaphorePermit, waitlist: String, lists: Arc<WaitLists>) -> Self {
+    pub fn new(permit: GatePermit, waitlist: String, lists: Arc<WaitLists>) -> Self {
         Self {
             _permit: permit,
             waitlist,
@@ -100,14 +101,17 @@ impl Drop for ConnectionPermit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::Semaphore;
+    use sluice_gate::PriorityGate;
+    use sluice_model::MessageStream;
 
     #[tokio::test]
     async fn a_freed_slot_asks_for_a_release_only_while_mail_waits() {
         let (lists, mut freed) = WaitLists::new();
-        let slots = Arc::new(Semaphore::new(2));
+        let slots = PriorityGate::new("test", 2, 0);
         let permit = |lists: &Arc<WaitLists>| {
-            let inner = slots.clone().try_acquire_owned().expect("a free slot");
+            let inner = slots
+                .try_acquire(MessageStream::Transactional)
+                .expect("a free slot");
             ConnectionPermit::new(inner, "gmail".into(), lists.clone())
         };
 

@@ -44,6 +44,32 @@ fn environment_overrides_file_and_errors_name_the_key() {
 
 #[test]
 #[allow(clippy::result_large_err)]
+fn the_transactional_reserve_is_checked_against_the_workers() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("SLUICE_WORKERS", "16");
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.worker_config().unwrap().transactional_reserve, 4);
+        jail.set_env("SLUICE_DELIVERY_TRANSACTIONAL_RESERVE", "6");
+        jail.set_env("SLUICE_DELIVERY_TRANSACTIONAL_CONNECTIONS", "2");
+        let config = Config::load(None).unwrap();
+        let worker = config.worker_config().unwrap();
+        assert_eq!(worker.transactional_reserve, 6);
+        assert_eq!(worker.reserved_connections, 2);
+        assert_eq!(config.pool_config().reserved_per_target, 2);
+        jail.set_env("SLUICE_DELIVERY_TRANSACTIONAL_RESERVE", "16");
+        let error = Config::load(None).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "`delivery.transactional_reserve` (SLUICE_DELIVERY_TRANSACTIONAL_RESERVE) must be less than `workers` (16)"
+            ),
+            "{error}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+#[allow(clippy::result_large_err)]
 fn jwt_settings_come_from_the_environment() {
     figment::Jail::expect_with(|jail| {
         jail.set_env("SLUICE_JWT_ALGORITHM", "HS256");
