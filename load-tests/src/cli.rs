@@ -100,6 +100,18 @@ pub struct Cli {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub batch: u32,
 
+    /// Start no delivery worker (self-contained `--scenario load` only): messages stay
+    /// queued and the run ends once sent, for the Redis memory per queued message
+    /// (with `--batch 500 --stream bulk`: a campaign). No event fan-out runs either,
+    /// so the figure includes each message's event-stream entry.
+    #[arg(long, conflicts_with = "target")]
+    pub queue_only: bool,
+
+    /// Make each message's text and HTML differ (a greeting with its number), as a
+    /// template rendered per recipient does; without it every message has one body.
+    #[arg(long)]
+    pub personalize: bool,
+
     /// Which queue the messages go to; `mixed` alternates transactional and bulk.
     #[arg(long, value_enum, default_value_t = StreamMode::Transactional)]
     pub stream: StreamMode,
@@ -264,6 +276,9 @@ impl Cli {
         }
         if self.scenario != Scenario::Load && self.cluster {
             bail!("--cluster only applies to --scenario load");
+        }
+        if self.scenario != Scenario::Load && self.queue_only {
+            bail!("--queue-only only applies to --scenario load");
         }
         if self.scenario != Scenario::Load && self.batch > 1 {
             bail!("--batch only applies to --scenario load");

@@ -29,7 +29,7 @@ use anyhow::{Context, anyhow};
 use clap::Parser;
 use sluice_smtp_server::{SinkConfig, SinkHandle, SmtpSink};
 
-use crate::cli::{Cli, Limit, Scenario};
+use crate::cli::{Cli, Limit, Scenario, Stream};
 use crate::delivery::DeliveryWatch;
 use crate::load::{LoadPlan, Progress};
 use crate::machine::{CpuProbe, CpuUse, Machine};
@@ -217,7 +217,11 @@ async fn scenario(
     let base_url = base_urls[0].clone();
     let masters = slot.as_ref().map(|s| s.masters.clone()).unwrap_or_default();
 
-    let payload = Arc::new(Payload::new(&cli.from, cli.size));
+    let payload = Arc::new(Payload::with_personalization(
+        &cli.from,
+        cli.size,
+        cli.personalize,
+    ));
     let limit_text = match cli.limit() {
         Limit::Messages(n) => format!("{n} messages"),
         Limit::Duration(d) => format!("{:.1}s of sending", d.as_secs_f64()),
@@ -287,7 +291,13 @@ async fn scenario(
             accepted - delivered_at_send_end
         );
     }
-    let delivered = watch.finish(accepted, cli.drain_timeout).await;
+    // With --queue-only nothing delivers: the queue is what is measured.
+    let drain_timeout = if cli.queue_only {
+        Duration::ZERO
+    } else {
+        cli.drain_timeout
+    };
+    let delivered = watch.finish(accepted, drain_timeout).await;
     let (cpu_drained, cpu_drained_at) = (probe.snapshot(), Instant::now());
     if let Some(stack) = slot.as_mut() {
         for problem in stack.exited() {
@@ -395,6 +405,8 @@ async fn scenario(
             limit: limit_text,
             stream: cli.stream.as_str(),
             content_bytes: payload.content_bytes(),
+            message_bytes: payload.body(0, "someone@example.test", Stream::Bulk)?.len(),
+            queue_only: cli.queue_only,
             dkim: cli.self_contained().then(|| cli.dkim().algorithm()),
             server_workers: cli.workers,
             server_roles,
@@ -424,7 +436,7 @@ async fn scenario(
     } else {
         print!("{}", report.to_text());
     }
-    Ok(errors == 0 && accepted > 0 && complete)
+    Ok(errors == 0 && accepted > 0 && (complete || cli.queue_only))
 }
 
 fn per_second(count: u64, over: Duration) -> Option<f64> {

@@ -335,7 +335,9 @@ fn info_field(info: &str, name: &str) -> Option<String> {
 }
 
 /// The Redis section of the text report.
-pub fn text(nodes: &[NodeReport]) -> String {
+/// The table of the masters; `message_bytes`: one message's size, which the growth
+/// per record is compared with.
+pub fn text(nodes: &[NodeReport], message_bytes: usize) -> String {
     let mut o = String::new();
     if nodes.is_empty() {
         return o;
@@ -346,7 +348,7 @@ pub fn text(nodes: &[NodeReport]) -> String {
     );
     let _ = writeln!(
         o,
-        "           used_memory growth ÷ records added, mean MEMORY USAGE of a queued / settled record with its events, keys after the run"
+        "           used_memory growth ÷ records added (and ÷ the message's {message_bytes} B), mean MEMORY USAGE of a queued / settled record with its events, keys after the run"
     );
     let width = nodes
         .iter()
@@ -368,7 +370,7 @@ pub fn text(nodes: &[NodeReport]) -> String {
         ] = cells;
         let _ = writeln!(
             o,
-            "  {label:<width$} {before:>9} {ended:>9} {records:>8} {queued:>7} {growth:>8} {usage:>15} {keys:>8} {kept:>8}"
+            "  {label:<width$} {before:>9} {ended:>9} {records:>8} {queued:>7} {growth:>14} {usage:>15} {keys:>8} {kept:>8}"
         );
     };
     let head = [
@@ -408,6 +410,10 @@ pub fn text(nodes: &[NodeReport]) -> String {
                 .map_or_else(|| "-".to_owned(), |s| f(s).to_string())
         };
         let bytes = |b: Option<f64>| b.map_or_else(|| "-".to_owned(), |b| format!("{b:.0} B"));
+        let ratio = |b: Option<f64>| match b {
+            Some(b) if message_bytes > 0 => format!("{:.2}×", b / message_bytes as f64),
+            _ => "-".to_owned(),
+        };
         let sizes = node.sending_ended.as_ref().map_or_else(
             || "-".to_owned(),
             |s| {
@@ -427,7 +433,11 @@ pub fn text(nodes: &[NodeReport]) -> String {
                 &memory(&node.sending_ended),
                 &count(&node.sending_ended, |s| s.message_records),
                 &count(&node.sending_ended, |s| s.stream_entries),
-                &bytes(node.memory_per_message_bytes),
+                &format!(
+                    "{} {}",
+                    bytes(node.memory_per_message_bytes),
+                    ratio(node.memory_per_message_bytes)
+                ),
                 &sizes,
                 &count(&node.after_run, |s| s.keys),
                 &count(&node.after_run, |s| s.message_records),

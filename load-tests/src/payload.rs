@@ -48,6 +48,8 @@ const WORDS: &[&str] = &[
 #[derive(Debug)]
 pub struct Payload {
     from: String,
+    /// Each message's text and HTML start with a greeting naming its number.
+    personalize: bool,
     text: String,
     html: String,
 }
@@ -65,6 +67,11 @@ struct SendBody<'a> {
 impl Payload {
     /// Text and HTML parts of about `size` bytes together (at least a few words each).
     pub fn new(from: &str, size: u64) -> Self {
+        Self::with_personalization(from, size, false)
+    }
+
+    /// As [`new`](Self::new); `personalize`: see the field.
+    pub fn with_personalization(from: &str, size: u64, personalize: bool) -> Self {
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         let text_size = size * 2 / 5;
         let text = filler(text_size, "\n");
@@ -73,6 +80,7 @@ impl Payload {
         let html = format!("<!doctype html>\n<html><body>\n<p>{html_words}</p>\n</body></html>\n");
         Self {
             from: from.to_owned(),
+            personalize,
             text,
             html,
         }
@@ -86,12 +94,21 @@ impl Payload {
     /// The JSON body of the `index`-th message.
     pub fn body(&self, index: u64, to: &str, stream: Stream) -> serde_json::Result<Vec<u8>> {
         let subject = format!("Load test message {index}");
+        let (text, html) = if self.personalize {
+            (
+                format!("Dear customer {index},\n{}", self.text),
+                self.html
+                    .replacen("<p>", &format!("<p>Dear customer {index},</p>\n<p>"), 1),
+            )
+        } else {
+            (self.text.clone(), self.html.clone())
+        };
         serde_json::to_vec(&SendBody {
             from: &self.from,
             to: [to],
             subject: &subject,
-            text: &self.text,
-            html: &self.html,
+            text: &text,
+            html: &html,
             stream: stream.as_str(),
         })
     }

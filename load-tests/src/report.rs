@@ -41,6 +41,11 @@ pub struct Setup {
     pub limit: String,
     pub stream: &'static str,
     pub content_bytes: usize,
+    /// One message's request JSON (`POST /v1/messages` body): what "the message's
+    /// size" means in the Redis memory ratio.
+    pub message_bytes: usize,
+    /// `--queue-only`: no delivery worker ran.
+    pub queue_only: bool,
     /// DKIM algorithm of the sending domain (self-contained mode).
     pub dkim: Option<&'static str>,
     /// SLUICE_WORKERS given to the server (self-contained mode; `None` = its default).
@@ -203,9 +208,12 @@ impl Report {
         );
         let _ = writeln!(o, "           {}", self.note);
         let mut setup = format!(
-            "{} · concurrency {} · stream {} · {} B content",
-            s.limit, s.concurrency, s.stream, s.content_bytes
+            "{} · concurrency {} · stream {} · {} B content ({} B message JSON)",
+            s.limit, s.concurrency, s.stream, s.content_bytes, s.message_bytes
         );
+        if s.queue_only {
+            setup.push_str(" · queue only (no delivery)");
+        }
         if let Some(dkim) = s.dkim {
             let _ = write!(setup, " · DKIM {dkim}");
         }
@@ -390,7 +398,10 @@ impl Report {
         }
         if !self.redis_nodes.is_empty() {
             let _ = writeln!(o);
-            o.push_str(&crate::nodes::text(&self.redis_nodes));
+            o.push_str(&crate::nodes::text(
+                &self.redis_nodes,
+                self.setup.message_bytes,
+            ));
         }
         if let Some(calls) = &self.redis_calls {
             o.push_str(&calls.text());

@@ -295,7 +295,16 @@ impl Stack {
 
 /// The server processes to start: `sluice serve`; with `--split-roles` `sluice api`
 /// and `sluice worker`; with `--cluster` two of each, logging to `api-1.log`, ….
+/// With `--queue-only`, the API processes alone.
 fn roles(cli: &Cli) -> anyhow::Result<Vec<Role>> {
+    let mut roles = all_roles(cli)?;
+    if cli.queue_only {
+        roles.retain(|r| r.api && r.subcommand != "serve");
+    }
+    Ok(roles)
+}
+
+fn all_roles(cli: &Cli) -> anyhow::Result<Vec<Role>> {
     let role = |name: String, subcommand, log: String, listen, api| Role {
         name,
         subcommand,
@@ -330,7 +339,7 @@ fn roles(cli: &Cli) -> anyhow::Result<Vec<Role>> {
             ));
         }
         Ok(roles)
-    } else if cli.split_roles {
+    } else if cli.split_roles || cli.queue_only {
         let addr = listen()?;
         Ok(vec![
             role(

@@ -73,6 +73,14 @@ async fn refusal(persist: bool, redis_args: &[&str], tweak: impl FnOnce(&mut Con
     error
 }
 
+/// `len` random letters, digits, `+` and `/`: text that compresses to about 3/4.
+fn noise(len: usize) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    (0..len)
+        .map(|_| char::from(ALPHABET[usize::from(rand::random::<u8>() % 64)]))
+        .collect()
+}
+
 async fn redis_cmd<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> T {
     let client = redis::Client::open(url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -198,13 +206,13 @@ async fn a_full_redis_answers_503_and_keeps_every_202() {
         .await,
     );
     let key = env.ready_tenant().await;
-    // 64 KB of text per message: a few hundred waiting messages fill 64 MB.
-    let text: String = "All work and no play makes Jack a dull boy.\n".repeat(1500);
+    // 64 KB of text per message, random (bodies are stored compressed and a
+    // common content once): a few hundred waiting messages fill 64 MB.
     let full = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut senders = Vec::new();
     for sender in 0..16 {
-        let (env, key, text, full) = (env.clone(), key.clone(), text.clone(), full.clone());
+        let (env, key, full) = (env.clone(), key.clone(), full.clone());
         senders.push(tokio::spawn(async move {
             let mut accepted = Vec::new();
             let mut statuses: BTreeMap<u16, u32> = BTreeMap::new();
@@ -218,7 +226,7 @@ async fn a_full_redis_answers_503_and_keeps_every_202() {
                     "from": "Acme <noreply@acme.test>",
                     "to": [format!("s{sender}n{n}@dest.test")],
                     "subject": "filling",
-                    "text": text,
+                    "text": noise(64_000),
                 });
                 let response = env.post(&key, "/v1/messages", body).await;
                 let status = response.status();
@@ -404,7 +412,7 @@ async fn replicas_mode_answers_202_only_once_a_replica_has_the_message() {
     let sent = Instant::now();
     let id = env.send(&key, simple_message("a@dest.test")).await;
     println!("202 with one replica acknowledging in {:?}", sent.elapsed());
-    let on_replica: BTreeMap<String, String> = redis_cmd(
+    let on_replica: BTreeMap<String, Vec<u8>> = redis_cmd(
         &replica.url(),
         &["HGETALL", &format!("sluice:v1:{{sluice:q0}}:msg:{id}")],
     )
@@ -464,9 +472,10 @@ async fn a_batch_cut_short_by_redis_keeps_what_it_stored_and_says_which_were_not
     let env = env_on(&[], Arc::new(AcceptAll), |_| {}).await;
     let key = env.ready_tenant().await;
     let url = env.redis.url();
-    // Room for the first chunk (100 messages of 20 KB, one script call of ~2 MB whose
-    // arguments count while they wait in Redis's query buffer) to start, not for the
-    // second: the first call takes Redis past its limit, the second is refused.
+    // Room for the first chunk (100 messages of 30 KB of random text, ~23 KB each
+    // once compressed: one script call of ~2.3 MB whose arguments count while they
+    // wait in Redis's query buffer) to start, not for the second: the first call
+    // takes Redis past its limit, the second is refused.
     let info: String = redis_cmd(&url, &["INFO", "memory"]).await;
     let used: u64 = info
         .lines()
@@ -477,11 +486,10 @@ async fn a_batch_cut_short_by_redis_keeps_what_it_stored_and_says_which_were_not
         .unwrap();
     let limit = (used + 3 * 1024 * 1024).to_string();
     let _: () = redis_cmd(&url, &["CONFIG", "SET", "maxmemory", &limit]).await;
-    let text = "x".repeat(20_000);
     let messages: Vec<serde_json::Value> = (0..250)
         .map(|i| {
             json!({"from": "Acme <noreply@acme.test>", "to": [format!("u{i}@dest.test")],
-                   "subject": "Hello", "text": text})
+                   "subject": "Hello", "text": noise(30_000)})
         })
         .collect();
     let response = env

@@ -11,6 +11,7 @@ use sluice_model::{
 };
 use time::OffsetDateTime;
 
+use crate::body::{self, Bodies, ChunkBodies};
 use crate::connection::Conn;
 use crate::keys::{self, msg, quota_field};
 use crate::messages::{initial_recipients, json, parse_status};
@@ -161,11 +162,16 @@ impl Store {
         let mut latest: Vec<QuotaState> = Vec::new();
         let mut interrupted = None;
         let mut written: Vec<String> = Vec::new();
-        for chunk in messages.chunks(CHUNK) {
+        let bodies = self.encode_bodies(messages).await?;
+        for (at, chunk) in messages.chunks(CHUNK).enumerate() {
+            let bodies = ChunkBodies {
+                bodies: &bodies.bodies[at * CHUNK..],
+                contents: &bodies.contents,
+            };
             let accepted = if conn.is_cluster() {
-                self.accept_chunk_in_two(conn, chunk, quotas).await
+                self.accept_chunk_in_two(conn, chunk, &bodies, quotas).await
             } else {
-                self.accept_chunk(conn, chunk, quotas).await
+                self.accept_chunk(conn, chunk, &bodies, quotas).await
             };
             let chunk_accepted = match accepted {
                 Ok(accepted) => accepted,
@@ -225,11 +231,32 @@ impl Store {
         })
     }
 
+    /// The request's message bodies (see `body`), compressed on the blocking pool
+    /// when there are many: a 500-message batch is some milliseconds of CPU.
+    async fn encode_bodies(&self, messages: &[NewMessage<'_>]) -> Result<Bodies, StoreError> {
+        let owned: Vec<(OutboundMessage, Partition)> = messages
+            .iter()
+            .map(|n| (n.message.clone(), self.partitions.of(n.id)))
+            .collect();
+        let encode = move || {
+            let refs: Vec<(&OutboundMessage, Partition)> =
+                owned.iter().map(|(m, p)| (m, *p)).collect();
+            body::encode(&refs)
+        };
+        if messages.len() <= ENCODE_INLINE {
+            return Ok(encode());
+        }
+        tokio::task::spawn_blocking(encode)
+            .await
+            .map_err(|e| StoreError::corrupt("message bodies", e))
+    }
+
     /// A chunk on a single server: one `accept.lua` call.
     async fn accept_chunk(
         &self,
         conn: &mut Conn,
         chunk: &[NewMessage<'_>],
+        bodies: &ChunkBodies<'_>,
         quotas: &TenantQuotas,
     ) -> Result<Accepted, StoreError> {
         let Some(tenant) = one_tenant(chunk)? else {
@@ -255,12 +282,16 @@ impl Store {
         for p in &used {
             add_queue_keys(&mut invocation, *p);
         }
+        let numbers = bodies.add_contents(&mut invocation, 0..chunk.len());
         add_quota_args(&mut invocation, tenant, quotas);
         invocation
             .arg(self.partitions.fair_backlog())
             .arg(chunk.len())
             .arg(used.len());
-        for ((new, prepared), group) in chunk.iter().zip(&prepared).zip(&groups) {
+        bodies.add_content_args(&mut invocation, 0..chunk.len());
+        for (index, ((new, prepared), group)) in
+            chunk.iter().zip(&prepared).zip(&groups).enumerate()
+        {
             let p = self.partitions.of(new.id);
             invocation
                 .key(idempotency_key(new))
@@ -277,8 +308,8 @@ impl Store {
                 .arg(&prepared.event)
                 .arg(new.message.stream.as_str())
                 .arg(*group)
-                .arg(prepared.fields.len() * 2)
-                .arg(&prepared.fields[..]);
+                .arg(numbers[index]);
+            add_fields(&mut invocation, prepared, bodies.body(index));
         }
         let reply: redis::Value = invocation.invoke_async(conn).await?;
         let streams: Vec<MessageStream> = chunk.iter().map(|m| m.message.stream).collect();
@@ -344,6 +375,18 @@ fn add_queue_keys(invocation: &mut redis::ScriptInvocation<'_>, p: Partition) {
         .key(keys::scheduled_bulk_owners(p));
 }
 
+/// Bodies are encoded on the calling task up to this many messages (tens of µs each).
+const ENCODE_INLINE: usize = 8;
+
+/// The record's fields (see `enqueue_message.lua`): their count, then each name and value.
+fn add_fields(invocation: &mut redis::ScriptInvocation<'_>, prepared: &Prepared, body: &[u8]) {
+    invocation
+        .arg(prepared.fields.len() * 2 + 2)
+        .arg(&prepared.fields[..])
+        .arg(msg::BODY)
+        .arg(body);
+}
+
 fn idempotency_key(new: &NewMessage<'_>) -> String {
     match new.idempotency {
         Some((key, _)) => keys::idempotency(new.tenant, &hash_secret(key)),
@@ -359,7 +402,8 @@ struct Prepared {
     due: String,
     ttl_ms: i64,
     event: String,
-    fields: [(&'static str, String); 14],
+    /// All but the body (see [`add_fields`]).
+    fields: [(&'static str, String); 13],
 }
 
 fn prepare(new: &NewMessage<'_>, retention: Duration) -> Prepared {
@@ -383,11 +427,10 @@ fn prepare(new: &NewMessage<'_>, retention: Duration) -> Prepared {
     // Retention counts from the last change; until then, keep the record long
     // enough to outlive the retry horizon of any schedule.
     let ttl_ms = retention.as_millis() as i64 + message.send_at.map_or(0, |at| to_ms(at) - now_ms);
-    let fields: [(&str, String); 14] = [
+    let fields: [(&str, String); 13] = [
         (msg::TENANT, new.tenant.to_string()),
         (msg::STREAM, message.stream.as_str().to_string()),
         (msg::STATUS, status.as_str().to_string()),
-        (msg::BODY, json(message)),
         (msg::FROM, message.from.to_string()),
         (msg::SUBJECT, message.subject.clone()),
         (msg::RECIPIENTS, json(&recipients)),

@@ -8,8 +8,10 @@ use sluice_model::{
 
 /// The version of the key layout below (see "Schema versions" in the crate
 /// documentation). Any change to a key's name or to the layout of its value bumps it.
-/// Version 2 moved the quota state and Idempotency-Keys to the tenant's slot.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 2 moved the quota state and Idempotency-Keys to the tenant's slot;
+/// version 3 compresses message bodies and shares their content (`body`): nothing to
+/// move, version-2 bodies are still read, but a version-2 process cannot read the new ones.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The start of every key name since schema version 1 (`sluice:v1`). Later versions
 /// move the keys they change in place, under the same root.
@@ -270,6 +272,12 @@ pub fn message(p: Partition, id: &MessageId) -> String {
 
 pub fn message_events(p: Partition, id: &MessageId) -> String {
     format!("{}:msg:{id}:events", queue(p))
+}
+
+/// Content shared by the message bodies of partition `p` that were compressed
+/// against it (`sha256`: hex of the content; see `body`).
+pub fn content(p: Partition, sha256: &str) -> String {
+    format!("{}:content:{sha256}", queue(p))
 }
 
 /// The first answer to an Idempotency-Key, in the tenant's slot (the message's

@@ -11,7 +11,7 @@
 //! # Key schema
 //!
 //! Every key lives under `sluice:v1:` (`keys::ROOT`); the layout's version is
-//! `keys::SCHEMA_VERSION` (2). Keys that a single atomic call touches together share a
+//! `keys::SCHEMA_VERSION` (3). Keys that a single atomic call touches together share a
 //! hash tag, so the layout works unchanged on Redis Cluster (see [`connection`]); the
 //! tags carry no version (`{sluice:q0}`, not `{sluice:v1:q0}`), so an upgrade renames
 //! each key within its slot.
@@ -31,7 +31,9 @@
 //!   `sluice:v1:<rest>`, TTLs and consumer groups kept; a taken new name leaves the old
 //!   key as it is, with a warning); version 1 → 2 moves each tenant's quota keys and
 //!   Idempotency-Keys from `{sluice:q0}` to the tenant's tag (DUMP/RESTORE: another
-//!   slot). Each step sets the marker; then the process lets go; processes starting
+//!   slot); version 2 → 3 moves nothing (new message bodies are compressed, see
+//!   `body`; the plain-JSON bodies of records already queued are still read, so they
+//!   are delivered). Each step sets the marker; then the process lets go; processes starting
 //!   meanwhile wait for the marker. The SCANs run on every master of a cluster.
 //!
 //! Upgrading an installation: stop every Sluice process of the old version (a running
@@ -56,7 +58,8 @@
 //!   parked one to its stream (stale members are skipped). Expires an hour after the
 //!   last push; the delayed set's fallback time covers anything never released.
 //! - `…:msg:<message id>` — HASH: `tenant`, `stream`, `status`, `body` (the validated
-//!   message as JSON, dropped once final), `from`, `subject`, `recipients` (JSON per-recipient
+//!   message, zstd-compressed, possibly against a shared content: the format is in
+//!   `body`; plain JSON in records of schema version 2; dropped once final), `from`, `subject`, `recipients` (JSON per-recipient
 //!   state), `attempts`, `created_at`, `updated_at`, `next_attempt_at` (unix ms or empty),
 //!   `message_id_header`, `tags`, `metadata`, and `claim:<stream entry id>` while a
 //!   worker holds the message (set by the worker's load, removed by its settle or
@@ -69,6 +72,11 @@
 //! - `…:lost` — Stream of queue entries whose message record was missing (`m`,
 //!   `stream`, `entry`, `reason`), about the last 10,000: nothing vanishes unseen.
 //! - `…:msg:<message id>:events` — LIST of event JSON, oldest first; same expiry.
+//! - `…:content:<sha256 hex>` — STRING, zstd: content that message bodies of this
+//!   partition were compressed against (a campaign's body or first message), written
+//!   (SET NX) in the script call that stores the first record using it; each record
+//!   using it pushes its expiry (PEXPIRE GT) to its own plus a day, at accept and at
+//!   each claim, so it outlives them. Never deleted otherwise (shared).
 //! - `…:alive:<consumer>` is kept in every partition (each partition's takeover checks
 //!   it in the same script as its claim).
 //!
@@ -180,6 +188,7 @@
 //!   `Store::revoke_api_key` for Redis Cluster). Expires a week after `expires_at`.
 
 pub mod adaptive;
+mod body;
 mod cancel;
 mod connection;
 pub mod consumer;

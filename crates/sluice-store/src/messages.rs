@@ -8,7 +8,8 @@ use sluice_model::{
 };
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, from_ms, keys};
+use crate::keys::{self, msg};
+use crate::{Store, StoreError, from_ms};
 
 /// The recipients' starting state: to, cc, then bcc, each address once.
 pub fn initial_recipients(message: &OutboundMessage, now: OffsetDateTime) -> Vec<RecipientState> {
@@ -50,42 +51,67 @@ impl Store {
             return Ok(None);
         };
         let key = keys::message(p, id);
-        let (fields, events): (HashMap<String, String>, Vec<String>) = redis::pipe()
-            .hgetall(&key)
+        // Every field but the body (binary, and not part of the view).
+        let (values, events): (Vec<Option<String>>, Vec<String>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(&key)
+            .arg(&VIEW_FIELDS[..])
             .lrange(keys::message_events(p, id), 0, -1)
             .query_async(&mut self.conn())
             .await?;
-        if fields.get("tenant").map(String::as_str) != Some(tenant.as_str()) {
+        let fields: HashMap<&str, String> = VIEW_FIELDS
+            .iter()
+            .zip(values)
+            .filter_map(|(name, value)| Some((*name, value?)))
+            .collect();
+        if fields.get(msg::TENANT).map(String::as_str) != Some(tenant.as_str()) {
             return Ok(None);
         }
         let text = |name: &str| fields.get(name).cloned().unwrap_or_default();
         let number = |name: &str| fields.get(name).and_then(|v| v.parse::<i64>().ok());
-        let recipients: Vec<RecipientState> = parse_json(&key, &text("recipients"))?;
-        let tags: Vec<String> = parse_json(&key, &text("tags"))?;
-        let metadata: BTreeMap<String, String> = parse_json(&key, &text("metadata"))?;
+        let recipients: Vec<RecipientState> = parse_json(&key, &text(msg::RECIPIENTS))?;
+        let tags: Vec<String> = parse_json(&key, &text(msg::TAGS))?;
+        let metadata: BTreeMap<String, String> = parse_json(&key, &text(msg::METADATA))?;
         let events = events
             .iter()
             .filter_map(|e| serde_json::from_str::<MessageEvent>(e).ok())
             .collect();
         Ok(Some(MessageView {
             id: id.clone(),
-            status: parse_status(&text("status"))
+            status: parse_status(&text(msg::STATUS))
                 .ok_or_else(|| StoreError::corrupt(&key, "status"))?,
-            stream: MessageStream::parse(&text("stream")).unwrap_or_default(),
-            from: text("from"),
-            subject: text("subject"),
-            message_id_header: text("message_id_header"),
+            stream: MessageStream::parse(&text(msg::STREAM)).unwrap_or_default(),
+            from: text(msg::FROM),
+            subject: text(msg::SUBJECT),
+            message_id_header: text(msg::MESSAGE_ID_HEADER),
             recipients,
             tags,
             metadata,
-            attempts: number("attempts").unwrap_or_default() as u32,
-            created_at: from_ms(number("created_at").unwrap_or_default()),
-            updated_at: from_ms(number("updated_at").unwrap_or_default()),
-            next_attempt_at: number("next_attempt_at").map(from_ms),
+            attempts: number(msg::ATTEMPTS).unwrap_or_default() as u32,
+            created_at: from_ms(number(msg::CREATED_AT).unwrap_or_default()),
+            updated_at: from_ms(number(msg::UPDATED_AT).unwrap_or_default()),
+            next_attempt_at: number(msg::NEXT_ATTEMPT_AT).map(from_ms),
             events,
         }))
     }
 }
+
+/// The record's fields that [`Store::get_message`] shows.
+const VIEW_FIELDS: [&str; 13] = [
+    msg::TENANT,
+    msg::STATUS,
+    msg::STREAM,
+    msg::FROM,
+    msg::SUBJECT,
+    msg::MESSAGE_ID_HEADER,
+    msg::RECIPIENTS,
+    msg::TAGS,
+    msg::METADATA,
+    msg::ATTEMPTS,
+    msg::CREATED_AT,
+    msg::UPDATED_AT,
+    msg::NEXT_ATTEMPT_AT,
+];
 
 fn parse_json<T: serde::de::DeserializeOwned>(key: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::corrupt(key, e))

@@ -11,6 +11,7 @@ use sluice_model::{
 };
 use time::OffsetDateTime;
 
+use crate::body;
 use crate::connection::Conn;
 use crate::keys::{self, msg};
 use crate::messages::parse_status;
@@ -295,11 +296,17 @@ impl Queue {
             .arg(now_ms())
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let fields = Reply::new("claim", fields)?.pairs()?;
+        let fields = Reply::new("claim", fields)?.binary_pairs()?;
         if fields.is_empty() {
             return Ok(Loaded::Missing);
         }
-        let status = match fields.get(msg::STATUS).and_then(|s| parse_status(s)) {
+        let text = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .unwrap_or_default()
+        };
+        let status = match parse_status(text(msg::STATUS)) {
             Some(status) if !status.is_final() => status,
             _ => return Ok(Loaded::Finished),
         };
@@ -307,12 +314,19 @@ impl Queue {
             return Ok(Loaded::Finished);
         };
         let corrupt = |reason: String| StoreError::corrupt(&key, reason);
-        let text = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
+        let message = body::open(
+            &mut self.conn.clone(),
+            entry.partition,
+            &key,
+            body,
+            self.retention,
+        )
+        .await?;
         Ok(Loaded::Job(Box::new(DeliveryJob {
             entry: entry.clone(),
             tenant: TenantId::parse(text(msg::TENANT)).map_err(|e| corrupt(e.to_string()))?,
             status,
-            message: serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?,
+            message,
             message_id_header: text(msg::MESSAGE_ID_HEADER).to_string(),
             recipients: serde_json::from_str(text(msg::RECIPIENTS))
                 .map_err(|e| corrupt(e.to_string()))?,

@@ -86,6 +86,24 @@ impl Reply {
         Reply::new(self.script, value)
     }
 
+    /// The remaining items as field/value pairs (a flat HGETALL-style list), the
+    /// values as they are (a message body is binary).
+    pub fn binary_pairs(mut self) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+        if !self.len().is_multiple_of(2) {
+            return Err(self.error("an odd number of field/value items"));
+        }
+        let mut pairs = HashMap::with_capacity(self.len() / 2);
+        while !self.is_empty() {
+            let field = self.text("field")?;
+            let value = match self.next("value")? {
+                Value::BulkString(bytes) => bytes,
+                other => text(self.script, "value", other)?.into_bytes(),
+            };
+            pairs.insert(field, value);
+        }
+        Ok(pairs)
+    }
+
     /// The remaining items as field/value pairs (a flat HGETALL-style list).
     pub fn pairs(mut self) -> Result<HashMap<String, String>, StoreError> {
         if !self.len().is_multiple_of(2) {

@@ -96,6 +96,9 @@ async fn upgrade(conn: &mut Conn) -> Result<(), StoreError> {
         let moved = match version {
             0 => upgrade_to_1(conn).await?,
             1 => upgrade_to_2(conn).await?,
+            // Version 3 changed the format of new message bodies only (see `body`):
+            // the records already queued are read as they are.
+            2 => 0,
             // Upgraded meanwhile, by the process that held the lock before.
             _ => return Ok(()),
         };

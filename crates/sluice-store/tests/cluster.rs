@@ -83,3 +83,57 @@ async fn a_plain_url_to_a_cluster_node_is_used_as_a_seed() {
     assert_eq!(states.len(), 2, "{states:?}");
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_campaign_body_shared_per_partition_comes_back_whole_on_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = EmbeddedCluster::start(dir.path(), 3, 0, false)
+        .await
+        .unwrap();
+    let store = connect(&cluster.url()).await;
+    let tenant = store.create_tenant("acme").await.unwrap().id;
+    let mut messages = Vec::new();
+    for i in 0..60 {
+        let mut message = support::message(MessageStream::Bulk, &format!("r{i}@example.com"));
+        message.html = Some(format!(
+            "<p>{}</p>",
+            "The same campaign body for every recipient. ".repeat(40)
+        ));
+        messages.push(message);
+    }
+    let ids: Vec<MessageId> = messages.iter().map(|_| MessageId::generate()).collect();
+    let news: Vec<NewMessage<'_>> = messages
+        .iter()
+        .zip(&ids)
+        .map(|(message, id)| NewMessage {
+            tenant: &tenant,
+            id,
+            message,
+            message_id_header: "<x@acme.test>",
+            idempotency: None,
+            now: OffsetDateTime::now_utc(),
+        })
+        .collect();
+    let accepted = store
+        .accept_messages(&news, &TenantQuotas::default())
+        .await
+        .unwrap();
+    assert!(accepted.interrupted.is_none());
+    // Every message comes back as accepted, its body read with its partition's content.
+    let queue = store.queue().await.unwrap();
+    let mut loaded = std::collections::HashMap::new();
+    loop {
+        let batch = queue.next_batch("w1", 50, Duration::ZERO).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for entry in batch {
+            let job = queue.load(&entry).await.unwrap().into_job().unwrap();
+            loaded.insert(job.entry.message_id.clone(), job.message);
+        }
+    }
+    assert_eq!(loaded.len(), 60);
+    for (id, message) in ids.iter().zip(&messages) {
+        assert_eq!(&loaded[id], message);
+    }
+}

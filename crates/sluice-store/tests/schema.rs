@@ -31,7 +31,7 @@ async fn an_empty_redis_is_marked_with_this_version() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(marker.as_deref(), Some("2"));
+    assert_eq!(marker.as_deref(), Some("3"));
     // And a second process finds it and goes on.
     connect(&redis).await.unwrap();
 }
@@ -43,14 +43,14 @@ async fn a_newer_schema_is_refused() {
     let mut conn = raw(&redis).await;
     let _: () = redis::cmd("SET")
         .arg("sluice:schema")
-        .arg("3")
+        .arg("4")
         .query_async(&mut conn)
         .await
         .unwrap();
     match connect(&redis).await {
         Err(StoreError::SchemaTooNew {
-            found: 3,
-            supported: 2,
+            found: 4,
+            supported: 3,
         }) => {}
         Err(other) => panic!("{other}"),
         Ok(_) => panic!("a newer schema was accepted"),
@@ -215,5 +215,5 @@ async fn version_1_quota_and_idempotency_keys_move_to_the_tenant_slot() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(marker, "2");
+    assert_eq!(marker, "3");
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use super::{
-    AcceptOutcome, Accepted, NewMessage, Prepared, add_queue_keys, add_quota_args, add_quota_keys,
-    idempotency_key, one_tenant, parse_reply, prepare,
+    AcceptOutcome, Accepted, ChunkBodies, NewMessage, Prepared, add_fields, add_queue_keys,
+    add_quota_args, add_quota_keys, idempotency_key, one_tenant, parse_reply, prepare,
 };
 use crate::connection::Conn;
 use crate::keys;
@@ -26,6 +26,7 @@ impl Store {
         &self,
         conn: &mut Conn,
         chunk: &[NewMessage<'_>],
+        bodies: &ChunkBodies<'_>,
         quotas: &TenantQuotas,
     ) -> Result<Accepted, StoreError> {
         let Some(tenant) = one_tenant(chunk)? else {
@@ -69,11 +70,13 @@ impl Store {
             let mut conn = conn.clone();
             let mut invocation = scripts::ENQUEUE.call();
             add_queue_keys(&mut invocation, *p);
+            let numbers = bodies.add_contents(&mut invocation, members.iter().copied());
             invocation
                 .arg(tenant.as_str())
                 .arg(self.partitions.fair_backlog())
                 .arg(members.len());
-            for &index in members {
+            bodies.add_content_args(&mut invocation, members.iter().copied());
+            for (&index, number) in members.iter().zip(numbers) {
                 let (new, prepared) = (&chunk[index], &prepared[index]);
                 invocation
                     .key(keys::message(*p, new.id))
@@ -84,8 +87,8 @@ impl Store {
                     .arg(prepared.ttl_ms)
                     .arg(&prepared.event)
                     .arg(new.message.stream.as_str())
-                    .arg(prepared.fields.len() * 2)
-                    .arg(&prepared.fields[..]);
+                    .arg(number);
+                add_fields(&mut invocation, prepared, bodies.body(index));
             }
             async move {
                 let stored: Result<redis::Value, redis::RedisError> =

@@ -15,6 +15,31 @@ local function queue_group(keys_at)
   return g
 end
 
+-- The call's shared contents (see the store's `body` module): contents_setup reads
+-- `count` content keys from KEYS[keys_at] and their values from ARGV[args_at]; a
+-- message names one by its number (0 = none). Each is written (SET NX) before the
+-- first record that uses it, and every such record pushes its expiry out to the
+-- record's own plus the margin (PEXPIRE GT: never shortened), so a content outlives
+-- every record that needs it.
+local contents, content_margin = {}, 0
+local function contents_setup(keys_at, args_at, count, margin)
+  content_margin = tonumber(margin)
+  for j = 1, count do
+    contents[j] = { key = KEYS[keys_at + j - 1], value = ARGV[args_at + j - 1] }
+  end
+end
+
+local function keep_content(number, ttl)
+  local c = contents[number]
+  if not c then return end
+  local until_ms = tonumber(ttl) + content_margin
+  if not c.written then
+    redis.call('SET', c.key, c.value, 'NX', 'PX', until_ms)
+    c.written = true
+  end
+  redis.call('PEXPIRE', c.key, until_ms, 'GT')
+end
+
 local function enqueue_bulk(g, tenant, id, fair_backlog)
   if g.fair_empty == nil then
     g.fair_empty = redis.call('ZCARD', g.fair) == 0
@@ -29,9 +54,11 @@ local function enqueue_bulk(g, tenant, id, fair_backlog)
   end
 end
 
--- The record (nfields fields from ARGV[fields_at]), the first event, the
--- event-stream entry and the queue entry (or the delayed member when due is set).
+-- The record (nfields fields from ARGV[fields_at]) with its content (m.content, a
+-- number for keep_content), the first event, the event-stream entry and the queue
+-- entry (or the delayed member when due is set).
 local function enqueue_message(g, m)
+  keep_content(m.content, m.ttl)
   local fields = {}
   for j = m.fields_at, m.fields_at + m.nfields - 1 do fields[#fields + 1] = ARGV[j] end
   redis.call('HSET', m.key, unpack(fields))
