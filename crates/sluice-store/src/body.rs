@@ -17,8 +17,10 @@
 //! (a template rendered per recipient: each record holds what differs, its
 //! recipient, names, links). Content-addressing makes identical contents of other
 //! requests one key. A message keeps the dictionary only when it makes its body
-//! smaller; one alone in its request only when its content is large (a shared key
-//! costs its name and overhead, about 200 bytes).
+//! smaller. A message alone in its partition is always compressed alone: a content
+//! outlives the delivery (see below), while a record's own body is dropped when its
+//! message settles, so a large one-off message must not leave its body behind for
+//! the retention period.
 //!
 //! A content's expiry is pushed out (`PEXPIRE … GT`) by every message that uses it,
 //! to that message's record expiry plus [`CONTENT_MARGIN`], at accept and again at
@@ -32,7 +34,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 #[cfg(test)]
 use sluice_model::Mailbox;
-use sluice_model::{Attachment, OutboundMessage};
+use sluice_model::OutboundMessage;
 use zstd::zstd_safe::{CCtx, CDict, DCtx};
 
 use crate::connection::Conn;
@@ -47,10 +49,6 @@ const LEVEL: i32 = 1;
 /// record out.
 pub(crate) const CONTENT_MARGIN: Duration = Duration::from_secs(24 * 3600);
 
-/// A message alone in its request shares its content only from this compressed size
-/// on, where the content key's overhead is small beside it.
-const SHARE_ALONE_FROM: usize = 8 * 1024;
-
 /// Never decompress past this (a corrupt size field must not allocate gigabytes).
 const MAX_DECOMPRESSED: u64 = 256 * 1024 * 1024;
 
@@ -62,14 +60,6 @@ const HASH_LEN: usize = 32;
 thread_local! {
     static CCTX: RefCell<CCtx<'static>> = RefCell::new(CCtx::create());
     static DCTX: RefCell<DCtx<'static>> = RefCell::new(DCtx::create());
-}
-
-/// The part of a message that a campaign's messages have in common.
-#[derive(serde::Serialize)]
-struct ContentPart<'a> {
-    text: &'a Option<String>,
-    html: &'a Option<String>,
-    attachments: &'a [Attachment],
 }
 
 /// A content to store with the records that use it.
@@ -91,24 +81,7 @@ pub(crate) struct Bodies {
 
 /// Encodes the bodies of one request's messages (with each one's partition).
 pub(crate) fn encode(messages: &[(&OutboundMessage, Partition)]) -> Bodies {
-    // Each message's JSON, and its content with the content's hash when it may be
-    // shared on its own (a large message alone in its partition).
-    let prepared: Vec<(Vec<u8>, Vec<u8>, [u8; HASH_LEN])> = messages
-        .iter()
-        .map(|(m, _)| {
-            let json = to_json(m);
-            if json.len() < SHARE_ALONE_FROM {
-                return (json, Vec::new(), [0; HASH_LEN]);
-            }
-            let content = to_json(&ContentPart {
-                text: &m.text,
-                html: &m.html,
-                attachments: &m.attachments,
-            });
-            let hash: [u8; HASH_LEN] = Sha256::digest(&content).into();
-            (json, content, hash)
-        })
-        .collect();
+    let prepared: Vec<Vec<u8>> = messages.iter().map(|(m, _)| to_json(m)).collect();
     // Per partition: its first message, and how many it has.
     let mut first: HashMap<Partition, (usize, usize)> = HashMap::new();
     for (i, (_, p)) in messages.iter().enumerate() {
@@ -116,16 +89,15 @@ pub(crate) fn encode(messages: &[(&OutboundMessage, Partition)]) -> Bodies {
     }
     let first_hashes: HashMap<Partition, [u8; HASH_LEN]> = first
         .iter()
-        .map(|(p, (i, _))| (*p, Sha256::digest(&prepared[*i].0).into()))
+        .map(|(p, (i, _))| (*p, Sha256::digest(&prepared[*i]).into()))
         .collect();
     let mut out = Bodies::default();
     let mut dictionaries: HashMap<[u8; HASH_LEN], CDict<'static>> = HashMap::new();
     let mut used: HashMap<(Partition, [u8; HASH_LEN]), usize> = HashMap::new();
-    for ((_, p), (json, content, hash)) in messages.iter().zip(&prepared) {
+    for ((_, p), json) in messages.iter().zip(&prepared) {
         let (first_of_p, in_p) = first.get(p).copied().unwrap_or_default();
         let dictionary = match first_hashes.get(p) {
-            Some(first_hash) if in_p > 1 => Some((&prepared[first_of_p].0, first_hash)),
-            _ if !content.is_empty() => Some((content, hash)),
+            Some(first_hash) if in_p > 1 => Some((&prepared[first_of_p], first_hash)),
             _ => None,
         };
         let shared = dictionary.and_then(|(dictionary, dictionary_hash)| {
@@ -277,8 +249,10 @@ pub(crate) async fn open(
         None => None,
         Some(hash) => {
             let key = keys::content(p, &hash);
+            // Not MULTI/EXEC: Redis refuses a transaction outright once it is over
+            // maxmemory, and a full Redis must still deliver (that is what frees
+            // it). PEXPIRE and GET are both allowed then; they need no atomicity.
             let (content,): (Option<Vec<u8>>,) = redis::pipe()
-                .atomic()
                 .cmd("PEXPIRE")
                 .arg(&key)
                 .arg((ttl + CONTENT_MARGIN).as_millis() as u64)
