@@ -7,12 +7,6 @@ use clap::{Parser, Subcommand};
 use sluice::config::{Config, LogFormat};
 use sluice::run::{self, Roles};
 
-/// mimalloc instead of glibc malloc: a delivery allocates and frees many short-lived
-/// buffers on several threads (JSON, MIME, DKIM canonicalisation, Redis replies), and
-/// glibc's malloc/free took about 7 % of a loaded `sluice serve`'s samples.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Transactional email API gateway")]
 struct Cli {
