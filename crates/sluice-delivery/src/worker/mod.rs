@@ -250,7 +250,7 @@ impl Worker {
 
         let mut deliveries = JoinSet::new();
         while !shutdown.is_cancelled() {
-            let mut held = tokio::select! {
+            let held = tokio::select! {
                 held = slots.take_for_reading() => held,
                 () = shutdown.cancelled() => break,
             };
@@ -286,17 +286,7 @@ impl Worker {
                     }
                 }
             }
-            for entry in entries {
-                let Some(permit) = held.pop() else { break };
-                let slot = slots.assign(permit, entry.stream);
-                deliveries.spawn(self.clone().process(entry, slot));
-            }
-            while let Some(finished) = deliveries.try_join_next() {
-                if let Err(e) = finished {
-                    // The entry stays pending and is reclaimed; the panic must not pass unseen.
-                    tracing::error!(error = %e, "a delivery task panicked");
-                }
-            }
+            self.start_deliveries(&mut deliveries, entries, held, &slots);
         }
         let mut all = vec![deliveries];
         if let Some(lane) = lane {

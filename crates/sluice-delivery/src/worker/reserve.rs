@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use sluice_gate::{GatePermit, PriorityGate};
 use sluice_model::MessageStream;
+use sluice_store::QueueEntry;
 use sluice_store::permits::MAX_BATCH;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -172,18 +173,34 @@ impl Worker {
                     }
                 }
             }
-            for entry in entries.into_iter().filter(|e| self.own(e)) {
-                let Some(permit) = held.pop() else { break };
-                let slot = slots.assign(permit, entry.stream);
-                deliveries.spawn(self.clone().process(entry, slot));
-            }
-            while let Some(finished) = deliveries.try_join_next() {
-                if let Err(e) = finished {
-                    tracing::error!(error = %e, "a delivery task panicked");
-                }
-            }
+            let entries = entries.into_iter().filter(|e| self.own(e)).collect();
+            self.start_deliveries(&mut deliveries, entries, held, &slots);
         }
         deliveries
+    }
+}
+
+impl Worker {
+    /// Starts a delivery for each entry, each in one of `held`'s slots (slots left
+    /// over are given back as `held` drops), and reaps the deliveries that finished.
+    pub(super) fn start_deliveries(
+        &self,
+        deliveries: &mut JoinSet<()>,
+        entries: Vec<QueueEntry>,
+        mut held: Vec<GatePermit>,
+        slots: &Arc<Slots>,
+    ) {
+        for entry in entries {
+            let Some(permit) = held.pop() else { break };
+            let slot = slots.assign(permit, entry.stream);
+            deliveries.spawn(self.clone().process(entry, slot));
+        }
+        while let Some(finished) = deliveries.try_join_next() {
+            if let Err(e) = finished {
+                // The entry stays pending and is reclaimed; the panic must not pass unseen.
+                tracing::error!(error = %e, "a delivery task panicked");
+            }
+        }
     }
 }
 
