@@ -4,7 +4,7 @@
 //! Concurrency is `concurrency` slots: a slot is taken before an entry is read, so a
 //! worker never holds more entries than it can work on, and the rest stay in Redis
 //! for other worker processes. Part of the slots is held back for transactional mail
-//! and read with by a lane of its own ([`reserve`]); the cores that sign and the
+//! and read by a lane of its own ([`reserve`]); the cores that sign and the
 //! connections to each destination likewise serve transactional mail first (see
 //! `build_and_sign`, `shaping`, and the SMTP pool). Side loops move due retries back to
 //! their stream and keep this process's liveness key fresh; the [`recovery`] loop
