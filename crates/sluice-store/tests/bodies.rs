@@ -7,40 +7,22 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sluice_model::{
-    Limits, MessageId, MessageStream, OutboundMessage, SendMessageRequest, TenantId, TenantQuotas,
+    Limits, MessageId, MessageStream, OutboundMessage, SendMessageRequest, TenantQuotas,
 };
-use sluice_store::embedded::EmbeddedRedis;
 use sluice_store::{AcceptOutcome, CancelOutcome, NewMessage, Store, StoreOptions};
 use time::OffsetDateTime;
 
+mod support;
+use support::Fixture;
+
 const RETENTION: Duration = Duration::from_secs(3600);
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    redis: EmbeddedRedis,
-    store: Store,
-    tenant: TenantId,
-}
-
 async fn fixture(partitions: u16) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
-    let store = Store::connect_with(
-        &redis.url(),
-        StoreOptions {
-            retention: RETENTION,
-            partitions,
-        },
-    )
+    support::fixture_with(StoreOptions {
+        retention: RETENTION,
+        partitions,
+    })
     .await
-    .unwrap();
-    let tenant = store.create_tenant("acme").await.unwrap().id;
-    Fixture {
-        _dir: dir,
-        redis,
-        store,
-        tenant,
-    }
 }
 
 async fn raw(f: &Fixture) -> redis::aio::MultiplexedConnection {

@@ -8,7 +8,7 @@ use sluice_model::{
     Limits, MessageId, MessageStream, OutboundMessage, SendMessageRequest, TenantId, TenantQuotas,
 };
 use sluice_store::embedded::EmbeddedRedis;
-use sluice_store::{AcceptOutcome, NewMessage, Store};
+use sluice_store::{AcceptOutcome, NewMessage, Store, StoreOptions};
 use time::OffsetDateTime;
 
 pub struct Fixture {
@@ -20,11 +20,18 @@ pub struct Fixture {
 }
 
 pub async fn fixture() -> Fixture {
+    fixture_with(StoreOptions {
+        retention: Duration::from_secs(3600),
+        partitions: 1,
+    })
+    .await
+}
+
+/// [`fixture`] with a store of these options.
+pub async fn fixture_with(options: StoreOptions) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
-    let store = Store::connect(&redis.url(), Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let store = Store::connect_with(&redis.url(), options).await.unwrap();
     let tenant = store.create_tenant("acme").await.unwrap().id;
     Fixture {
         _dir: dir,
