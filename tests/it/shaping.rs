@@ -7,7 +7,7 @@ use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sluice::config::{Config, IpPoolConfig};
@@ -191,13 +191,22 @@ messages_per_hour_per_ip = 10000
     assert!(first.try_wait().unwrap().is_none() && second.try_wait().unwrap().is_none());
     let client = redis::Client::open(env.redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let consumers: Vec<redis::Value> = redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg("sluice:v1:{sluice:q0}:stream:transactional")
-        .arg("workers")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    // A process registers with its first read; on a loaded machine the second one
+    // may still be starting when the first has sent everything the rate allows.
+    let registered = Instant::now() + Duration::from_secs(15);
+    let consumers = loop {
+        let consumers: Vec<redis::Value> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg("sluice:v1:{sluice:q0}:stream:transactional")
+            .arg("workers")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if consumers.len() >= 2 || Instant::now() >= registered {
+            break consumers;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(consumers.len(), 2, "two worker processes read the stream");
     first.kill().await.unwrap();
     second.kill().await.unwrap();
