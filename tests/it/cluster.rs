@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    TestEnv, bulk, delivered_counts, delivered_until, queue_bulk, simple_message, wait_delivered,
+    TestEnv, bulk, delivered_counts, delivered_until, queue_bulk, send_numbered, simple_message,
+    wait_delivered,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -231,19 +232,8 @@ async fn a_killed_worker_process_is_taken_over_on_a_cluster() {
     )
     .await;
     let key = env.ready_tenant().await;
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        ids.push(
-            env.send(&key, simple_message(&format!("hang{i}@example.com")))
-                .await,
-        );
-    }
-    for i in 0..60 {
-        ids.push(
-            env.send(&key, simple_message(&format!("user{i}@example.com")))
-                .await,
-        );
-    }
+    let mut ids = send_numbered(&env, &key, "hang", 3).await;
+    ids.extend(send_numbered(&env, &key, "user", 60).await);
     // A real worker process, SIGKILLed while three deliveries hang in DATA.
     let mut worker = common::worker_process(&env, &[]);
     assert!(

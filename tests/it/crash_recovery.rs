@@ -404,23 +404,8 @@ async fn sigterm_drains_then_hands_unfinished_deliveries_back_at_once() {
     )
     .await;
     let key = env.ready_tenant().await;
-    let mut hanging = Vec::new();
-    for i in 0..3 {
-        hanging.push(
-            env.send(
-                &key,
-                common::simple_message(&format!("hang{i}@example.com")),
-            )
-            .await,
-        );
-    }
-    for i in 0..10 {
-        env.send(
-            &key,
-            common::simple_message(&format!("user{i}@example.com")),
-        )
-        .await;
-    }
+    let hanging = common::send_numbered(&env, &key, "hang", 3).await;
+    common::send_numbered(&env, &key, "user", 10).await;
     let mut worker = common::worker_process(
         &env,
         &[

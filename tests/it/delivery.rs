@@ -13,7 +13,7 @@ use serde_json::json;
 use sluice::run::Roles;
 use sluice_smtp_server::{CueByLocalPart, Peer, Reply, SinkBehavior};
 
-use common::{TestEnv, simple_message};
+use common::{TestEnv, send_numbered, simple_message};
 
 /// Answers 451 to each recipient the first time it is seen, then 250.
 #[derive(Default)]
@@ -171,19 +171,8 @@ async fn a_worker_killed_mid_batch_loses_nothing() {
     )
     .await;
     let key = env.ready_tenant().await;
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        ids.push(
-            env.send(&key, simple_message(&format!("hang{i}@example.com")))
-                .await,
-        );
-    }
-    for i in 0..60 {
-        ids.push(
-            env.send(&key, simple_message(&format!("user{i}@example.com")))
-                .await,
-        );
-    }
+    let mut ids = send_numbered(&env, &key, "hang", 3).await;
+    ids.extend(send_numbered(&env, &key, "user", 60).await);
 
     // A real worker process, killed with SIGKILL while three deliveries hang in DATA.
     let mut worker = common::worker_process(&env, &[]);

@@ -234,21 +234,25 @@ impl Store {
     /// The request's message bodies (see `body`), compressed on the blocking pool
     /// when there are many: a 500-message batch is some milliseconds of CPU.
     async fn encode_bodies(&self, messages: &[NewMessage<'_>]) -> Result<Bodies, StoreError> {
+        if messages.len() <= ENCODE_INLINE {
+            let refs: Vec<(&OutboundMessage, Partition)> = messages
+                .iter()
+                .map(|n| (n.message, self.partitions.of(n.id)))
+                .collect();
+            return Ok(body::encode(&refs));
+        }
+        // The blocking pool needs owned messages: a copy, worth it only for many.
         let owned: Vec<(OutboundMessage, Partition)> = messages
             .iter()
             .map(|n| (n.message.clone(), self.partitions.of(n.id)))
             .collect();
-        let encode = move || {
+        tokio::task::spawn_blocking(move || {
             let refs: Vec<(&OutboundMessage, Partition)> =
                 owned.iter().map(|(m, p)| (m, *p)).collect();
             body::encode(&refs)
-        };
-        if messages.len() <= ENCODE_INLINE {
-            return Ok(encode());
-        }
-        tokio::task::spawn_blocking(encode)
-            .await
-            .map_err(|e| StoreError::corrupt("message bodies", e))
+        })
+        .await
+        .map_err(|e| StoreError::corrupt("message bodies", e))
     }
 
     /// A chunk on a single server: one `accept.lua` call.

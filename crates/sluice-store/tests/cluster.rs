@@ -40,22 +40,8 @@ async fn a_plain_url_to_a_cluster_node_is_used_as_a_seed() {
     let message = support::message(MessageStream::Transactional, "jane@example.com");
     let mut ids = Vec::new();
     for _ in 0..20 {
-        let id = MessageId::generate();
-        by_seeds
-            .accept_message(
-                NewMessage {
-                    tenant: &tenant,
-                    id: &id,
-                    message: &message,
-                    message_id_header: "<x@acme.test>",
-                    idempotency: None,
-                    now: OffsetDateTime::now_utc(),
-                },
-                &TenantQuotas::default(),
-            )
-            .await
-            .unwrap();
-        ids.push(id);
+        let outcome = support::accept_on(&by_seeds, &tenant, &message, None).await;
+        ids.push(support::created_id(outcome));
     }
     for id in &ids {
         assert!(by_node.get_message(&tenant, id).await.unwrap().is_some());

@@ -139,22 +139,8 @@ async fn a_message_is_found_under_any_partition_count_seen() {
     let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
     let sixteen = store(&redis, 16).await;
     let tenant = sixteen.create_tenant("acme").await.unwrap().id;
-    let id = MessageId::generate();
     let msg = message(MessageStream::Transactional, "jane@example.com");
-    sixteen
-        .accept_message(
-            NewMessage {
-                tenant: &tenant,
-                id: &id,
-                message: &msg,
-                message_id_header: "<x@acme.test>",
-                idempotency: None,
-                now: OffsetDateTime::now_utc(),
-            },
-            &TenantQuotas::default(),
-        )
-        .await
-        .unwrap();
+    let id = support::created_id(support::accept_on(&sixteen, &tenant, &msg, None).await);
     // A process with another count looks in its own partition first, then in those
     // of every count seen.
     let three = store(&redis, 3).await;

@@ -17,6 +17,19 @@ pub fn bulk(to: &str) -> Value {
     body
 }
 
+/// Sends `count` transactional messages one by one to `<prefix><i>@example.com`
+/// through `POST /v1/messages`; their ids, in order.
+pub async fn send_numbered(env: &TestEnv, key: &str, prefix: &str, count: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        ids.push(
+            env.send(key, simple_message(&format!("{prefix}{i}@example.com")))
+                .await,
+        );
+    }
+    ids
+}
+
 /// Queues `count` bulk messages to `<prefix><batch>-<i>@example.com` through
 /// `POST /v1/messages/batch`, 500 at a time.
 pub async fn queue_bulk(env: &TestEnv, key: &str, prefix: &str, count: usize) {

@@ -20,7 +20,9 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 mod mail;
-pub use mail::{bulk, delivered_counts, delivered_until, queue_bulk, wait_delivered};
+pub use mail::{
+    bulk, delivered_counts, delivered_until, queue_bulk, send_numbered, wait_delivered,
+};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 

@@ -61,12 +61,22 @@ pub async fn accept(
     message: &OutboundMessage,
     idempotency: Option<(&str, &str)>,
 ) -> AcceptOutcome {
+    accept_on(&f.store, &f.tenant, message, idempotency).await
+}
+
+/// Accepts `message` for `tenant` through `store` under the default quotas.
+pub async fn accept_on(
+    store: &Store,
+    tenant: &TenantId,
+    message: &OutboundMessage,
+    idempotency: Option<(&str, &str)>,
+) -> AcceptOutcome {
     let id = MessageId::generate();
     let header = format!("<{id}@acme.test>");
-    f.store
+    store
         .accept_message(
             NewMessage {
-                tenant: &f.tenant,
+                tenant,
                 id: &id,
                 message,
                 message_id_header: &header,
