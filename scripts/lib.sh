@@ -68,3 +68,16 @@ ensure_cc() {
     if command -v cc >/dev/null 2>&1; then return 0; fi
     apt_install build-essential
 }
+
+# The operations kit's alert rules are checked and unit-tested with promtool, from
+# the distribution's `prometheus` package (its daemon is not started); the checker
+# itself reads YAML (PyYAML) in SLUICE_TEST_PYTHON.
+ensure_deploy_checker() {
+    command -v promtool >/dev/null 2>&1 || apt_install prometheus
+    local py="${SLUICE_TEST_PYTHON:-python3}"
+    if "$py" -c 'import yaml' >/dev/null 2>&1; then return 0; fi
+    "$py" -m pip install --quiet --disable-pip-version-check pyyaml >/dev/null 2>&1 \
+        || "$py" -m pip install --quiet --disable-pip-version-check --break-system-packages pyyaml >/dev/null 2>&1 \
+        || apt_install python3-yaml
+    "$py" -c 'import yaml'
+}

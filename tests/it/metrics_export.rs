@@ -133,8 +133,17 @@ async fn queue_gauges_are_sampled_without_scan_at_most_every_five_seconds() {
     let store = sluice_store::Store::connect(&redis, Duration::from_secs(3600))
         .await
         .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let depth = store.queue_depth().await.unwrap();
     assert_eq!((depth.transactional, depth.in_flight), (1, 0));
+    // The unread message has waited since it was queued; nothing else waits.
+    assert!(
+        depth.transactional_oldest >= Duration::from_secs(1)
+            && depth.transactional_oldest < Duration::from_secs(60),
+        "{depth:?}"
+    );
+    assert_eq!(depth.bulk_oldest, Duration::ZERO, "{depth:?}");
+    assert_eq!(depth.delayed_overdue, Duration::ZERO, "{depth:?}");
     let url = env.url("/metrics");
     let (scans, xlens) = (
         command_calls(&redis, "scan").await,
@@ -143,6 +152,22 @@ async fn queue_gauges_are_sampled_without_scan_at_most_every_five_seconds() {
 
     let first = scrape(&env.http, &url, Some(ADMIN_TOKEN)).await;
     assert_eq!(first.status(), StatusCode::OK);
+    let text = first.text().await.unwrap();
+    let oldest: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_queue_oldest_age_seconds{stream=\"transactional\"} "))
+        .unwrap_or_else(|| panic!("no transactional oldest age in {text}"))
+        .parse()
+        .unwrap();
+    assert!(oldest >= 1.0, "the oldest wait is {oldest} s");
+    assert!(
+        text.contains("sluice_queue_oldest_age_seconds{stream=\"bulk\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sluice_queue_delayed_overdue_seconds 0"),
+        "{text}"
+    );
     let sampled_at = Instant::now();
     let one_sample = command_calls(&redis, "xlen").await - xlens;
     assert!(one_sample > 0, "the first scrape reads the queue lengths");
@@ -164,6 +189,25 @@ async fn queue_gauges_are_sampled_without_scan_at_most_every_five_seconds() {
         command_calls(&redis, "scan").await,
         scans,
         "a scrape must never SCAN"
+    );
+
+    // No worker runs here, so a scheduled send that falls due stays in the delayed
+    // set: how late it is shows as overdue.
+    let mut scheduled = simple_message("later@example.com");
+    let send_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    scheduled["send_at"] = serde_json::json!(
+        send_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    env.send(&key, scheduled).await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let depth = store.queue_depth().await.unwrap();
+    assert_eq!(depth.delayed, 1, "{depth:?}");
+    assert!(
+        depth.delayed_overdue >= Duration::from_secs(1)
+            && depth.delayed_overdue < Duration::from_secs(60),
+        "{depth:?}"
     );
     env.stop().await;
 }

@@ -5,9 +5,14 @@
 //! sender) into one process-wide recorder, installed by [`recorder`] before any role
 //! starts — so a worker-only process counts its deliveries too.
 //!
-//! Queue gauges come from Redis, because the queues are shared by every process. They
-//! are read with O(1) commands only (XLEN, the XPENDING summary, ZCARD: one pipelined
-//! round trip, see `sluice_store::Store::queue_depth`) and at most once per
+//! Queue gauges come from Redis, because the queues are shared by every process:
+//! `sluice_queue_depth{queue}`, `sluice_queue_oldest_age_seconds{stream}` (how long
+//! the oldest ready or in-flight entry has waited) and
+//! `sluice_queue_delayed_overdue_seconds` (how late the most overdue scheduled send
+//! or retry is: above a few seconds, nothing is promoting them). They
+//! are read with O(1) commands only (XLEN, the XPENDING summary, ZCARD, the first
+//! entry, TIME: one pipelined round trip per partition, see
+//! `sluice_store::Store::queue_depth`) and at most once per
 //! [`SAMPLE_INTERVAL`] however many scrapers ask, on however many listeners: a scrape
 //! can never become a keyspace walk, and a scrape storm costs Redis nothing more.
 
@@ -110,5 +115,14 @@ impl Scrape {
         ] {
             metrics::gauge!("sluice_queue_depth", "queue" => queue).set(value as f64);
         }
+        for (stream, age) in [
+            ("transactional", depth.transactional_oldest),
+            ("bulk", depth.bulk_oldest),
+        ] {
+            metrics::gauge!("sluice_queue_oldest_age_seconds", "stream" => stream)
+                .set(age.as_secs_f64());
+        }
+        metrics::gauge!("sluice_queue_delayed_overdue_seconds")
+            .set(depth.delayed_overdue.as_secs_f64());
     }
 }

@@ -202,6 +202,7 @@ mod messages;
 mod partitions;
 pub mod permits;
 mod queue;
+mod queue_depth;
 mod queue_idle;
 mod queue_priority;
 mod queue_read;
@@ -236,7 +237,8 @@ pub use error::StoreError;
 pub use events::{EventFilter, EventPage, EventStream, PendingEvent};
 pub use intake::{AcceptOutcome, Accepted, FAIR_BACKLOG, NewMessage, QuotaLimit, QuotaState};
 pub use partitions::{MAX_PARTITIONS, Partition, partition_of};
-pub use queue::{DeliveryJob, Loaded, Queue, QueueDepth, QueueEntry, Settlement};
+pub use queue::{DeliveryJob, Loaded, Queue, QueueEntry, Settlement};
+pub use queue_depth::QueueDepth;
 pub use queue_priority::TransactionalReader;
 pub use suppressions::{NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage};
 pub use templates::{TemplateLookup, TemplatePage};
@@ -367,7 +369,7 @@ impl Store {
 
     /// Queue lengths (for metrics and operators).
     pub async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
-        queue::queue_depth(&mut self.conn(), &self.served_partitions()).await
+        queue_depth::queue_depth(&mut self.conn(), &self.served_partitions()).await
     }
 
     fn conn(&self) -> Conn {

@@ -16,6 +16,7 @@ use crate::connection::Conn;
 use crate::keys::{self, msg};
 use crate::messages::parse_status;
 use crate::partitions::Partitions;
+use crate::queue_depth::QueueDepth;
 use crate::queue_read::read_entries;
 pub use crate::queue_read::{MAX_BLOCK, QueueEntry};
 use crate::reply::{self, Reply};
@@ -80,17 +81,6 @@ pub struct Settlement {
     /// Wait lists of busy destinations this message is parked behind (only with a
     /// `retry_at`): a freed connection releases it early.
     pub waitlists: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct QueueDepth {
-    pub transactional: u64,
-    /// Unread bulk entries, including those waiting their fair turn.
-    pub bulk: u64,
-    /// Scheduled sends and deferred retries waiting for their time.
-    pub delayed: u64,
-    /// Entries read by a worker and not yet settled.
-    pub in_flight: u64,
 }
 
 #[derive(Clone)]
@@ -484,7 +474,7 @@ impl Queue {
     }
 
     pub async fn depth(&self) -> Result<QueueDepth, StoreError> {
-        queue_depth(&mut self.conn.clone(), &self.partitions()).await
+        crate::queue_depth::queue_depth(&mut self.conn.clone(), &self.partitions()).await
     }
 }
 
@@ -499,64 +489,4 @@ fn acknowledge<'a>(pipe: &'a mut redis::Pipeline, entry: &QueueEntry) -> &'a mut
         .arg(keys::stream(entry.partition, entry.stream))
         .arg(&entry.entry_id)
         .ignore()
-}
-
-/// Queue lengths, summed over `partitions`: one pipelined round trip per partition
-/// (all at once), with O(1) commands only: XLEN, the XPENDING summary and ZCARD,
-/// never a SCAN (`/metrics` samples this).
-pub(crate) async fn queue_depth(
-    conn: &mut Conn,
-    partitions: &[Partition],
-) -> Result<QueueDepth, StoreError> {
-    let calls = partitions.iter().map(|p| {
-        let mut conn = conn.clone();
-        async move { partition_depth(&mut conn, *p).await }
-    });
-    let mut total = QueueDepth::default();
-    for depth in futures_util::future::try_join_all(calls).await? {
-        total.transactional += depth.transactional;
-        total.bulk += depth.bulk;
-        total.delayed += depth.delayed;
-        total.in_flight += depth.in_flight;
-    }
-    Ok(total)
-}
-
-async fn partition_depth(conn: &mut Conn, p: Partition) -> Result<QueueDepth, StoreError> {
-    let mut pipe = redis::pipe();
-    // XPENDING fails with NOGROUP until a worker has created the group; that is
-    // "nothing in flight", not a failure (an API-only deployment reads depth too).
-    pipe.ignore_errors();
-    for stream in MessageStream::ALL {
-        pipe.cmd("XLEN").arg(keys::stream(p, stream));
-        pipe.cmd("XPENDING")
-            .arg(keys::stream(p, stream))
-            .arg(keys::GROUP);
-    }
-    pipe.cmd("ZCARD").arg(keys::delayed(p));
-    pipe.cmd("ZCARD").arg(keys::fair_bulk(p));
-    let (t_len, t_pending, b_len, b_pending, delayed, fair): (
-        u64,
-        redis::Value,
-        u64,
-        redis::Value,
-        u64,
-        u64,
-    ) = pipe.query_async(conn).await?;
-    let pending = |v: redis::Value| match v {
-        redis::Value::Array(items) => Ok(items
-            .first()
-            .and_then(|c| redis::from_redis_value_ref::<u64>(c).ok())
-            .unwrap_or(0)),
-        redis::Value::ServerError(e) if e.code() == "NOGROUP" => Ok(0),
-        redis::Value::ServerError(e) => Err(StoreError::Redis(e.into())),
-        _ => Ok(0),
-    };
-    let (t_pending, b_pending) = (pending(t_pending)?, pending(b_pending)?);
-    Ok(QueueDepth {
-        transactional: t_len.saturating_sub(t_pending),
-        bulk: b_len.saturating_sub(b_pending) + fair,
-        delayed,
-        in_flight: t_pending + b_pending,
-    })
 }
