@@ -378,3 +378,51 @@ async fn complaints_pause_bulk_but_only_warn_about_transactional() {
     settled(&env, &key, "otp2@example.org", "transactional", "delivered").await;
     env.stop().await;
 }
+
+#[tokio::test]
+async fn on_a_redis_cluster_the_pause_holds_and_the_resume_releases() {
+    // 3 masters, 4 partitions: the counts (tenant's slot), the held sets and the
+    // delayed sets (partitions' slots) and the event streams live on different nodes.
+    let env =
+        TestEnv::start_on_cluster((3, 0, 4), Arc::new(CueByLocalPart), Roles::ALL, |config| {
+            config.reputation.min_volume = 2;
+            config.reputation.window = Duration::from_secs(3600);
+            config.reputation.hold_interval = Duration::from_secs(3600);
+        })
+        .await;
+    let (tenant, key) = tenant(&env).await;
+    settled(&env, &key, "reader0@example.org", "bulk", "delivered").await;
+    let due = OffsetDateTime::now_utc() + time::Duration::seconds(6);
+    let mut body = bulk("later@example.org");
+    body["send_at"] = json!(due.format(&Rfc3339).unwrap());
+    let later = env.send(&key, body).await;
+    // 1 of 2 hard-bounced: 50 %, over the pause threshold at the minimum volume.
+    settled(&env, &key, "bounce0@example.org", "bulk", "bounced").await;
+    wait_feed(&env, &key, "tenant.paused", 1).await;
+    assert!(
+        OffsetDateTime::now_utc() < due,
+        "paused too late for the test"
+    );
+    let refused = env
+        .post(&key, "/v1/messages", bulk("new@example.org"))
+        .await;
+    problem(refused, StatusCode::TOO_MANY_REQUESTS).await;
+
+    let past_due = (due - OffsetDateTime::now_utc())
+        .whole_milliseconds()
+        .max(0) as u64
+        + 3000;
+    tokio::time::sleep(Duration::from_millis(past_due)).await;
+    let view = env.message(&key, &later).await;
+    assert_eq!(view["status"], "queued", "held: {view:#}");
+    assert_eq!(view["attempts"], 0, "{view:#}");
+
+    let resumed = env
+        .admin_post(&format!("/v1/admin/tenants/{tenant}/resume"), json!({}))
+        .await;
+    assert_eq!(resumed.status(), StatusCode::OK);
+    env.wait_for_status(&key, &later, "delivered", Duration::from_secs(15))
+        .await;
+    wait_feed(&env, &key, "tenant.resumed", 1).await;
+    env.stop().await;
+}

@@ -231,6 +231,7 @@ fn window_text(policy: &ReputationPolicy) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use std::collections::HashMap;
     use std::time::Duration;
 
