@@ -29,6 +29,7 @@ mod metrics_export;
 mod openapi_drift;
 mod outbound_policy;
 mod quotas;
+mod reputation;
 mod reserve;
 mod routing;
 mod scheduled;

@@ -47,6 +47,8 @@ pub struct ApiSettings {
     /// The bearer token `GET /metrics` needs on the API port (`metrics.token`, else
     /// the admin token); `None` turns the route off there.
     pub metrics_token: Option<String>,
+    /// The tenant reputation guard's thresholds, shown with a tenant's rates.
+    pub reputation: sluice_model::ReputationPolicy,
 }
 
 #[derive(Clone)]

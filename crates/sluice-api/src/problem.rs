@@ -79,6 +79,14 @@ pub enum ApiError {
         limit: QuotaLimit,
         retry_after: Duration,
     },
+    /// The tenant's bulk stream is paused by the reputation guard (no Retry-After: it
+    /// lasts until an operator resumes it).
+    #[error(
+        "bulk sending for this tenant is paused since {} because its bulk mail reached the reputation guard's pause thresholds: {}. Queued bulk mail is held, not dropped. Transactional mail is not affected. Bulk sending resumes when an operator resumes the tenant (POST /v1/admin/tenants/{{id}}/resume) after the causes (bad addresses, complaints) are dealt with",
+        pause.since.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        pause.figures.describe()
+    )]
+    ReputationPaused { pause: Box<sluice_model::BulkPause> },
     #[error("storage unavailable: {0}")]
     Unavailable(#[source] Cause),
     #[error("internal error: {0}")]
@@ -202,6 +210,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota-exceeded",
                 "Sending quota exceeded",
+            ),
+            ApiError::ReputationPaused { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "reputation-paused",
+                "Bulk sending is paused for this tenant's reputation",
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -139,6 +139,9 @@ impl Fanout {
             crate::suppression::apply_event(&self.store, &event.tenant, &event.record)
         }))
         .await?;
+        // Exactly once per event even when this batch is read again (feed ids).
+        crate::reputation::count_batch(&self.store, &self.config.reputation, self.partition, batch)
+            .await?;
 
         let mut tenants: Vec<TenantId> = batch.iter().map(|e| e.tenant.clone()).collect();
         tenants.sort();

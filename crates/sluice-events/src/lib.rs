@@ -35,6 +35,7 @@
 pub mod config;
 pub mod fanout;
 pub mod inbound;
+pub mod reputation;
 pub mod retry;
 pub mod sender;
 pub mod ssrf;
@@ -79,6 +80,9 @@ pub struct WebhookConfig {
     pub poll_interval: Duration,
     /// At shutdown, how long in-flight requests may take to finish.
     pub drain_timeout: Duration,
+    /// The tenant reputation guard's window, minimum volume and thresholds, applied
+    /// as the fan-out counts (`[reputation]`).
+    pub reputation: sluice_model::ReputationPolicy,
 }
 
 impl Default for WebhookConfig {
@@ -96,6 +100,7 @@ impl Default for WebhookConfig {
             fanout_batch: 500,
             poll_interval: Duration::from_millis(200),
             drain_timeout: configured.drain_timeout,
+            reputation: sluice_model::ReputationPolicy::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::domain::DomainEventData;
 use crate::ids::MessageId;
+use crate::reputation::ReputationEventData;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum EventType {
@@ -39,10 +40,21 @@ pub enum EventType {
     /// check); the domain is unverified until they are fixed (not about one message).
     #[serde(rename = "domain.verification_failed")]
     DomainVerificationFailed,
+    /// A stream's bounce or complaint rate reached a review threshold (once per
+    /// crossing; for transactional mail also the pause threshold, which pauses only bulk).
+    #[serde(rename = "tenant.reputation_warning")]
+    TenantReputationWarning,
+    /// The tenant's bulk stream reached a pause threshold and is paused until an
+    /// operator resumes it.
+    #[serde(rename = "tenant.paused")]
+    TenantPaused,
+    /// An operator resumed the tenant's bulk stream.
+    #[serde(rename = "tenant.resumed")]
+    TenantResumed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 15] = [
         EventType::Accepted,
         EventType::Scheduled,
         EventType::Delivered,
@@ -55,6 +67,9 @@ impl EventType {
         EventType::Cancelled,
         EventType::WebhookDisabled,
         EventType::DomainVerificationFailed,
+        EventType::TenantReputationWarning,
+        EventType::TenantPaused,
+        EventType::TenantResumed,
     ];
 
     /// The dotted name, as in JSON (`message.delivered`).
@@ -72,6 +87,9 @@ impl EventType {
             EventType::Cancelled => "message.cancelled",
             EventType::WebhookDisabled => "webhook.disabled",
             EventType::DomainVerificationFailed => "domain.verification_failed",
+            EventType::TenantReputationWarning => "tenant.reputation_warning",
+            EventType::TenantPaused => "tenant.paused",
+            EventType::TenantResumed => "tenant.resumed",
         }
     }
 
@@ -208,6 +226,10 @@ pub struct MessageEvent {
     /// For `domain.verification_failed`: the domain and the records that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<DomainEventData>,
+    /// For `tenant.reputation_warning`, `tenant.paused` and `tenant.resumed`: the
+    /// stream's rates and the thresholds reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<ReputationEventData>,
 }
 
 impl MessageEvent {
@@ -222,6 +244,7 @@ impl MessageEvent {
             dsn_status: None,
             feedback_type: None,
             domain: None,
+            reputation: None,
         }
     }
 
@@ -296,6 +319,8 @@ pub struct WebhookData {
     pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<DomainEventData>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<ReputationEventData>,
 }
 
 impl From<&EventRecord> for WebhookPayload {
@@ -316,6 +341,7 @@ impl From<&EventRecord> for WebhookPayload {
                 feedback_type: event.feedback_type.clone(),
                 detail: event.detail.clone(),
                 domain: event.domain.clone(),
+                reputation: event.reputation.clone(),
             },
         }
     }

@@ -21,6 +21,7 @@ pub mod message;
 pub mod net;
 pub mod quota;
 pub mod record;
+pub mod reputation;
 pub mod setting;
 pub mod suppression;
 pub mod template;
@@ -46,6 +47,10 @@ pub use message::{
 };
 pub use quota::{QuotasPatch, StreamQuota, StreamQuotaPatch, TenantQuotas};
 pub use record::{MessageStatus, MessageView, RecipientKind, RecipientState, RecipientStatus};
+pub use reputation::{
+    BulkPause, Rate, ReputationEventData, ReputationLevel, ReputationPolicy, StreamCounts,
+    StreamReputation, TenantReputation, Thresholds,
+};
 pub use suppression::{Suppression, SuppressionReason};
 pub use template::{
     NewTemplate, RenderContext, RenderError, Rendered, Template, TemplateBody, TemplateRequest,

@@ -57,6 +57,10 @@ pub struct TenantView {
     /// shown by the admin API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quotas: Option<crate::quota::TenantQuotas>,
+    /// The reputation guard's view of the tenant: rates per stream over the window,
+    /// the thresholds, and whether bulk is paused; shown by the admin API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<crate::reputation::TenantReputation>,
 }
 
 /// A freshly created API key. `key` is shown this once; Sluice keeps only its hash.

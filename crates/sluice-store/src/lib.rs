@@ -124,6 +124,18 @@
 //!   of one key shares the tag, so admitting against all of them is one script call.
 //!   Expires once the bucket is full again (with the default burst, at most one period).
 //!
+//! Reputation guard, tenant scope (see [`reputation`]):
+//! - `…:reputation:<stream>` — HASH `<bucket>:<kind>` → count (`d` delivered, `b` hard
+//!   bounced, `c` complained; bucket = unix ms ÷ a 24th of the window); buckets older
+//!   than the window are dropped as counts arrive; expires after two windows idle.
+//! - `…:reputation:marks` — HASH partition → the newest feed entry id counted from it.
+//! - `…:reputation:state` — HASH `<stream>.level` (`review`/`pause`: the level last
+//!   announced), `bulk.paused` (JSON: since when and the figures) while bulk is paused.
+//! - `…:reputation:outbox` — HASH `<ms>:<event type>:<random>` → event JSON, decided but
+//!   not yet on the event stream.
+//! - `sluice:v1:{sluice:q<p>}:held:<tenant id>` — SET of the tenant's bulk message ids
+//!   held in partition `p` while its bulk is paused (they wait in the delayed set too).
+//!
 //! Adaptive rates (tag `{<target>}`, target = `<source ip>|<provider>`):
 //! - `sluice:v1:adaptive:{<target>}` — HASH `rate` (learned messages per minute), `strikes`
 //!   (throttling replies in a row), `suspended_until` (unix ms), `suspension`
@@ -211,6 +223,7 @@ mod recent;
 pub use recent::RECENT_TTL;
 mod replication;
 mod reply;
+pub mod reputation;
 mod schema;
 mod scripts;
 pub mod server_check;
@@ -240,7 +253,10 @@ pub use partitions::{MAX_PARTITIONS, Partition, partition_of};
 pub use queue::{DeliveryJob, Loaded, Queue, QueueEntry, Settlement};
 pub use queue_depth::QueueDepth;
 pub use queue_priority::TransactionalReader;
-pub use suppressions::{NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage};
+pub use reputation::{BucketWindow, CountKind, Countable, ReputationChange, ReputationSnapshot};
+pub use suppressions::{
+    AttemptChecks, NewSuppression, SuppressionAdded, SuppressionCursor, SuppressionPage,
+};
 pub use templates::{TemplateLookup, TemplatePage};
 pub use tenants::{ApiKeyRecord, KeyLookup, NewApiKey};
 pub use throttle::{Admission, Rate, ThrottleError};

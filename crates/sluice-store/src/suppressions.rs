@@ -18,9 +18,7 @@ use std::sync::LazyLock;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sluice_model::{MessageId, Suppression, SuppressionReason, TenantId};
-
-use redis::AsyncCommands as _;
+use sluice_model::{MessageId, MessageStream, Suppression, SuppressionReason, TenantId};
 
 use crate::reply::{self, Reply};
 use crate::scripts::{Lua, Names};
@@ -181,6 +179,17 @@ fn write_keys<'a>(script: &'a Lua, tenant: &TenantId) -> redis::ScriptInvocation
 }
 
 /// A tenant's suppression lists (see the module documentation).
+/// What [`Store::attempt_checks`] found.
+#[derive(Clone, Debug, Default)]
+pub struct AttemptChecks {
+    /// The recipients on the suppression list (lower-cased address → entry).
+    pub suppressed: HashMap<String, Suppression>,
+    /// The sending domain's version; `None`: the tenant has no such domain.
+    pub domain_version: Option<u64>,
+    /// The message is bulk and the tenant's bulk stream is paused (reputation guard).
+    pub bulk_paused: bool,
+}
+
 impl Store {
     /// Adds `address` (keeping an existing entry and its reason).
     pub async fn add_suppression(
@@ -312,29 +321,45 @@ impl Store {
 
     /// What a delivery attempt checks first, in one round trip: which of `addresses`
     /// are on the tenant's suppression list (as [`lookup_suppressions`]
-    /// (Self::lookup_suppressions)), and the version of the sending `domain` (`None`:
+    /// (Self::lookup_suppressions)), the version of the sending `domain` (`None`:
     /// the tenant has no such domain), which tells the worker's cache of DKIM keys
-    /// whether it is stale. Both keys live in the tenant's hash slot.
+    /// whether it is stale, and — for bulk mail — whether the tenant's bulk stream is
+    /// paused by the reputation guard. Every key lives in the tenant's hash slot.
     pub async fn attempt_checks(
         &self,
         tenant: &TenantId,
         addresses: &[&str],
         domain: &str,
-    ) -> Result<(HashMap<String, Suppression>, Option<u64>), StoreError> {
+        stream: MessageStream,
+    ) -> Result<AttemptChecks, StoreError> {
         let addresses: Vec<String> = addresses.iter().map(|a| normalize(a)).collect();
         let key = keys::suppressions(tenant);
         let domain_key = keys::domain(tenant, domain);
         let fields = ["name", crate::domains::VERSION_FIELD];
-        type DomainFields = (Option<String>, Option<u64>);
-        let ((name, version), found): (DomainFields, Vec<Option<String>>) = if addresses.is_empty()
-        {
-            (self.conn().hmget(&domain_key, &fields).await?, Vec::new())
+        let mut pipe = redis::pipe();
+        pipe.hmget(&domain_key, &fields);
+        if addresses.is_empty() {
+            // HMGET needs a field: ask for none that can exist.
+            pipe.cmd("EXISTS").arg(&key);
         } else {
-            redis::pipe()
-                .hmget(&domain_key, &fields)
-                .hmget(&key, &addresses)
-                .query_async(&mut self.conn())
-                .await?
+            pipe.hmget(&key, &addresses);
+        }
+        let check_pause = stream == MessageStream::Bulk;
+        if check_pause {
+            pipe.hexists(
+                keys::reputation_state(tenant),
+                keys::reputation_field::BULK_PAUSED,
+            );
+        } else {
+            pipe.cmd("EXISTS").arg(keys::reputation_state(tenant));
+        }
+        type DomainFields = (Option<String>, Option<u64>);
+        let ((name, version), found, paused): (DomainFields, redis::Value, bool) =
+            pipe.query_async(&mut self.conn()).await?;
+        let found: Vec<Option<String>> = if addresses.is_empty() {
+            Vec::new()
+        } else {
+            redis::from_redis_value(found).map_err(|e| StoreError::corrupt(&key, e))?
         };
         let mut entries = HashMap::new();
         for (address, json) in addresses.into_iter().zip(found) {
@@ -343,7 +368,11 @@ impl Store {
                 entries.insert(address, entry);
             }
         }
-        Ok((entries, name.map(|_| version.unwrap_or(0))))
+        Ok(AttemptChecks {
+            suppressed: entries,
+            domain_version: name.map(|_| version.unwrap_or(0)),
+            bulk_paused: check_pause && paused,
+        })
     }
 
     /// Which of `addresses` are on the list (lower-cased), in one round trip.

@@ -47,6 +47,7 @@ impl Store {
             created_at: from_ms(now),
             pools: Default::default(),
             quotas: None,
+            reputation: None,
         })
     }
 
@@ -74,6 +75,7 @@ impl Store {
             created_at: from_ms(created_at),
             pools,
             quotas: None,
+            reputation: None,
         }))
     }
 }

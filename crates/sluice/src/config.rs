@@ -33,6 +33,7 @@ mod inbound;
 pub mod keys;
 mod metrics;
 mod queue;
+mod reputation;
 pub mod settings;
 mod templates;
 mod webhooks;
@@ -42,6 +43,7 @@ pub use http::HttpConfig;
 pub use inbound::{InboundConfig, InboundLimits};
 pub use metrics::MetricsConfig;
 pub use queue::QueueConfig;
+pub use reputation::ReputationConfig;
 pub use sluice_delivery::config::{
     AdaptiveSettings, DeliveryConfig, IpPoolConfig, RouteConfig, WarmupConfig,
 };
@@ -115,6 +117,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// Limits of the inbound SMTP listener (`[inbound]`, `SLUICE_INBOUND_<KEY>`).
     pub inbound: InboundConfig,
+    /// The tenant reputation guard (`[reputation]`, `SLUICE_REPUTATION_<KEY>`).
+    pub reputation: ReputationConfig,
 }
 
 /// How log lines are written (`log_format`).
@@ -191,6 +195,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             queue: QueueConfig::default(),
             inbound: InboundConfig::default(),
+            reputation: ReputationConfig::default(),
         }
     }
 }
@@ -273,6 +278,7 @@ impl Config {
         self.validate_metrics()?;
         self.validate_queue()?;
         self.inbound_limits()?;
+        self.reputation_policy()?;
         Ok(())
     }
 

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_tenant))
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(revoke_api_key))
+        .routes(routes!(resume_tenant))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -93,7 +94,7 @@ async fn get_tenant(
     tenant_view(&state, &id).await.map(Json)
 }
 
-/// The tenant with its effective quotas.
+/// The tenant with its effective quotas and its reputation.
 async fn tenant_view(state: &AppState, id: &TenantId) -> Result<TenantView, ApiError> {
     let mut tenant = state
         .store
@@ -106,7 +107,32 @@ async fn tenant_view(state: &AppState, id: &TenantId) -> Result<TenantView, ApiE
             .tenant_quotas(id, &state.settings.quotas)
             .await?,
     );
+    tenant.reputation = Some(crate::routes::reputation::tenant_reputation(state, id).await?);
     Ok(tenant)
+}
+
+/// Resume a tenant's bulk stream after the reputation guard paused it: bulk sends are
+/// accepted again, the held bulk mail is released at once, a `tenant.resumed` event
+/// goes to the tenant's feed and webhooks, and the bulk rates start afresh. 409 when
+/// the bulk stream is not paused.
+#[utoipa::path(post, path = "/v1/admin/tenants/{id}/resume", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 200, description = "Resumed; the tenant as it now stands", body = TenantView),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant's bulk stream is not paused", body = Problem, content_type = "application/problem+json"),
+        CommonErrors,
+    ))]
+async fn resume_tenant(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    id: PathId<TenantId>,
+) -> Result<Json<TenantView>, ApiError> {
+    if state.store.get_tenant(&id).await?.is_none() {
+        return Err(id.not_found());
+    }
+    crate::routes::reputation::resume(&state, &id).await?;
+    tenant_view(&state, &id).await.map(Json)
 }
 
 /// Create an API key for a tenant. The key is in this response only; Sluice keeps its hash.

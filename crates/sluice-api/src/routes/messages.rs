@@ -66,7 +66,7 @@ pub struct MessageAccepted {
         (status = 413, description = "Over the message size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, one entry per field", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the tenant's quota for the message's stream; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+        (status = 429, description = "Over the tenant's quota for the message's stream (retry after `Retry-After` seconds), or `urn:sluice:problem:reputation-paused`: bulk mail while the reputation guard has the tenant's bulk stream paused (no `Retry-After`: until an operator resumes it)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the message would fit the quota"))),
         CommonErrors,
     ))]
@@ -205,7 +205,34 @@ pub(crate) async fn prepare_message(
                 ),
             ))
         }
-        Some(_) => Ok(message),
+        Some(_) => bulk_allowed(state, tenant, message, lookups).await,
+    }
+}
+
+/// Refuses bulk mail while the reputation guard has the tenant's bulk stream paused
+/// (read once per request). Transactional mail is never refused for reputation.
+async fn bulk_allowed(
+    state: &AppState,
+    tenant: &TenantId,
+    message: OutboundMessage,
+    lookups: &mut Lookups,
+) -> Result<OutboundMessage, ApiError> {
+    if message.stream != MessageStream::Bulk {
+        return Ok(message);
+    }
+    let pause = match &lookups.bulk_pause {
+        Some(known) => known.clone(),
+        None => {
+            let found = state.store.bulk_pause(tenant).await?;
+            lookups.bulk_pause = Some(found.clone());
+            found
+        }
+    };
+    match pause {
+        Some(pause) => Err(ApiError::ReputationPaused {
+            pause: Box::new(pause),
+        }),
+        None => Ok(message),
     }
 }
 
@@ -215,6 +242,8 @@ pub(crate) async fn prepare_message(
 pub(crate) struct Lookups {
     pub domains: HashMap<String, Option<SendingDomain>>,
     pub templates: TemplateCache,
+    /// Whether the tenant's bulk stream is paused (outer `None`: not read yet).
+    pub bulk_pause: Option<Option<sluice_model::BulkPause>>,
 }
 
 pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {

@@ -7,6 +7,7 @@ pub mod events;
 pub mod health;
 pub mod messages;
 pub mod metrics;
+pub mod reputation;
 pub mod suppressions;
 pub mod templates;
 pub mod unsubscribe;

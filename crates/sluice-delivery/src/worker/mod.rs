@@ -19,6 +19,7 @@
 
 mod attempt;
 mod dispatch;
+mod hold;
 mod outcome;
 mod recovery;
 mod requeue;
@@ -58,6 +59,8 @@ use waiting::WaitLists;
 
 /// Deliveries in flight at once per process unless configured (`workers`).
 pub const DEFAULT_CONCURRENCY: usize = 64;
+/// How long held bulk mail waits between checks unless configured.
+pub const DEFAULT_REPUTATION_HOLD: Duration = Duration::from_secs(300);
 /// At shutdown, how long in-flight deliveries may take unless configured.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -98,6 +101,9 @@ pub struct WorkerConfig {
     pub promote_interval: Duration,
     /// At shutdown, how long in-flight deliveries may take to finish.
     pub drain_timeout: Duration,
+    /// How long bulk mail of a tenant paused by the reputation guard waits before it
+    /// is looked at again (`reputation.hold_interval`); a resume releases it at once.
+    pub reputation_hold: Duration,
 }
 
 impl WorkerConfig {
@@ -118,6 +124,7 @@ impl WorkerConfig {
             liveness_ttl: DEFAULT_LIVENESS_TTL,
             promote_interval: Duration::from_secs(1),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            reputation_hold: DEFAULT_REPUTATION_HOLD,
         }
     }
 }

@@ -35,6 +35,11 @@ pub enum RecipientOutcome {
         waitlist: String,
         fallback: std::time::Duration,
     },
+    /// Not attempted: the tenant's bulk stream is paused by the reputation guard. The
+    /// recipient waits (no attempt counted, no event) and is looked at again after
+    /// this long, or at once when an operator resumes the tenant. Unlike a throttle,
+    /// a hold never bounces at the maximum queue age: only the operator ends it.
+    Held(std::time::Duration),
     /// Not attempted: the address is on the tenant's suppression list. Final, with a
     /// `message.suppressed` event; not counted as an attempt.
     Suppressed(SuppressionReason),
@@ -151,11 +156,16 @@ pub fn settle_attempt(
         .iter()
         .filter(|r| !r.status.is_final())
         .filter_map(|r| match result.outcome_for(&r.address) {
-            RecipientOutcome::Throttled(wait) => Some(*wait),
+            RecipientOutcome::Throttled(wait) | RecipientOutcome::Held(wait) => Some(*wait),
             RecipientOutcome::Waiting { fallback, .. } => Some(*fallback),
             _ => None,
         })
         .collect();
+    // Held recipients wait for the operator, not for a destination: no deadline.
+    let only_held = recipients
+        .iter()
+        .filter(|r| !r.status.is_final())
+        .all(|r| matches!(result.outcome_for(&r.address), RecipientOutcome::Held(_)));
     let mut waitlists: Vec<String> = Vec::new();
     for recipient in recipients.iter().filter(|r| !r.status.is_final()) {
         if let RecipientOutcome::Waiting { waitlist, .. } = result.outcome_for(&recipient.address)
@@ -181,7 +191,9 @@ pub fn settle_attempt(
     for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
         let outcome = result.outcome_for(&recipient.address);
         let (status, reply, detail) = match outcome {
-            RecipientOutcome::Throttled(_) | RecipientOutcome::Waiting { .. } => continue,
+            RecipientOutcome::Throttled(_)
+            | RecipientOutcome::Held(_)
+            | RecipientOutcome::Waiting { .. } => continue,
             RecipientOutcome::Suppressed(reason) => (
                 RecipientStatus::Suppressed,
                 None,
@@ -252,7 +264,7 @@ pub fn settle_attempt(
         }
     }
     if let Some(wait) = throttled.iter().min() {
-        if now + *wait > policy.deadline(job.due_at()) {
+        if !only_held && now + *wait > policy.deadline(job.due_at()) {
             let detail = "gave up: the destination stayed throttled until the maximum queue age";
             for recipient in recipients.iter_mut().filter(|r| !r.status.is_final()) {
                 recipient.status = RecipientStatus::Bounced;

@@ -25,10 +25,10 @@ impl Worker {
             return AttemptResult::replies(Vec::new());
         }
         let domain = job.message.from.address.domain();
-        let (found, domain_version) = match self
+        let checks = match self
             .inner
             .store
-            .attempt_checks(&job.tenant, &pending, domain)
+            .attempt_checks(&job.tenant, &pending, domain, job.entry.stream)
             .await
         {
             Ok(checks) => checks,
@@ -37,6 +37,10 @@ impl Worker {
                 return AttemptResult::transient(format!("checking the suppression list: {e}"));
             }
         };
+        if checks.bulk_paused {
+            return self.hold_for_reputation(job).await;
+        }
+        let (found, domain_version) = (checks.suppressed, checks.domain_version);
         if found.is_empty() {
             return self.attempt(job, domain_version).await;
         }

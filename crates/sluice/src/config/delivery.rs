@@ -28,9 +28,12 @@ impl Config {
                 "invalid configuration: `relay_url` (SLUICE_RELAY_URL) or `delivery.routes`: {e}"
             )
         })?;
-        self.delivery
+        let mut worker = self
+            .delivery
             .worker_config(router, self.workers)
-            .map_err(|e| refuse(e.within("delivery")))
+            .map_err(|e| refuse(e.within("delivery")))?;
+        worker.reputation_hold = self.reputation.hold_interval;
+        Ok(worker)
     }
 
     /// The SMTP connection pool's limits and timeouts.

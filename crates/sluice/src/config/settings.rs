@@ -29,6 +29,7 @@ impl Config {
             },
             templates: self.template_sandbox()?,
             metrics_token: self.metrics_token(),
+            reputation: self.reputation_policy()?,
         })
     }
 

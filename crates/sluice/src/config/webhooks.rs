@@ -9,9 +9,12 @@ use super::keys::refuse;
 impl Config {
     /// The webhook service's settings, validated (names the key at fault).
     pub fn webhook_config(&self) -> anyhow::Result<WebhookConfig> {
-        self.webhooks
+        let mut config = self
+            .webhooks
             .service_config(self.webhook_allow_private)
-            .map_err(|e| refuse(e.within("webhooks")))
+            .map_err(|e| refuse(e.within("webhooks")))?;
+        config.reputation = self.reputation_policy()?;
+        Ok(config)
     }
 
     /// What the API's webhook routes need.

@@ -321,3 +321,31 @@ fn build_failures_fail_the_message() {
     );
     assert_eq!(settlement.status, MessageStatus::Failed);
 }
+
+#[test]
+fn held_mail_waits_for_the_operator_past_the_maximum_age() {
+    let mut job = job(&["a@x.test", "b@y.test"]);
+    // Due long ago: a throttle would bounce it now, a hold never does.
+    let now = OffsetDateTime::now_utc();
+    job.created_at = now - time::Duration::days(30);
+    job.message.send_at = Some(now - time::Duration::days(30));
+    let hold = std::time::Duration::from_secs(300);
+    let held = settle_attempt(
+        &job,
+        &AttemptResult::everyone(RecipientOutcome::Held(hold)),
+        &RetryPolicy::default(),
+        now,
+    );
+    assert_eq!(held.status, MessageStatus::Queued);
+    assert_eq!(held.attempts, 0, "a hold is not an attempt");
+    assert!(held.events.is_empty(), "a hold writes no event");
+    assert_eq!(held.retry_at, Some(now + hold));
+    assert!(held.recipients.iter().all(|r| r.attempts == 0));
+    let throttled = settle_attempt(
+        &job,
+        &AttemptResult::everyone(RecipientOutcome::Throttled(hold)),
+        &RetryPolicy::default(),
+        now,
+    );
+    assert_eq!(throttled.status, MessageStatus::Bounced, "the contrast");
+}
