@@ -444,6 +444,26 @@ pub fn warmup(target: &str) -> String {
     format!("{WARMUP_PREFIX}{{{target}}}")
 }
 
+/// The cached MTA-STS policy of a recipient domain (see [`tls_policy`](crate::tls_policy)).
+pub fn mta_sts_policy(domain: &str) -> String {
+    format!(concat!(root!(), ":mta-sts:{{{}}}"), domain)
+}
+
+/// One UTC day's TLS-RPT counters, every recipient domain's (`<domain>|<counter>`).
+pub fn tls_rpt_day(day: i64) -> String {
+    format!(concat!(root!(), ":tls-rpt:{{{}}}"), day)
+}
+
+/// The recipient domains whose report for `day` went out (or is going out).
+pub fn tls_rpt_sent(day: i64) -> String {
+    format!(concat!(root!(), ":tls-rpt-sent:{{{}}}"), day)
+}
+
+/// Held by the one process sending `day`'s reports.
+pub fn tls_rpt_lease(day: i64) -> String {
+    format!(concat!(root!(), ":tls-rpt-lease:{{{}}}"), day)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
