@@ -129,7 +129,7 @@ pub struct DeliveryConfig {
     /// Sender of reports to `mailto:` addresses, on a domain of `tls_rpt_tenant`
     /// (`SLUICE_DELIVERY_TLS_RPT_FROM`); without it they are skipped.
     pub tls_rpt_from: Option<String>,
-    /// The tenant (`tnt_…`) whose domain, keys and quotas mailed reports use
+    /// The tenant (`ten_…`) whose domain, keys and quotas mailed reports use
     /// (`SLUICE_DELIVERY_TLS_RPT_TENANT`).
     pub tls_rpt_tenant: Option<String>,
 }

@@ -94,7 +94,7 @@ mod tests {
             config.validate().unwrap_err().to_string(),
             "`tls_rpt_tenant` must be set with tls_rpt_from"
         );
-        config.tls_rpt_tenant = Some("tnt_01jd4k5q8z6y2x1w0v9t8s7r6p".into());
+        config.tls_rpt_tenant = Some("ten_01jd4k5q8z6y2x1w0v9t8s7r6p".into());
         let mail = config
             .tls_policy_config("mta.test")
             .unwrap()
