@@ -11,6 +11,7 @@ mod bounce_support;
 mod common;
 mod domain_support;
 mod sluice_process;
+mod tls_support;
 
 mod api_errors;
 mod api_keys;
@@ -26,6 +27,7 @@ mod durability;
 mod http_limits;
 mod inbound_hostile;
 mod metrics_export;
+mod mta_sts;
 mod openapi_drift;
 mod outbound_policy;
 mod quotas;

@@ -30,6 +30,7 @@ use sluice_domains::ResolverConfig;
 use sluice_smtp_client::{PoolConfig, Timeouts};
 
 mod pools;
+mod tls;
 pub use pools::{IpPoolConfig, WarmupConfig};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -107,6 +108,30 @@ pub struct DeliveryConfig {
     /// A PEM file of extra certificate authorities that relay certificates are
     /// verified against besides the Mozilla roots (`SLUICE_DELIVERY_RELAY_CA_FILE`).
     pub relay_ca_file: Option<String>,
+    /// Apply recipient domains' MTA-STS policies (RFC 8461) to MX delivery
+    /// (`SLUICE_DELIVERY_MTA_STS`; on).
+    pub mta_sts: bool,
+    /// HTTPS port of `mta-sts.<domain>` policy hosts (`SLUICE_DELIVERY_MTA_STS_PORT`;
+    /// 443 — a test and development knob).
+    pub mta_sts_port: u16,
+    /// A PEM file of extra certificate authorities trusted for MTA-STS policy fetches,
+    /// TLS-RPT POSTs and MX hosts verified under a policy (and relays)
+    /// (`SLUICE_DELIVERY_TLS_EXTRA_ROOTS`).
+    pub tls_extra_roots: Option<String>,
+    /// Record TLS outcomes per recipient domain and send daily TLS-RPT reports
+    /// (RFC 8460) to `https:` addresses (`SLUICE_DELIVERY_TLS_RPT`; off).
+    pub tls_rpt: bool,
+    /// The reports' `organization-name` (`SLUICE_DELIVERY_TLS_RPT_ORG_NAME`;
+    /// default: `hostname`).
+    pub tls_rpt_org_name: Option<String>,
+    /// The reports' `contact-info` (`SLUICE_DELIVERY_TLS_RPT_CONTACT`).
+    pub tls_rpt_contact: Option<String>,
+    /// Sender of reports to `mailto:` addresses, on a domain of `tls_rpt_tenant`
+    /// (`SLUICE_DELIVERY_TLS_RPT_FROM`); without it they are skipped.
+    pub tls_rpt_from: Option<String>,
+    /// The tenant (`ten_…`) whose domain, keys and quotas mailed reports use
+    /// (`SLUICE_DELIVERY_TLS_RPT_TENANT`).
+    pub tls_rpt_tenant: Option<String>,
 }
 
 /// `[delivery.adaptive]`.
@@ -166,6 +191,14 @@ impl Default for DeliveryConfig {
             liveness_ttl: DEFAULT_LIVENESS_TTL,
             allow_private_mx: false,
             relay_ca_file: None,
+            mta_sts: true,
+            mta_sts_port: 443,
+            tls_extra_roots: None,
+            tls_rpt: false,
+            tls_rpt_org_name: None,
+            tls_rpt_contact: None,
+            tls_rpt_from: None,
+            tls_rpt_tenant: None,
         }
     }
 }
@@ -203,6 +236,7 @@ impl DeliveryConfig {
         if self.mx_port == 0 {
             return Err(InvalidSetting::new("mx_port", "must not be 0"));
         }
+        self.tls_policy_config("localhost")?;
         self.dns_servers()?;
         let pools = self.pools("")?;
         self.stream_pools(&pools)?;
@@ -320,6 +354,7 @@ impl DeliveryConfig {
         };
         let pools = self.pools(&router.helo_name)?;
         let stream_pools = self.stream_pools(&pools)?;
+        let router_helo = router.helo_name.clone();
         let mut worker = WorkerConfig::new(router, resolver);
         worker.pools = pools;
         worker.stream_pools = stream_pools;
@@ -331,6 +366,7 @@ impl DeliveryConfig {
         worker.retry = self.retry_policy()?;
         worker.liveness_ttl = self.liveness_ttl;
         worker.drain_timeout = self.drain_timeout;
+        worker.tls_policy = self.tls_policy_config(&router_helo)?;
         Ok(worker)
     }
 

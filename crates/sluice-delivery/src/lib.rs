@@ -7,6 +7,8 @@
 //!   within its limits,
 //! - [`retry`] says when a deferred message is tried again,
 //! - [`mime`] builds the RFC 5322 message,
+//! - [`tls_policy`] applies recipient domains' MTA-STS policies and counts TLS
+//!   outcomes for TLS-RPT (RFC 8461, RFC 8460),
 //! - [`config`] is the `[delivery]` section of the configuration, with its defaults.
 //!
 //! What it stands on: `sluice-smtp-client` speaks SMTP (connection, TLS, AUTH, pool),
@@ -18,4 +20,5 @@ pub mod mime;
 pub mod providers;
 pub mod retry;
 pub mod routing;
+pub mod tls_policy;
 pub mod worker;

@@ -21,7 +21,7 @@ use tokio::time::timeout;
 
 use crate::error::{classify, reply_from_response};
 use crate::stream::{Replay, read_greeting};
-use crate::{RelayTarget, RelayTrust, SmtpError, Timeouts, TlsMode};
+use crate::{RelayTarget, RelayTrust, SessionTls, SmtpError, Timeouts, TlsMode};
 
 /// One open, greeted (and possibly encrypted and authenticated) session.
 pub(crate) struct Connection {
@@ -32,6 +32,9 @@ pub(crate) struct Connection {
     /// Nagle's algorithm is on (implicit TLS, see [`implicit_tls_session`]):
     /// the body must then go out in a single write.
     pub(crate) nagle: bool,
+    /// How TLS went when the session was set up (reported with every transaction,
+    /// for TLS-RPT).
+    pub(crate) tls: SessionTls,
 }
 
 /// What the last EHLO advertised, beyond what lettre's `ServerInfo` keeps
@@ -83,26 +86,31 @@ pub(crate) async fn connect(
         TlsMode::Opportunistic if target.credentials.is_some() => TlsMode::StartTls,
         mode => mode,
     };
-    let mut inner = match mode {
-        TlsMode::Implicit => implicit_tls_session(target, t, &client_id, trust).await?,
-        TlsMode::None => plain_session(target, t, &client_id).await?,
+    let (mut inner, tls) = match mode {
+        TlsMode::Implicit => (
+            implicit_tls_session(target, t, &client_id, trust).await?,
+            SessionTls::Encrypted,
+        ),
+        TlsMode::None => (plain_session(target, t, &client_id).await?, SessionTls::Off),
         TlsMode::StartTls => {
             let mut conn = plain_session(target, t, &client_id).await?;
             let verify = !target.accept_invalid_certs;
             starttls(&mut conn, target, t, &client_id, trust, verify).await?;
-            conn
+            (conn, SessionTls::Encrypted)
         }
         TlsMode::Opportunistic => {
             let mut conn = plain_session(target, t, &client_id).await?;
-            if conn.can_starttls()
-                && let Err(e) = starttls(&mut conn, target, t, &client_id, trust, false).await
-            {
+            if !conn.can_starttls() {
+                (conn, SessionTls::NotOffered)
+            } else if let Err(e) = starttls(&mut conn, target, t, &client_id, trust, false).await {
                 // lettre has closed the session; plain text beats no delivery.
                 tracing::debug!(relay = %target.label(), error = %e,
                     "opportunistic STARTTLS failed, retrying in plain text");
                 conn = plain_session(target, t, &client_id).await?;
+                (conn, SessionTls::Failed(e.to_string()))
+            } else {
+                (conn, SessionTls::Encrypted)
             }
-            conn
         }
     };
     let ehlo = timed(
@@ -132,6 +140,7 @@ pub(crate) async fn connect(
         caps,
         transactions: 0,
         nagle: target.tls == TlsMode::Implicit,
+        tls,
     })
 }
 
@@ -166,7 +175,7 @@ async fn implicit_tls_session(
     client_id: &ClientId,
     trust: &RelayTrust,
 ) -> Result<AsyncSmtpConnection, SmtpError> {
-    let tls = trust.parameters(&target.host, !target.accept_invalid_certs)?;
+    let tls = trust.parameters(target.tls_name(), !target.accept_invalid_certs)?;
     let limit = t.connect + t.greeting + t.command;
     let connecting = AsyncSmtpConnection::connect_tokio1(
         (target.host.as_str(), target.port),
@@ -211,7 +220,7 @@ async fn starttls(
             target.label()
         )));
     }
-    let params = trust.parameters(&target.host, verify)?;
+    let params = trust.parameters(target.tls_name(), verify)?;
     timed(t.command, "starttls", conn.starttls(params, client_id))
         .await?
         .map_err(|e| match classify(&e, "starttls") {

@@ -35,6 +35,7 @@ mod error;
 mod pool;
 mod stream;
 mod target;
+mod tls_failure;
 mod transaction;
 mod trust;
 
@@ -46,5 +47,6 @@ mod tests_pool;
 pub use error::{CredentialsPolicyError, DecodeError, SmtpError, UrlError};
 pub use pool::{PoolConfig, PoolStats, SmtpPool, TargetStats, Timeouts};
 pub use target::{PoolKey, RelayTarget, TlsMode};
-pub use transaction::{Envelope, TransactionOutcome};
+pub use tls_failure::TlsFailure;
+pub use transaction::{Envelope, SessionTls, TransactionOutcome};
 pub use trust::RelayTrust;

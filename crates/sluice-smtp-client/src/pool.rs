@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use crate::connect::{Connection, connect};
 use crate::target::PoolKey;
 use crate::transaction::{self, Envelope, Failed, TransactionOutcome};
-use crate::{RelayTarget, RelayTrust, SmtpError};
+use crate::{RelayTarget, RelayTrust, SessionTls, SmtpError};
 
 /// Per-step limits. The defaults are RFC 5321 section 4.5.3.2's minimums; a
 /// gateway may shorten them (a dead destination then costs less), but every
@@ -219,6 +219,7 @@ impl SmtpPool {
         if envelope.recipients.is_empty() {
             return Ok(TransactionOutcome {
                 recipients: Vec::new(),
+                tls: SessionTls::Off,
             });
         }
         let config = &self.inner.config;
@@ -245,7 +246,8 @@ impl SmtpPool {
             )
             .await;
             match result {
-                Ok(done) => {
+                Ok(mut done) => {
+                    done.outcome.tls = session.conn.tls.clone();
                     tracing::debug!(
                         relay = %pool.label,
                         reused,

@@ -50,6 +50,10 @@ pub struct RelayTarget {
     /// A destination's own messages-per-connection limit (a provider's), below the
     /// pool's; `None` uses the pool's. Not part of the pool key.
     pub max_messages_per_connection: Option<usize>,
+    /// The name the server's certificate must match (and the TLS SNI) when it is
+    /// not `host`: an MX host reached by address under an MTA-STS policy is
+    /// verified against its MX host name (RFC 8461 §4.2). `None`: `host`.
+    pub tls_name: Option<String>,
 }
 
 /// The identity of a pooled connection: everything that makes two sessions
@@ -66,6 +70,8 @@ pub struct PoolKey {
     /// A session set up without certificate checks must never serve a target
     /// that asked for them.
     insecure: bool,
+    /// A session verified for one name must not serve a target verified for another.
+    tls_name: Option<String>,
 }
 
 impl RelayTarget {
@@ -80,7 +86,13 @@ impl RelayTarget {
             helo_name: helo_name.into(),
             accept_invalid_certs: false,
             max_messages_per_connection: None,
+            tls_name: None,
         }
+    }
+
+    /// The name certificates are verified against: [`Self::tls_name`], else `host`.
+    pub fn tls_name(&self) -> &str {
+        self.tls_name.as_deref().unwrap_or(&self.host)
     }
 
     /// Parses a relay URL:
@@ -176,6 +188,7 @@ impl RelayTarget {
             helo_name: helo_name.to_owned(),
             accept_invalid_certs,
             max_messages_per_connection: None,
+            tls_name: None,
         };
         target
             .check_credentials_policy(query)
@@ -217,6 +230,7 @@ impl RelayTarget {
             tls: self.tls,
             user: self.credentials.as_ref().map(|(user, _)| user.clone()),
             insecure: self.accept_invalid_certs,
+            tls_name: self.tls_name.as_ref().map(|n| n.to_ascii_lowercase()),
         }
     }
 
@@ -258,6 +272,7 @@ impl fmt::Debug for RelayTarget {
             .field("source_ip", &self.source_ip)
             .field("helo_name", &self.helo_name)
             .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field("tls_name", &self.tls_name)
             .finish()
     }
 }

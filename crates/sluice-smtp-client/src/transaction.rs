@@ -36,6 +36,23 @@ pub struct TransactionOutcome {
     /// to MAIL/DATA if those were refused). Replies the client made up instead of
     /// sending (size, SMTPUTF8, address syntax) look like server replies.
     pub recipients: Vec<(String, SmtpReply)>,
+    /// How TLS went on the session that carried the transaction.
+    pub tls: SessionTls,
+}
+
+/// Whether a session is encrypted, and if not, why (TLS-RPT, RFC 8460, counts
+/// successful and failed sessions per recipient domain).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SessionTls {
+    /// Plain text by configuration (`tls=none`), or no session was needed.
+    #[default]
+    Off,
+    /// STARTTLS or implicit TLS succeeded (verified when the target asked for it).
+    Encrypted,
+    /// Opportunistic TLS, and the server did not offer STARTTLS.
+    NotOffered,
+    /// Opportunistic TLS whose handshake failed; the session fell back to plain text.
+    Failed(String),
 }
 
 impl TransactionOutcome {
@@ -216,6 +233,7 @@ fn closing(envelope: &Envelope, replies: Vec<Option<SmtpReply>>, reply: &SmtpRep
     Finished {
         outcome: TransactionOutcome {
             recipients: outcome,
+            tls: SessionTls::Off,
         },
         reusable: false,
     }
@@ -243,7 +261,10 @@ fn finish(
         })
         .collect();
     Finished {
-        outcome: TransactionOutcome { recipients },
+        outcome: TransactionOutcome {
+            recipients,
+            tls: SessionTls::Off,
+        },
         reusable: true,
     }
 }
@@ -255,5 +276,6 @@ fn outcome_for_all(envelope: &Envelope, reply: &SmtpReply) -> TransactionOutcome
             .iter()
             .map(|r| (r.clone(), reply.clone()))
             .collect(),
+        tls: SessionTls::Off,
     }
 }

@@ -1,6 +1,7 @@
 //! What a relay's certificate is verified against: the Mozilla roots
 //! (webpki-roots, built into lettre's rustls backend) plus, optionally, the
-//! operator's own certificate authority (`delivery.relay_ca_file`), so a private
+//! operator's own certificate authorities (`delivery.relay_ca_file`, and
+//! `delivery.tls_extra_roots` for MX hosts under an MTA-STS policy), so a private
 //! relay with an internal CA is verified rather than trusted blindly.
 
 use std::fmt;
@@ -12,13 +13,13 @@ use crate::SmtpError;
 /// Trust anchors for verified relay TLS; the default is the Mozilla roots alone.
 #[derive(Clone, Default)]
 pub struct RelayTrust {
-    extra: Option<Certificate>,
+    extra: Vec<Certificate>,
 }
 
 impl fmt::Debug for RelayTrust {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RelayTrust")
-            .field("extra_ca", &self.extra.is_some())
+            .field("extra_ca", &self.extra.len())
             .finish()
     }
 }
@@ -28,17 +29,20 @@ impl RelayTrust {
     /// `-----BEGIN CERTIFICATE-----` blocks). Checked now, so a bad file stops the
     /// start instead of failing every delivery.
     pub fn with_pem(pem: &[u8]) -> Result<Self, SmtpError> {
+        Self::default().and_pem(pem)
+    }
+
+    /// These roots plus every certificate in `pem` (see [`Self::with_pem`]).
+    pub fn and_pem(mut self, pem: &[u8]) -> Result<Self, SmtpError> {
         const MARKER: &[u8] = b"-----BEGIN CERTIFICATE-----";
         if !pem.windows(MARKER.len()).any(|w| w == MARKER) {
             return Err(SmtpError::Tls("no PEM certificate found".to_owned()));
         }
         let certificate = Certificate::from_pem(pem).map_err(|e| SmtpError::Tls(format!("{e}")))?;
-        let trust = Self {
-            extra: Some(certificate),
-        };
+        self.extra.push(certificate);
         // lettre adds the roots only when building parameters: do it once now.
-        trust.parameters("relay.invalid", true)?;
-        Ok(trust)
+        self.parameters("relay.invalid", true)?;
+        Ok(self)
     }
 
     /// TLS parameters for `host`; without `verify`, any certificate is accepted
@@ -47,8 +51,10 @@ impl RelayTrust {
         let mut builder = TlsParameters::builder(host.to_owned())
             .dangerous_accept_invalid_certs(!verify)
             .dangerous_accept_invalid_hostnames(!verify);
-        if verify && let Some(certificate) = &self.extra {
-            builder = builder.add_root_certificate(certificate.clone());
+        if verify {
+            for certificate in &self.extra {
+                builder = builder.add_root_certificate(certificate.clone());
+            }
         }
         builder
             .build_rustls()

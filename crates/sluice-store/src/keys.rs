@@ -6,6 +6,9 @@ use sluice_model::{
     ApiKeyId, MessageId, MessageStream, SuppressionReason, TemplateId, TenantId, WebhookId,
 };
 
+mod reputation;
+pub use reputation::*;
+
 /// The version of the key layout below (see "Schema versions" in the crate
 /// documentation). Any change to a key's name or to the layout of its value bumps it.
 /// Version 2 moved the quota state and Idempotency-Keys to the tenant's slot;
@@ -444,53 +447,24 @@ pub fn warmup(target: &str) -> String {
     format!("{WARMUP_PREFIX}{{{target}}}")
 }
 
-/// The tenant's reputation counts of one stream over the rolling window (HASH
-/// `<bucket>:<kind>` → count; kinds in [`reputation_kind`]; see `reputation`).
-pub fn reputation_counts(tenant: &TenantId, stream: MessageStream) -> String {
-    format!("{}:reputation:{}", tenant_scope(tenant), stream.as_str())
+/// The cached MTA-STS policy of a recipient domain (see [`tls_policy`](crate::tls_policy)).
+pub fn mta_sts_policy(domain: &str) -> String {
+    format!(concat!(root!(), ":mta-sts:{{{}}}"), domain)
 }
 
-/// Up to which feed entry each partition's events have been counted (HASH partition
-/// → feed entry id): counting a redelivered event again is skipped.
-pub fn reputation_marks(tenant: &TenantId) -> String {
-    format!("{}:reputation:marks", tenant_scope(tenant))
+/// One UTC day's TLS-RPT counters, every recipient domain's (`<domain>|<counter>`).
+pub fn tls_rpt_day(day: i64) -> String {
+    format!(concat!(root!(), ":tls-rpt:{{{}}}"), day)
 }
 
-/// The reputation guard's state of the tenant (HASH; fields in [`reputation_field`]).
-pub fn reputation_state(tenant: &TenantId) -> String {
-    format!("{}:reputation:state", tenant_scope(tenant))
+/// The recipient domains whose report for `day` went out (or is going out).
+pub fn tls_rpt_sent(day: i64) -> String {
+    format!(concat!(root!(), ":tls-rpt-sent:{{{}}}"), day)
 }
 
-/// Reputation events decided but not yet on the event stream (HASH id → event JSON):
-/// written with the state change, removed once the event is out (see `reputation`).
-pub fn reputation_outbox(tenant: &TenantId) -> String {
-    format!("{}:reputation:outbox", tenant_scope(tenant))
-}
-
-/// Fields of [`reputation_state`].
-pub mod reputation_field {
-    use sluice_model::MessageStream;
-
-    /// The highest level announced for `stream` since it was last below it.
-    pub fn level(stream: MessageStream) -> String {
-        format!("{}.level", stream.as_str())
-    }
-
-    /// Set (JSON of the pause) while the bulk stream is paused.
-    pub const BULK_PAUSED: &str = "bulk.paused";
-}
-
-/// The kinds of [`reputation_counts`] fields.
-pub mod reputation_kind {
-    pub const DELIVERED: &str = "d";
-    pub const HARD_BOUNCED: &str = "b";
-    pub const COMPLAINED: &str = "c";
-}
-
-/// Bulk messages of `tenant` held in partition `p` while its bulk stream is paused
-/// (SET of message ids): released to the delayed set when an operator resumes it.
-pub fn held_bulk(p: Partition, tenant: &TenantId) -> String {
-    format!("{}:held:{tenant}", queue(p))
+/// Held by the one process sending `day`'s reports.
+pub fn tls_rpt_lease(day: i64) -> String {
+    format!(concat!(root!(), ":tls-rpt-lease:{{{}}}"), day)
 }
 
 #[cfg(test)]

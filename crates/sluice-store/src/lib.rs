@@ -185,6 +185,17 @@
 //! - `sluice:v1:{sluice:domains}:checks` — ZSET of `<tenant id>|<domain>` scored by when
 //!   its DNS is next re-verified (unix ms); a claim pushes the score a lease ahead.
 //!
+//! Outbound TLS policy (see [`tls_policy`]; one key per call, no script):
+//! - `sluice:v1:mta-sts:{<domain>}` — STRING: the recipient domain's MTA-STS policy as
+//!   the delivery worker caches it (JSON: TXT id, policy text, fetch time); expires
+//!   with the policy's `max_age`.
+//! - `sluice:v1:tls-rpt:{<day>}` — HASH of one UTC day's TLS-RPT counters, fields
+//!   `<domain>|<counter>` (the counter names belong to `sluice-delivery`); expires
+//!   three days after its last write.
+//! - `sluice:v1:tls-rpt-sent:{<day>}` — HASH `<domain>` → send time: that day's report
+//!   for the domain went out (HSETNX, so two processes never both send it).
+//! - `sluice:v1:tls-rpt-lease:{<day>}` — STRING: the process sending `day`'s reports.
+//!
 //! Global:
 //! - `sluice:v1:queue:partitions` — ZSET of the partition counts processes run with,
 //!   scored by when last seen (unix ms), pruned after the retention period: which
@@ -232,6 +243,7 @@ mod takeover;
 pub mod templates;
 mod tenants;
 pub mod throttle;
+pub mod tls_policy;
 pub mod warmup;
 pub mod webhooks;
 

@@ -12,9 +12,10 @@ use tokio::task::JoinSet;
 
 use super::outcome::{AttemptResult, RecipientOutcome};
 use super::shaping::{Shaper, Slot, Source, SourcePool};
+use super::tls::{self, TlsPolicy};
 use crate::mime::MimeError;
 use crate::routing::{MxResolver, Route, RouteError, Router};
-use sluice_smtp_client::{Envelope, RelayTarget, SmtpPool};
+use sluice_smtp_client::{Envelope, RelayTarget, SmtpError, SmtpPool, TransactionOutcome};
 
 /// What a destination group is keyed by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +34,8 @@ pub struct Dispatcher {
     /// Source-address pools by name; a message without a pool lets the OS choose.
     pub pools: Arc<HashMap<String, SourcePool>>,
     pub shaper: Arc<Shaper>,
+    /// MTA-STS and TLS-RPT for MX delivery.
+    pub tls: TlsPolicy,
 }
 
 /// The envelope sender and options shared by every group of one message.
@@ -192,17 +195,21 @@ impl Dispatcher {
         envelope: &Envelope,
         data: &[u8],
     ) -> Result<AttemptResult, (AttemptResult, Option<SmtpReply>)> {
+        into_attempt(self.send_once(stream, target, envelope, data).await)
+    }
+
+    async fn send_once(
+        &self,
+        stream: MessageStream,
+        target: &RelayTarget,
+        envelope: &Envelope,
+        data: &[u8],
+    ) -> Result<TransactionOutcome, SmtpError> {
         let started = std::time::Instant::now();
         let sent = self.pool.send_as(stream, target, envelope, data).await;
         metrics::histogram!("sluice_smtp_transaction_seconds")
             .record(started.elapsed().as_secs_f64());
-        match sent {
-            Ok(outcome) => Ok(AttemptResult::replies(outcome.recipients)),
-            Err(e) => Err((
-                AttemptResult::everyone(RecipientOutcome::from(&e)),
-                e.reply().cloned(),
-            )),
-        }
+        sent
     }
 
     /// Tries the domain's MX hosts in preference order, moving to the next address
@@ -216,9 +223,32 @@ impl Dispatcher {
         outgoing: &Outgoing,
         recipients: &[String],
     ) -> AttemptResult {
-        let hosts = match self.resolver.resolve(domain).await {
+        let (hosts, applied) = tokio::join!(
+            self.resolver.resolve(domain),
+            self.tls.sts.policy_for(domain)
+        );
+        let hosts = match hosts {
             Ok(hosts) => hosts,
             Err(e) => return AttemptResult::everyone(route_failure(&e)),
+        };
+        let recorder = &self.tls.recorder;
+        if let Some(failure) = &applied.failure {
+            let negotiation = crate::tls_policy::report::Negotiation::Failure {
+                result_type: failure.result_type(),
+                mx_host: "",
+                ip: None,
+            };
+            recorder.record(domain, &applied, negotiation).await;
+        }
+        let hosts = match tls::allowed_hosts(&applied, hosts) {
+            Ok(hosts) => hosts,
+            Err(why) => {
+                tls::record_mismatch(recorder, domain, &applied, "").await;
+                tracing::info!(%domain, %why, "MTA-STS: not delivered");
+                return AttemptResult::everyone(RecipientOutcome::Reply(tls::refusal(
+                    domain, &why,
+                )));
+            }
         };
         // The best MX host names the provider (gmail, outlook, …) whose limits apply.
         let best = hosts.first().map_or(domain, |h| h.name.as_str());
@@ -250,7 +280,15 @@ impl Dispatcher {
         let (envelope, data) = (&envelope, data.as_slice());
         let mut last_failure =
             AttemptResult::transient(format!("no MX host of {domain} could be reached"));
+        let mut tls_refused: Option<String> = None;
         for host in &hosts {
+            let verify = tls::verify(&applied, host);
+            if applied.policy.is_some()
+                && !verify
+                && applied.mode() == crate::tls_policy::Mode::Testing
+            {
+                tls::record_mismatch(recorder, domain, &applied, &host.name).await;
+            }
             for address in &host.addresses {
                 let mut target =
                     RelayTarget::new(address.to_string(), port, self.helo_name.clone());
@@ -258,10 +296,27 @@ impl Dispatcher {
                 if let Some(source) = &source {
                     bind(&mut target, source);
                 }
-                match self
-                    .transaction(outgoing.stream, &target, envelope, data)
-                    .await
+                let plain_target = target.clone();
+                if verify {
+                    target = tls::verified(target, host);
+                }
+                let mut sent = self
+                    .send_once(outgoing.stream, &target, envelope, data)
+                    .await;
+                tls::record(recorder, domain, &applied, host, &target, &sent).await;
+                if let Err(e) = &sent
+                    && e.tls_failure().is_some()
                 {
+                    if applied.mode() == crate::tls_policy::Mode::Testing {
+                        // Testing mode reports and delivers as usual.
+                        sent = self
+                            .send_once(outgoing.stream, &plain_target, envelope, data)
+                            .await;
+                    } else if verify {
+                        tls_refused = Some(format!("{}: {e}", host.name));
+                    }
+                }
+                match into_attempt(sent) {
                     Ok(result) => {
                         let replies = result.smtp_replies();
                         self.shaper
@@ -285,7 +340,26 @@ impl Dispatcher {
                 }
             }
         }
+        if let Some(why) = tls_refused {
+            let why = format!("no verified TLS session with an allowed MX host (last: {why})");
+            return AttemptResult::everyone(RecipientOutcome::Reply(tls::refusal(domain, &why)));
+        }
         last_failure
+    }
+}
+
+/// A transaction's result as recipient outcomes (see [`Dispatcher::transaction`]).
+/// The same shape as `transaction`'s; it lives on the stack for one call.
+#[allow(clippy::result_large_err)]
+fn into_attempt(
+    sent: Result<TransactionOutcome, SmtpError>,
+) -> Result<AttemptResult, (AttemptResult, Option<SmtpReply>)> {
+    match sent {
+        Ok(outcome) => Ok(AttemptResult::replies(outcome.recipients)),
+        Err(e) => Err((
+            AttemptResult::everyone(RecipientOutcome::from(&e)),
+            e.reply().cloned(),
+        )),
     }
 }
 

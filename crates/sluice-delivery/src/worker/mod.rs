@@ -29,6 +29,7 @@ mod settle;
 mod shaping;
 mod signers;
 mod suppression;
+mod tls;
 mod waiting;
 
 use std::collections::HashMap;
@@ -47,7 +48,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::providers::ProviderTable;
 use crate::retry::RetryPolicy;
-use crate::routing::{MxResolver, RouteError, Router, RouterConfig};
+use crate::routing::{ConfigError, MxResolver, RouteError, Router, RouterConfig};
+use crate::tls_policy::report::{ReportSender, TlsRecorder};
+use crate::tls_policy::{MtaSts, TlsPolicyConfig, fetch};
 use dispatch::Dispatcher;
 pub use outcome::{AttemptResult, RecipientOutcome, settle_attempt};
 pub use recovery::DEFAULT_LIVENESS_TTL;
@@ -104,6 +107,8 @@ pub struct WorkerConfig {
     /// How long bulk mail of a tenant paused by the reputation guard waits before it
     /// is looked at again (`reputation.hold_interval`); a resume releases it at once.
     pub reputation_hold: Duration,
+    /// MTA-STS and TLS-RPT (`delivery.mta_sts*`, `delivery.tls_*`).
+    pub tls_policy: TlsPolicyConfig,
 }
 
 impl WorkerConfig {
@@ -125,6 +130,7 @@ impl WorkerConfig {
             promote_interval: Duration::from_secs(1),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             reputation_hold: DEFAULT_REPUTATION_HOLD,
+            tls_policy: TlsPolicyConfig::default(),
         }
     }
 }
@@ -140,6 +146,10 @@ pub enum WorkerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Routing(#[from] RouteError),
+    /// The MTA-STS HTTPS client could not be built (an unusable
+    /// `delivery.tls_extra_roots`).
+    #[error("MTA-STS client: {0}")]
+    TlsPolicy(String),
 }
 
 /// A tenant's pool choices and when they were read.
@@ -170,6 +180,8 @@ struct Inner {
     waitlists: Arc<WaitLists>,
     /// "A connection to this destination freed": taken by the release loop.
     freed_slots: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    /// Sends the daily TLS-RPT reports (when `delivery.tls_rpt` is on).
+    report_sender: Option<ReportSender>,
 }
 
 impl Worker {
@@ -186,6 +198,31 @@ impl Worker {
             .iter()
             .map(|(name, sources)| (name.clone(), SourcePool::new(name.clone(), sources.clone())))
             .collect();
+        let resolver = sluice_domains::resolver::build_resolver(
+            &config.resolver,
+            sluice_domains::resolver::Caching::FollowTtl,
+        )
+        .map_err(|e| RouteError::from(ConfigError::from(e)))?;
+        let tls_config = &config.tls_policy;
+        let client = fetch::http_client(
+            resolver.clone(),
+            config.resolver.allow_private,
+            &tls_config.extra_roots,
+            tls_config.fetch_timeout,
+        )
+        .map_err(|e| WorkerError::TlsPolicy(e.to_string()))?;
+        let fetcher = fetch::Fetcher::new(resolver, client, tls_config.port);
+        let report_sender = tls_config.tls_rpt.clone().map(|identity| ReportSender {
+            fetcher: fetcher.clone(),
+            store: store.clone(),
+            identity,
+            owner: config.consumer.clone(),
+            mail: tls_config.report_mail.clone(),
+        });
+        let tls = tls::TlsPolicy {
+            sts: MtaSts::new(fetcher, store.clone(), tls_config.mta_sts),
+            recorder: TlsRecorder::new(store.clone(), tls_config.tls_rpt.is_some()),
+        };
         let dispatcher = Dispatcher {
             router: Router::new(&config.router)?,
             resolver: MxResolver::new(&config.resolver)?,
@@ -199,6 +236,7 @@ impl Worker {
                 waitlists.clone(),
                 config.reserved_connections,
             )),
+            tls,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -215,6 +253,7 @@ impl Worker {
                 stop_settling: CancellationToken::new(),
                 waitlists,
                 freed_slots: Mutex::new(Some(freed_slots)),
+                report_sender,
             }),
         })
     }
@@ -233,6 +272,10 @@ impl Worker {
         let liveness_stop = CancellationToken::new();
         let liveness = tokio::spawn(self.clone().liveness_loop(liveness_stop.clone()));
         side_loops.spawn(self.clone().recovery_loop(found_tx, shutdown.clone()));
+        if let Some(sender) = self.inner.report_sender.clone() {
+            let every = config.tls_policy.report_check;
+            side_loops.spawn(sender.run(every, shutdown.clone()));
+        }
         let freed_slots = self
             .inner
             .freed_slots

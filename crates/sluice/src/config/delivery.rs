@@ -33,7 +33,26 @@ impl Config {
             .worker_config(router, self.workers)
             .map_err(|e| refuse(e.within("delivery")))?;
         worker.reputation_hold = self.reputation.hold_interval;
+        worker.tls_policy.extra_roots = self.tls_extra_roots()?.unwrap_or_default();
+        if let Some(mail) = &mut worker.tls_policy.report_mail {
+            mail.quotas = self.quotas;
+        }
         Ok(worker)
+    }
+
+    /// `delivery.tls_extra_roots`, read and checked (at least one certificate).
+    fn tls_extra_roots(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(path) = self.delivery.tls_extra_roots.as_deref() else {
+            return Ok(None);
+        };
+        let bad = |reason: String| {
+            anyhow::anyhow!(
+                "invalid configuration: `delivery.tls_extra_roots` (SLUICE_DELIVERY_TLS_EXTRA_ROOTS) {path}: {reason}"
+            )
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        RelayTrust::with_pem(&pem).map_err(|e| bad(e.to_string()))?;
+        Ok(Some(pem))
     }
 
     /// The SMTP connection pool's limits and timeouts.
@@ -41,11 +60,16 @@ impl Config {
         self.delivery.pool_config()
     }
 
-    /// The roots relay certificates are verified against: the Mozilla roots, plus
-    /// `delivery.relay_ca_file` when set.
+    /// The roots relay certificates (and MX hosts verified under an MTA-STS
+    /// policy) are verified against: the Mozilla roots, plus `delivery.relay_ca_file`
+    /// and `delivery.tls_extra_roots` when set.
     pub fn relay_trust(&self) -> anyhow::Result<RelayTrust> {
+        let trust = match self.tls_extra_roots()? {
+            Some(pem) => RelayTrust::with_pem(&pem).map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => RelayTrust::default(),
+        };
         let Some(path) = self.delivery.relay_ca_file.as_deref() else {
-            return Ok(RelayTrust::default());
+            return Ok(trust);
         };
         let bad = |reason: String| {
             anyhow::anyhow!(
@@ -53,7 +77,7 @@ impl Config {
             )
         };
         let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        RelayTrust::with_pem(&pem).map_err(|e| bad(e.to_string()))
+        trust.and_pem(&pem).map_err(|e| bad(e.to_string()))
     }
 
     /// Pools and providers as `GET /v1/admin/delivery` shows them.
