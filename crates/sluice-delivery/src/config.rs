@@ -29,7 +29,9 @@ use crate::worker::{
 use sluice_domains::ResolverConfig;
 use sluice_smtp_client::{PoolConfig, Timeouts};
 
+mod dnsbl;
 mod pools;
+pub use dnsbl::DnsblConfig;
 pub use pools::{IpPoolConfig, WarmupConfig};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -107,6 +109,19 @@ pub struct DeliveryConfig {
     /// A PEM file of extra certificate authorities that relay certificates are
     /// verified against besides the Mozilla roots (`SLUICE_DELIVERY_RELAY_CA_FILE`).
     pub relay_ca_file: Option<String>,
+    /// DNS blocklists every pool address is checked on: `[[delivery.dnsbl]]` with
+    /// `zone`, optional `listed` and `providers` (see [`DnsblConfig`]).
+    pub dnsbl: Vec<DnsblConfig>,
+    /// How often the blocklists are asked, by one worker process at a time
+    /// (`SLUICE_DELIVERY_DNSBL_INTERVAL`).
+    #[serde(with = "sluice_model::duration")]
+    pub dnsbl_interval: Duration,
+    /// Where operator events (`ip.listed`, `ip.delisted`) are POSTed
+    /// (`SLUICE_DELIVERY_OPERATOR_WEBHOOK_URL`); unset: logs and metrics only.
+    pub operator_webhook_url: Option<String>,
+    /// A `whsec_…` secret: operator webhooks are then signed like tenant webhooks
+    /// (Standard Webhooks); unset: unsigned (`SLUICE_DELIVERY_OPERATOR_WEBHOOK_SECRET`).
+    pub operator_webhook_secret: Option<String>,
 }
 
 /// `[delivery.adaptive]`.
@@ -166,6 +181,10 @@ impl Default for DeliveryConfig {
             liveness_ttl: DEFAULT_LIVENESS_TTL,
             allow_private_mx: false,
             relay_ca_file: None,
+            dnsbl: Vec::new(),
+            dnsbl_interval: crate::dnsbl::DEFAULT_INTERVAL,
+            operator_webhook_url: None,
+            operator_webhook_secret: None,
         }
     }
 }
@@ -207,6 +226,8 @@ impl DeliveryConfig {
         let pools = self.pools("")?;
         self.stream_pools(&pools)?;
         self.providers()?;
+        self.dnsbl_settings()?;
+        self.operator_webhook()?;
         Ok(())
     }
 
@@ -331,6 +352,7 @@ impl DeliveryConfig {
         worker.retry = self.retry_policy()?;
         worker.liveness_ttl = self.liveness_ttl;
         worker.drain_timeout = self.drain_timeout;
+        worker.dnsbl = self.dnsbl_settings()?;
         Ok(worker)
     }
 

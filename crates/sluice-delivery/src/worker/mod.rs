@@ -44,6 +44,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::dnsbl::{DnsblSettings, Listings, Watcher};
 use crate::providers::ProviderTable;
 use crate::retry::RetryPolicy;
 use crate::routing::{MxResolver, RouteError, Router, RouterConfig};
@@ -98,6 +99,8 @@ pub struct WorkerConfig {
     pub promote_interval: Duration,
     /// At shutdown, how long in-flight deliveries may take to finish.
     pub drain_timeout: Duration,
+    /// The DNS blocklists the pools' addresses are watched on (`delivery.dnsbl`).
+    pub dnsbl: DnsblSettings,
 }
 
 impl WorkerConfig {
@@ -118,6 +121,7 @@ impl WorkerConfig {
             liveness_ttl: DEFAULT_LIVENESS_TTL,
             promote_interval: Duration::from_secs(1),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            dnsbl: DnsblSettings::default(),
         }
     }
 }
@@ -163,6 +167,10 @@ struct Inner {
     waitlists: Arc<WaitLists>,
     /// "A connection to this destination freed": taken by the release loop.
     freed_slots: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    /// The blocklist listings the shaper honours (followed from Redis), and the
+    /// lookups this process runs when it holds the lease; `None` without blocklists.
+    listings: Arc<Listings>,
+    dnsbl: Option<Watcher>,
 }
 
 impl Worker {
@@ -179,6 +187,27 @@ impl Worker {
             .iter()
             .map(|(name, sources)| (name.clone(), SourcePool::new(name.clone(), sources.clone())))
             .collect();
+        let listings = Arc::new(Listings::new(config.dnsbl.zones.clone()));
+        let dnsbl = if config.dnsbl.zones.is_empty() {
+            None
+        } else {
+            let sources = config
+                .pools
+                .iter()
+                .flat_map(|(_, sources)| sources.iter().map(|s| s.ip))
+                .collect();
+            Some(
+                Watcher::new(
+                    store.clone(),
+                    &config.resolver,
+                    config.dnsbl.clone(),
+                    config.consumer.clone(),
+                    sources,
+                )
+                .map_err(crate::routing::ConfigError::from)
+                .map_err(RouteError::from)?,
+            )
+        };
         let dispatcher = Dispatcher {
             router: Router::new(&config.router)?,
             resolver: MxResolver::new(&config.resolver)?,
@@ -191,6 +220,7 @@ impl Worker {
                 config.adaptive.clone(),
                 waitlists.clone(),
                 config.reserved_connections,
+                listings.clone(),
             )),
         };
         Ok(Self {
@@ -208,6 +238,8 @@ impl Worker {
                 stop_settling: CancellationToken::new(),
                 waitlists,
                 freed_slots: Mutex::new(Some(freed_slots)),
+                listings,
+                dnsbl,
             }),
         })
     }
@@ -234,6 +266,20 @@ impl Worker {
             .take();
         if let Some(freed_slots) = freed_slots {
             side_loops.spawn(self.clone().release_loop(freed_slots, shutdown.clone()));
+        }
+        if self.inner.dnsbl.is_some() {
+            side_loops.spawn(crate::dnsbl::follow(
+                self.inner.store.clone(),
+                self.inner.listings.clone(),
+                shutdown.clone(),
+            ));
+            let worker = self.clone();
+            let token = shutdown.clone();
+            side_loops.spawn(async move {
+                if let Some(watcher) = &worker.inner.dnsbl {
+                    watcher.run(token).await;
+                }
+            });
         }
         let lane = slots.has_reserve().then(|| {
             tokio::spawn(
@@ -354,6 +400,17 @@ impl Worker {
 
     fn disown(&self, entry: &QueueEntry) {
         self.lock_owned().remove(&owned_key(entry));
+    }
+
+    /// Every listing that begins or ends in a blocklist round this process runs is
+    /// sent to `tx` (the operator webhook); nothing without `delivery.dnsbl`.
+    pub fn notify_dnsbl_changes(
+        &self,
+        tx: mpsc::UnboundedSender<sluice_store::dnsbl::DnsblChange>,
+    ) {
+        if let Some(watcher) = &self.inner.dnsbl {
+            watcher.notify(tx);
+        }
     }
 
     /// Queue depth, for readiness and metrics.
