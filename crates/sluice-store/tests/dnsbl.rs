@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 async fn stores() -> (tempfile::TempDir, EmbeddedRedis, Store, Store) {
     let dir = tempfile::tempdir().unwrap();
     let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
-    let connect = || Store::connect(&redis.url(), Duration::from_secs(60));
+    let url = redis.url();
+    let connect = || Store::connect(&url, Duration::from_secs(60));
     let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
     (dir, redis, a, b)
 }

@@ -34,7 +34,8 @@ impl DeliveryConfig {
     /// 127.0.0.0/8 addresses outside 127.255.255.0/24, `providers` names known
     /// providers.
     pub fn dnsbl_settings(&self) -> Result<DnsblSettings, InvalidSetting> {
-        if self.dnsbl_interval < MIN_INTERVAL {
+        let interval = sluice_model::setting::positive("dnsbl_interval", self.dnsbl_interval)?;
+        if interval < MIN_INTERVAL {
             return Err(InvalidSetting::new("dnsbl_interval", "must be at least 1s"));
         }
         let refuse = |problem: String| InvalidSetting::new("dnsbl", problem);
@@ -191,7 +192,8 @@ mod tests {
     fn the_operator_webhook_needs_a_url_and_a_whsec_secret() {
         let mut config = DeliveryConfig::default();
         assert_eq!(config.operator_webhook().unwrap(), None);
-        config.operator_webhook_secret = Some("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into());
+        config.operator_webhook_secret =
+            Some("whsec_b3BlcmF0b3Itd2ViaG9vay1zZWNyZXQtMDEyMzQ1Ng==".into());
         assert!(config.operator_webhook().is_err());
         config.operator_webhook_url = Some("http://127.0.0.1:9/hooks".into());
         assert!(config.operator_webhook().unwrap().is_some());
