@@ -64,10 +64,13 @@ fn watched(c: &mut Config, dns: &DnsFixture, zone: &str, hook: Option<&Hook>) {
     }
 }
 
+/// Every request a [`Hook`] received: headers and body.
+type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
 /// A real HTTP server recording the operator webhooks it receives.
 struct Hook {
     addr: SocketAddr,
-    received: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    received: Received,
 }
 
 impl Hook {
@@ -75,9 +78,7 @@ impl Hook {
         let received = Arc::new(Mutex::new(Vec::new()));
         let app = axum::Router::new()
             .fallback(
-                |State(r): State<Arc<Mutex<Vec<(HeaderMap, Bytes)>>>>,
-                 headers: HeaderMap,
-                 body: Bytes| async move {
+                |State(r): State<Received>, headers: HeaderMap, body: Bytes| async move {
                     r.lock().unwrap().push((headers, body));
                     StatusCode::NO_CONTENT
                 },
@@ -93,7 +94,7 @@ impl Hook {
         format!("http://{}/operator", self.addr)
     }
 
-    /// Waits for the `n`th webhook of type `kind`; checks its signature.
+    /// Waits for a webhook of type `kind`; checks its signature.
     async fn wait_for(&self, kind: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
