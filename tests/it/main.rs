@@ -22,6 +22,7 @@ mod crash_recovery;
 mod delivery;
 mod dev_restart;
 mod dkim_keys;
+mod dnsbl;
 mod domains;
 mod durability;
 mod http_limits;

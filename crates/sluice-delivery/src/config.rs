@@ -29,8 +29,10 @@ use crate::worker::{
 use sluice_domains::ResolverConfig;
 use sluice_smtp_client::{PoolConfig, Timeouts};
 
+mod dnsbl;
 mod pools;
 mod tls;
+pub use dnsbl::DnsblConfig;
 pub use pools::{IpPoolConfig, WarmupConfig};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -132,6 +134,19 @@ pub struct DeliveryConfig {
     /// The tenant (`ten_…`) whose domain, keys and quotas mailed reports use
     /// (`SLUICE_DELIVERY_TLS_RPT_TENANT`).
     pub tls_rpt_tenant: Option<String>,
+    /// DNS blocklists every pool address is checked on: `[[delivery.dnsbl]]` with
+    /// `zone`, optional `listed` and `providers` (see [`DnsblConfig`]).
+    pub dnsbl: Vec<DnsblConfig>,
+    /// How often the blocklists are asked, by one worker process at a time
+    /// (`SLUICE_DELIVERY_DNSBL_INTERVAL`).
+    #[serde(with = "sluice_model::duration")]
+    pub dnsbl_interval: Duration,
+    /// Where operator events (`ip.listed`, `ip.delisted`) are POSTed
+    /// (`SLUICE_DELIVERY_OPERATOR_WEBHOOK_URL`); unset: logs and metrics only.
+    pub operator_webhook_url: Option<String>,
+    /// A `whsec_…` secret: operator webhooks are then signed like tenant webhooks
+    /// (Standard Webhooks); unset: unsigned (`SLUICE_DELIVERY_OPERATOR_WEBHOOK_SECRET`).
+    pub operator_webhook_secret: Option<String>,
 }
 
 /// `[delivery.adaptive]`.
@@ -199,6 +214,10 @@ impl Default for DeliveryConfig {
             tls_rpt_contact: None,
             tls_rpt_from: None,
             tls_rpt_tenant: None,
+            dnsbl: Vec::new(),
+            dnsbl_interval: crate::dnsbl::DEFAULT_INTERVAL,
+            operator_webhook_url: None,
+            operator_webhook_secret: None,
         }
     }
 }
@@ -241,6 +260,8 @@ impl DeliveryConfig {
         let pools = self.pools("")?;
         self.stream_pools(&pools)?;
         self.providers()?;
+        self.dnsbl_settings()?;
+        self.operator_webhook()?;
         Ok(())
     }
 
@@ -367,6 +388,7 @@ impl DeliveryConfig {
         worker.liveness_ttl = self.liveness_ttl;
         worker.drain_timeout = self.drain_timeout;
         worker.tls_policy = self.tls_policy_config(&router_helo)?;
+        worker.dnsbl = self.dnsbl_settings()?;
         Ok(worker)
     }
 

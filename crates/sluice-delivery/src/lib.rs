@@ -5,6 +5,8 @@
 //! - [`routing`] decides where a domain's mail goes (relay or MX, RFC 5321 §5.1),
 //! - [`providers`] and the worker's shaping keep each (source IP × mailbox provider)
 //!   within its limits,
+//! - [`dnsbl`] watches the pools' source addresses on DNS blocklists and takes a
+//!   listed one out of rotation,
 //! - [`retry`] says when a deferred message is tried again,
 //! - [`mime`] builds the RFC 5322 message,
 //! - [`tls_policy`] applies recipient domains' MTA-STS policies and counts TLS
@@ -16,6 +18,7 @@
 //! DNS resolver builder that routing uses too.
 
 pub mod config;
+pub mod dnsbl;
 pub mod mime;
 pub mod providers;
 pub mod retry;

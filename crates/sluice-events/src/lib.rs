@@ -19,6 +19,8 @@
 //!   Webhooks, records every attempt, retries on [`RetrySchedule`], and disables an
 //!   endpoint that keeps failing.
 //! - [`ssrf`]: what a webhook URL may point at.
+//! - [`operator`]: the operator webhook (`ip.listed` / `ip.delisted` from the
+//!   blocklist watch), POSTed to the URL in the configuration.
 //!
 //! The fan-out and the sender run in every worker process, apart from message
 //! delivery (their own tasks, connections and concurrency), so webhooks never slow
@@ -36,6 +38,7 @@ pub mod config;
 pub mod fanout;
 pub mod inbound;
 pub mod reputation;
+pub mod operator;
 pub mod retry;
 pub mod sender;
 pub mod ssrf;

@@ -467,6 +467,26 @@ pub fn tls_rpt_lease(day: i64) -> String {
     format!(concat!(root!(), ":tls-rpt-lease:{{{}}}"), day)
 }
 
+/// Every key of the blocklist watch starts with this (one hash slot: a round's
+/// results, the listings and their events are written in one script call).
+const DNSBL: &str = concat!(root!(), ":{sluice:dnsbl}");
+
+/// The blocklist watch's keys, in the order its record script takes them: the
+/// listings, the last checks, the operator event stream, the last round.
+pub fn dnsbl_keys() -> [String; 4] {
+    [
+        format!("{DNSBL}:listed"),
+        format!("{DNSBL}:checks"),
+        format!("{DNSBL}:events"),
+        format!("{DNSBL}:round"),
+    ]
+}
+
+/// The lease of the process running this interval's blocklist lookups.
+pub fn dnsbl_lease() -> String {
+    format!("{DNSBL}:lease")
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -490,6 +510,7 @@ mod tests {
             throttle_bucket("k", 1, 1000, None),
             adaptive("127.0.0.2|gmail"),
             warmup("127.0.0.2|gmail"),
+            dnsbl_lease(),
         ];
         for key in keys {
             assert!(key.starts_with(&format!("{ROOT}:")), "{key}");

@@ -143,6 +143,19 @@
 //! - `sluice:v1:warmup:{<target>}` — HASH `sent_day`, `sent` (today's count against the
 //!   warm-up cap), `setbacks`, `setback_day` (days the ramp lost to throttling).
 //!
+//! Blocklist watch (tag `{sluice:dnsbl}`; see [`dnsbl`]):
+//! - `sluice:v1:{sluice:dnsbl}:listed` — HASH `<source ip>|<zone>` → `<since ms>|<answer>`:
+//!   the addresses listed now. Kept apart from the adaptive hashes: neither an operator's
+//!   resume nor clean deliveries clear a listing.
+//! - `…:checks` — HASH `<source ip>|<zone>` → JSON of the last check (`result`:
+//!   `listed`, `not_listed`, `refused`, `error`; `answer`, `error`, `checked_at`).
+//! - `…:events` — STREAM of operator events (`type` `ip.listed`/`ip.delisted`,
+//!   `target` `<ip>|<zone>`, `answer`, `since`, `at`), about the last 1000.
+//! - `…:round` — STRING JSON `at`, `by`: the last round and the process that ran it.
+//! - `…:lease` — STRING, the process running this interval's lookups (`SET NX PX`
+//!   for one interval, never released early).
+//!   A round's checks, listings and events are written in one script call.
+//!
 //! Events (written with the message changes; see [`events`]):
 //! - `sluice:v1:{sluice:q<p>}:events` — Stream per partition, consumer group `fanout`:
 //!   every event, with `t` tenant, `m` message id, `e` event JSON, `g` tags, `d`
@@ -215,6 +228,7 @@ mod body;
 mod cancel;
 mod connection;
 pub mod consumer;
+pub mod dnsbl;
 pub mod domains;
 pub mod embedded;
 mod error;

@@ -45,7 +45,7 @@ pub use metrics::MetricsConfig;
 pub use queue::QueueConfig;
 pub use reputation::ReputationConfig;
 pub use sluice_delivery::config::{
-    AdaptiveSettings, DeliveryConfig, IpPoolConfig, RouteConfig, WarmupConfig,
+    AdaptiveSettings, DeliveryConfig, DnsblConfig, IpPoolConfig, RouteConfig, WarmupConfig,
 };
 pub use sluice_events::WebhooksConfig;
 pub use sluice_template_sandbox::{ByteSize, TemplatesConfig};

@@ -154,6 +154,22 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         let worker = Worker::new(store.clone(), pool, worker_config)
             .await
             .context("starting the delivery worker")?;
+        // Blocklist listings this process finds go to the operator webhook, if any.
+        if let Some((url, secret)) = config
+            .delivery
+            .operator_webhook()
+            .map_err(|e| crate::config::keys::refuse(e.within("delivery")))?
+        {
+            let hook = sluice_events::operator::OperatorWebhook::new(&url, secret.as_deref())
+                .context("the operator webhook (delivery.operator_webhook_url)")?;
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            worker.notify_dnsbl_changes(tx);
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                hook.run(rx, token).await;
+                Ok(())
+            });
+        }
         let token = shutdown.clone();
         tasks.spawn(async move {
             worker.run(token).await;

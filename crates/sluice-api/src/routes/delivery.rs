@@ -16,6 +16,9 @@ use crate::extract::{AdminAuth, JsonBody};
 use crate::problem::{ApiError, Problem};
 use crate::routes::CommonErrors;
 
+mod blocklist;
+pub use blocklist::{AddressBlocklistView, BlocklistView, CheckView, DnsblZoneView, ListingView};
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(delivery))
@@ -28,6 +31,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct DeliveryConfigView {
     pub pools: Vec<PoolView>,
     pub providers: Vec<ProviderView>,
+    /// The DNS blocklists every pool address is checked on (`[[delivery.dnsbl]]`).
+    pub dnsbl: Vec<DnsblZoneView>,
+    /// How often they are checked (`delivery.dnsbl_interval`), in seconds.
+    pub dnsbl_interval_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -122,6 +129,9 @@ pub struct DeliveryOverview {
     pub targets: Vec<TargetView>,
     /// Every (IP × provider) of a warming address that has sent or been set back.
     pub warmup: Vec<WarmupProgressView>,
+    /// Blocklist listings, the last check of each address on each zone, and the last
+    /// round (a listing is not a suspension: resume does not lift it).
+    pub blocklist: BlocklistView,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -182,10 +192,12 @@ async fn delivery(
             })
         })
         .collect();
+    let blocklist = state.store.dnsbl_status().await?.into();
     Ok(Json(DeliveryOverview {
         config: config.clone(),
         targets,
         warmup,
+        blocklist,
     }))
 }
 
@@ -219,7 +231,8 @@ async fn pause(
     ))
 }
 
-/// Lift a pause or an adaptive suspension now.
+/// Lift a pause or an adaptive suspension now (a blocklist listing stays until the
+/// blocklist drops it).
 #[utoipa::path(post, path = "/v1/admin/delivery/resume", tag = "admin", security(("admin_token" = [])),
     request_body = PauseRequest,
     responses(

@@ -46,6 +46,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::dnsbl::{DnsblSettings, Listings, Watcher};
 use crate::providers::ProviderTable;
 use crate::retry::RetryPolicy;
 use crate::routing::{ConfigError, MxResolver, RouteError, Router, RouterConfig};
@@ -109,6 +110,8 @@ pub struct WorkerConfig {
     pub reputation_hold: Duration,
     /// MTA-STS and TLS-RPT (`delivery.mta_sts*`, `delivery.tls_*`).
     pub tls_policy: TlsPolicyConfig,
+    /// The DNS blocklists the pools' addresses are watched on (`delivery.dnsbl`).
+    pub dnsbl: DnsblSettings,
 }
 
 impl WorkerConfig {
@@ -131,6 +134,7 @@ impl WorkerConfig {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             reputation_hold: DEFAULT_REPUTATION_HOLD,
             tls_policy: TlsPolicyConfig::default(),
+            dnsbl: DnsblSettings::default(),
         }
     }
 }
@@ -182,6 +186,10 @@ struct Inner {
     freed_slots: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     /// Sends the daily TLS-RPT reports (when `delivery.tls_rpt` is on).
     report_sender: Option<ReportSender>,
+    /// The blocklist listings the shaper honours (followed from Redis), and the
+    /// lookups this process runs when it holds the lease; `None` without blocklists.
+    listings: Arc<Listings>,
+    dnsbl: Option<Watcher>,
 }
 
 impl Worker {
@@ -223,6 +231,27 @@ impl Worker {
             sts: MtaSts::new(fetcher, store.clone(), tls_config.mta_sts),
             recorder: TlsRecorder::new(store.clone(), tls_config.tls_rpt.is_some()),
         };
+        let listings = Arc::new(Listings::new(config.dnsbl.zones.clone()));
+        let dnsbl = if config.dnsbl.zones.is_empty() {
+            None
+        } else {
+            let sources = config
+                .pools
+                .iter()
+                .flat_map(|(_, sources)| sources.iter().map(|s| s.ip))
+                .collect();
+            Some(
+                Watcher::new(
+                    store.clone(),
+                    &config.resolver,
+                    config.dnsbl.clone(),
+                    config.consumer.clone(),
+                    sources,
+                )
+                .map_err(crate::routing::ConfigError::from)
+                .map_err(RouteError::from)?,
+            )
+        };
         let dispatcher = Dispatcher {
             router: Router::new(&config.router)?,
             resolver: MxResolver::new(&config.resolver)?,
@@ -235,6 +264,7 @@ impl Worker {
                 config.adaptive.clone(),
                 waitlists.clone(),
                 config.reserved_connections,
+                listings.clone(),
             )),
             tls,
         };
@@ -254,6 +284,8 @@ impl Worker {
                 waitlists,
                 freed_slots: Mutex::new(Some(freed_slots)),
                 report_sender,
+                listings,
+                dnsbl,
             }),
         })
     }
@@ -284,6 +316,20 @@ impl Worker {
             .take();
         if let Some(freed_slots) = freed_slots {
             side_loops.spawn(self.clone().release_loop(freed_slots, shutdown.clone()));
+        }
+        if self.inner.dnsbl.is_some() {
+            side_loops.spawn(crate::dnsbl::follow(
+                self.inner.store.clone(),
+                self.inner.listings.clone(),
+                shutdown.clone(),
+            ));
+            let worker = self.clone();
+            let token = shutdown.clone();
+            side_loops.spawn(async move {
+                if let Some(watcher) = &worker.inner.dnsbl {
+                    watcher.run(token).await;
+                }
+            });
         }
         let lane = slots.has_reserve().then(|| {
             tokio::spawn(
@@ -404,6 +450,17 @@ impl Worker {
 
     fn disown(&self, entry: &QueueEntry) {
         self.lock_owned().remove(&owned_key(entry));
+    }
+
+    /// Every listing that begins or ends in a blocklist round this process runs is
+    /// sent to `tx` (the operator webhook); nothing without `delivery.dnsbl`.
+    pub fn notify_dnsbl_changes(
+        &self,
+        tx: mpsc::UnboundedSender<sluice_store::dnsbl::DnsblChange>,
+    ) {
+        if let Some(watcher) = &self.inner.dnsbl {
+            watcher.notify(tx);
+        }
     }
 
     /// Queue depth, for readiness and metrics.

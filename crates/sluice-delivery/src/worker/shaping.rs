@@ -29,6 +29,7 @@ use sluice_store::{Admission, Rate, Store};
 use time::OffsetDateTime;
 
 use super::waiting::{ConnectionPermit, WaitLists};
+use crate::dnsbl::Listings;
 use crate::providers::{Provider, ProviderTable};
 
 /// One source address and the name it greets with (EHLO).
@@ -150,6 +151,10 @@ pub struct Shaper {
     lists: Arc<WaitLists>,
     /// Connections of each (source × provider) bulk leaves to transactional mail.
     reserved_connections: usize,
+    /// Addresses listed on a DNS blocklist are out of rotation (see [`crate::dnsbl`]).
+    listings: Arc<Listings>,
+    /// When each pool was last reported as wholly listed (reported once a minute).
+    all_listed_reported: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl Shaper {
@@ -159,6 +164,7 @@ impl Shaper {
         learning: AdaptiveConfig,
         lists: Arc<WaitLists>,
         reserved_connections: usize,
+        listings: Arc<Listings>,
     ) -> Self {
         Self {
             providers,
@@ -167,6 +173,8 @@ impl Shaper {
             caps: Mutex::new(HashMap::new()),
             lists,
             reserved_connections,
+            listings,
+            all_listed_reported: Mutex::new(HashMap::new()),
         }
     }
 
@@ -218,9 +226,21 @@ impl Shaper {
         stream: MessageStream,
     ) -> Slot {
         let candidates: Vec<Option<&Source>> = match pool {
-            Some(pool) => pool.rotation().map(Some).collect(),
+            Some(pool) => pool
+                .rotation()
+                .filter(|s| !self.listings.blocks(s.ip, &provider.name))
+                .map(Some)
+                .collect(),
             None => vec![None],
         };
+        if let Some(pool) = pool
+            && candidates.is_empty()
+        {
+            // Every address is listed: the mail waits (it is not bounced) and comes
+            // back now and then, in case an address was delisted.
+            self.report_all_listed(&pool.name, &provider.name);
+            return Slot::Wait(self.learning.recheck);
+        }
         let limits = &provider.limits;
 
         let mut shortest: Option<Duration> = None;
@@ -311,6 +331,28 @@ impl Shaper {
             };
         }
         Slot::Wait(shortest.unwrap_or(CONNECTION_CAP_WAIT))
+    }
+
+    /// Says loudly, once a minute per pool, that no address of `pool` may send.
+    fn report_all_listed(&self, pool: &str, provider: &str) {
+        let now = std::time::Instant::now();
+        let mut reported = self
+            .all_listed_reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reported
+            .get(pool)
+            .is_some_and(|at| now.duration_since(*at) < Duration::from_secs(60))
+        {
+            return;
+        }
+        reported.insert(pool.to_string(), now);
+        metrics::counter!("sluice_dnsbl_pool_blocked_total", "pool" => pool.to_string())
+            .increment(1);
+        tracing::error!(
+            %pool, %provider,
+            "every address of the pool is listed on a DNS blocklist: its mail waits (deferred, not bounced) until one is delisted"
+        );
     }
 
     /// Whether some source has a connection to `provider` free for mail of `stream`

@@ -3,7 +3,7 @@
 //! and what reads files.
 
 use sluice_api::routes::delivery::{
-    DeliveryConfigView, PoolView, ProviderView, SourceView, WarmupScheduleView,
+    DeliveryConfigView, DnsblZoneView, PoolView, ProviderView, SourceView, WarmupScheduleView,
 };
 use sluice_delivery::providers::ProviderTable;
 use sluice_delivery::routing::Router;
@@ -87,7 +87,21 @@ impl Config {
         let pools = d.pools(&self.hostname).map_err(within)?;
         let stream_pools = d.stream_pools(&pools).map_err(within)?;
         let providers = d.providers().map_err(within)?;
-        Ok(view(&pools, &stream_pools, &providers))
+        let dnsbl = d.dnsbl_settings().map_err(within)?;
+        let mut view = view(&pools, &stream_pools, &providers);
+        view.dnsbl = dnsbl
+            .zones
+            .into_iter()
+            .map(|z| DnsblZoneView {
+                zone: z.zone,
+                listed: z
+                    .listed
+                    .map(|codes| codes.iter().map(ToString::to_string).collect()),
+                providers: z.providers,
+            })
+            .collect();
+        view.dnsbl_interval_seconds = dnsbl.interval.as_secs();
+        Ok(view)
     }
 }
 
@@ -134,7 +148,11 @@ fn view(
             messages_per_hour_per_ip: rule.limits.messages_per_hour_per_ip,
         })
         .collect();
-    DeliveryConfigView { pools, providers }
+    DeliveryConfigView {
+        pools,
+        providers,
+        ..DeliveryConfigView::default()
+    }
 }
 
 /// `YYYY-MM-DD` of a day counted from 1970-01-01.

@@ -206,3 +206,49 @@ messages_per_minute_per_ip = 10
         Ok(())
     });
 }
+
+#[test]
+#[allow(clippy::result_large_err)]
+fn blocklists_and_the_operator_webhook_come_from_the_environment() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env(
+            "SLUICE_DELIVERY_DNSBL",
+            r#"[{zone="zen.spamhaus.org", listed=["127.0.0.2"]}, {zone="bl.spamcop.net", providers=["gmail"]}]"#,
+        );
+        jail.set_env("SLUICE_DELIVERY_DNSBL_INTERVAL", "10m");
+        jail.set_env(
+            "SLUICE_DELIVERY_OPERATOR_WEBHOOK_URL",
+            "http://10.0.0.5/hook",
+        );
+        let config = Config::load(None).unwrap();
+        let dnsbl = config.worker_config().unwrap().dnsbl;
+        assert_eq!(dnsbl.interval, Duration::from_secs(600));
+        assert_eq!(dnsbl.zones.len(), 2);
+        assert_eq!(dnsbl.zones[1].providers, Some(vec!["gmail".to_string()]));
+        assert_eq!(
+            config.delivery.operator_webhook().unwrap(),
+            Some(("http://10.0.0.5/hook".to_string(), None))
+        );
+        jail.set_env(
+            "SLUICE_DELIVERY_DNSBL",
+            r#"[{zone="zen.test", providers=["nobody"]}]"#,
+        );
+        let error = Config::load(None).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "`delivery.dnsbl` (SLUICE_DELIVERY_DNSBL) zone `zen.test`: provider `nobody`"
+            ),
+            "{error}"
+        );
+        jail.set_env("SLUICE_DELIVERY_DNSBL", "[]");
+        jail.set_env("SLUICE_DELIVERY_DNSBL_INTERVAL", "0s");
+        let error = Config::load(None).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "`delivery.dnsbl_interval` (SLUICE_DELIVERY_DNSBL_INTERVAL) must be more than zero"
+            ),
+            "{error}"
+        );
+        Ok(())
+    });
+}
