@@ -37,8 +37,8 @@
 pub mod config;
 pub mod fanout;
 pub mod inbound;
-pub mod reputation;
 pub mod operator;
+pub mod reputation;
 pub mod retry;
 pub mod sender;
 pub mod ssrf;

@@ -29,6 +29,7 @@ mod settle;
 mod shaping;
 mod signers;
 mod suppression;
+mod suspended;
 mod tls;
 mod waiting;
 
@@ -317,6 +318,10 @@ impl Worker {
         if let Some(freed_slots) = freed_slots {
             side_loops.spawn(self.clone().release_loop(freed_slots, shutdown.clone()));
         }
+        side_loops.spawn(suspended::prune_loop(
+            self.inner.dispatcher.shaper.suspended.clone(),
+            shutdown.clone(),
+        ));
         if self.inner.dnsbl.is_some() {
             side_loops.spawn(crate::dnsbl::follow(
                 self.inner.store.clone(),

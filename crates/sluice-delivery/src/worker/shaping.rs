@@ -28,6 +28,7 @@ use sluice_store::warmup::WarmupAdmission;
 use sluice_store::{Admission, Rate, Store};
 use time::OffsetDateTime;
 
+use super::suspended::SuspendedTargets;
 use super::waiting::{ConnectionPermit, WaitLists};
 use crate::dnsbl::Listings;
 use crate::providers::{Provider, ProviderTable};
@@ -155,6 +156,8 @@ pub struct Shaper {
     listings: Arc<Listings>,
     /// When each pool was last reported as wholly listed (reported once a minute).
     all_listed_reported: Mutex<HashMap<String, std::time::Instant>>,
+    /// Targets found suspended, for `sluice_delivery_targets_suspended`.
+    pub suspended: Arc<SuspendedTargets>,
 }
 
 impl Shaper {
@@ -175,6 +178,7 @@ impl Shaper {
             reserved_connections,
             listings,
             all_listed_reported: Mutex::new(HashMap::new()),
+            suspended: Arc::default(),
         }
     }
 
@@ -271,6 +275,7 @@ impl Shaper {
                 Ok(state) => state,
                 Err(e) => return Slot::Unavailable(e.to_string()),
             };
+            self.suspended.note(&key, learned.suspended_until);
             if let Some(until) = learned.suspended_until {
                 let wait: Duration = (until - OffsetDateTime::now_utc())
                     .try_into()
