@@ -31,6 +31,7 @@ mod outbound_policy;
 mod quotas;
 mod reserve;
 mod routing;
+mod sandbox;
 mod scheduled;
 mod send_path;
 mod shaping;

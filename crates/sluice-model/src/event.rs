@@ -208,6 +208,11 @@ pub struct MessageEvent {
     /// For `domain.verification_failed`: the domain and the records that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<DomainEventData>,
+    /// `true` for events of a message sent with a sandbox (test) key: its delivery was
+    /// simulated and nothing left the machine. Absent for real mail. Reputation and
+    /// other counts of real sending skip these.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl MessageEvent {
@@ -222,6 +227,7 @@ impl MessageEvent {
             dsn_status: None,
             feedback_type: None,
             domain: None,
+            test: false,
         }
     }
 
@@ -296,6 +302,9 @@ pub struct WebhookData {
     pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<DomainEventData>,
+    /// `true` when the message was sent with a sandbox (test) key: simulated, never sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl From<&EventRecord> for WebhookPayload {
@@ -316,6 +325,7 @@ impl From<&EventRecord> for WebhookPayload {
                 feedback_type: event.feedback_type.clone(),
                 detail: event.detail.clone(),
                 domain: event.domain.clone(),
+                test: event.test,
             },
         }
     }
