@@ -118,9 +118,10 @@ async fn tenant_view(state: &AppState, id: &TenantId) -> Result<TenantView, ApiE
     Ok(tenant)
 }
 
-/// Create an API key for a tenant. The key is in this response only; Sluice keeps its
-/// hash. With `"mode": "test"` it is a sandbox key (`sk_test_…`): nothing sent with it
-/// leaves the machine (see the README's "Sandbox keys").
+/// Create an API key for a tenant. The key is in this response only; Sluice keeps its hash.
+///
+/// With `"mode": "test"` it is a sandbox key (`sk_test_…`): nothing sent with it leaves
+/// the machine (see the README's "Sandbox keys").
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/api-keys", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path, description = "Tenant id")),
     request_body = CreateApiKeyRequest,
