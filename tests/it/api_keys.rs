@@ -148,6 +148,7 @@ async fn the_listing_shows_every_key_but_never_a_secret() {
         "id",
         "name",
         "scopes",
+        "mode",
         "last4",
         "created_at",
         "expires_at",
@@ -171,6 +172,7 @@ async fn the_listing_shows_every_key_but_never_a_secret() {
         .unwrap_or_else(|| panic!("the new key is not listed: {raw}"));
     assert_eq!(billing["name"], "billing service");
     assert_eq!(billing["scopes"], json!(["send", "read"]));
+    assert_eq!(billing["mode"], "live");
     assert_eq!(billing["last4"], secret[secret.len() - 4..]);
     assert_eq!(billing["expires_at"], created["expires_at"]);
     let own = listed.iter().find(|k| k["id"] != created["id"]).unwrap();

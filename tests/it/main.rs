@@ -35,6 +35,7 @@ mod quotas;
 mod reputation;
 mod reserve;
 mod routing;
+mod sandbox;
 mod scheduled;
 mod send_path;
 mod shaping;

@@ -25,7 +25,7 @@ use sluice_smtp_server::CueByLocalPart;
 
 /// One request as the receiver got it.
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     headers: BTreeMap<String, String>,
     body: Vec<u8>,
     /// The status the receiver answered.
@@ -33,15 +33,15 @@ struct Received {
 }
 
 impl Received {
-    fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.headers["webhook-id"]
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 
-    fn kind(&self) -> String {
+    pub(crate) fn kind(&self) -> String {
         self.json()["type"].as_str().unwrap().to_string()
     }
 }
@@ -58,13 +58,13 @@ struct ReceiverState {
 }
 
 /// A small real HTTP server that records every request and answers per its script.
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
     state: Arc<ReceiverState>,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), 200).await
     }
 
@@ -80,7 +80,7 @@ impl Receiver {
         Self { addr, state }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
@@ -88,7 +88,7 @@ impl Receiver {
         self.state.status.store(status, Ordering::SeqCst);
     }
 
-    fn requests(&self) -> Vec<Received> {
+    pub(crate) fn requests(&self) -> Vec<Received> {
         self.state.requests.lock().unwrap().clone()
     }
 
@@ -100,7 +100,11 @@ impl Receiver {
             .collect()
     }
 
-    async fn wait_until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    pub(crate) async fn wait_until(
+        &self,
+        what: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let requests = self.requests();
@@ -152,7 +156,7 @@ async fn record(
 
 /// Verifies every delivery with the Python reference library, with each secret on
 /// its own; panics naming the failures.
-fn verify_with_reference_library(deliveries: &[Received], secrets: &[&str]) {
+pub(crate) fn verify_with_reference_library(deliveries: &[Received], secrets: &[&str]) {
     let lines = reference_library(deliveries, secrets);
     let failures: Vec<String> = lines
         .iter()
@@ -207,7 +211,7 @@ fn reference_library(deliveries: &[Received], secrets: &[&str]) -> Vec<String> {
 }
 
 /// Fast retries, nothing disabled unless a test asks, loopback endpoints allowed.
-fn webhook_config(c: &mut Config) {
+pub(crate) fn webhook_config(c: &mut Config) {
     c.webhook_allow_private = true;
     c.webhooks.retry_schedule = [
         200, 300, 500, 500, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
@@ -227,7 +231,7 @@ async fn start_env(tweak: impl FnOnce(&mut Config)) -> TestEnv {
 }
 
 /// Registers a webhook; returns its JSON (with `id` and `secret`).
-async fn create_webhook(env: &TestEnv, key: &str, url: &str, events: &[&str]) -> Value {
+pub(crate) async fn create_webhook(env: &TestEnv, key: &str, url: &str, events: &[&str]) -> Value {
     let response = env
         .post(key, "/v1/webhooks", json!({"url": url, "events": events}))
         .await;
@@ -238,7 +242,7 @@ async fn create_webhook(env: &TestEnv, key: &str, url: &str, events: &[&str]) ->
 }
 
 /// The tenant's whole feed, newest first, following cursors.
-async fn feed(env: &TestEnv, key: &str, query: &str) -> Vec<Value> {
+pub(crate) async fn feed(env: &TestEnv, key: &str, query: &str) -> Vec<Value> {
     let mut events = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

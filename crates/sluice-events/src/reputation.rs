@@ -33,8 +33,10 @@ use time::OffsetDateTime;
 
 /// What an event adds to its tenant's counts, if anything.
 pub fn count_kind(record: &EventRecord) -> Option<CountKind> {
-    // Sandbox (test-key) events will carry `test: true` on the record; they must not
-    // count: `if record.test { return None; }` once that field exists.
+    // Sandbox (test-key) mail was never sent: it says nothing about the tenant's lists.
+    if record.event.test {
+        return None;
+    }
     match record.event.kind {
         EventType::Delivered => Some(CountKind::Delivered),
         EventType::Bounced
@@ -459,5 +461,12 @@ mod tests {
             count_kind(&record(MessageEvent::new(EventType::Accepted, at))),
             None
         );
+        // A sandbox key's simulated outcomes never count.
+        let mut simulated = bounced(BounceType::Hard);
+        simulated.test = true;
+        assert_eq!(count_kind(&record(simulated)), None);
+        let mut simulated = MessageEvent::new(EventType::Complained, at);
+        simulated.test = true;
+        assert_eq!(count_kind(&record(simulated)), None);
     }
 }

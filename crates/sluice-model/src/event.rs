@@ -230,6 +230,11 @@ pub struct MessageEvent {
     /// stream's rates and the thresholds reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reputation: Option<ReputationEventData>,
+    /// `true` for events of a message sent with a sandbox (test) key: its delivery was
+    /// simulated and nothing left the machine. Absent for real mail. Reputation and
+    /// other counts of real sending skip these.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl MessageEvent {
@@ -245,6 +250,7 @@ impl MessageEvent {
             feedback_type: None,
             domain: None,
             reputation: None,
+            test: false,
         }
     }
 
@@ -321,6 +327,9 @@ pub struct WebhookData {
     pub domain: Option<DomainEventData>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reputation: Option<ReputationEventData>,
+    /// `true` when the message was sent with a sandbox (test) key: simulated, never sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl From<&EventRecord> for WebhookPayload {
@@ -342,6 +351,7 @@ impl From<&EventRecord> for WebhookPayload {
                 detail: event.detail.clone(),
                 domain: event.domain.clone(),
                 reputation: event.reputation.clone(),
+                test: event.test,
             },
         }
     }

@@ -56,6 +56,6 @@ pub use template::{
     NewTemplate, RenderContext, RenderError, Rendered, Template, TemplateBody, TemplateRequest,
     TemplateSummary,
 };
-pub use tenant::{ApiKeyCreated, ApiKeyStatus, ApiKeyView, Scope, TenantView};
+pub use tenant::{ApiKeyCreated, ApiKeyMode, ApiKeyStatus, ApiKeyView, Scope, TenantView};
 pub use validate::{FieldError, Limits, ValidationFailure};
 pub use webhook::{WebhookAttempt, WebhookAttemptOutcome};

@@ -165,4 +165,8 @@ pub struct MessageView {
     pub next_attempt_at: Option<OffsetDateTime>,
     /// Every event of this message, oldest first.
     pub events: Vec<MessageEvent>,
+    /// `true` when sent with a sandbox (test) key: delivery is simulated, nothing is
+    /// sent. Absent for real mail.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }

@@ -42,6 +42,39 @@ impl Scope {
     }
 }
 
+/// Whether a key sends real mail (`live`) or only simulates delivery (`test`: a
+/// sandbox key, `sk_test_…`, whose messages are built and signed but never leave the
+/// machine; see the README's "Sandbox keys").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyMode {
+    #[default]
+    Live,
+    Test,
+}
+
+impl ApiKeyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyMode::Live => "live",
+            ApiKeyMode::Test => "test",
+        }
+    }
+
+    /// The stored form back; anything but `test` (an absent field included, as in
+    /// keys made before modes existed) is `live`.
+    pub fn from_stored(value: Option<&str>) -> Self {
+        match value {
+            Some("test") => ApiKeyMode::Test,
+            _ => ApiKeyMode::Live,
+        }
+    }
+
+    pub fn is_test(self) -> bool {
+        self == ApiKeyMode::Test
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TenantView {
     pub id: TenantId,
@@ -72,9 +105,12 @@ pub struct ApiKeyCreated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "billing service")]
     pub name: Option<String>,
-    #[schema(example = "sk_live_3bJ9c0x…")]
+    #[schema(example = "sk_3bJ9c0x…")]
     pub key: String,
     pub scopes: Vec<Scope>,
+    /// `live`, or `test` for a sandbox key (`sk_test_…`).
+    #[serde(default)]
+    pub mode: ApiKeyMode,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When the key stops working; absent for keys that never expire.
@@ -95,6 +131,9 @@ pub struct ApiKeyView {
     #[schema(example = "billing service")]
     pub name: Option<String>,
     pub scopes: Vec<Scope>,
+    /// `live`, or `test` for a sandbox key whose messages are never sent.
+    #[serde(default)]
+    pub mode: ApiKeyMode,
     /// The secret's last four characters.
     #[schema(example = "x9Qa")]
     pub last4: String,

@@ -37,7 +37,11 @@ impl Store {
     ) -> Result<CancelOutcome, StoreError> {
         let event = MessageEvent::new(EventType::Cancelled, now)
             .detail("cancelled by the sender; recipients not yet reached are not sent to");
+        let mut test_event = event.clone();
+        test_event.test = true;
         let event = serde_json::to_string(&event).map_err(|e| StoreError::corrupt("event", e))?;
+        let test_event =
+            serde_json::to_string(&test_event).map_err(|e| StoreError::corrupt("event", e))?;
         let now_text = now
             .format(&Rfc3339)
             .map_err(|e| StoreError::corrupt("cancel time", e))?;
@@ -56,7 +60,9 @@ impl Store {
             .arg(to_ms(now))
             .arg(now_text)
             .arg(event)
-            .arg(self.retention.as_millis() as u64);
+            .arg(self.retention.as_millis() as u64)
+            .arg(keys::msg::TEST)
+            .arg(test_event);
         for stream in MessageStream::ALL {
             invocation.arg(keys::delayed_member(stream, id));
         }

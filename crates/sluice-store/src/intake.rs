@@ -48,6 +48,9 @@ pub struct NewMessage<'a> {
     /// `(Idempotency-Key, fingerprint of the request body)`.
     pub idempotency: Option<(&'a str, &'a str)>,
     pub now: OffsetDateTime,
+    /// Sent with a sandbox (test) key: stored and marked so the worker simulates its
+    /// delivery; counted against the tenant's sandbox quota buckets, not the live ones.
+    pub test: bool,
 }
 
 /// Which quota refused a message.
@@ -263,7 +266,7 @@ impl Store {
         bodies: &ChunkBodies<'_>,
         quotas: &TenantQuotas,
     ) -> Result<Accepted, StoreError> {
-        let Some(tenant) = one_tenant(chunk)? else {
+        let Some((tenant, test)) = one_tenant(chunk)? else {
             return Ok(Accepted::default());
         };
         let prepared: Vec<Prepared> = chunk.iter().map(|n| prepare(n, self.retention)).collect();
@@ -282,7 +285,7 @@ impl Store {
             })
             .collect();
         let mut invocation = scripts::ACCEPT.call();
-        add_quota_keys(&mut invocation, tenant);
+        add_quota_keys(&mut invocation, tenant, test);
         for p in &used {
             add_queue_keys(&mut invocation, *p);
         }
@@ -326,24 +329,38 @@ impl Store {
     }
 }
 
-/// The tenant of a chunk; one tenant per call.
-fn one_tenant<'a>(chunk: &[NewMessage<'a>]) -> Result<Option<&'a TenantId>, StoreError> {
+/// The tenant of a chunk, and whether it is sandbox traffic; one tenant and one mode
+/// per call (a request is sent with one key).
+fn one_tenant<'a>(chunk: &[NewMessage<'a>]) -> Result<Option<(&'a TenantId, bool)>, StoreError> {
     let Some(first) = chunk.first() else {
         return Ok(None);
     };
-    if chunk.iter().any(|m| m.tenant != first.tenant) {
-        return Err(StoreError::corrupt("accept", "one tenant per call"));
+    if chunk
+        .iter()
+        .any(|m| m.tenant != first.tenant || m.test != first.test)
+    {
+        return Err(StoreError::corrupt(
+            "accept",
+            "one tenant and mode per call",
+        ));
     }
-    Ok(Some(first.tenant))
+    Ok(Some((first.tenant, first.test)))
 }
 
-/// The tenant's quota keys (see `quota.lua`): overrides, then each stream's rate and day.
-fn add_quota_keys(invocation: &mut redis::ScriptInvocation<'_>, tenant: &TenantId) {
+/// The tenant's quota keys (see `quota.lua`): overrides, then each stream's rate and
+/// day — the sandbox buckets for test traffic (same limits, separate counts).
+fn add_quota_keys(invocation: &mut redis::ScriptInvocation<'_>, tenant: &TenantId, test: bool) {
     invocation.key(keys::quota_overrides(tenant));
     for stream in MessageStream::ALL {
-        invocation
-            .key(keys::quota_rate(tenant, stream))
-            .key(keys::quota_day(tenant, stream));
+        if test {
+            invocation
+                .key(keys::sandbox_quota_rate(tenant, stream))
+                .key(keys::sandbox_quota_day(tenant, stream));
+        } else {
+            invocation
+                .key(keys::quota_rate(tenant, stream))
+                .key(keys::quota_day(tenant, stream));
+        }
     }
 }
 
@@ -391,8 +408,10 @@ fn add_fields(invocation: &mut redis::ScriptInvocation<'_>, prepared: &Prepared,
         .arg(body);
 }
 
+/// The Idempotency-Key's record (sandbox sends have their own namespace).
 fn idempotency_key(new: &NewMessage<'_>) -> String {
     match new.idempotency {
+        Some((key, _)) if new.test => keys::sandbox_idempotency(new.tenant, &hash_secret(key)),
         Some((key, _)) => keys::idempotency(new.tenant, &hash_secret(key)),
         // Never read (use_idempotency is 0), but KEYS must name the tenant's slot.
         None => keys::idempotency(new.tenant, "-"),
@@ -407,7 +426,7 @@ struct Prepared {
     ttl_ms: i64,
     event: String,
     /// All but the body (see [`add_fields`]).
-    fields: [(&'static str, String); 13],
+    fields: [(&'static str, String); 14],
 }
 
 fn prepare(new: &NewMessage<'_>, retention: Duration) -> Prepared {
@@ -422,16 +441,17 @@ fn prepare(new: &NewMessage<'_>, retention: Duration) -> Prepared {
         .send_at
         .map(|at| to_ms(at).to_string())
         .unwrap_or_default();
-    let event = if message.send_at.is_some() {
+    let mut event = if message.send_at.is_some() {
         MessageEvent::new(EventType::Scheduled, new.now).detail(format!("send at {due} (unix ms)"))
     } else {
         MessageEvent::new(EventType::Accepted, new.now)
     };
+    event.test = new.test;
     let recipients = initial_recipients(message, new.now);
     // Retention counts from the last change; until then, keep the record long
     // enough to outlive the retry horizon of any schedule.
     let ttl_ms = retention.as_millis() as i64 + message.send_at.map_or(0, |at| to_ms(at) - now_ms);
-    let fields: [(&str, String); 13] = [
+    let fields: [(&str, String); 14] = [
         (msg::TENANT, new.tenant.to_string()),
         (msg::STREAM, message.stream.as_str().to_string()),
         (msg::STATUS, status.as_str().to_string()),
@@ -445,6 +465,7 @@ fn prepare(new: &NewMessage<'_>, retention: Duration) -> Prepared {
         (msg::MESSAGE_ID_HEADER, new.message_id_header.to_string()),
         (msg::TAGS, json(&message.tags)),
         (msg::METADATA, json(&message.metadata)),
+        (msg::TEST, if new.test { "1" } else { "0" }.into()),
     ];
     Prepared {
         status,

@@ -133,6 +133,9 @@ pub mod msg {
     pub const MESSAGE_ID_HEADER: &str = "message_id_header";
     pub const TAGS: &str = "tags";
     pub const METADATA: &str = "metadata";
+    /// `1` on a message sent with a sandbox (test) key: delivery is simulated. Absent
+    /// (records from before sandbox keys) or `0` means real mail.
+    pub const TEST: &str = "test";
     /// `claim:<stream entry id>`: set while a worker holds the message (see
     /// [`claim_field`](super::claim_field)).
     pub const CLAIM_PREFIX: &str = "claim:";
@@ -254,6 +257,25 @@ pub fn quota_day(tenant: &TenantId, stream: MessageStream) -> String {
     format!("{}:quota:{}:day", tenant_scope(tenant), stream.as_str())
 }
 
+/// [`quota_rate`] of the tenant's sandbox (test-key) traffic: its own bucket, with the
+/// same limits, so test sends never spend the live quota (nor live sends the test one).
+pub fn sandbox_quota_rate(tenant: &TenantId, stream: MessageStream) -> String {
+    format!(
+        "{}:quota:test:{}:rate",
+        tenant_scope(tenant),
+        stream.as_str()
+    )
+}
+
+/// [`quota_day`] of the tenant's sandbox (test-key) traffic.
+pub fn sandbox_quota_day(tenant: &TenantId, stream: MessageStream) -> String {
+    format!(
+        "{}:quota:test:{}:day",
+        tenant_scope(tenant),
+        stream.as_str()
+    )
+}
+
 /// Bulk mail waiting its fair turn (message id → virtual start time).
 pub fn fair_bulk(p: Partition) -> String {
     format!("{}:bulk:fair", queue(p))
@@ -287,6 +309,12 @@ pub fn content(p: Partition, sha256: &str) -> String {
 /// partition is not known before the key is looked up).
 pub fn idempotency(tenant: &TenantId, key_hash: &str) -> String {
     format!("{}:idem:{key_hash}", tenant_scope(tenant))
+}
+
+/// [`idempotency`] for sends with a sandbox (test) key: a namespace of its own, so a
+/// live request can never be answered with a test message's replay.
+pub fn sandbox_idempotency(tenant: &TenantId, key_hash: &str) -> String {
+    format!("{}:idem:test:{key_hash}", tenant_scope(tenant))
 }
 
 fn tenant_scope(tenant: &TenantId) -> String {

@@ -61,7 +61,8 @@
 //!   message, zstd-compressed, possibly against a shared content: the format is in
 //!   `body`; plain JSON in records of schema version 2; dropped once final), `from`, `subject`, `recipients` (JSON per-recipient
 //!   state), `attempts`, `created_at`, `updated_at`, `next_attempt_at` (unix ms or empty),
-//!   `message_id_header`, `tags`, `metadata`, and `claim:<stream entry id>` while a
+//!   `message_id_header`, `tags`, `metadata`, `test` (`1` for a sandbox-key message,
+//!   whose delivery is simulated; absent in older records = `0`), and `claim:<stream entry id>` while a
 //!   worker holds the message (set by the worker's load, removed by its settle or
 //!   discard; a claimed message cannot be cancelled; a settle without its claim only
 //!   acknowledges). Expires after the retention period.
@@ -86,10 +87,13 @@
 //!   `.per_day`) over the configured ones; `…:quota:<stream>:rate` — STRING, the GCRA
 //!   theoretical arrival time (ms); `…:quota:<stream>:day` — HASH of per-minute counts
 //!   of the rolling 24 hours (`m<minute>`, their sum `s`, the oldest counted `f`).
+//!   Sandbox (test-key) sends count in `…:quota:test:<stream>:rate` and
+//!   `…:quota:test:<stream>:day` (same layout, same limits), never in the live ones.
 //! - `…:idem:<sha256(Idempotency-Key)>` — STRING
 //!   `<fingerprint>\n<id>\n<status>\n<created ms>`, 24 h: the first response to replay,
 //!   or a 409 when the body differs (on a cluster written before the message is
-//!   stored: a replay finding no record yet is told to retry).
+//!   stored: a replay finding no record yet is told to retry). Sandbox-key sends use
+//!   `…:idem:test:<sha256>`, so live and test requests never replay each other.
 //! - `…:domains` — SET of domain names; `…:domain:<name>` — HASH `name`, `created_at`,
 //!   `version` (compare-and-set token of every update), `status` (`verified` /
 //!   `unverified`), `verified_at`, `last_checked_at` (unix ms or empty), `checks` (JSON:
@@ -101,7 +105,7 @@
 //! - `…:api-keys` — SET of API key ids (ids whose record is gone are dropped when listed).
 //! - `…:api-key:<key id>` — HASH `id`, `name`, `scopes`, `created_at`, `expires_at` (unix
 //!   ms or empty), `last4` (of the secret, for people), `hash` (the lookup record's, so
-//!   revocation can delete it), `revoked_at` once revoked. Expires a retention period
+//!   revocation can delete it), `mode` (`live`/`test`; absent = `live`), `revoked_at` once revoked. Expires a retention period
 //!   after revocation or expiry.
 //! - `…:suppressions` — HASH lower-cased address → entry JSON (`reason`: `hard-bounce`,
 //!   `complaint`, `unsubscribe` or `manual`; `created_at` unix ms; optional `message_id`,
@@ -217,7 +221,8 @@
 //!   when `secret_key` is not configured.
 //! - `sluice:v1:tenant-label:<label>` — STRING tenant id (lets `sluice dev` find its tenant).
 //! - `sluice:v1:api-key:<sha256(key)>` — HASH `id`, `tenant`, `scopes`, `created_at`,
-//!   `expires_at` (unix ms or empty; checked on every request). Keys are stored only as
+//!   `expires_at` (unix ms or empty; checked on every request), `mode` (`live`/`test`;
+//!   absent = `live`). Keys are stored only as
 //!   hashes; lookup is one HGETALL per request, never cached, so a revocation (which
 //!   deletes this record) holds at once on every node. No hash tag: a request knows only
 //!   the secret. Created and revoked in one MULTI with the tenant's record (see

@@ -92,12 +92,13 @@ impl Store {
             updated_at: from_ms(number(msg::UPDATED_AT).unwrap_or_default()),
             next_attempt_at: number(msg::NEXT_ATTEMPT_AT).map(from_ms),
             events,
+            test: fields.get(msg::TEST).is_some_and(|v| v == "1"),
         }))
     }
 }
 
 /// The record's fields that [`Store::get_message`] shows.
-const VIEW_FIELDS: [&str; 13] = [
+const VIEW_FIELDS: [&str; 14] = [
     msg::TENANT,
     msg::STATUS,
     msg::STREAM,
@@ -111,6 +112,7 @@ const VIEW_FIELDS: [&str; 13] = [
     msg::CREATED_AT,
     msg::UPDATED_AT,
     msg::NEXT_ATTEMPT_AT,
+    msg::TEST,
 ];
 
 fn parse_json<T: serde::de::DeserializeOwned>(key: &str, text: &str) -> Result<T, StoreError> {

@@ -33,6 +33,8 @@ pub struct DeliveryJob {
     pub recipients: Vec<RecipientState>,
     pub attempts: u32,
     pub created_at: OffsetDateTime,
+    /// Sent with a sandbox (test) key: the worker simulates its delivery.
+    pub test: bool,
 }
 
 /// What [`Queue::load`] found behind an entry.
@@ -322,6 +324,7 @@ impl Queue {
                 .map_err(|e| corrupt(e.to_string()))?,
             attempts: text(msg::ATTEMPTS).parse().unwrap_or_default(),
             created_at: from_ms(text(msg::CREATED_AT).parse().unwrap_or_default()),
+            test: text(msg::TEST) == "1",
         })))
     }
 

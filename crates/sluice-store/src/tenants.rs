@@ -8,7 +8,8 @@ use rand::distr::Alphanumeric;
 use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
 use sluice_model::{
-    ApiKeyCreated, ApiKeyId, ApiKeyStatus, ApiKeyView, MessageStream, Scope, TenantId, TenantView,
+    ApiKeyCreated, ApiKeyId, ApiKeyMode, ApiKeyStatus, ApiKeyView, MessageStream, Scope, TenantId,
+    TenantView,
 };
 use time::OffsetDateTime;
 
@@ -20,6 +21,8 @@ pub struct ApiKeyRecord {
     pub id: ApiKeyId,
     pub tenant_id: TenantId,
     pub scopes: Vec<Scope>,
+    /// `test` for a sandbox key: its messages are simulated, never sent.
+    pub mode: ApiKeyMode,
 }
 
 pub(crate) fn hash_secret(secret: &str) -> String {
@@ -80,12 +83,14 @@ impl Store {
     }
 }
 
-/// What to create: the scopes, and optionally a label and an expiry.
+/// What to create: the scopes, the mode, and optionally a label and an expiry.
 #[derive(Clone, Debug, Default)]
 pub struct NewApiKey {
     pub scopes: Vec<Scope>,
     pub name: Option<String>,
     pub expires_at: Option<OffsetDateTime>,
+    /// `test` makes a sandbox key (`sk_test_…`).
+    pub mode: ApiKeyMode,
 }
 
 /// The outcome of presenting a key. `Expired` is told apart from `Unknown` so the
@@ -131,7 +136,12 @@ impl Store {
             .take(40)
             .map(char::from)
             .collect();
-        let key = format!("sk_{secret}");
+        // A sandbox key says so in its prefix, so it is told apart at a glance (and by
+        // secret scanners) from one that sends real mail.
+        let key = match new.mode {
+            ApiKeyMode::Live => format!("sk_{secret}"),
+            ApiKeyMode::Test => format!("sk_test_{secret}"),
+        };
         let hash = hash_secret(&key);
         // Millisecond precision, as stored, so this answer and later listings agree.
         let created_at = from_ms(now_ms());
@@ -164,6 +174,7 @@ impl Store {
                     ("expires_at", &expires_text),
                     ("last4", last4),
                     ("hash", &hash),
+                    ("mode", new.mode.as_str()),
                 ],
             )
             .ignore();
@@ -181,6 +192,7 @@ impl Store {
                     ("scopes", &scopes_joined),
                     ("created_at", &created_ms),
                     ("expires_at", &expires_text),
+                    ("mode", new.mode.as_str()),
                 ],
             )
             .ignore();
@@ -205,6 +217,7 @@ impl Store {
             name: new.name.clone(),
             key,
             scopes: new.scopes.clone(),
+            mode: new.mode,
             created_at,
             expires_at,
         })
@@ -235,6 +248,7 @@ impl Store {
             id,
             tenant_id,
             scopes: parse_scopes(field("scopes")?),
+            mode: ApiKeyMode::from_stored(fields.get("mode").map(String::as_str)),
         }))
     }
 
@@ -327,6 +341,7 @@ fn key_view(id: &ApiKeyId, fields: &HashMap<String, String>, now: i64) -> Option
         id: id.clone(),
         name: fields.get("name").filter(|n| !n.is_empty()).cloned(),
         scopes: parse_scopes(fields.get("scopes").map(String::as_str).unwrap_or_default()),
+        mode: ApiKeyMode::from_stored(fields.get("mode").map(String::as_str)),
         last4: fields.get("last4").cloned().unwrap_or_default(),
         created_at: from_ms(ms("created_at").unwrap_or_default()),
         expires_at: expires_at.map(from_ms),

@@ -97,6 +97,7 @@ async fn accept_all(f: &Fixture, messages: &[OutboundMessage]) -> Vec<MessageId>
             message_id_header: header,
             idempotency: None,
             now: OffsetDateTime::now_utc(),
+            test: false,
         })
         .collect();
     let quotas = TenantQuotas::default();

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use sluice_model::{
-    ApiKeyStatus, EventType, MessageId, MessageStatus, MessageStream, OutboundMessage,
+    ApiKeyMode, ApiKeyStatus, EventType, MessageId, MessageStatus, MessageStream, OutboundMessage,
     RecipientStatus, Scope,
 };
 use sluice_store::{CancelOutcome, KeyLookup, NewApiKey, Settlement};
@@ -162,6 +162,7 @@ async fn keys_expire_and_revoke_within_their_tenant_only() {
                 scopes: vec![Scope::Send],
                 name: Some("ci".into()),
                 expires_at: None,
+                mode: ApiKeyMode::Test,
             },
         )
         .await
@@ -174,6 +175,7 @@ async fn keys_expire_and_revoke_within_their_tenant_only() {
                 scopes: vec![Scope::Read],
                 name: None,
                 expires_at: Some(OffsetDateTime::now_utc() + time::Duration::milliseconds(300)),
+                mode: ApiKeyMode::Live,
             },
         )
         .await
@@ -199,7 +201,10 @@ async fn keys_expire_and_revoke_within_their_tenant_only() {
     assert!(matches!(
         f.store.authenticate_api_key(&forever.key).await.unwrap(),
         KeyLookup::Valid(record) if record.tenant_id == f.tenant && record.scopes == [Scope::Send]
+            && record.mode == ApiKeyMode::Test
     ));
+    assert!(forever.key.starts_with("sk_test_"), "{}", forever.key);
+    assert!(!short.key.starts_with("sk_test_"), "{}", short.key);
 
     assert!(
         f.store
@@ -221,4 +226,8 @@ async fn keys_expire_and_revoke_within_their_tenant_only() {
     assert_eq!(revoked.last4, forever.key[forever.key.len() - 4..]);
     assert_eq!(expired.status, ApiKeyStatus::Expired);
     assert_eq!(expired.revoked_at, None);
+    assert_eq!(
+        (revoked.mode, expired.mode),
+        (ApiKeyMode::Test, ApiKeyMode::Live)
+    );
 }

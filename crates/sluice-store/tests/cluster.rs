@@ -98,6 +98,7 @@ async fn a_campaign_body_shared_per_partition_comes_back_whole_on_a_cluster() {
             message_id_header: "<x@acme.test>",
             idempotency: None,
             now: OffsetDateTime::now_utc(),
+            test: false,
         })
         .collect();
     let accepted = store

@@ -55,6 +55,7 @@ async fn send(
             message_id_header: header,
             idempotency: None,
             now: OffsetDateTime::now_utc(),
+            test: false,
         })
         .collect();
     let accepted = store.accept_messages(&news, quotas).await.unwrap();

@@ -44,6 +44,7 @@ async fn queue_bulk(store: &Store, tenant: &TenantId, prefix: &str, count: usize
             message_id_header: "<x@acme.test>",
             idempotency: None,
             now,
+            test: false,
         })
         .collect();
     for chunk in news.chunks(500) {

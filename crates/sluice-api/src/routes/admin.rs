@@ -7,7 +7,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use sluice_model::{
-    ApiKeyCreated, ApiKeyId, FieldError, MessageStream, QuotasPatch, Scope, TenantId, TenantView,
+    ApiKeyCreated, ApiKeyId, ApiKeyMode, FieldError, MessageStream, QuotasPatch, Scope, TenantId,
+    TenantView,
 };
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -51,6 +52,14 @@ pub struct CreateApiKeyRequest {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(example = "2030-01-01T00:00:00Z")]
     pub expires_at: Option<time::OffsetDateTime>,
+    /// `live` (the default) sends real mail; `test` makes a sandbox key (`sk_test_…`)
+    /// whose messages go through validation, quotas (buckets of their own), rendering,
+    /// MIME building and DKIM signing, but are never sent: the outcome is simulated
+    /// from the recipient's local part (`delivered@`, `bounced@`, `deferred@`,
+    /// `complained@`, `suppressed@`) with the real events (marked `"test": true`),
+    /// webhooks and suppressions.
+    #[serde(default)]
+    pub mode: ApiKeyMode,
 }
 
 /// Create a tenant.
@@ -136,6 +145,9 @@ async fn resume_tenant(
 }
 
 /// Create an API key for a tenant. The key is in this response only; Sluice keeps its hash.
+///
+/// With `"mode": "test"` it is a sandbox key (`sk_test_…`): nothing sent with it leaves
+/// the machine (see the README's "Sandbox keys").
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/api-keys", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path, description = "Tenant id")),
     request_body = CreateApiKeyRequest,
@@ -159,6 +171,10 @@ async fn create_api_key(
         request.expires_at,
         time::OffsetDateTime::now_utc(),
     )?;
+    let new = sluice_store::NewApiKey {
+        mode: request.mode,
+        ..new
+    };
     if state.store.get_tenant(&id).await?.is_none() {
         return Err(id.not_found());
     }

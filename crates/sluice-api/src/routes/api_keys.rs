@@ -114,6 +114,7 @@ pub(crate) fn new_key(
         scopes,
         name,
         expires_at,
+        ..NewApiKey::default()
     })
 }
 

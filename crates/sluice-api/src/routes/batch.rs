@@ -127,6 +127,7 @@ async fn send_batch(
                 .as_ref()
                 .map(|(key, fp)| (key.as_str(), fp.as_str())),
             now,
+            test: auth.0.mode.is_test(),
         })
         .collect();
     let outcome = state

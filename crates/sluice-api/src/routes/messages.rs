@@ -50,6 +50,11 @@ pub struct MessageAccepted {
 /// Send a message. Answers 202 once the message is safely in Redis; delivery happens
 /// in the background (follow it with `GET /v1/messages/{id}`).
 ///
+/// With a sandbox key (`sk_test_…`) the message is checked, counted against the
+/// tenant's sandbox quota and built and signed like any other, but never sent: its
+/// outcome is simulated from each recipient's local part (see the README's "Sandbox
+/// keys") and its events carry `"test": true`.
+///
 /// With an `Idempotency-Key` header, repeating the same request within 24 hours returns
 /// the first response (with `Idempotent-Replayed: true`) and sends nothing again; the
 /// same key with a different body is a 409.
@@ -94,6 +99,7 @@ async fn send_message(
                 message_id_header: &message_id_header,
                 idempotency: idempotency_key.map(|key| (key, body.fingerprint.as_str())),
                 now,
+                test: auth.0.mode.is_test(),
             },
             &state.settings.quotas,
         )

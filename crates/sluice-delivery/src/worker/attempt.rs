@@ -45,6 +45,10 @@ impl Worker {
             }
             Err(e) => return AttemptResult::failed(e.to_string()),
         };
+        if job.test {
+            // A sandbox key's message: built and signed, never sent (see `sandbox`).
+            return self.simulate(job, signer).await;
+        }
         let pool = self.pool_for(&job.tenant, job.entry.stream).await;
         let paths = self.inner.config.return_paths.as_ref();
         let index_of = |address: &str| {
@@ -153,7 +157,7 @@ impl Worker {
     /// finish, never for the queue of bulk messages ahead of it. No core is reserved
     /// (on a two-core machine that would halve bulk signing): a job is a few
     /// milliseconds, so jumping the queue is enough.
-    async fn build_and_sign(
+    pub(super) async fn build_and_sign(
         &self,
         job: &DeliveryJob,
         signer: Arc<SignerSet>,

@@ -25,6 +25,7 @@ mod recovery;
 mod requeue;
 mod reserve;
 mod return_path;
+mod sandbox;
 mod settle;
 mod shaping;
 mod signers;

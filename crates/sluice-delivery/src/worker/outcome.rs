@@ -66,6 +66,9 @@ impl From<&sluice_smtp_client::SmtpError> for RecipientOutcome {
 pub struct AttemptResult {
     outcomes: Vec<(String, RecipientOutcome)>,
     otherwise: RecipientOutcome,
+    /// What the attempt wants said about its replies (a sandbox attempt: that the
+    /// message was built and signed, and the replies simulated).
+    note: Option<String>,
 }
 
 impl AttemptResult {
@@ -74,7 +77,17 @@ impl AttemptResult {
         Self {
             outcomes: Vec::new(),
             otherwise: outcome,
+            note: None,
         }
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
     }
 
     pub fn transient(detail: impl Into<String>) -> Self {
@@ -115,6 +128,9 @@ impl AttemptResult {
     /// Adds the per-recipient outcomes of another part of this attempt.
     pub fn merge(&mut self, other: AttemptResult) {
         self.outcomes.extend(other.outcomes);
+        if self.note.is_none() {
+            self.note = other.note;
+        }
     }
 
     /// Keeps only the outcomes of `recipients` (a destination group's own), so merging

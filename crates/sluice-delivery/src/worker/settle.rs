@@ -9,7 +9,7 @@ use sluice_store::{Loaded, QueueEntry, Settlement, StoreError};
 use time::OffsetDateTime;
 
 use super::outcome::settle_attempt;
-use super::{Worker, recovery};
+use super::{Worker, recovery, sandbox};
 
 impl Worker {
     pub(super) async fn deliver(&self, entry: &QueueEntry) -> Result<(), StoreError> {
@@ -32,12 +32,11 @@ impl Worker {
             Err(e) => return Err(e),
         };
         let result = self.attempt_unsuppressed(&job).await;
-        let settlement = settle_attempt(
-            &job,
-            &result,
-            &self.inner.config.retry,
-            OffsetDateTime::now_utc(),
-        );
+        let now = OffsetDateTime::now_utc();
+        let mut settlement = settle_attempt(&job, &result, &self.inner.config.retry, now);
+        if job.test {
+            sandbox::mark(&result, &mut settlement, now);
+        }
         // Spawned so that aborting this attempt at the drain timeout never cuts the
         // recording of a finished SMTP transaction (which would send it twice).
         let settle = {
@@ -64,7 +63,8 @@ impl Worker {
                 self.inner.waitlists.wake(name);
             }
         }
-        for event in &settlement.events {
+        // Simulated outcomes are not deliveries: the outcome counts stay about real mail.
+        for event in settlement.events.iter().filter(|e| !e.test) {
             let name = serde_json::to_value(event.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string));

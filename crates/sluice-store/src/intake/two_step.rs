@@ -11,7 +11,6 @@ use super::{
 };
 use crate::connection::Conn;
 use crate::keys;
-use crate::tenants::hash_secret;
 use crate::{Partition, Store, StoreError, scripts};
 use sluice_model::{MessageStream, TenantQuotas};
 
@@ -29,12 +28,12 @@ impl Store {
         bodies: &ChunkBodies<'_>,
         quotas: &TenantQuotas,
     ) -> Result<Accepted, StoreError> {
-        let Some(tenant) = one_tenant(chunk)? else {
+        let Some((tenant, test)) = one_tenant(chunk)? else {
             return Ok(Accepted::default());
         };
         let prepared: Vec<Prepared> = chunk.iter().map(|n| prepare(n, self.retention)).collect();
         let mut invocation = scripts::ADMIT.call();
-        add_quota_keys(&mut invocation, tenant);
+        add_quota_keys(&mut invocation, tenant, test);
         add_quota_args(&mut invocation, tenant, quotas);
         invocation.arg(chunk.len());
         for (new, prepared) in chunk.iter().zip(&prepared) {
@@ -103,11 +102,9 @@ impl Store {
                 for &index in members {
                     outcomes[index] = AcceptOutcome::NotStored;
                     // Best effort: the key must not replay a message never stored.
-                    if let Some((key, _)) = chunk[index].idempotency {
-                        let _: Result<(), _> = conn
-                            .clone()
-                            .del(keys::idempotency(tenant, &hash_secret(key)))
-                            .await;
+                    if chunk[index].idempotency.is_some() {
+                        let _: Result<(), _> =
+                            conn.clone().del(idempotency_key(&chunk[index])).await;
                     }
                 }
                 interrupted = Some(StoreError::from(e));
@@ -144,12 +141,8 @@ impl Store {
                 return Ok(outcome);
             }
         }
-        if age > STORE_GRACE
-            && let Some((key, _)) = new.idempotency
-        {
-            let _: () = conn
-                .del(keys::idempotency(new.tenant, &hash_secret(key)))
-                .await?;
+        if age > STORE_GRACE && new.idempotency.is_some() {
+            let _: () = conn.del(idempotency_key(new)).await?;
         }
         Ok(AcceptOutcome::InProgress { id: id.clone() })
     }

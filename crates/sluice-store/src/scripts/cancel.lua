@@ -11,11 +11,12 @@
 -- KEYS: 1 message hash, 2 events list, 3 delayed set, 4 event stream, 5 scheduled
 --       bulk owners.
 -- ARGV (after the names, see message_names.lua): tenant id, message id, now ms, now
---       RFC 3339 (recipients' `updated_at`), event JSON, ttl ms, then the message's
---       possible delayed-set members.
+--       RFC 3339 (recipients' `updated_at`), event JSON, ttl ms, the record's sandbox
+--       field name and the event JSON for a sandbox (test-key) message, then the
+--       message's possible delayed-set members.
 -- Returns {'cancelled', status} | {'missing'} | {'final', status} | {'claimed', status}.
-local tenant, id, now, now_text, event, ttl = unpack(ARGV, NAMES + 1, NAMES + 6)
-local f = redis.call('HMGET', KEYS[1], F_TENANT, F_STATUS, F_RECIPIENTS, F_TAGS, F_METADATA)
+local tenant, id, now, now_text, event, ttl, f_test, test_event = unpack(ARGV, NAMES + 1, NAMES + 8)
+local f = redis.call('HMGET', KEYS[1], F_TENANT, F_STATUS, F_RECIPIENTS, F_TAGS, F_METADATA, f_test)
 if not f[1] or f[1] ~= tenant then return {'missing'} end
 local status = f[2]
 if status ~= 'queued' and status ~= 'scheduled' and status ~= 'deferred' then
@@ -39,7 +40,8 @@ if #recipients > 0 then
 end
 redis.call('HSET', KEYS[1], F_STATUS, outcome, F_UPDATED_AT, now, F_NEXT_ATTEMPT_AT, '')
 redis.call('HDEL', KEYS[1], F_BODY)
-for i = NAMES + 7, #ARGV do redis.call('ZREM', KEYS[3], ARGV[i]) end
+if f[6] == '1' then event = test_event end
+for i = NAMES + 9, #ARGV do redis.call('ZREM', KEYS[3], ARGV[i]) end
 redis.call('HDEL', KEYS[5], id)
 redis.call('RPUSH', KEYS[2], event)
 redis.call('XADD', KEYS[4], '*', E_TENANT, f[1], E_MESSAGE, id, E_EVENT, event,

@@ -82,6 +82,7 @@ pub async fn accept_on(
                 message_id_header: &header,
                 idempotency,
                 now: OffsetDateTime::now_utc(),
+                test: false,
             },
             &TenantQuotas::default(),
         )

@@ -28,6 +28,7 @@ fn job(addresses: &[&str]) -> DeliveryJob {
         .collect();
     let id = MessageId::generate();
     DeliveryJob {
+        test: false,
         entry: QueueEntry {
             partition: sluice_store::Partition(0),
             stream: MessageStream::Transactional,
