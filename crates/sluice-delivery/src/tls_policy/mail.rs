@@ -48,6 +48,7 @@ impl MailSender {
             message_id_header: &header,
             idempotency: None,
             now: time::OffsetDateTime::now_utc(),
+            test: false,
         };
         match store.accept_message(new, &self.quotas).await {
             Ok((AcceptOutcome::Created { id, .. } | AcceptOutcome::Replayed { id, .. }, _)) => {
