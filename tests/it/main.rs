@@ -34,6 +34,7 @@ mod routing;
 mod scheduled;
 mod send_path;
 mod shaping;
+mod submission;
 mod suppression;
 mod templates;
 mod tenant_isolation;

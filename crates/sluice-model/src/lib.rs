@@ -20,6 +20,7 @@ pub mod ids;
 pub mod message;
 pub mod net;
 pub mod quota;
+pub mod raw;
 pub mod record;
 pub mod setting;
 pub mod suppression;
@@ -45,6 +46,7 @@ pub use message::{
     OutboundMessage, SendMessageRequest,
 };
 pub use quota::{QuotasPatch, StreamQuota, StreamQuotaPatch, TenantQuotas};
+pub use raw::RawMessage;
 pub use record::{MessageStatus, MessageView, RecipientKind, RecipientState, RecipientStatus};
 pub use suppression::{Suppression, SuppressionReason};
 pub use template::{

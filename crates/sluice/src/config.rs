@@ -34,6 +34,7 @@ pub mod keys;
 mod metrics;
 mod queue;
 pub mod settings;
+mod submission;
 mod templates;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
@@ -47,6 +48,7 @@ pub use sluice_delivery::config::{
 };
 pub use sluice_events::WebhooksConfig;
 pub use sluice_template_sandbox::{ByteSize, TemplatesConfig};
+pub use submission::{SubmissionConfig, SubmissionListeners};
 
 use keys::refuse;
 
@@ -115,6 +117,9 @@ pub struct Config {
     pub queue: QueueConfig,
     /// Limits of the inbound SMTP listener (`[inbound]`, `SLUICE_INBOUND_<KEY>`).
     pub inbound: InboundConfig,
+    /// The SMTP submission listener (`[submission]`, `SLUICE_SUBMISSION_<KEY>`); off
+    /// unless an address is set.
+    pub submission: SubmissionConfig,
 }
 
 /// How log lines are written (`log_format`).
@@ -191,6 +196,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             queue: QueueConfig::default(),
             inbound: InboundConfig::default(),
+            submission: SubmissionConfig::default(),
         }
     }
 }
@@ -273,6 +279,7 @@ impl Config {
         self.validate_metrics()?;
         self.validate_queue()?;
         self.inbound_limits()?;
+        self.submission_listeners()?;
         Ok(())
     }
 

@@ -22,6 +22,7 @@ pub const SECTIONS: &[&str] = &[
     "metrics",
     "inbound",
     "queue",
+    "submission",
 ];
 
 /// The key an environment variable (without `SLUICE_`) sets: `DELIVERY_DRAIN_TIMEOUT`
