@@ -88,6 +88,24 @@ impl Config {
         };
         let listen = address("listen", &s.listen)?;
         let tls_listen = address("tls_listen", &s.tls_listen)?;
+        // Limits are checked even when the listeners are off, like every section's.
+        let wait = |key: &str, value: Duration| {
+            positive(key, value).map_err(|e| refuse(e.within("submission")))
+        };
+        let command_timeout = wait("command_timeout", s.command_timeout)?;
+        let max_session = wait("max_session", s.max_session)?;
+        for (key, value) in [
+            ("max_connections", s.max_connections),
+            ("max_connections_per_ip", s.max_connections_per_ip),
+            ("max_auth_failures", s.max_auth_failures),
+        ] {
+            if value == 0 {
+                bail!(
+                    "invalid configuration: `submission.{key}` (SLUICE_SUBMISSION_{}) must be at least 1",
+                    key.to_ascii_uppercase()
+                );
+            }
+        }
         if listen.is_none() && tls_listen.is_none() {
             return Ok(None);
         }
@@ -110,23 +128,6 @@ impl Config {
             bail!(
                 "invalid configuration: `submission.listen` (SLUICE_SUBMISSION_LISTEN) on a non-loopback address needs `submission.tls_cert` (SLUICE_SUBMISSION_TLS_CERT) and `submission.tls_key` (SLUICE_SUBMISSION_TLS_KEY): passwords are API keys"
             );
-        }
-        let wait = |key: &str, value: Duration| {
-            positive(key, value).map_err(|e| refuse(e.within("submission")))
-        };
-        let command_timeout = wait("command_timeout", s.command_timeout)?;
-        let max_session = wait("max_session", s.max_session)?;
-        for (key, value) in [
-            ("max_connections", s.max_connections),
-            ("max_connections_per_ip", s.max_connections_per_ip),
-            ("max_auth_failures", s.max_auth_failures),
-        ] {
-            if value == 0 {
-                bail!(
-                    "invalid configuration: `submission.{key}` (SLUICE_SUBMISSION_{}) must be at least 1",
-                    key.to_ascii_uppercase()
-                );
-            }
         }
         Ok(Some(SubmissionListeners {
             listen,
