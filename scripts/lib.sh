@@ -63,6 +63,14 @@ ensure_webhook_verifier() {
     "$py" -c 'import standardwebhooks'
 }
 
+# The SMTP submission tests submit with swaks (a scriptable SMTP client with
+# STARTTLS and AUTH; Debian package), besides Python's smtplib and lettre.
+ensure_swaks() {
+    if command -v swaks >/dev/null 2>&1; then return 0; fi
+    # TLS needs Net::SSLeay and IO::Socket::SSL, only recommended by the package.
+    apt_install swaks libnet-ssleay-perl libio-socket-ssl-perl
+}
+
 # Rust crates that build C code need a C compiler.
 ensure_cc() {
     if command -v cc >/dev/null 2>&1; then return 0; fi

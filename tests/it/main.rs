@@ -39,6 +39,7 @@ mod sandbox;
 mod scheduled;
 mod send_path;
 mod shaping;
+mod submission;
 mod suppression;
 mod templates;
 mod tenant_isolation;

@@ -27,6 +27,8 @@ use mail_builder::mime::{BodyPart, MimePart};
 use sluice_model::message::RESERVED_HEADERS;
 use sluice_model::{Attachment, HeaderName, HeaderValue, Mailbox, OutboundMessage};
 
+mod raw;
+
 /// RFC 5322 §2.1.1: a line is at most 998 octets, excluding the CRLF.
 pub const MAX_LINE_OCTETS: usize = 998;
 
@@ -87,10 +89,16 @@ pub enum MimeError {
 /// Subject, Date, Message-ID, MIME-Version, the message's other headers,
 /// `info.extra_headers`, then the Content-* headers of the body. Bcc recipients are
 /// envelope-only and never written.
+///
+/// A message submitted over SMTP ([`OutboundMessage::raw`]) is not built: its own
+/// bytes go out, completed as `raw` describes.
 pub fn build_message(
     message: &OutboundMessage,
     info: &MimeEnvelopeInfo<'_>,
 ) -> Result<Vec<u8>, MimeError> {
+    if let Some(raw) = &message.raw {
+        return raw::build_raw(raw.as_bytes(), info);
+    }
     check_message_id(info.message_id)?;
     if message.subject.chars().any(char::is_control) {
         return Err(MimeError::InvalidSubject);

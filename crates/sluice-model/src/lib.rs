@@ -20,6 +20,7 @@ pub mod ids;
 pub mod message;
 pub mod net;
 pub mod quota;
+pub mod raw;
 pub mod record;
 pub mod reputation;
 pub mod setting;
@@ -46,6 +47,7 @@ pub use message::{
     OutboundMessage, SendMessageRequest,
 };
 pub use quota::{QuotasPatch, StreamQuota, StreamQuotaPatch, TenantQuotas};
+pub use raw::RawMessage;
 pub use record::{MessageStatus, MessageView, RecipientKind, RecipientState, RecipientStatus};
 pub use reputation::{
     BulkPause, Rate, ReputationEventData, ReputationLevel, ReputationPolicy, StreamCounts,

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::address::Mailbox;
+use crate::raw::RawMessage;
 
 /// Which queue a message travels in. Transactional mail is always served first.
 #[derive(
@@ -293,6 +294,12 @@ pub struct OutboundMessage {
     pub metadata: BTreeMap<String, String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub send_at: Option<OffsetDateTime>,
+    /// A message submitted over SMTP: its RFC 5322 bytes, sent as they are (see
+    /// `raw.rs`); the fields above then only describe it (text, html,
+    /// headers and attachments are empty). Absent in API messages and in records
+    /// written before SMTP submission existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<RawMessage>,
 }
 
 impl OutboundMessage {

@@ -154,6 +154,7 @@ impl SendMessageRequest {
             tags: self.tags,
             metadata: self.metadata,
             send_at,
+            raw: None,
         })
     }
 }
@@ -258,6 +259,16 @@ fn is_mime_type(value: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
     };
     matches!(value.split_once('/'), Some((t, s)) if token(t) && token(s))
+}
+
+/// The checks `tags` and `metadata` get in `POST /v1/messages`, for messages that
+/// carry them some other way (SMTP submission's `X-Sluice-Tags` and
+/// `X-Sluice-Metadata-*` headers).
+pub fn check_labels(tags: &[String], metadata: &BTreeMap<String, String>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    validate_tags(tags, &mut errors);
+    validate_metadata(metadata, &mut errors);
+    errors
 }
 
 fn validate_tags(tags: &[String], errors: &mut Vec<FieldError>) {

@@ -12,6 +12,11 @@ use crate::{Peer, ReceivedMessage, Reply};
 /// somewhere without copying it first.
 pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
 
+/// What [`SinkBehavior::authenticate`] returns: the principal the credentials
+/// stand for, or the refusal to send (`535 5.7.8`, or `454 4.7.0` when the check
+/// itself failed).
+pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<String, Reply>> + Send + 'a>>;
+
 /// Decides the sink's answers at each protocol step. Integration tests
 /// implement it (or use [`CueByLocalPart`]) to simulate remote MTAs that
 /// refuse, defer, throttle or hang; the inbound listener implements
@@ -30,6 +35,36 @@ pub trait SinkBehavior: Send + Sync + 'static {
     /// null sender). A non-2xx reply leaves no transaction open.
     fn mail_from(&self, _peer: &Peer, _from: &str) -> Reply {
         Reply::ok()
+    }
+
+    /// The asynchronous form of [`Self::mail_from`], which the session calls: a
+    /// listener that must look something up (the submission listener checks the
+    /// sender's domain in Redis) overrides this one. The default calls
+    /// [`Self::mail_from`].
+    fn sender<'a>(&'a self, peer: &'a Peer, from: &'a str) -> DeliverFuture<'a> {
+        Box::pin(std::future::ready(self.mail_from(peer, from)))
+    }
+
+    /// Whether this listener takes `AUTH` and requires it before `MAIL` (the
+    /// submission listener). AUTH is advertised and accepted only over TLS, or
+    /// from loopback (see [`crate::SinkConfig::loopback_clear_text_auth`]).
+    fn requires_auth(&self) -> bool {
+        false
+    }
+
+    /// Checks the credentials of `AUTH PLAIN` or `AUTH LOGIN` (`user` is the
+    /// authentication identity; the password is given as sent). Only called
+    /// when [`Self::requires_auth`]; the default refuses everyone.
+    fn authenticate<'a>(
+        &'a self,
+        _peer: &'a Peer,
+        _user: &'a str,
+        _password: &'a str,
+    ) -> AuthFuture<'a> {
+        Box::pin(std::future::ready(Err(Reply::new(
+            535,
+            "5.7.8 Authentication credentials invalid",
+        ))))
     }
 
     /// Reply to a syntactically valid `RCPT TO`; only 2xx-accepted recipients

@@ -19,7 +19,13 @@ pub(crate) enum Command<'a> {
     Vrfy,
     Help,
     Quit,
-    /// Known but deliberately unsupported (STARTTLS, AUTH, ...): 502.
+    StartTls,
+    /// `AUTH mechanism [initial-response]` (RFC 4954 section 4).
+    Auth {
+        mechanism: &'a str,
+        initial: Option<&'a str>,
+    },
+    /// Known but deliberately unsupported (BDAT, EXPN, ...): 502.
     NotImplemented,
     /// Unrecognized verb: 500.
     Unknown,
@@ -54,6 +60,13 @@ pub(crate) fn parse(line: &str) -> Command<'_> {
             None => Command::Syntax("5.5.4 Syntax: RCPT TO:<address> [parameters]"),
         };
     }
+    if is("AUTH") {
+        let mut words = rest.split_ascii_whitespace();
+        return match (words.next(), words.next(), words.next()) {
+            (Some(mechanism), initial, None) => Command::Auth { mechanism, initial },
+            _ => Command::Syntax("5.5.4 Syntax: AUTH mechanism [initial-response]"),
+        };
+    }
     let no_args = |cmd: Command<'static>| {
         if rest.trim().is_empty() {
             cmd
@@ -65,10 +78,11 @@ pub(crate) fn parse(line: &str) -> Command<'_> {
         "DATA" => no_args(Command::Data),
         "RSET" => no_args(Command::Rset),
         "QUIT" => no_args(Command::Quit),
+        "STARTTLS" => no_args(Command::StartTls),
         "NOOP" => Command::Noop,
         "VRFY" => Command::Vrfy,
         "HELP" => Command::Help,
-        "STARTTLS" | "AUTH" | "BDAT" | "EXPN" | "ETRN" | "TURN" => Command::NotImplemented,
+        "BDAT" | "EXPN" | "ETRN" | "TURN" => Command::NotImplemented,
         _ => Command::Unknown,
     }
 }
@@ -150,7 +164,24 @@ mod tests {
         assert_eq!(parse("DATA"), Command::Data);
         assert!(matches!(parse("DATA x"), Command::Syntax(_)));
         assert_eq!(parse("noop whatever"), Command::Noop);
-        assert_eq!(parse("STARTTLS"), Command::NotImplemented);
+        assert_eq!(parse("STARTTLS"), Command::StartTls);
+        assert_eq!(parse("BDAT 10"), Command::NotImplemented);
+        assert_eq!(
+            parse("AUTH PLAIN AGFwaWtleQBzZWNyZXQ="),
+            Command::Auth {
+                mechanism: "PLAIN",
+                initial: Some("AGFwaWtleQBzZWNyZXQ=")
+            }
+        );
+        assert_eq!(
+            parse("auth login"),
+            Command::Auth {
+                mechanism: "login",
+                initial: None
+            }
+        );
+        assert!(matches!(parse("AUTH"), Command::Syntax(_)));
+        assert!(matches!(parse("AUTH PLAIN a b"), Command::Syntax(_)));
         assert_eq!(parse("FOO"), Command::Unknown);
         assert_eq!(parse(""), Command::Unknown);
     }

@@ -12,7 +12,11 @@
 //!
 //! Supported: EHLO/HELO, MAIL (SIZE, BODY, SMTPUTF8 parameters), RCPT, DATA,
 //! RSET, NOOP, VRFY, HELP, QUIT, with PIPELINING, 8BITMIME, SMTPUTF8 and
-//! ENHANCEDSTATUSCODES advertised. STARTTLS, AUTH and CHUNKING are not.
+//! ENHANCEDSTATUSCODES advertised. With [`SinkConfig::tls`], STARTTLS (RFC 3207)
+//! or implicit TLS (RFC 8314); when the [`SinkBehavior`] offers authentication
+//! (the submission listener), `AUTH PLAIN` and `AUTH LOGIN` (RFC 4954), only over
+//! TLS or from a loopback client, and MAIL only once authenticated. CHUNKING is
+//! not supported.
 //!
 //! Because the listener faces untrusted clients, every resource a client can
 //! make it hold is bounded by [`SinkConfig`]: connections (in total and per
@@ -23,6 +27,7 @@
 mod admission;
 mod behavior;
 mod command;
+mod conn;
 mod recipient_domains;
 mod reply;
 mod server;
@@ -35,10 +40,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use behavior::{AcceptAll, CueByLocalPart, DeliverFuture, SinkBehavior};
+pub use behavior::{AcceptAll, AuthFuture, CueByLocalPart, DeliverFuture, SinkBehavior};
 pub use recipient_domains::RecipientDomains;
 pub use reply::Reply;
 pub use server::{SinkHandle, SmtpSink};
+/// The rustls this server is built with, for building its [`TlsMode`] configuration.
+pub use tokio_rustls::rustls;
 
 /// Everything needed to start a sink; `Default` gives an accept-all sink on a
 /// free loopback port that keeps messages in memory, which is what most tests
@@ -95,6 +102,36 @@ pub struct SinkConfig {
     /// [`SinkBehavior::deliver`] is not cut short. `None` (the default) for
     /// no limit.
     pub max_session: Option<Duration>,
+    /// TLS: offered with STARTTLS on a plain listener, or spoken from the first
+    /// byte. `None` (the default): plain text only, STARTTLS answered 502.
+    pub tls: Option<TlsMode>,
+    /// Failed `AUTH` attempts one session may make; the next failure closes it
+    /// with `421 4.7.0`, so a client cannot try keys one after the other on
+    /// one connection (the per-IP connection cap bounds the parallel ones).
+    pub max_auth_failures: usize,
+    /// Whether AUTH is offered without TLS to loopback clients, where no one can
+    /// read the password on the way (a local relay, an application on the same
+    /// host). Elsewhere AUTH always needs TLS. On by default.
+    pub loopback_clear_text_auth: bool,
+}
+
+/// How a listener speaks TLS; the certificate is in the rustls configuration.
+#[derive(Clone)]
+pub enum TlsMode {
+    /// Plain text first, upgraded when the client sends STARTTLS (RFC 3207): the
+    /// submission port 587.
+    StartTls(Arc<rustls::ServerConfig>),
+    /// TLS from the first byte (RFC 8314 section 3.3): the submissions port 465.
+    Implicit(Arc<rustls::ServerConfig>),
+}
+
+impl std::fmt::Debug for TlsMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsMode::StartTls(_) => "StartTls",
+            TlsMode::Implicit(_) => "Implicit",
+        })
+    }
 }
 
 impl Default for SinkConfig {
@@ -113,6 +150,9 @@ impl Default for SinkConfig {
             behavior: Arc::new(AcceptAll),
             max_connections_per_ip: None,
             max_session: None,
+            tls: None,
+            max_auth_failures: 3,
+            loopback_clear_text_auth: true,
         }
     }
 }
@@ -131,6 +171,9 @@ impl std::fmt::Debug for SinkConfig {
             .field("max_errors", &self.max_errors)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("max_session", &self.max_session)
+            .field("tls", &self.tls)
+            .field("max_auth_failures", &self.max_auth_failures)
+            .field("loopback_clear_text_auth", &self.loopback_clear_text_auth)
             .finish_non_exhaustive()
     }
 }
@@ -145,8 +188,33 @@ pub struct Peer {
     pub local: SocketAddr,
     /// Domain from the most recent EHLO/HELO, if any.
     pub helo: Option<String>,
-    /// Whether the session is encrypted; always `false` (no STARTTLS yet).
+    /// Whether the session is encrypted (implicit TLS, or after STARTTLS).
     pub tls: bool,
+    /// Who the client proved to be with `AUTH`, if it did.
+    pub auth: Option<Authenticated>,
+}
+
+impl Peer {
+    /// Whether the client is on this machine: `127.0.0.0/8` and `::1` (mapped or not).
+    pub fn is_loopback(&self) -> bool {
+        self.remote.ip().is_loopback() || is_mapped_loopback(self.remote.ip())
+    }
+}
+
+fn is_mapped_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        std::net::IpAddr::V4(_) => false,
+    }
+}
+
+/// A successful `AUTH`: the user name the client gave, and what the
+/// [`SinkBehavior::authenticate`] hook said it stands for (for the submission
+/// listener, the tenant id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    pub user: String,
+    pub principal: String,
 }
 
 /// One accepted message with its envelope, so tests can assert on exactly
@@ -171,6 +239,10 @@ pub struct ReceivedMessage {
     pub data: Vec<u8>,
     /// When the end of data was received.
     pub received_at: SystemTime,
+    /// Whether the message came over TLS.
+    pub tls: bool,
+    /// Who sent it, when the session authenticated.
+    pub auth: Option<Authenticated>,
     /// Where the message was written, if an outbox is configured. Always
     /// `None` while [`SinkBehavior::deliver`] runs: the file is written only
     /// once the message was accepted.

@@ -1,22 +1,26 @@
 //! The per-connection SMTP state machine, with the per-connection limits
-//! (line length, recipients, idle time, session lifetime, errors) that make it
-//! safe to expose.
+//! (line length, recipients, idle time, session lifetime, errors, failed AUTHs)
+//! that make it safe to expose. The mail transaction is in `txn`, STARTTLS and
+//! AUTH in `secure`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::command::{self, Command};
-use crate::shared::{Shared, stopped, write_outbox};
-use crate::wire::{read_body, read_line, within};
-use crate::{Peer, ReceivedMessage, Reply};
+use crate::conn::Conn;
+use crate::shared::{Shared, stopped};
+use crate::wire::{read_line, within};
+use crate::{Peer, Reply, TlsMode};
+
+mod secure;
+mod txn;
 
 /// Longest accepted command line, including its line ending (RFC 5321
 /// section 4.5.3.1.4). Extensions may raise it, but the ones we advertise add
@@ -24,6 +28,8 @@ use crate::{Peer, ReceivedMessage, Reply};
 /// 4.5.3.1.3), so valid commands always fit. Longer lines are consumed
 /// without being stored and answered 500.
 const MAX_COMMAND_LINE: usize = 512;
+/// Longest `AUTH` command or response line (RFC 4954 section 4: 12288 octets).
+const MAX_AUTH_LINE: usize = 12_288;
 /// Read buffer size; large so pipelined commands and DATA need few syscalls.
 const READ_BUFFER: usize = 64 * 1024;
 /// How long to drain unread client input after closing, so the kernel sends
@@ -45,25 +51,35 @@ pub(crate) async fn run(
             return;
         }
     };
-    let (reader, writer) = stream.into_split();
     let mut session = Session {
-        reader: BufReader::with_capacity(READ_BUFFER, reader),
-        writer,
+        io: BufReader::with_capacity(READ_BUFFER, Conn::Plain(stream)),
         out: Vec::with_capacity(1024),
         peer: Peer {
             remote,
             local,
             helo: None,
             tls: false,
+            auth: None,
         },
         txn: None,
         refused: false,
         errors: 0,
+        auth_failures: 0,
         deadline: shared.session_deadline(),
         shared,
     };
+    let implicit = match &session.shared.tls {
+        Some(TlsMode::Implicit(config)) => Some(Arc::clone(config)),
+        _ => None,
+    };
+    let serve = async {
+        if let Some(config) = implicit {
+            session.start_tls(config).await?;
+        }
+        session.serve().await
+    };
     tokio::select! {
-        result = session.serve() => match result {
+        result = serve => match result {
             Ok(()) => tracing::debug!(%remote, "connection closed"),
             Err(e) => tracing::debug!(%remote, error = %e, "connection ended"),
         },
@@ -78,6 +94,8 @@ enum Flow {
     Close,
     /// Flush, then stay silent until shutdown.
     Hang,
+    /// Flush (the 220 to STARTTLS), then start the TLS handshake.
+    StartTls(Arc<crate::rustls::ServerConfig>),
 }
 
 /// An open mail transaction (between MAIL and the end of DATA).
@@ -87,8 +105,9 @@ struct Txn {
 }
 
 struct Session {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    /// The connection, read through a buffer; replies are written to
+    /// `io.get_mut()`, past the buffer.
+    io: BufReader<Conn>,
     /// Replies not yet written; flushed when no pipelined input is pending.
     out: Vec<u8>,
     peer: Peer,
@@ -97,6 +116,8 @@ struct Session {
     refused: bool,
     /// Client errors since the session started or last delivered a message.
     errors: usize,
+    /// Failed AUTH attempts in this session.
+    auth_failures: usize,
     /// When the session's lifetime ends, if it has one.
     deadline: Option<Instant>,
     shared: Arc<Shared>,
@@ -135,7 +156,12 @@ impl Session {
             }
             line.clear();
             let wait = self.wait();
-            let next = read_line(&mut self.reader, &mut line, MAX_COMMAND_LINE);
+            let limit = if self.shared.behavior.requires_auth() {
+                MAX_AUTH_LINE
+            } else {
+                MAX_COMMAND_LINE
+            };
+            let next = read_line(&mut self.io, &mut line, limit);
             let (total, complete) = match within(wait, next).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     let flow = self.timed_out();
@@ -151,7 +177,7 @@ impl Session {
             if self.finish(flow).await? {
                 return Ok(());
             }
-            if self.reader.buffer().is_empty() {
+            if self.io.buffer().is_empty() {
                 self.flush().await?;
             }
         }
@@ -163,9 +189,14 @@ impl Session {
             Flow::Continue => Ok(false),
             Flow::Close => {
                 self.flush().await?;
-                self.writer.shutdown().await?;
+                self.io.get_mut().shutdown().await?;
                 self.linger().await;
                 Ok(true)
+            }
+            Flow::StartTls(config) => {
+                self.flush().await?;
+                self.start_tls(config).await?;
+                Ok(false)
             }
             Flow::Hang => {
                 self.flush().await?;
@@ -178,7 +209,7 @@ impl Session {
     /// Discards client input until EOF (bounded by [`LINGER`]).
     async fn linger(&mut self) {
         let mut sink = [0u8; 4096];
-        let drain = async { while matches!(self.reader.read(&mut sink).await, Ok(n) if n > 0) {} };
+        let drain = async { while matches!(self.io.read(&mut sink).await, Ok(n) if n > 0) {} };
         let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
@@ -191,7 +222,12 @@ impl Session {
                 Duration::ZERO => self.shared.idle_timeout,
                 wait => wait,
             };
-            within(wait, self.writer.write_all(&self.out)).await?;
+            let (conn, out) = (self.io.get_mut(), &self.out);
+            let write = async move {
+                conn.write_all(out).await?;
+                conn.flush().await // TLS holds written data until flushed
+            };
+            within(wait, write).await?;
             self.out.clear();
         }
         Ok(())
@@ -265,7 +301,8 @@ impl Session {
     async fn handle_line(&mut self, raw: &[u8], total: usize) -> io::Result<Flow> {
         let content = raw.strip_suffix(b"\n").unwrap_or(raw);
         let content = content.strip_suffix(b"\r").unwrap_or(content);
-        if total > MAX_COMMAND_LINE {
+        let auth_line = content.len() > 5 && content[..5].eq_ignore_ascii_case(b"AUTH ");
+        if total > MAX_AUTH_LINE || (total > MAX_COMMAND_LINE && !auth_line) {
             return Ok(self.error(500, "5.5.2 Line too long"));
         }
         let Ok(text) = std::str::from_utf8(content) else {
@@ -279,7 +316,8 @@ impl Session {
             Command::Ehlo(domain) => {
                 self.peer.helo = Some(domain.to_owned());
                 self.txn = None;
-                self.out.extend_from_slice(&self.shared.ehlo_reply);
+                let (starttls, auth) = (self.offers_starttls(), self.offers_auth());
+                self.shared.render_ehlo(&mut self.out, starttls, auth);
                 Flow::Continue
             }
             Command::Helo(domain) => {
@@ -288,7 +326,7 @@ impl Session {
                 let text = self.shared.hostname.clone();
                 self.reply(250, &text)
             }
-            Command::Mail { path, params } => self.mail(path, params),
+            Command::Mail { path, params } => self.mail(path, params).await,
             Command::Rcpt { path, params } => self.rcpt(path, params),
             Command::Data => self.data().await?,
             Command::Rset => {
@@ -305,146 +343,11 @@ impl Session {
                 self.send(&Reply::new(221, "2.0.0 Bye"));
                 Flow::Close
             }
+            Command::StartTls => self.starttls(),
+            Command::Auth { mechanism, initial } => self.auth(mechanism, initial).await?,
             Command::NotImplemented => self.error(502, "5.5.1 Command not implemented"),
             Command::Unknown => self.error(500, "5.5.1 Command unrecognized"),
             Command::Syntax(text) => self.error(501, text),
         })
-    }
-
-    fn mail(&mut self, from: &str, params: &str) -> Flow {
-        if self.peer.helo.is_none() {
-            return self.error(503, "5.5.1 Send EHLO/HELO first");
-        }
-        if self.txn.is_some() {
-            return self.error(503, "5.5.1 Nested MAIL command");
-        }
-        // An empty path is the null sender of DSNs and reports (RFC 5321
-        // section 4.5.5): the bounce listener lives on those.
-        if !from.is_empty() && !from.contains('@') {
-            return self.error(501, "5.1.7 Bad sender address syntax");
-        }
-        for (key, value) in command::params(params) {
-            if key.eq_ignore_ascii_case("SIZE") {
-                match value.and_then(|v| v.parse::<u64>().ok()) {
-                    None => return self.error(501, "5.5.4 Invalid SIZE parameter"),
-                    Some(size) if size > self.shared.max_message_bytes as u64 => {
-                        return self.reply(552, "5.3.4 Message size exceeds fixed limit");
-                    }
-                    Some(_) => {}
-                }
-            } else if key.eq_ignore_ascii_case("BODY") {
-                let known = value.is_some_and(|v| {
-                    v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME")
-                });
-                if !known {
-                    return self.error(501, "5.5.4 Unsupported BODY type");
-                }
-            } else if key.eq_ignore_ascii_case("SMTPUTF8") && value.is_none() {
-                // Accepted; addresses and headers may be UTF-8 either way.
-            } else {
-                return self.error(555, "5.5.4 Unsupported MAIL parameter");
-            }
-        }
-        let reply = self
-            .shared
-            .behavior
-            .mail_from(&self.peer, from)
-            .with_enhanced("2.1.0");
-        if reply.is_positive() {
-            self.txn = Some(Txn {
-                from: from.to_owned(),
-                rcpts: Vec::new(),
-            });
-        }
-        self.outcome(&reply)
-    }
-
-    fn rcpt(&mut self, rcpt: &str, params: &str) -> Flow {
-        let Some(txn) = &self.txn else {
-            return self.error(503, "5.5.1 Need MAIL command first");
-        };
-        if !rcpt.contains('@') && !rcpt.eq_ignore_ascii_case("postmaster") {
-            return self.error(501, "5.1.3 Bad recipient address syntax");
-        }
-        if !params.is_empty() {
-            return self.error(555, "5.5.4 Unsupported RCPT parameter");
-        }
-        if txn.rcpts.len() >= self.shared.max_recipients {
-            return self.reply(452, "4.5.3 Too many recipients");
-        }
-        let reply = self
-            .shared
-            .behavior
-            .rcpt_to(&self.peer, rcpt)
-            .with_enhanced("2.1.5");
-        if reply.is_positive()
-            && let Some(txn) = &mut self.txn
-        {
-            txn.rcpts.push(rcpt.to_owned());
-        }
-        self.outcome(&reply)
-    }
-
-    async fn data(&mut self) -> io::Result<Flow> {
-        match &self.txn {
-            None => return Ok(self.error(503, "5.5.1 Need MAIL command first")),
-            // Not counted as an error: a PIPELINING client sends DATA before
-            // it learns that every RCPT was refused (RFC 2920).
-            Some(txn) if txn.rcpts.is_empty() => {
-                return Ok(self.reply(503, "5.5.1 Need RCPT command first (no valid recipients)"));
-            }
-            Some(_) => {}
-        }
-        self.send(&Reply::new(354, "End data with <CR><LF>.<CR><LF>"));
-        if self.reader.buffer().is_empty() {
-            self.flush().await?;
-        }
-        let (idle, deadline) = (self.shared.idle_timeout, self.deadline);
-        let body = read_body(&mut self.reader, self.shared.max_message_bytes, || {
-            next_wait(idle, deadline)
-        })
-        .await;
-        let body = match body {
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(self.timed_out()),
-            body => body?,
-        };
-        let Some(txn) = self.txn.take() else {
-            return Ok(self.reply(503, "5.5.1 Need MAIL command first"));
-        };
-        let Some(data) = body else {
-            return Ok(self.reply(552, "5.3.4 Message size exceeds fixed limit"));
-        };
-        let received_at = SystemTime::now();
-        let mut msg = ReceivedMessage {
-            id: self.shared.next_id(received_at),
-            peer: self.peer.remote,
-            local: self.peer.local,
-            helo: self.peer.helo.clone().unwrap_or_default(),
-            mail_from: txn.from,
-            rcpt_to: txn.rcpts,
-            data,
-            received_at,
-            outbox_path: None,
-        };
-        let reply = self
-            .shared
-            .behavior
-            .deliver(&self.peer, &msg)
-            .await
-            .with_enhanced("2.0.0");
-        if reply.is_positive() {
-            if let Some(dir) = &self.shared.outbox {
-                match write_outbox(dir, &msg.id, &msg.data).await {
-                    Ok(path) => msg.outbox_path = Some(path),
-                    Err(e) => {
-                        tracing::warn!(dir = %dir.display(), error = %e, "writing .eml failed");
-                        return Ok(self.reply(451, "4.3.0 Could not write message to outbox"));
-                    }
-                }
-            }
-            self.shared.record(msg);
-            self.errors = 0;
-        }
-        Ok(self.outcome(&reply))
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::{ReceivedMessage, SinkBehavior, SinkConfig};
+use crate::{ReceivedMessage, SinkBehavior, SinkConfig, TlsMode};
 
 /// State shared by the accept loop, the sessions and the handles.
 pub(crate) struct Shared {
@@ -28,8 +28,14 @@ pub(crate) struct Shared {
     pub(crate) max_session: Option<Duration>,
     pub(crate) max_errors: usize,
     pub(crate) behavior: Arc<dyn SinkBehavior>,
-    /// Pre-rendered EHLO reply; it never changes.
+    /// The EHLO reply's lines before any STARTTLS or AUTH line.
+    ehlo_text: String,
+    /// The EHLO reply pre-rendered for sessions that are offered neither STARTTLS
+    /// nor AUTH (the sink and the inbound listener): most of them.
     pub(crate) ehlo_reply: Vec<u8>,
+    pub(crate) tls: Option<TlsMode>,
+    pub(crate) max_auth_failures: usize,
+    pub(crate) loopback_clear_text_auth: bool,
     pub(crate) messages: Mutex<Vec<ReceivedMessage>>,
     /// Accepted-message counter; a watch channel so waiters need no polling.
     pub(crate) count: watch::Sender<u64>,
@@ -41,15 +47,12 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: SinkConfig) -> Self {
-        let ehlo = crate::Reply::new(
-            250,
-            format!(
-                "{}\nPIPELINING\nSIZE {}\n8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES",
-                config.hostname, config.max_message_bytes
-            ),
+        let ehlo_text = format!(
+            "{}\nPIPELINING\nSIZE {}\n8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES",
+            config.hostname, config.max_message_bytes
         );
         let mut ehlo_reply = Vec::new();
-        ehlo.render(&mut ehlo_reply);
+        crate::Reply::new(250, ehlo_text.clone()).render(&mut ehlo_reply);
         Self {
             hostname: config.hostname,
             outbox: config.outbox,
@@ -62,7 +65,11 @@ impl Shared {
             max_session: config.max_session,
             max_errors: config.max_errors,
             behavior: config.behavior,
+            ehlo_text,
             ehlo_reply,
+            tls: config.tls,
+            max_auth_failures: config.max_auth_failures,
+            loopback_clear_text_auth: config.loopback_clear_text_auth,
             messages: Mutex::new(Vec::new()),
             count: watch::Sender::new(0),
             recipients: AtomicU64::new(0),
@@ -70,6 +77,23 @@ impl Shared {
             source_ips: Mutex::new(BTreeMap::new()),
             seq: AtomicU64::new(0),
         }
+    }
+
+    /// Renders the EHLO reply into `out`, with STARTTLS and AUTH lines when they
+    /// are offered to this session.
+    pub(crate) fn render_ehlo(&self, out: &mut Vec<u8>, starttls: bool, auth: bool) {
+        if !starttls && !auth {
+            out.extend_from_slice(&self.ehlo_reply);
+            return;
+        }
+        let mut text = self.ehlo_text.clone();
+        if starttls {
+            text.push_str("\nSTARTTLS");
+        }
+        if auth {
+            text.push_str("\nAUTH PLAIN LOGIN");
+        }
+        crate::Reply::new(250, text).render(out);
     }
 
     /// When a session that starts now must end, if sessions have a lifetime.

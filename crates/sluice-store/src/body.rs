@@ -8,6 +8,9 @@
 //! - `0x02` + the 32-byte SHA-256 of a *content* + a zstd frame of the JSON compressed
 //!   with that content as its dictionary.
 //!
+//! A message submitted over SMTP carries its RFC 5322 bytes in that JSON (`raw`,
+//! base64; absent in every other message), compressed like the rest.
+//!
 //! A content is the JSON of a message's text, HTML and attachments; it is kept once,
 //! zstd-compressed, in `…{<partition tag>}:content:<sha256 hex>` (a STRING in the
 //! slot of the messages that use it, written with them in the same script call).

@@ -35,6 +35,7 @@ mod metrics;
 mod queue;
 mod reputation;
 pub mod settings;
+mod submission;
 mod templates;
 mod webhooks;
 pub use domains::{DomainsConfig, Secret};
@@ -49,6 +50,7 @@ pub use sluice_delivery::config::{
 };
 pub use sluice_events::WebhooksConfig;
 pub use sluice_template_sandbox::{ByteSize, TemplatesConfig};
+pub use submission::{SubmissionConfig, SubmissionListeners};
 
 use keys::refuse;
 
@@ -119,6 +121,9 @@ pub struct Config {
     pub inbound: InboundConfig,
     /// The tenant reputation guard (`[reputation]`, `SLUICE_REPUTATION_<KEY>`).
     pub reputation: ReputationConfig,
+    /// The SMTP submission listener (`[submission]`, `SLUICE_SUBMISSION_<KEY>`); off
+    /// unless an address is set.
+    pub submission: SubmissionConfig,
 }
 
 /// How log lines are written (`log_format`).
@@ -196,6 +201,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             inbound: InboundConfig::default(),
             reputation: ReputationConfig::default(),
+            submission: SubmissionConfig::default(),
         }
     }
 }
@@ -279,6 +285,7 @@ impl Config {
         self.validate_queue()?;
         self.inbound_limits()?;
         self.reputation_policy()?;
+        self.submission_listeners()?;
         Ok(())
     }
 

@@ -3,7 +3,10 @@
 //! writes every delivered message to `./data/outbox/*.eml`, a tenant, the domain
 //! `example.test` and a fresh API key, all printed with a ready-to-run curl command.
 //! DKIM keys are sealed with a key kept in `./data/dkim-key-encryption.key`, and
-//! sends do not need a verified domain (`example.test` has no real DNS).
+//! sends do not need a verified domain (`example.test` has no real DNS). SMTP
+//! submission listens too (STARTTLS on 127.0.0.1:2587, implicit TLS on 2465, or
+//! free ports when those are taken) with a self-signed certificate made once in
+//! `./data/submission-cert.pem`.
 //!
 //! Redis outlives nothing: every way out of [`run`] stops it cleanly, a `sluice dev`
 //! killed outright takes it down too (where `setpriv` is installed), and a server left
@@ -66,6 +69,15 @@ async fn run_on(
     if config.dkim_key_encryption_key.is_none() {
         config.dkim_key_encryption_key = Some(dev_encryption_key(data_dir)?);
     }
+    if config.submission.listen.is_empty() && config.submission.tls_listen.is_empty() {
+        config.submission.listen = free_or_any(2587);
+        config.submission.tls_listen = free_or_any(2465);
+    }
+    if config.submission.tls_cert.is_none() && config.submission.tls_key.is_none() {
+        let (cert, key) = dev_certificate(data_dir)?;
+        config.submission.tls_cert = Some(cert);
+        config.submission.tls_key = Some(key);
+    }
 
     let store = Store::connect_with(&config.redis_url, config.store_options())
         .await?
@@ -90,6 +102,23 @@ async fn run_on(
 
     let running = run::start(&config, Roles::ALL).await?;
     let api = running.api_addr.context("the API did not start")?;
+    let submission = match (running.submission_addr, running.submission_tls_addr) {
+        (Some(plain), tls) => format!(
+            r#"
+Or over SMTP (STARTTLS on {plain}{implicit}; user name anything, password the API key):
+
+  swaks --server {ip} --port {port} --tls --auth PLAIN --auth-user apikey --auth-password '{key}' \
+    --from hello@{DEV_DOMAIN} --to you@example.com --header 'Subject: Hello over SMTP' --body 'It works.'
+"#,
+            implicit = tls
+                .map(|a| format!(", implicit TLS on {a}"))
+                .unwrap_or_default(),
+            ip = plain.ip(),
+            port = plain.port(),
+            key = key.key,
+        ),
+        _ => String::new(),
+    };
     println!(
         r#"
 Sluice is running (Ctrl-C stops everything it started).
@@ -109,7 +138,7 @@ Send a message:
     -d '{{"from": "Sluice Dev <hello@{DEV_DOMAIN}>", "to": ["you@example.com"], "subject": "Hello from Sluice", "text": "It works."}}'
 
 Then follow it with GET http://{api}/v1/messages/<id> and look in {outbox}.
-"#,
+{submission}"#,
         redis_url = redis.url(),
         redis_dir = redis.dir().display(),
         sink_addr = sink.local_addr(),
@@ -142,6 +171,39 @@ fn dev_encryption_key(data_dir: &std::path::Path) -> anyhow::Result<crate::confi
     std::io::Write::write_all(&mut file, format!("{key}\n").as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(crate::config::Secret::new(key))
+}
+
+/// `127.0.0.1:<port>` when that port is free now, else a free port of the system's
+/// choosing (a second `sluice dev`, or a local MTA on the port).
+fn free_or_any(port: u16) -> String {
+    let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    format!("127.0.0.1:{}", if free { port } else { 0 })
+}
+
+/// The submission listener's self-signed certificate for `localhost` and
+/// `127.0.0.1`: made on the first run and kept (the key readable by the owner
+/// only), so a client told to trust it once keeps trusting it.
+fn dev_certificate(data_dir: &std::path::Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let cert = data_dir.join("submission-cert.pem");
+    let key = data_dir.join("submission-key.pem");
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .context("generating the submission listener's certificate")?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&key)
+        .with_context(|| format!("creating {}", key.display()))?;
+    std::io::Write::write_all(&mut file, generated.key_pair.serialize_pem().as_bytes())
+        .with_context(|| format!("writing {}", key.display()))?;
+    std::fs::write(&cert, generated.cert.pem())
+        .with_context(|| format!("writing {}", cert.display()))?;
+    Ok((cert, key))
 }
 
 fn random_token(len: usize) -> String {

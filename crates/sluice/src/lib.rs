@@ -7,3 +7,4 @@ pub mod dev;
 pub mod http_server;
 pub mod inbound;
 pub mod run;
+pub mod submission;

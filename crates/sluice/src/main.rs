@@ -28,6 +28,9 @@ enum Command {
     Worker,
     /// The inbound SMTP listener for bounces and complaints only (SLUICE_INBOUND_LISTEN).
     Inbound,
+    /// The SMTP submission listeners only (SLUICE_SUBMISSION_LISTEN,
+    /// SLUICE_SUBMISSION_TLS_LISTEN).
+    Submission,
     /// Everything on this machine: a private redis-server, a capture SMTP sink, a tenant,
     /// a domain and an API key.
     Dev {
@@ -86,6 +89,23 @@ fn main() -> anyhow::Result<()> {
                         api: false,
                         worker: false,
                         inbound: true,
+                        submission: false,
+                    },
+                )
+                .await
+            }
+            Command::Submission => {
+                anyhow::ensure!(
+                    config.submission_listeners()?.is_some(),
+                    "`sluice submission` needs `submission.listen` (SLUICE_SUBMISSION_LISTEN) or `submission.tls_listen` (SLUICE_SUBMISSION_TLS_LISTEN)"
+                );
+                serve(
+                    &config,
+                    Roles {
+                        api: false,
+                        worker: false,
+                        inbound: false,
+                        submission: true,
                     },
                 )
                 .await

@@ -23,6 +23,8 @@ pub struct Roles {
     pub worker: bool,
     /// The inbound SMTP listener for DSNs, complaints and unsubscribe mail.
     pub inbound: bool,
+    /// The SMTP submission listeners (`[submission]`), when configured.
+    pub submission: bool,
 }
 
 impl Roles {
@@ -30,18 +32,21 @@ impl Roles {
         api: true,
         worker: true,
         inbound: true,
+        submission: true,
     };
     /// The HTTP API alone (`sluice api`).
     pub const API: Roles = Roles {
         api: true,
         worker: false,
         inbound: false,
+        submission: false,
     };
     /// The delivery worker alone (`sluice worker`).
     pub const WORKER: Roles = Roles {
         api: false,
         worker: true,
         inbound: false,
+        submission: false,
     };
 }
 
@@ -56,6 +61,10 @@ pub struct Running {
     tasks: JoinSet<anyhow::Result<()>>,
     /// Where the metrics-only listener listens (`metrics.listen`), when configured.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the SMTP submission listeners listen (`submission.listen`,
+    /// `submission.tls_listen`), when they run.
+    pub submission_addr: Option<SocketAddr>,
+    pub submission_tls_addr: Option<SocketAddr>,
 }
 
 impl Running {
@@ -117,7 +126,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     }
     // Before anything is accepted or delivered: would Redis keep what we accept?
     let requirements = config.durability_requirements()?;
-    let store = check_server(store, &requirements, roles.api).await?;
+    let store = check_server(store, &requirements, roles.api || roles.submission).await?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut api_addr = None;
@@ -228,6 +237,21 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         inbound_addr = Some(addr);
     }
 
+    let (mut submission_addr, mut submission_tls_addr) = (None, None);
+    if let Some(listeners) = config.submission_listeners()?.filter(|_| roles.submission) {
+        let handles = crate::submission::start(config, &listeners, store.clone()).await?;
+        submission_addr = handles.listen.as_ref().map(|h| h.local_addr());
+        submission_tls_addr = handles.tls_listen.as_ref().map(|h| h.local_addr());
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            token.cancelled().await;
+            for handle in [handles.listen, handles.tls_listen].into_iter().flatten() {
+                handle.shutdown().await;
+            }
+            Ok(())
+        });
+    }
+
     let http_limits = config.http_limits()?;
     if let Some(listener) = api_listener {
         let mut app_state = AppState::new(store.clone(), config.api_settings()?);
@@ -276,6 +300,8 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         state,
         tasks,
         metrics_addr,
+        submission_addr,
+        submission_tls_addr,
     })
 }
 

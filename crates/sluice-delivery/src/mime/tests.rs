@@ -33,6 +33,7 @@ fn message() -> OutboundMessage {
         tags: vec![],
         metadata: BTreeMap::new(),
         send_at: None,
+        raw: None,
     }
 }
 

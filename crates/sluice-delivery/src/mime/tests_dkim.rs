@@ -92,6 +92,7 @@ fn realistic_message() -> Vec<u8> {
         tags: vec![],
         metadata: BTreeMap::new(),
         send_at: None,
+        raw: None,
     };
     let extra = vec![
         (
@@ -132,6 +133,7 @@ fn minimal_message() -> Vec<u8> {
         tags: vec![],
         metadata: BTreeMap::new(),
         send_at: None,
+        raw: None,
     };
     build_message(
         &message,

@@ -23,6 +23,7 @@ pub const SECTIONS: &[&str] = &[
     "inbound",
     "queue",
     "reputation",
+    "submission",
 ];
 
 /// The key an environment variable (without `SLUICE_`) sets: `DELIVERY_DRAIN_TIMEOUT`
