@@ -68,3 +68,13 @@ ensure_cc() {
     if command -v cc >/dev/null 2>&1; then return 0; fi
     apt_install build-essential
 }
+
+# The console's browser test (tests/it/console_browser.rs) drives Debian's headless
+# chromium through its chromedriver (W3C WebDriver over loopback HTTP).
+ensure_chromium() {
+    if { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } \
+        && { command -v chromedriver >/dev/null 2>&1 || [ -x /usr/bin/chromedriver ]; }; then
+        return 0
+    fi
+    apt_install chromium chromium-driver
+}

@@ -9,5 +9,6 @@ ensure_cc
 ensure_redis_server
 ensure_dkim_verifier
 ensure_webhook_verifier
+ensure_chromium
 say "dkimpy found via $SLUICE_TEST_PYTHON"
 cargo test --workspace "$@"

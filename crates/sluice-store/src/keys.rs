@@ -364,6 +364,12 @@ pub fn api_key(key_hash: &str) -> String {
     format!("{ROOT}:api-key:{key_hash}")
 }
 
+/// A web console session, under the SHA-256 of its cookie's secret (a Redis dump
+/// holds no usable session). One key per call: no hash tag needed.
+pub fn console_session(token_hash: &str) -> String {
+    format!("{ROOT}:console-session:{token_hash}")
+}
+
 /// The message-hash field a worker sets while it holds the message for an attempt.
 pub fn claim_field(entry_id: &str) -> String {
     format!("{}{entry_id}", msg::CLAIM_PREFIX)

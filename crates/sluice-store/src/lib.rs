@@ -186,11 +186,17 @@
 //!   deletes this record) holds at once on every node. No hash tag: a request knows only
 //!   the secret. Created and revoked in one MULTI with the tenant's record (see
 //!   `Store::revoke_api_key` for Redis Cluster). Expires a week after `expires_at`.
+//! - `sluice:v1:console-session:<sha256(cookie secret)>` — HASH `kind` (`tenant` or
+//!   `operator`), `tenant` and `key_id` (the API key it logged in with: re-checked on
+//!   every request, so revoking the key ends the session), or `credential` (the
+//!   operator's, as the API layer fingerprints it), `csrf` (the forms' token),
+//!   `created_at`. Expires with the session (12 hours); logout deletes it.
 
 pub mod adaptive;
 mod body;
 mod cancel;
 mod connection;
+pub mod console;
 pub mod consumer;
 pub mod domains;
 pub mod embedded;
@@ -230,6 +236,7 @@ pub(crate) use sluice_model::time::{from_ms, now_ms, to_ms};
 
 pub use cancel::CancelOutcome;
 pub use connection::NodeAddress;
+pub use console::{ConsoleLogin, ConsoleSession};
 pub use domains::seal::KeySealer;
 pub use domains::{DkimKey, DomainRecord, DomainUpdate, SendingDomain, SigningKey};
 pub use error::StoreError;
