@@ -119,6 +119,16 @@ async fn post(env: &TestEnv, session: &Session, path: &str, form: &[(&str, &str)
         .unwrap()
 }
 
+/// The text of HTML-escaped markup (what a browser shows, and what a copy button copies).
+fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 fn location(response: &Response) -> String {
     response.headers()[LOCATION].to_str().unwrap().to_string()
 }
@@ -527,5 +537,81 @@ async fn the_operator_sees_delivery_and_pauses_and_resumes_a_target() {
     // The operator has no tenant pages.
     let (status, _) = page(&env, &session, "/console/messages").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn domains_show_records_to_copy_and_verify_and_rotate_through_the_api_calls() {
+    use crate::domain_support::{ALL, create, publish, start};
+    let dns = sluice_test_dns::DnsFixture::start().await.unwrap();
+    let env = start(&dns, |_| {}).await;
+    let (tenant, key) = env.tenant_with_key(&["send", "read", "admin"]).await;
+    let created = create(&env, &key, json!({"name": "acme.test"})).await;
+    let selector = created["dkim"]["selector"].as_str().unwrap();
+    let session = login(&env, &key).await;
+
+    let (status, html) = page(&env, &session, "/console/domains").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(r#"href="/console/domains/acme.test""#),
+        "{html}"
+    );
+    let (status, html) = page(&env, &session, "/console/domains/acme.test").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = unescape(&html);
+    for record in created["dns_records"].as_array().unwrap() {
+        let value = record["value"].as_str().unwrap();
+        assert!(text.contains(value), "{value} in {html}");
+    }
+    assert!(html.contains(r#"class="copy""#), "copy buttons: {html}");
+    assert!(html.contains("Not checked yet"), "{html}");
+
+    // Verify with nothing published: each check shown as missing.
+    let verify = "/console/domains/acme.test/verify";
+    let response = post(&env, &session, verify, &[("csrf", &session.csrf)]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = page(&env, &session, "/console/domains/acme.test").await;
+    assert!(html.contains(r#"status missing">missing"#), "{html}");
+    assert!(html.contains(r#"status unverified">unverified"#), "{html}");
+    // Published: verified.
+    publish(&dns, &created, ALL);
+    let response = post(&env, &session, verify, &[("csrf", &session.csrf)]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let view = env.get(&key, "/v1/domains/acme.test").await;
+    let view: Value = view.json().await.unwrap();
+    assert_eq!(view["verification"]["status"], "verified");
+    let (_, html) = page(&env, &session, "/console/domains/acme.test").await;
+    assert!(html.contains(r#"status verified">verified"#), "{html}");
+
+    // Rotation: a pending key; a second one is the API's 409.
+    let rotate = "/console/domains/acme.test/rotate";
+    let response = post(&env, &session, rotate, &[("csrf", &session.csrf)]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = page(&env, &session, "/console/domains/acme.test").await;
+    assert!(html.contains(r#"status pending">pending"#), "{html}");
+    assert!(html.contains(selector), "{html}");
+    let response = post(&env, &session, rotate, &[("csrf", &session.csrf)]).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let response = post(&env, &session, rotate, &[("csrf", "nope")]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // A read-only key sees the page, not the buttons, and its posts are refused.
+    let reader: Value = env
+        .admin_post(
+            &format!("/v1/admin/tenants/{tenant}/api-keys"),
+            json!({"scopes": ["read"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reader = login(&env, reader["key"].as_str().unwrap()).await;
+    let (status, html) = page(&env, &reader, "/console/domains/acme.test").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("Verify DNS now"), "{html}");
+    let response = post(&env, &reader, verify, &[("csrf", &reader.csrf)]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (status, _) = page(&env, &reader, "/console/domains/other.test").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     env.stop().await;
 }

@@ -1,8 +1,8 @@
 //! The console in a real browser: Debian's headless `chromium`, driven through
 //! `chromedriver` with the W3C WebDriver protocol (plain HTTP + JSON from here, no
 //! driver crate). The walk: log in with a tenant key, send a message through the API,
-//! find it on the activity page by recipient, open it, log out; then the operator's
-//! delivery page. Each page is saved as a PNG under `target/console-screenshots/`.
+//! find it on the activity page by recipient, open it, the key list and a domain, log
+//! out; then the operator's delivery page. Each page is saved as a PNG under `target/console-screenshots/`.
 //!
 //! `scripts/test.sh` installs `chromium` and `chromium-driver` (`ensure_chromium` in
 //! `scripts/lib.sh`); `SLUICE_CHROMEDRIVER` / `SLUICE_CHROMIUM` name other binaries.
@@ -261,6 +261,11 @@ async fn a_tenant_finds_a_sent_message_in_a_real_browser() {
     assert!(browser.source().await.contains("this session"));
     browser.screenshot("05-api-keys").await;
 
+    browser.go(&env.url("/console/domains")).await;
+    browser.click("a[href='/console/domains/acme.test']").await;
+    assert!(browser.source().await.contains("_domainkey.acme.test"));
+    browser.screenshot("06-domain").await;
+
     browser.click("form[action='/console/logout'] button").await;
     assert!(browser.url().await.contains("/console/login"));
     browser.go(&env.url("/console/messages")).await;
@@ -274,7 +279,7 @@ async fn a_tenant_finds_a_sent_message_in_a_real_browser() {
     browser.click("form button[type=submit]").await;
     assert!(browser.url().await.ends_with("/console/delivery"));
     assert!(browser.source().await.contains("transactional queued"));
-    browser.screenshot("06-delivery").await;
+    browser.screenshot("07-delivery").await;
 
     browser.stop().await;
     env.stop().await;

@@ -11,6 +11,7 @@
 
 mod api_keys;
 mod delivery;
+mod domains;
 mod error;
 mod messages;
 mod session;
@@ -40,6 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/messages", get(messages::activity))
         .route("/console/messages/{id}", get(messages::message))
         .route("/console/messages/{id}/cancel", post(messages::cancel))
+        .route("/console/domains", get(domains::list))
+        .route("/console/domains/{name}", get(domains::domain))
+        .route("/console/domains/{name}/verify", post(domains::verify_now))
+        .route("/console/domains/{name}/rotate", post(domains::rotate))
         .route("/console/api-keys", get(api_keys::list))
         .route("/console/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/console/delivery", get(delivery::page))

@@ -23,6 +23,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("messages.html", include_str!("templates/messages.html")),
     ("message.html", include_str!("templates/message.html")),
     ("api_keys.html", include_str!("templates/api_keys.html")),
+    ("domains.html", include_str!("templates/domains.html")),
+    ("domain.html", include_str!("templates/domain.html")),
     ("delivery.html", include_str!("templates/delivery.html")),
 ];
 
