@@ -615,3 +615,111 @@ async fn domains_show_records_to_copy_and_verify_and_rotate_through_the_api_call
     assert_eq!(status, StatusCode::NOT_FOUND);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn suppressions_are_searched_added_from_pasted_csv_removed_and_exported() {
+    let env = TestEnv::start().await;
+    let (tenant, key) = env.tenant_with_key(&["send", "read", "admin"]).await;
+    let session = login(&env, &key).await;
+    let (status, html) = page(&env, &session, "/console/suppressions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("The list is empty"), "{html}");
+
+    let pasted = "address,reason\nJane@Example.com,manual\nbob@example.com\n";
+    let add = "/console/suppressions/add";
+    let form = [
+        ("csrf", session.csrf.as_str()),
+        ("addresses", pasted),
+        ("note", "asked, by phone"),
+    ];
+    let response = post(&env, &session, add, &form[1..]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let response = post(&env, &session, add, &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let listed: Value = env
+        .get(&key, "/v1/suppressions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut addresses: Vec<&str> = listed["suppressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["address"].as_str().unwrap())
+        .collect();
+    addresses.sort();
+    assert_eq!(addresses, ["bob@example.com", "jane@example.com"]);
+    // The API's validation, field by field.
+    let bad = [
+        ("csrf", session.csrf.as_str()),
+        ("addresses", "not-an-address"),
+    ];
+    let response = post(&env, &session, add, &bad).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("addresses[0]"));
+
+    let (_, html) = page(&env, &session, "/console/suppressions?q=JANE%40example.com").await;
+    assert!(html.contains("jane@example.com"), "{html}");
+    assert!(!html.contains("bob@example.com"), "{html}");
+    let (_, html) = page(&env, &session, "/console/suppressions?q=sue%40example.com").await;
+    assert!(html.contains("is not on the list"), "{html}");
+
+    let response = get(&env, &session, "/console/suppressions.csv").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "address,reason,created_at,message_id,note");
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        csv.contains("jane@example.com,manual,") && csv.contains(",\"asked, by phone\""),
+        "{csv}"
+    );
+
+    let remove = "/console/suppressions/remove";
+    let form = [
+        ("csrf", session.csrf.as_str()),
+        ("address", "BOB@example.com"),
+    ];
+    let response = post(&env, &session, remove, &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = post(&env, &session, remove, &form).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "already removed");
+    assert_eq!(
+        env.get(&key, "/v1/suppressions/bob@example.com")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // A read-only key reads and exports, but cannot change the list.
+    let reader: Value = env
+        .admin_post(
+            &format!("/v1/admin/tenants/{tenant}/api-keys"),
+            json!({"scopes": ["read"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reader = login(&env, reader["key"].as_str().unwrap()).await;
+    let (status, html) = page(&env, &reader, "/console/suppressions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("jane@example.com") && !html.contains("Remove"),
+        "{html}"
+    );
+    let form = [
+        ("csrf", reader.csrf.as_str()),
+        ("address", "jane@example.com"),
+    ];
+    let response = post(&env, &reader, remove, &form).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    env.stop().await;
+}

@@ -15,6 +15,7 @@ mod domains;
 mod error;
 mod messages;
 mod session;
+mod suppressions;
 mod view;
 
 use axum::Router;
@@ -45,6 +46,13 @@ pub fn router() -> Router<AppState> {
         .route("/console/domains/{name}", get(domains::domain))
         .route("/console/domains/{name}/verify", post(domains::verify_now))
         .route("/console/domains/{name}/rotate", post(domains::rotate))
+        .route("/console/suppressions", get(suppressions::list))
+        .route("/console/suppressions.csv", get(suppressions::export))
+        .route("/console/suppressions/add", post(suppressions::add_form))
+        .route(
+            "/console/suppressions/remove",
+            post(suppressions::remove_form),
+        )
         .route("/console/api-keys", get(api_keys::list))
         .route("/console/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/console/delivery", get(delivery::page))

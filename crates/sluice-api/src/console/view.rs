@@ -25,6 +25,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("api_keys.html", include_str!("templates/api_keys.html")),
     ("domains.html", include_str!("templates/domains.html")),
     ("domain.html", include_str!("templates/domain.html")),
+    (
+        "suppressions.html",
+        include_str!("templates/suppressions.html"),
+    ),
     ("delivery.html", include_str!("templates/delivery.html")),
 ];
 
