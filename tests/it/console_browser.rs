@@ -167,6 +167,20 @@ impl Browser {
             .to_string()
     }
 
+    /// Waits (up to 10 s) for the browser to be at a URL containing `part`: a click
+    /// that submits a form may return before the next page has loaded.
+    async fn wait_url(&self, part: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.url().await;
+            if url.contains(part) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "at {url}, never at {part}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None)
             .await
@@ -210,7 +224,7 @@ async fn a_tenant_finds_a_sent_message_in_a_real_browser() {
     browser.screenshot("01-login").await;
     browser.type_into("#token", &key).await;
     browser.click("form button[type=submit]").await;
-    assert!(browser.url().await.ends_with("/console/messages"));
+    browser.wait_url("/console/messages").await;
 
     let mut body = simple_message("jane.doe@example.com");
     body["subject"] = json!("Your receipt");
@@ -240,12 +254,7 @@ async fn a_tenant_finds_a_sent_message_in_a_real_browser() {
     browser
         .click(&format!("a[href='/console/messages/{id}']"))
         .await;
-    assert!(
-        browser
-            .url()
-            .await
-            .ends_with(&format!("/console/messages/{id}"))
-    );
+    browser.wait_url(&format!("/console/messages/{id}")).await;
     let html = browser.source().await;
     for expected in [
         "Your receipt",
@@ -263,11 +272,12 @@ async fn a_tenant_finds_a_sent_message_in_a_real_browser() {
 
     browser.go(&env.url("/console/domains")).await;
     browser.click("a[href='/console/domains/acme.test']").await;
+    browser.wait_url("/console/domains/acme.test").await;
     assert!(browser.source().await.contains("_domainkey.acme.test"));
     browser.screenshot("06-domain").await;
 
     browser.click("form[action='/console/logout'] button").await;
-    assert!(browser.url().await.contains("/console/login"));
+    browser.wait_url("/console/login").await;
     browser.go(&env.url("/console/messages")).await;
     assert!(
         browser.url().await.contains("/console/login"),
@@ -277,7 +287,7 @@ async fn a_tenant_finds_a_sent_message_in_a_real_browser() {
     // The operator.
     browser.type_into("#token", ADMIN_TOKEN).await;
     browser.click("form button[type=submit]").await;
-    assert!(browser.url().await.ends_with("/console/delivery"));
+    browser.wait_url("/console/delivery").await;
     assert!(browser.source().await.contains("transactional queued"));
     browser.screenshot("07-delivery").await;
 
