@@ -465,6 +465,24 @@ async fn search_finds_a_sent_message_by_recipient_tag_status_and_id() {
         !html.contains("Cancel this message"),
         "delivered: nothing to cancel"
     );
+
+    // The charts count both deliveries (the fan-out counts after the feed copy).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, html) = page(&env, &session, "/console/messages").await;
+        assert_eq!(html.matches("<svg").count(), 2, "{html}");
+        if html.matches("delivered 2").count() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never counted: {html}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let operator = login(&env, ADMIN_TOKEN).await;
+    let (_, html) = page(&env, &operator, "/console/delivery").await;
+    assert!(
+        html.contains("delivered 2"),
+        "every tenant's counts: {html}"
+    );
     env.stop().await;
 }
 

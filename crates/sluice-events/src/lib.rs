@@ -35,6 +35,7 @@
 pub mod config;
 pub mod fanout;
 pub mod inbound;
+mod outcome_counts;
 pub mod retry;
 pub mod sender;
 pub mod ssrf;

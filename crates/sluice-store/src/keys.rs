@@ -364,6 +364,15 @@ pub fn api_key(key_hash: &str) -> String {
     format!("{ROOT}:api-key:{key_hash}")
 }
 
+/// Delivery outcomes counted per minute in one hour (`hour` = unix seconds / 3600):
+/// the tenant's (in its slot), or every tenant's (`None`, in `{sluice:stats}`).
+pub fn outcome_counts(tenant: Option<&TenantId>, hour: i64) -> String {
+    match tenant {
+        Some(tenant) => format!("{}:outcomes:{hour}", tenant_scope(tenant)),
+        None => format!("{ROOT}:{{sluice:stats}}:outcomes:{hour}"),
+    }
+}
+
 /// A web console session, under the SHA-256 of its cookie's secret (a Redis dump
 /// holds no usable session). One key per call: no hash tag needed.
 pub fn console_session(token_hash: &str) -> String {

@@ -191,6 +191,10 @@
 //!   every request, so revoking the key ends the session), or `credential` (the
 //!   operator's, as the API layer fingerprints it), `csrf` (the forms' token),
 //!   `created_at`. Expires with the session (12 hours); logout deletes it.
+//! - `sluice:v1:{sluice:t:<id>}:outcomes:<unix hour>` and, for every tenant,
+//!   `sluice:v1:{sluice:stats}:outcomes:<unix hour>` — HASH `<minute>:<kind>` → count of
+//!   `delivered`, `deferred` and `bounced` events in that minute (the console's charts,
+//!   see `outcome_counts`); expire after 25 hours.
 
 pub mod adaptive;
 mod body;
@@ -205,6 +209,7 @@ pub mod events;
 mod intake;
 mod keys;
 mod messages;
+pub mod outcome_counts;
 mod partitions;
 pub mod permits;
 mod queue;

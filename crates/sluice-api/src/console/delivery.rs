@@ -55,6 +55,7 @@ pub async fn page(
             "targets": targets,
             "pools": overview.config.pools,
             "providers": overview.config.providers,
+            "charts": super::chart::both(&state, None).await?,
             "csrf": auth.csrf,
         }),
     )?

@@ -158,6 +158,12 @@ pub async fn activity(
             "tags": message.tags,
         }));
     }
+    let first_page = search == Search::All && cursor.is_none();
+    let charts = if first_page {
+        super::chart::both(&state, Some(&tenant)).await?
+    } else {
+        Vec::new()
+    };
     let next = page
         .next_cursor
         .map(|c| format!("/console/messages?q={}&cursor={c}", encode(&q)));
@@ -171,6 +177,7 @@ pub async fn activity(
             "rows": rows,
             "next": next,
             "scan_limited": scan_limited,
+            "charts": charts,
         }),
     )?
     .into_response())

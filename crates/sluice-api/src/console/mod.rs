@@ -10,6 +10,7 @@
 //! token ([`session::ConsolePost`] checks it before a handler runs).
 
 mod api_keys;
+mod chart;
 mod delivery;
 mod domains;
 mod error;
