@@ -741,3 +741,111 @@ async fn suppressions_are_searched_added_from_pasted_csv_removed_and_exported() 
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn webhooks_show_attempts_and_replay_and_rotate_through_the_api_calls() {
+    let env = TestEnv::start_with(
+        std::sync::Arc::new(sluice_smtp_server::AcceptAll),
+        sluice::run::Roles::ALL,
+        |c| c.webhook_allow_private = true,
+    )
+    .await;
+    let (tenant, key) = env.tenant_with_key(&["send", "read", "admin"]).await;
+    let domain = env
+        .post(&key, "/v1/domains", json!({"name": "acme.test"}))
+        .await;
+    assert_eq!(domain.status(), StatusCode::CREATED);
+    // Nothing listens there: every attempt fails and is recorded.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let created = env.post(&key, "/v1/webhooks", json!({"url": url})).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let old_secret = created["secret"].as_str().unwrap().to_string();
+    env.send(&key, simple_message("jane@example.com")).await;
+    let session = login(&env, &key).await;
+
+    let (status, html) = page(&env, &session, "/console/webhooks").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&format!("/console/webhooks/{id}")), "{html}");
+    let path = format!("/console/webhooks/{id}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let html = loop {
+        let (status, html) = page(&env, &session, &path).await;
+        assert_eq!(status, StatusCode::OK);
+        if html.contains(r#"class="mono">evt_"#) {
+            break html;
+        }
+        assert!(Instant::now() < deadline, "no attempt shown: {html}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let event_id = format!(
+        "evt_{}",
+        html.split(r#"class="mono">evt_"#)
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+    );
+
+    let replay = format!("{path}/replay");
+    let form = [
+        ("csrf", session.csrf.as_str()),
+        ("event_id", event_id.as_str()),
+    ];
+    let response = post(&env, &session, &replay, &form[1..]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let response = post(&env, &session, &replay, &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{event_id}");
+    let unknown = [("csrf", session.csrf.as_str()), ("event_id", "evt_1-0")];
+    let response = post(&env, &session, &replay, &unknown).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let rotate = format!("{path}/rotate-secret");
+    let response = post(&env, &session, &rotate, &[("csrf", &session.csrf)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    let new_secret = format!(
+        "whsec_{}",
+        html.split("whsec_")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+    );
+    assert_ne!(new_secret, old_secret);
+    let view: Value = env
+        .get(&key, &format!("/v1/webhooks/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(view["previous_secret_expires_at"].is_string(), "{view}");
+    // Shown once: the page itself never shows a secret.
+    let (_, html) = page(&env, &session, &path).await;
+    assert!(!html.contains("whsec_"), "{html}");
+
+    let reader: Value = env
+        .admin_post(
+            &format!("/v1/admin/tenants/{tenant}/api-keys"),
+            json!({"scopes": ["read"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reader = login(&env, reader["key"].as_str().unwrap()).await;
+    let (status, html) = page(&env, &reader, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("Rotate secret"), "{html}");
+    let response = post(&env, &reader, &rotate, &[("csrf", &reader.csrf)]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let other = login(&env, &env.ready_tenant().await).await;
+    let (status, _) = page(&env, &other, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's webhook");
+    env.stop().await;
+}

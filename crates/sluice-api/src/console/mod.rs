@@ -18,6 +18,7 @@ mod messages;
 mod session;
 mod suppressions;
 mod view;
+mod webhooks;
 
 use axum::Router;
 use axum::http::header;
@@ -53,6 +54,16 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/suppressions/remove",
             post(suppressions::remove_form),
+        )
+        .route("/console/webhooks", get(webhooks::list))
+        .route("/console/webhooks/{id}", get(webhooks::endpoint))
+        .route(
+            "/console/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/console/webhooks/{id}/replay",
+            post(webhooks::replay_event),
         )
         .route("/console/api-keys", get(api_keys::list))
         .route("/console/api-keys/{id}/revoke", post(api_keys::revoke))

@@ -30,6 +30,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/suppressions.html"),
     ),
     ("delivery.html", include_str!("templates/delivery.html")),
+    ("webhooks.html", include_str!("templates/webhooks.html")),
+    ("webhook.html", include_str!("templates/webhook.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
