@@ -492,10 +492,14 @@ async fn the_operator_sees_delivery_and_pauses_and_resumes_a_target() {
     let response = login_response(&env, ADMIN_TOKEN).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/console/delivery");
+    let (tenant, _) = env.tenant_with_key(&["read"]).await;
     let session = login(&env, ADMIN_TOKEN).await;
     let (status, html) = page(&env, &session, "/console/delivery").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("transactional queued"), "{html}");
+    // Every tenant with its quotas (the test configuration's: 1000000 per second).
+    assert!(html.contains(&tenant), "{html}");
+    assert!(html.contains("1000000 / 1000000 / 1000000000"), "{html}");
     assert!(html.contains("gmail"), "the built-in providers: {html}");
 
     let pause = [

@@ -160,4 +160,19 @@ impl Store {
             other => Ok(other),
         }
     }
+
+    /// Up to `max` tenant ids, sorted, for the operator's console page. A SCAN (of
+    /// every master on a cluster): it runs only when an operator looks.
+    pub async fn list_tenant_ids(&self, max: usize) -> Result<Vec<TenantId>, StoreError> {
+        let found = self.conn().scan_keys(keys::TENANT_RECORDS_PATTERN).await?;
+        let mut ids: Vec<TenantId> = found
+            .iter()
+            .filter_map(|key| keys::tenant_of_record(key))
+            .filter_map(|id| TenantId::parse(id).ok())
+            .collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        ids.dedup();
+        ids.truncate(max);
+        Ok(ids)
+    }
 }

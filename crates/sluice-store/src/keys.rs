@@ -316,6 +316,15 @@ pub fn tenant_of_domains_set(key: &str) -> Option<&str> {
         .strip_suffix("}:domains")
 }
 
+/// Every tenant's record, for the operator's listing (a SCAN: not the hot path).
+pub const TENANT_RECORDS_PATTERN: &str = concat!(root!(), ":{sluice:t:*}:tenant");
+
+/// The tenant id in a key matching [`TENANT_RECORDS_PATTERN`].
+pub fn tenant_of_record(key: &str) -> Option<&str> {
+    key.strip_prefix(concat!(root!(), ":{sluice:t:"))?
+        .strip_suffix("}:tenant")
+}
+
 /// When each domain is next re-verified (ZSET of `<tenant>|<domain>`, unix ms).
 pub fn domain_checks() -> String {
     concat!(root!(), ":{sluice:domains}:checks").to_string()

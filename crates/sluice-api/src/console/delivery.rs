@@ -13,6 +13,9 @@ use crate::AppState;
 use crate::problem::ApiError;
 use crate::routes::delivery::{PauseRequest, overview, pause_target, resume_target};
 
+/// Tenants listed with their quotas (more: `GET /v1/admin/tenants/{id}`).
+const TENANTS_SHOWN: usize = 200;
+
 /// `GET /console/delivery`.
 pub async fn page(
     auth: ConsoleAuth,
@@ -41,6 +44,14 @@ pub async fn page(
             })
         })
         .collect();
+    let ids = state.store.list_tenant_ids(TENANTS_SHOWN + 1).await?;
+    let mut tenants = Vec::new();
+    for id in ids.iter().take(TENANTS_SHOWN) {
+        // A tenant deleted meanwhile is skipped.
+        if let Ok(tenant) = crate::routes::admin::tenant_view(&state, id).await {
+            tenants.push(tenant);
+        }
+    }
     Ok(view::page(
         "delivery.html",
         &json!({
@@ -56,6 +67,8 @@ pub async fn page(
             "pools": overview.config.pools,
             "providers": overview.config.providers,
             "charts": super::chart::both(&state, None).await?,
+            "tenants": tenants,
+            "more_tenants": ids.len() > TENANTS_SHOWN,
             "csrf": auth.csrf,
         }),
     )?

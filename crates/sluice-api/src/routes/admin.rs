@@ -94,7 +94,7 @@ async fn get_tenant(
 }
 
 /// The tenant with its effective quotas.
-async fn tenant_view(state: &AppState, id: &TenantId) -> Result<TenantView, ApiError> {
+pub(crate) async fn tenant_view(state: &AppState, id: &TenantId) -> Result<TenantView, ApiError> {
     let mut tenant = state
         .store
         .get_tenant(id)
