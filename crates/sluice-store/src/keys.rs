@@ -491,11 +491,22 @@ mod tests {
             throttle_bucket("k", 1, 1000, None),
             adaptive("127.0.0.2|gmail"),
             warmup("127.0.0.2|gmail"),
+            console_session("h"),
+            outcome_counts(Some(&tenant), 1),
+            outcome_counts(None, 1),
+            TENANT_RECORDS_PATTERN.to_string(),
         ];
         for key in keys {
             assert!(key.starts_with(&format!("{ROOT}:")), "{key}");
         }
         assert!(!SCHEMA_MARKER.starts_with(ROOT));
+        assert_eq!(
+            tenant_of_record(&self::tenant(&tenant)),
+            Some(tenant.as_str())
+        );
+        // A tenant's counts share its slot; every tenant's, their own.
+        assert!(outcome_counts(Some(&tenant), 7).contains(&format!("{{sluice:t:{tenant}}}")));
+        assert!(outcome_counts(None, 7).contains("{sluice:stats}"));
         assert_eq!(
             tenant_of_domains_set(&tenant_domains(&tenant)),
             Some(tenant.as_str())
