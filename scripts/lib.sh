@@ -89,3 +89,13 @@ ensure_deploy_checker() {
         || apt_install python3-yaml
     "$py" -c 'import yaml'
 }
+
+# The console's browser test (tests/it/console_browser.rs) drives Debian's headless
+# chromium through its chromedriver (W3C WebDriver over loopback HTTP).
+ensure_chromium() {
+    if { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } \
+        && { command -v chromedriver >/dev/null 2>&1 || [ -x /usr/bin/chromedriver ]; }; then
+        return 0
+    fi
+    apt_install chromium chromium-driver
+}

@@ -11,6 +11,7 @@ ensure_dkim_verifier
 ensure_webhook_verifier
 ensure_deploy_checker
 ensure_swaks
+ensure_chromium
 say "dkimpy found via $SLUICE_TEST_PYTHON"
 say "deploy/: alert rules, their tests, dashboard and compose file"
 "$SLUICE_TEST_PYTHON" scripts/check-deploy.py

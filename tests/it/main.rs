@@ -18,6 +18,8 @@ mod api_keys;
 mod bounces;
 mod cancel;
 mod cluster;
+mod console;
+mod console_browser;
 mod crash_recovery;
 mod delivery;
 mod dev_restart;

@@ -57,6 +57,8 @@ impl std::fmt::Debug for AdminJwtVerifier {
 struct Claims {
     #[serde(default)]
     role: Option<String>,
+    #[serde(default)]
+    exp: Option<i64>,
 }
 
 impl AdminJwtVerifier {
@@ -103,10 +105,16 @@ impl AdminJwtVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<(), JwtRejection> {
+        self.verify_with_expiry(token).map(|_| ())
+    }
+
+    /// [`verify`](Self::verify), returning the token's `exp` (unix seconds), so a
+    /// console session made with it ends when the token does.
+    pub fn verify_with_expiry(&self, token: &str) -> Result<Option<i64>, JwtRejection> {
         let data = decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| JwtRejection::Invalid(e.to_string()))?;
         match data.claims.role.as_deref() {
-            Some("admin") => Ok(()),
+            Some("admin") => Ok(data.claims.exp),
             _ => Err(JwtRejection::NotAdmin),
         }
     }

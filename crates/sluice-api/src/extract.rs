@@ -15,9 +15,9 @@ use sluice_model::{ApiKeyId, MessageId, Scope, TemplateId, TenantId, WebhookId};
 use sluice_store::{ApiKeyRecord, KeyLookup};
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
 use crate::admin_jwt::{JwtRejection, looks_like_jwt};
 use crate::problem::ApiError;
+use crate::{ApiSettings, AppState};
 
 /// A JSON body, plus a fingerprint of its canonical form (for idempotency checks:
 /// key order and whitespace do not make two bodies different).
@@ -155,6 +155,18 @@ pub struct PathId<T, const N: usize = 0> {
 }
 
 impl<T: PathResource, const N: usize> PathId<T, N> {
+    /// Parses a segment taken some other way (the console's HTML routes), with the
+    /// same 404 as the extractor.
+    pub fn from_segment(segment: &str) -> Result<Self, ApiError> {
+        match T::parse_segment(segment) {
+            Some(value) => Ok(Self {
+                value,
+                segment: segment.to_owned(),
+            }),
+            None => Err(T::not_found(segment)),
+        }
+    }
+
     /// The 404 for this resource (not found after all, e.g. not this tenant's).
     pub fn not_found(&self) -> ApiError {
         T::not_found(&self.segment)
@@ -195,13 +207,7 @@ impl<S: Send + Sync, T: PathResource + Send, const N: usize> FromRequestParts<S>
                 "the route has no path parameter {N}"
             )));
         };
-        match T::parse_segment(segment) {
-            Some(value) => Ok(Self {
-                value,
-                segment: segment.to_owned(),
-            }),
-            None => Err(T::not_found(segment)),
-        }
+        Self::from_segment(segment)
     }
 }
 
@@ -263,34 +269,45 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        let settings = &state.settings;
-        if let Some(verifier) = &settings.admin_jwt
-            && looks_like_jwt(token)
-        {
-            return match verifier.verify(token) {
-                Ok(()) => Ok(AdminAuth),
-                Err(JwtRejection::NotAdmin) => {
-                    Err(ApiError::Forbidden("the token lacks role \"admin\"".into()))
-                }
-                Err(JwtRejection::Invalid(reason)) => {
-                    tracing::info!(%reason, "admin JWT refused");
-                    Err(ApiError::Unauthorized("invalid admin token"))
-                }
-            };
-        }
-        match settings.admin_token.as_deref() {
-            Some(expected) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
-                Ok(AdminAuth)
+        check_admin(&state.settings, bearer(parts)?).map(|_| AdminAuth)
+    }
+}
+
+/// How an operator credential was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminCredential {
+    /// The configured admin token.
+    Token,
+    /// An admin JWT, valid until this unix time (seconds) when it says.
+    Jwt { expires_at: Option<i64> },
+}
+
+/// Checks an operator credential (an admin JWT or the admin token) as `/v1/admin`
+/// does; the web console's operator login uses the same check.
+pub fn check_admin(settings: &ApiSettings, token: &str) -> Result<AdminCredential, ApiError> {
+    if let Some(verifier) = &settings.admin_jwt
+        && looks_like_jwt(token)
+    {
+        return match verifier.verify_with_expiry(token) {
+            Ok(expires_at) => Ok(AdminCredential::Jwt { expires_at }),
+            Err(JwtRejection::NotAdmin) => {
+                Err(ApiError::Forbidden("the token lacks role \"admin\"".into()))
             }
-            Some(_) => Err(ApiError::Unauthorized("invalid admin token")),
-            None if settings.admin_jwt.is_some() => {
+            Err(JwtRejection::Invalid(reason)) => {
+                tracing::info!(%reason, "admin JWT refused");
                 Err(ApiError::Unauthorized("invalid admin token"))
             }
-            None => Err(ApiError::Forbidden(
-                "the admin API is disabled: set SLUICE_ADMIN_TOKEN or configure admin.jwt".into(),
-            )),
+        };
+    }
+    match settings.admin_token.as_deref() {
+        Some(expected) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
+            Ok(AdminCredential::Token)
         }
+        Some(_) => Err(ApiError::Unauthorized("invalid admin token")),
+        None if settings.admin_jwt.is_some() => Err(ApiError::Unauthorized("invalid admin token")),
+        None => Err(ApiError::Forbidden(
+            "the admin API is disabled: set SLUICE_ADMIN_TOKEN or configure admin.jwt".into(),
+        )),
     }
 }
 

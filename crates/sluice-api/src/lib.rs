@@ -5,6 +5,7 @@
 //! both built from those declarations.
 
 pub mod admin_jwt;
+pub mod console;
 pub mod extract;
 pub mod paging;
 pub mod problem;
@@ -156,6 +157,8 @@ pub fn app(state: AppState) -> Router {
     let body_limit = routes::messages::body_limit_layer(state.settings.limits.max_message_bytes);
     let (router, _) = api_router().split_for_parts();
     router
+        // The web console: HTML pages, not part of the OpenAPI document.
+        .merge(console::router())
         .layer(body_limit)
         .fallback(|| async { problem::ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::from_fn(problem::log_errors))

@@ -165,6 +165,7 @@ impl Fanout {
 
         let ids: Vec<String> = batch.iter().map(|e| e.entry_id.clone()).collect();
         self.stream.ack(&ids).await?;
+        crate::outcome_counts::record(&self.store, batch).await;
 
         let now = OffsetDateTime::now_utc();
         metrics::counter!("sluice_events_fanned_out_total").increment(batch.len() as u64);

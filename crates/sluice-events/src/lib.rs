@@ -39,6 +39,7 @@ pub mod fanout;
 pub mod inbound;
 pub mod operator;
 pub mod reputation;
+mod outcome_counts;
 pub mod retry;
 pub mod sender;
 pub mod ssrf;

@@ -347,6 +347,15 @@ pub fn tenant_of_domains_set(key: &str) -> Option<&str> {
         .strip_suffix("}:domains")
 }
 
+/// Every tenant's record, for the operator's listing (a SCAN: not the hot path).
+pub const TENANT_RECORDS_PATTERN: &str = concat!(root!(), ":{sluice:t:*}:tenant");
+
+/// The tenant id in a key matching [`TENANT_RECORDS_PATTERN`].
+pub fn tenant_of_record(key: &str) -> Option<&str> {
+    key.strip_prefix(concat!(root!(), ":{sluice:t:"))?
+        .strip_suffix("}:tenant")
+}
+
 /// When each domain is next re-verified (ZSET of `<tenant>|<domain>`, unix ms).
 pub fn domain_checks() -> String {
     concat!(root!(), ":{sluice:domains}:checks").to_string()
@@ -393,6 +402,21 @@ pub fn template_versions(tenant: &TenantId, id: &TemplateId) -> String {
 
 pub fn api_key(key_hash: &str) -> String {
     format!("{ROOT}:api-key:{key_hash}")
+}
+
+/// Delivery outcomes counted per minute in one hour (`hour` = unix seconds / 3600):
+/// the tenant's (in its slot), or every tenant's (`None`, in `{sluice:stats}`).
+pub fn outcome_counts(tenant: Option<&TenantId>, hour: i64) -> String {
+    match tenant {
+        Some(tenant) => format!("{}:outcomes:{hour}", tenant_scope(tenant)),
+        None => format!("{ROOT}:{{sluice:stats}}:outcomes:{hour}"),
+    }
+}
+
+/// A web console session, under the SHA-256 of its cookie's secret (a Redis dump
+/// holds no usable session). One key per call: no hash tag needed.
+pub fn console_session(token_hash: &str) -> String {
+    format!("{ROOT}:console-session:{token_hash}")
 }
 
 /// The message-hash field a worker sets while it holds the message for an attempt.
@@ -539,11 +563,22 @@ mod tests {
             adaptive("127.0.0.2|gmail"),
             warmup("127.0.0.2|gmail"),
             dnsbl_lease(),
+            console_session("h"),
+            outcome_counts(Some(&tenant), 1),
+            outcome_counts(None, 1),
+            TENANT_RECORDS_PATTERN.to_string(),
         ];
         for key in keys {
             assert!(key.starts_with(&format!("{ROOT}:")), "{key}");
         }
         assert!(!SCHEMA_MARKER.starts_with(ROOT));
+        assert_eq!(
+            tenant_of_record(&self::tenant(&tenant)),
+            Some(tenant.as_str())
+        );
+        // A tenant's counts share its slot; every tenant's, their own.
+        assert!(outcome_counts(Some(&tenant), 7).contains(&format!("{{sluice:t:{tenant}}}")));
+        assert!(outcome_counts(None, 7).contains("{sluice:stats}"));
         assert_eq!(
             tenant_of_domains_set(&tenant_domains(&tenant)),
             Some(tenant.as_str())

@@ -227,11 +227,21 @@
 //!   deletes this record) holds at once on every node. No hash tag: a request knows only
 //!   the secret. Created and revoked in one MULTI with the tenant's record (see
 //!   `Store::revoke_api_key` for Redis Cluster). Expires a week after `expires_at`.
+//! - `sluice:v1:console-session:<sha256(cookie secret)>` — HASH `kind` (`tenant` or
+//!   `operator`), `tenant` and `key_id` (the API key it logged in with: re-checked on
+//!   every request, so revoking the key ends the session), or `credential` (the
+//!   operator's, as the API layer fingerprints it), `csrf` (the forms' token),
+//!   `created_at`. Expires with the session (12 hours); logout deletes it.
+//! - `sluice:v1:{sluice:t:<id>}:outcomes:<unix hour>` and, for every tenant,
+//!   `sluice:v1:{sluice:stats}:outcomes:<unix hour>` — HASH `<minute>:<kind>` → count of
+//!   `delivered`, `deferred` and `bounced` events in that minute (the console's charts,
+//!   see `outcome_counts`); expire after 25 hours.
 
 pub mod adaptive;
 mod body;
 mod cancel;
 mod connection;
+pub mod console;
 pub mod consumer;
 pub mod dnsbl;
 pub mod domains;
@@ -241,6 +251,7 @@ pub mod events;
 mod intake;
 mod keys;
 mod messages;
+pub mod outcome_counts;
 mod partitions;
 pub mod permits;
 mod queue;
@@ -275,6 +286,7 @@ pub(crate) use sluice_model::time::{from_ms, now_ms, to_ms};
 
 pub use cancel::CancelOutcome;
 pub use connection::NodeAddress;
+pub use console::{ConsoleLogin, ConsoleSession};
 pub use domains::seal::KeySealer;
 pub use domains::{DkimKey, DomainRecord, DomainUpdate, SendingDomain, SigningKey};
 pub use error::StoreError;

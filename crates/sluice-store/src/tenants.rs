@@ -227,7 +227,12 @@ impl Store {
     /// node at once. The expiry is checked here on every request; the Redis expiry on
     /// the record only cleans up.
     pub async fn authenticate_api_key(&self, key: &str) -> Result<KeyLookup, StoreError> {
-        let redis_key = keys::api_key(&hash_secret(key));
+        self.lookup_api_key(&hash_secret(key)).await
+    }
+
+    /// The lookup record under a key's hash, checked as every request checks it.
+    pub(crate) async fn lookup_api_key(&self, hash: &str) -> Result<KeyLookup, StoreError> {
+        let redis_key = keys::api_key(hash);
         let fields: HashMap<String, String> = self.conn().hgetall(&redis_key).await?;
         if fields.is_empty() {
             return Ok(KeyLookup::Unknown);

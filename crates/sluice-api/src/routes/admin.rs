@@ -104,7 +104,7 @@ async fn get_tenant(
 }
 
 /// The tenant with its effective quotas and its reputation.
-async fn tenant_view(state: &AppState, id: &TenantId) -> Result<TenantView, ApiError> {
+pub(crate) async fn tenant_view(state: &AppState, id: &TenantId) -> Result<TenantView, ApiError> {
     let mut tenant = state
         .store
         .get_tenant(id)

@@ -155,6 +155,11 @@ async fn delivery(
     _: AdminAuth,
     State(state): State<AppState>,
 ) -> Result<Json<DeliveryOverview>, ApiError> {
+    overview(&state).await.map(Json)
+}
+
+/// The delivery state (the JSON route and the console's operator page).
+pub(crate) async fn overview(state: &AppState) -> Result<DeliveryOverview, ApiError> {
     let targets = state
         .store
         .list_adaptive_states()
@@ -193,12 +198,12 @@ async fn delivery(
         })
         .collect();
     let blocklist = state.store.dnsbl_status().await?.into();
-    Ok(Json(DeliveryOverview {
+    Ok(DeliveryOverview {
         config: config.clone(),
         targets,
         warmup,
         blocklist,
-    }))
+    })
 }
 
 /// Pause sending from an address, to a provider, or both, until a time; it ends by itself.
@@ -214,21 +219,28 @@ async fn pause(
     State(state): State<AppState>,
     body: JsonBody<PauseRequest>,
 ) -> Result<Json<TargetView>, ApiError> {
-    let minutes = body.value.minutes.unwrap_or(60);
+    pause_target(&state, &body.value).await.map(Json)
+}
+
+/// Pauses an (IP × provider) for the request's minutes (the JSON route and the
+/// console's button).
+pub(crate) async fn pause_target(
+    state: &AppState,
+    request: &PauseRequest,
+) -> Result<TargetView, ApiError> {
+    let minutes = request.minutes.unwrap_or(60);
     if !(1..=10_080).contains(&minutes) {
         return Err(ApiError::field("minutes", "must be 1 to 10080"));
     }
-    let target = target(&body.value)?;
+    let target = target(request)?;
     let until = OffsetDateTime::now_utc() + time::Duration::minutes(i64::from(minutes));
     state.store.suspend_adaptive_target(&target, until).await?;
     let (ip, provider) = target.split_once('|').unwrap_or_default();
-    Ok(Json(
-        state
-            .store
-            .effective_adaptive_state(ip, provider, 0)
-            .await?
-            .into(),
-    ))
+    Ok(state
+        .store
+        .effective_adaptive_state(ip, provider, 0)
+        .await?
+        .into())
 }
 
 /// Lift a pause or an adaptive suspension now (a blocklist listing stays until the
@@ -245,9 +257,18 @@ async fn resume(
     State(state): State<AppState>,
     body: JsonBody<PauseRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let target = target(&body.value)?;
-    state.store.resume_adaptive_target(&target).await?;
+    resume_target(&state, &body.value).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lifts a pause or suspension (the JSON route and the console's button).
+pub(crate) async fn resume_target(
+    state: &AppState,
+    request: &PauseRequest,
+) -> Result<(), ApiError> {
+    let target = target(request)?;
+    state.store.resume_adaptive_target(&target).await?;
+    Ok(())
 }
 
 fn target(request: &PauseRequest) -> Result<String, ApiError> {

@@ -179,16 +179,25 @@ async fn verify_domain(
     Path(name): Path<String>,
 ) -> Result<Json<DomainView>, ApiError> {
     auth.require(Scope::Admin)?;
+    let verified = verify(&state, &auth.0.tenant_id, &name).await?;
+    Ok(Json(domain_view(&state.settings.dns, &verified)?))
+}
+
+/// Checks the tenant's domain `name` now (the JSON route and the console's button).
+pub(crate) async fn verify(
+    state: &AppState,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<DomainRecord, ApiError> {
     let not_found = || ApiError::NotFound(format!("no domain {name}"));
-    let domain = DomainName::parse(&name).map_err(|_| not_found())?;
-    let verified = state
+    let domain = DomainName::parse(name).map_err(|_| not_found())?;
+    state
         .settings
         .domains
         .verifier
-        .verify(&state.store, &auth.0.tenant_id, domain.as_str())
+        .verify(&state.store, tenant, domain.as_str())
         .await?
-        .ok_or_else(not_found)?;
-    Ok(Json(domain_view(&state.settings.dns, &verified)?))
+        .ok_or_else(not_found)
 }
 
 /// Start a DKIM key rotation: a new key (new selector) is created `pending` and its
@@ -221,7 +230,11 @@ async fn rotate_dkim_key(
     ))
 }
 
-async fn find(state: &AppState, tenant: &TenantId, name: &str) -> Result<DomainRecord, ApiError> {
+pub(crate) async fn find(
+    state: &AppState,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<DomainRecord, ApiError> {
     let not_found = || ApiError::NotFound(format!("no domain {name}"));
     let name = DomainName::parse(name).map_err(|_| not_found())?;
     state

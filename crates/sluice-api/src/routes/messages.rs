@@ -316,28 +316,35 @@ async fn cancel_message(
     auth.require(Scope::Send)?;
     let id = id?;
     let tenant = &auth.0.tenant_id;
-    let now = OffsetDateTime::now_utc();
-    match state.store.cancel_message(tenant, &id, now).await? {
-        CancelOutcome::Cancelled(_) => {
-            metrics::counter!("sluice_messages_cancelled_total").increment(1);
-        }
-        CancelOutcome::NotFound => return Err(id.not_found()),
-        CancelOutcome::Final(status) => {
-            return Err(ApiError::Conflict(format!(
-                "message {id} is already {}; there is nothing left to cancel",
-                status.as_str()
-            )));
-        }
-        CancelOutcome::InFlight => {
-            return Err(ApiError::Conflict(format!(
-                "message {id} is being delivered right now; it can be cancelled only if this attempt ends deferred"
-            )));
-        }
-    }
+    cancel(&state, tenant, &id).await?;
     state
         .store
         .get_message(tenant, &id)
         .await?
         .map(Json)
         .ok_or_else(|| id.not_found())
+}
+
+/// Cancels message `id` of `tenant` (the JSON route and the console's button): 404
+/// when it is not the tenant's, 409 when final or being delivered.
+pub(crate) async fn cancel(
+    state: &AppState,
+    tenant: &TenantId,
+    id: &PathId<MessageId>,
+) -> Result<(), ApiError> {
+    let now = OffsetDateTime::now_utc();
+    match state.store.cancel_message(tenant, id, now).await? {
+        CancelOutcome::Cancelled(_) => {
+            metrics::counter!("sluice_messages_cancelled_total").increment(1);
+            Ok(())
+        }
+        CancelOutcome::NotFound => Err(id.not_found()),
+        CancelOutcome::Final(status) => Err(ApiError::Conflict(format!(
+            "message {id} is already {}; there is nothing left to cancel",
+            status.as_str()
+        ))),
+        CancelOutcome::InFlight => Err(ApiError::Conflict(format!(
+            "message {id} is being delivered right now; it can be cancelled only if this attempt ends deferred"
+        ))),
+    }
 }

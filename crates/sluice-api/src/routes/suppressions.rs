@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sluice_model::{EmailAddress, FieldError, Scope, Suppression, SuppressionReason};
-use sluice_store::{NewSuppression, SuppressionCursor};
+use sluice_model::{EmailAddress, FieldError, Scope, Suppression, SuppressionReason, TenantId};
+use sluice_store::{NewSuppression, SuppressionAdded, SuppressionCursor};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -142,12 +142,7 @@ async fn add_suppressions(
     body: JsonBody<AddSuppressionsRequest>,
 ) -> Result<(StatusCode, Json<AddedSuppressions>), ApiError> {
     auth.require(Scope::Admin)?;
-    let (addresses, note) = validate(body.value)?;
-    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
-    let added = state
-        .store
-        .add_suppressions(&auth.0.tenant_id, &refs, &NewSuppression::manual(note))
-        .await?;
+    let added = add(&state, &auth.0.tenant_id, body.value).await?;
     let status = if added.iter().any(|a| a.added) {
         StatusCode::CREATED
     } else {
@@ -161,6 +156,20 @@ async fn add_suppressions(
         })
         .collect();
     Ok((status, Json(AddedSuppressions { suppressions })))
+}
+
+/// Adds the request's addresses by hand (the JSON route and the console's form).
+pub(crate) async fn add(
+    state: &AppState,
+    tenant: &TenantId,
+    request: AddSuppressionsRequest,
+) -> Result<Vec<SuppressionAdded>, ApiError> {
+    let (addresses, note) = validate(request)?;
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    Ok(state
+        .store
+        .add_suppressions(tenant, &refs, &NewSuppression::manual(note))
+        .await?)
 }
 
 /// The addresses (parsed) and the note of an add request, or every invalid field.
@@ -267,13 +276,23 @@ async fn delete_suppression(
     auth.require(Scope::Admin)?;
     let address = address?;
     let ListedAddress(address) = &*address;
-    match state
-        .store
-        .remove_suppression(&auth.0.tenant_id, address)
-        .await?
-    {
-        Some(_) => Ok(StatusCode::NO_CONTENT),
-        None => Err(ListedAddress::not_found(address)),
+    remove(&state, &auth.0.tenant_id, address).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes `address` (as given: parsed here) from the tenant's list; 404 when it is
+/// not on it (the JSON route and the console's button).
+pub(crate) async fn remove(
+    state: &AppState,
+    tenant: &TenantId,
+    address: &str,
+) -> Result<(), ApiError> {
+    let Some(ListedAddress(address)) = ListedAddress::parse_segment(address) else {
+        return Err(ListedAddress::not_found(address));
+    };
+    match state.store.remove_suppression(tenant, &address).await? {
+        Some(_) => Ok(()),
+        None => Err(ListedAddress::not_found(&address)),
     }
 }
 

@@ -9,7 +9,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sluice_model::net::is_public;
 use sluice_model::webhook_url::{self, Url, UrlError};
-use sluice_model::{EventType, FieldError, Scope, TenantId, WebhookAttempt, WebhookId};
+use sluice_model::{
+    EventRecord, EventType, FieldError, Scope, TenantId, WebhookAttempt, WebhookId,
+};
 use sluice_store::WebhookEndpoint;
 use sluice_wire::WebhookSecret;
 use time::OffsetDateTime;
@@ -299,8 +301,21 @@ async fn rotate_secret(
     Path(id): Path<String>,
 ) -> Result<Json<WebhookWithSecret>, ApiError> {
     auth.require(Scope::Admin)?;
-    let tenant = &auth.0.tenant_id;
-    let id = parse_id(&id)?;
+    let endpoint = rotate(&state, &auth.0.tenant_id, &id).await?;
+    Ok(Json(WebhookWithSecret {
+        webhook: view(&endpoint),
+        secret: endpoint.secret,
+    }))
+}
+
+/// Gives the webhook a new secret (the old one signs too for the grace period); the
+/// endpoint as it now stands, new secret included (the JSON route and the console).
+pub(crate) async fn rotate(
+    state: &AppState,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<WebhookEndpoint, ApiError> {
+    let id = parse_id(id)?;
     let secret = WebhookSecret::generate();
     let grace_until = OffsetDateTime::now_utc() + state.settings.webhooks.rotation_grace;
     if !state
@@ -310,11 +325,7 @@ async fn rotate_secret(
     {
         return Err(not_found(id.as_str()));
     }
-    let endpoint = find(&state, tenant, id.as_str()).await?;
-    Ok(Json(WebhookWithSecret {
-        webhook: view(&endpoint),
-        secret: endpoint.secret,
-    }))
+    find(state, tenant, id.as_str()).await
 }
 
 /// Enable a webhook again (after it was disabled for failing). Events from now on are
@@ -396,15 +407,32 @@ async fn replay_event(
     body: JsonBody<ReplayRequest>,
 ) -> Result<(StatusCode, Json<ReplayAccepted>), ApiError> {
     auth.require(Scope::Admin)?;
-    let tenant = &auth.0.tenant_id;
-    let endpoint = find(&state, tenant, &id).await?;
+    let (endpoint, record) = replay(&state, &auth.0.tenant_id, &id, &body.value.event_id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ReplayAccepted {
+            webhook_id: endpoint.id,
+            event_id: record.id,
+            status: "queued",
+        }),
+    ))
+}
+
+/// Schedules event `event_id` for webhook `id` again (the JSON route and the console).
+pub(crate) async fn replay(
+    state: &AppState,
+    tenant: &TenantId,
+    id: &str,
+    event_id: &str,
+) -> Result<(WebhookEndpoint, EventRecord), ApiError> {
+    let endpoint = find(state, tenant, id).await?;
     if !endpoint.enabled {
         return Err(ApiError::Conflict(format!(
             "webhook {} is disabled; enable it first",
             endpoint.id
         )));
     }
-    let event_id = body.value.event_id.trim();
+    let event_id = event_id.trim();
     let Some(record) = state.store.get_event(tenant, event_id).await? else {
         return Err(ApiError::field(
             "event_id",
@@ -426,17 +454,10 @@ async fn replay_event(
             true,
         )
         .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ReplayAccepted {
-            webhook_id: endpoint.id,
-            event_id: record.id,
-            status: "queued",
-        }),
-    ))
+    Ok((endpoint, record))
 }
 
-fn view(endpoint: &WebhookEndpoint) -> WebhookView {
+pub(crate) fn view(endpoint: &WebhookEndpoint) -> WebhookView {
     let now = OffsetDateTime::now_utc();
     WebhookView {
         id: endpoint.id.clone(),
@@ -467,7 +488,11 @@ fn parse_id(id: &str) -> Result<WebhookId, ApiError> {
     WebhookId::parse(id).map_err(|_| not_found(id))
 }
 
-async fn find(state: &AppState, tenant: &TenantId, id: &str) -> Result<WebhookEndpoint, ApiError> {
+pub(crate) async fn find(
+    state: &AppState,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<WebhookEndpoint, ApiError> {
     let parsed = parse_id(id)?;
     state
         .store

@@ -103,6 +103,7 @@ impl MailSender {
             tags: vec!["tls-rpt".into()],
             metadata: BTreeMap::new(),
             send_at: None,
+            raw: None,
         })
     }
 }
