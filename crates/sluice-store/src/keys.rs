@@ -2,9 +2,7 @@
 //! (see the crate documentation for the schema). Scripts never type these: they get
 //! them in ARGV (names) or KEYS (keys) from here.
 
-use sluice_model::{
-    ApiKeyId, MessageId, MessageStream, SuppressionReason, TemplateId, TenantId, WebhookId,
-};
+use sluice_model::{ApiKeyId, MessageId, MessageStream, SuppressionReason, TemplateId, TenantId};
 
 mod reputation;
 pub use reputation::*;
@@ -23,6 +21,16 @@ macro_rules! root {
         "sluice:v1"
     };
 }
+
+/// Keys of outbound policy: MTA-STS, TLS-RPT and the blocklist watch.
+mod outbound;
+pub use outbound::*;
+/// Keys of webhook endpoints and the webhook delivery schedule.
+mod webhooks;
+pub use webhooks::*;
+/// Keys of the web console: sessions and the outcome counters its charts draw.
+mod console;
+pub use console::*;
 
 /// Every key of this version starts with this (see [`SCHEMA_VERSION`]).
 pub const ROOT: &str = root!();
@@ -404,21 +412,6 @@ pub fn api_key(key_hash: &str) -> String {
     format!("{ROOT}:api-key:{key_hash}")
 }
 
-/// Delivery outcomes counted per minute in one hour (`hour` = unix seconds / 3600):
-/// the tenant's (in its slot), or every tenant's (`None`, in `{sluice:stats}`).
-pub fn outcome_counts(tenant: Option<&TenantId>, hour: i64) -> String {
-    match tenant {
-        Some(tenant) => format!("{}:outcomes:{hour}", tenant_scope(tenant)),
-        None => format!("{ROOT}:{{sluice:stats}}:outcomes:{hour}"),
-    }
-}
-
-/// A web console session, under the SHA-256 of its cookie's secret (a Redis dump
-/// holds no usable session). One key per call: no hash tag needed.
-pub fn console_session(token_hash: &str) -> String {
-    format!("{ROOT}:console-session:{token_hash}")
-}
-
 /// The message-hash field a worker sets while it holds the message for an attempt.
 pub fn claim_field(entry_id: &str) -> String {
     format!("{}{entry_id}", msg::CLAIM_PREFIX)
@@ -427,42 +420,6 @@ pub fn claim_field(entry_id: &str) -> String {
 /// Member of the delayed set: the stream travels with the id so the mover needs no lookup.
 pub fn delayed_member(stream: MessageStream, id: &MessageId) -> String {
     format!("{}{MEMBER_SEPARATOR}{id}", stream.as_str())
-}
-
-/// The tenant's webhook endpoints (SET of ids).
-pub fn webhooks(tenant: &TenantId) -> String {
-    format!("{}:webhooks", tenant_scope(tenant))
-}
-
-/// Prefix of the tenant's endpoint hashes (`<prefix><webhook id>`), for scripts.
-pub fn webhook_prefix(tenant: &TenantId) -> String {
-    format!("{}:webhook:", tenant_scope(tenant))
-}
-
-pub fn webhook(tenant: &TenantId, id: &WebhookId) -> String {
-    format!("{}{id}", webhook_prefix(tenant))
-}
-
-pub fn webhook_attempts(tenant: &TenantId, id: &WebhookId) -> String {
-    format!("{}:attempts", webhook(tenant, id))
-}
-
-/// Every key of the webhook delivery schedule starts with this (one hash slot).
-const WEBHOOK_SCHEDULE: &str = concat!(root!(), ":{sluice:wh}");
-
-pub fn webhook_ready() -> String {
-    format!("{WEBHOOK_SCHEDULE}:ready")
-}
-
-/// Prefixes of the schedule's per-endpoint keys, for the scripts that build them:
-/// the delivery hashes (`<prefix><ep>|<event id>`), the pending and the lease sets
-/// (`<prefix><ep>`), in that order.
-pub fn webhook_schedule_prefixes() -> [String; 3] {
-    [
-        format!("{WEBHOOK_SCHEDULE}:d:"),
-        format!("{WEBHOOK_SCHEDULE}:pending:"),
-        format!("{WEBHOOK_SCHEDULE}:leases:"),
-    ]
 }
 
 /// Only one process copies events to the feeds at a time (see `webhooks::schedule`).
@@ -497,46 +454,6 @@ pub const WARMUP_PREFIX: &str = concat!(root!(), ":warmup:");
 /// The warm-up ramp of `target` (`<source ip>|<provider>`).
 pub fn warmup(target: &str) -> String {
     format!("{WARMUP_PREFIX}{{{target}}}")
-}
-
-/// The cached MTA-STS policy of a recipient domain (see [`tls_policy`](crate::tls_policy)).
-pub fn mta_sts_policy(domain: &str) -> String {
-    format!(concat!(root!(), ":mta-sts:{{{}}}"), domain)
-}
-
-/// One UTC day's TLS-RPT counters, every recipient domain's (`<domain>|<counter>`).
-pub fn tls_rpt_day(day: i64) -> String {
-    format!(concat!(root!(), ":tls-rpt:{{{}}}"), day)
-}
-
-/// The recipient domains whose report for `day` went out (or is going out).
-pub fn tls_rpt_sent(day: i64) -> String {
-    format!(concat!(root!(), ":tls-rpt-sent:{{{}}}"), day)
-}
-
-/// Held by the one process sending `day`'s reports.
-pub fn tls_rpt_lease(day: i64) -> String {
-    format!(concat!(root!(), ":tls-rpt-lease:{{{}}}"), day)
-}
-
-/// Every key of the blocklist watch starts with this (one hash slot: a round's
-/// results, the listings and their events are written in one script call).
-const DNSBL: &str = concat!(root!(), ":{sluice:dnsbl}");
-
-/// The blocklist watch's keys, in the order its record script takes them: the
-/// listings, the last checks, the operator event stream, the last round.
-pub fn dnsbl_keys() -> [String; 4] {
-    [
-        format!("{DNSBL}:listed"),
-        format!("{DNSBL}:checks"),
-        format!("{DNSBL}:events"),
-        format!("{DNSBL}:round"),
-    ]
-}
-
-/// The lease of the process running this interval's blocklist lookups.
-pub fn dnsbl_lease() -> String {
-    format!("{DNSBL}:lease")
 }
 
 #[cfg(test)]

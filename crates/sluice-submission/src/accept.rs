@@ -3,7 +3,7 @@
 //! `Store::accept_message` call as `POST /v1/messages`: quota, idempotency,
 //! record, event and queue entry in one atomic call).
 
-use sluice_model::{DomainStatus, EmailAddress, MessageId, TenantId};
+use sluice_model::{ApiKeyMode, DomainStatus, EmailAddress, MessageId, MessageStream, TenantId};
 use sluice_smtp_server::{Peer, ReceivedMessage, Reply};
 use sluice_store::{AcceptOutcome, KeyLookup, NewMessage, QuotaLimit};
 use time::OffsetDateTime;
@@ -13,12 +13,16 @@ use crate::message::{Invalid, parse};
 
 impl Submission {
     /// AUTH: the password is an API key of the tenant with the `send` scope; the
-    /// user name is not checked (clients need one; `apikey` is customary).
+    /// user name is not checked (clients need one; `apikey` is customary). The
+    /// session's principal is the tenant id, followed by ` test` for a sandbox key.
     pub(crate) async fn check_key(&self, password: &str) -> Result<String, Reply> {
         let invalid = || Reply::new(535, "5.7.8 Authentication credentials invalid");
         match self.store.authenticate_api_key(password.trim()).await {
             Ok(KeyLookup::Valid(key)) if key.scopes.contains(&sluice_model::Scope::Send) => {
-                Ok(key.tenant_id.to_string())
+                Ok(match key.mode {
+                    ApiKeyMode::Live => key.tenant_id.to_string(),
+                    ApiKeyMode::Test => format!("{} {SANDBOX}", key.tenant_id),
+                })
             }
             Ok(KeyLookup::Valid(key)) => {
                 tracing::debug!(key = %key.id, "AUTH with a key without the send scope");
@@ -86,6 +90,11 @@ impl Submission {
         if let Err(reply) = self.own_domain(&tenant, &from_domain).await {
             return reply;
         }
+        if message.stream == MessageStream::Bulk
+            && let Err(reply) = self.bulk_allowed(&tenant).await
+        {
+            return reply;
+        }
         let id = MessageId::generate();
         let message_id_header = submitted
             .message_id_header
@@ -101,6 +110,7 @@ impl Submission {
                 .as_deref()
                 .map(|key| (key, submitted.fingerprint.as_str())),
             now: OffsetDateTime::now_utc(),
+            test: is_sandbox(peer),
         };
         match self.store.accept_message(new, &self.settings.quotas).await {
             Ok((outcome, _)) => reply(outcome, message.stream),
@@ -138,10 +148,38 @@ impl Submission {
             }
         }
     }
+
+    /// Bulk mail of a tenant the reputation guard paused is refused, as the API
+    /// refuses it with a 429: temporarily (the pause lasts until an operator resumes
+    /// it, and the client's retries find it lifted), naming why.
+    async fn bulk_allowed(&self, tenant: &TenantId) -> Result<(), Reply> {
+        match self.store.bulk_pause(tenant).await {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err(Reply::new(
+                451,
+                "4.7.1 Bulk sending of this account is paused: its bounce or complaint rate is over the limit; an operator must resume it (transactional mail is not affected)",
+            )),
+            Err(e) => {
+                tracing::warn!(%tenant, error = %e, "submission: could not read the bulk pause");
+                Err(Reply::new(451, "4.3.0 Temporary failure, try again"))
+            }
+        }
+    }
 }
 
+/// Marks a sandbox key's session in its principal (see [`Submission::check_key`]).
+const SANDBOX: &str = "test";
+
 fn tenant(peer: &Peer) -> Option<TenantId> {
-    TenantId::parse(&peer.auth.as_ref()?.principal).ok()
+    let principal = &peer.auth.as_ref()?.principal;
+    TenantId::parse(principal.split(' ').next()?).ok()
+}
+
+/// Whether the session authenticated with a sandbox key: its messages are simulated.
+fn is_sandbox(peer: &Peer) -> bool {
+    peer.auth
+        .as_ref()
+        .is_some_and(|auth| auth.principal.split(' ').nth(1) == Some(SANDBOX))
 }
 
 /// The end-of-data reply for an accept's outcome.

@@ -45,7 +45,8 @@ impl SuspendedTargets {
     }
 
     /// How many targets are suspended now.
-    pub fn count(&self) -> usize {
+    #[cfg(test)]
+    fn count(&self) -> usize {
         let now = OffsetDateTime::now_utc();
         self.lock().values().filter(|end| **end > now).count()
     }
