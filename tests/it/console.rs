@@ -497,6 +497,9 @@ async fn the_operator_sees_delivery_and_pauses_and_resumes_a_target() {
     let (status, html) = page(&env, &session, "/console/delivery").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("transactional queued"), "{html}");
+    assert!(html.contains("oldest transactional wait"), "{html}");
+    // No blocklist is configured here, and the page says so.
+    assert!(html.contains("No DNS blocklist is watched"), "{html}");
     // Every tenant with its quotas (the test configuration's: 1000000 per second).
     assert!(html.contains(&tenant), "{html}");
     assert!(html.contains("1000000 / 1000000 / 1000000000"), "{html}");

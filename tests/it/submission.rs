@@ -590,3 +590,117 @@ async fn redis_down_is_a_temporary_failure() {
     // Stopping waits on a Redis that is gone: not part of what is tested.
     let _ = tokio::time::timeout(Duration::from_secs(10), env.stop()).await;
 }
+
+/// A sandbox key's submission is simulated like its API sends (nothing reaches the
+/// receiver, the view says `test`); a tenant whose bulk the reputation guard paused
+/// gets 451 4.7.1 for bulk and still sends transactional mail.
+#[tokio::test]
+async fn sandbox_keys_and_the_bulk_pause_apply_to_submission() {
+    let env = start(|_| {}).await;
+    let (tenant, key) = env.tenant_with_key(&["send", "read", "admin"]).await;
+    let domain = env
+        .post(&key, "/v1/domains", json!({"name": "acme.test"}))
+        .await;
+    assert_eq!(domain.status(), StatusCode::CREATED);
+    let created = env
+        .admin_post(
+            &format!("/v1/admin/tenants/{tenant}/api-keys"),
+            json!({"scopes": ["send"], "mode": "test"}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    let test_key = created["key"].as_str().unwrap().to_string();
+    let (plain, _) = listeners(&env);
+
+    let mut sandbox = Raw::connect(plain).await;
+    sandbox.command("EHLO client.test").await;
+    assert_eq!(sandbox.auth(&test_key).await.0, 235);
+    let (code, text) = sandbox
+        .send(
+            "a@acme.test",
+            "From: a@acme.test\r\nSubject: t\r\n\r\nsimulated",
+        )
+        .await;
+    assert_eq!(code, 250, "{text}");
+    let simulated = message_id(&text);
+    let view = env
+        .wait_for_status(&key, &simulated, "delivered", Duration::from_secs(20))
+        .await;
+    assert_eq!(view["test"], true, "{view:#}");
+    assert_eq!(env.sink.count(), 0, "a sandbox message left the machine");
+
+    // The reputation guard pauses the tenant's bulk stream (as its fan-out would).
+    let store = sluice_store::Store::connect(&env.redis.url(), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let tenant_id = sluice_model::TenantId::parse(&tenant).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let policy = sluice_model::ReputationPolicy::default();
+    let snapshot = store
+        .count_reputation(
+            &tenant_id,
+            None,
+            &[],
+            sluice_store::BucketWindow {
+                current: 1,
+                oldest: 0,
+                expiry: Duration::from_secs(3600),
+            },
+        )
+        .await
+        .unwrap();
+    let figures = policy.report(
+        sluice_model::MessageStream::Bulk,
+        &sluice_model::StreamCounts {
+            delivered: 900,
+            hard_bounced: 100,
+            complained: 0,
+        },
+    );
+    let paused = store
+        .change_reputation(
+            &tenant_id,
+            &sluice_store::ReputationChange {
+                stream: sluice_model::MessageStream::Bulk,
+                from_raw: snapshot.raw_levels[&sluice_model::MessageStream::Bulk].clone(),
+                to: sluice_model::ReputationLevel::Pause,
+                pause: Some(sluice_model::BulkPause {
+                    since: now,
+                    figures,
+                }),
+                event: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(paused);
+
+    let mut live = Raw::connect(plain).await;
+    live.command("EHLO client.test").await;
+    assert_eq!(live.auth(&key).await.0, 235);
+    let (code, text) = live
+        .send(
+            "a@acme.test",
+            "From: a@acme.test\r\nX-Sluice-Stream: bulk\r\n\r\nnews",
+        )
+        .await;
+    assert_eq!((code, &text[4..9]), (451, "4.7.1"), "{text}");
+    assert!(text.contains("paused"), "{text}");
+    let (code, text) = live
+        .send(
+            "a@acme.test",
+            "From: a@acme.test\r\n\r\nyour code is 123456",
+        )
+        .await;
+    assert_eq!(code, 250, "transactional mail is never paused: {text}");
+    env.wait_for_status(
+        &key,
+        &message_id(&text),
+        "delivered",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(env.sink.count(), 1);
+    env.stop().await;
+}

@@ -82,6 +82,16 @@ pub fn when(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// A wait as people read it: `—` for none, else seconds, minutes or hours.
+pub fn wait(duration: std::time::Duration) -> String {
+    match duration.as_secs() {
+        0 if duration.is_zero() => "—".to_string(),
+        0..60 => format!("{:.1} s", duration.as_secs_f64()),
+        60..3600 => format!("{} min", duration.as_secs() / 60),
+        secs => format!("{:.1} h", secs as f64 / 3600.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -94,6 +104,15 @@ mod tests {
                 .get_template(name)
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         }
+    }
+
+    #[test]
+    fn waits_read_in_the_unit_that_fits() {
+        use std::time::Duration;
+        assert_eq!(wait(Duration::ZERO), "—");
+        assert_eq!(wait(Duration::from_millis(2_500)), "2.5 s");
+        assert_eq!(wait(Duration::from_secs(125)), "2 min");
+        assert_eq!(wait(Duration::from_secs(5_400)), "1.5 h");
     }
 
     #[test]
