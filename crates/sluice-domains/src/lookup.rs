@@ -31,33 +31,38 @@ impl TxtResolver {
 
     /// The TXT records at `name`, each record's character-strings joined.
     pub async fn txt(&self, name: &str) -> TxtLookup {
-        let Ok(mut fqdn) = Name::from_utf8(name.trim_end_matches('.')) else {
-            return TxtLookup::NotFound;
-        };
-        fqdn.set_fqdn(true);
-        match DnsAnswer::from_result(self.inner.txt_lookup(fqdn).await) {
-            DnsAnswer::Records(lookup) => {
-                let records: Vec<String> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|record| match &record.data {
-                        RData::TXT(txt) => Some(
-                            txt.txt_data
-                                .iter()
-                                .map(|part| String::from_utf8_lossy(part))
-                                .collect::<String>(),
-                        ),
-                        _ => None,
-                    })
-                    .collect();
-                if records.is_empty() {
-                    TxtLookup::NotFound
-                } else {
-                    TxtLookup::Found(records)
-                }
-            }
-            DnsAnswer::NoData | DnsAnswer::NxDomain => TxtLookup::NotFound,
-            DnsAnswer::Failed(reason) => TxtLookup::Failed(reason),
+        match txt_records(&self.inner, name).await {
+            Ok(records) if records.is_empty() => TxtLookup::NotFound,
+            Ok(records) => TxtLookup::Found(records),
+            Err(reason) => TxtLookup::Failed(reason),
         }
+    }
+}
+
+/// The TXT records at `name` through `resolver`, each record's character-strings
+/// joined; empty when the name or its TXT records do not exist (or `name` is not a
+/// DNS name), `Err` with the reason when the lookup failed. Shared by domain
+/// verification and MTA-STS / TLS-RPT discovery, whatever their resolver's caching.
+pub async fn txt_records(resolver: &TokioResolver, name: &str) -> Result<Vec<String>, String> {
+    let Ok(mut fqdn) = Name::from_utf8(name.trim_end_matches('.')) else {
+        return Ok(Vec::new());
+    };
+    fqdn.set_fqdn(true);
+    match DnsAnswer::from_result(resolver.txt_lookup(fqdn).await) {
+        DnsAnswer::Records(lookup) => Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part))
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect()),
+        DnsAnswer::NoData | DnsAnswer::NxDomain => Ok(Vec::new()),
+        DnsAnswer::Failed(reason) => Err(reason),
     }
 }

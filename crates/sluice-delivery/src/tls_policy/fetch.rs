@@ -8,11 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::proto::rr::{Name, RData};
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::mta_sts::{MtaSts, ReportUri, TlsRpt};
 use reqwest::dns::{Addrs, Resolve, Resolving};
-use sluice_domains::resolver::DnsAnswer;
 use sluice_model::net::is_public;
 
 /// The largest policy body read (RFC 8461 §3.3 suggests senders limit it; 64 KiB
@@ -160,28 +158,10 @@ impl Fetcher {
 
     /// Every TXT record at `name`, each record's strings joined.
     async fn txt(&self, name: &str) -> Txt<Vec<String>> {
-        let Ok(mut fqdn) = Name::from_utf8(name.trim_end_matches('.')) else {
-            return Txt::Absent;
-        };
-        fqdn.set_fqdn(true);
-        match DnsAnswer::from_result(self.resolver.txt_lookup(fqdn).await) {
-            DnsAnswer::Records(lookup) => Txt::Found(
-                lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|record| match &record.data {
-                        RData::TXT(txt) => Some(
-                            txt.txt_data
-                                .iter()
-                                .map(|part| String::from_utf8_lossy(part))
-                                .collect::<String>(),
-                        ),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            DnsAnswer::NoData | DnsAnswer::NxDomain => Txt::Absent,
-            DnsAnswer::Failed(reason) => Txt::Failed(reason),
+        match sluice_domains::lookup::txt_records(&self.resolver, name).await {
+            Ok(records) if records.is_empty() => Txt::Absent,
+            Ok(records) => Txt::Found(records),
+            Err(reason) => Txt::Failed(reason),
         }
     }
 }
