@@ -155,6 +155,39 @@ async fn the_list_pages_and_a_deleted_address_gets_mail_again() {
     )
     .await;
     assert_eq!(again["suppressions"][0]["added"], false);
+    // `address` with `addresses`: both are added (`address` first).
+    let both = json_of(
+        env.post(
+            &key,
+            "/v1/suppressions",
+            json!({"address": "both1@example.com", "addresses": ["both2@example.com"]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let listed: Vec<&str> = both["suppressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["both1@example.com", "both2@example.com"]);
+    for address in listed {
+        let deleted = delete(&env, &key, &format!("/v1/suppressions/{address}")).await;
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    }
+    // An empty `cursor=` is the first page.
+    let first = json_of(
+        env.get(&key, "/v1/suppressions?cursor=&limit=2").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        first["suppressions"].as_array().unwrap().len(),
+        2,
+        "{first}"
+    );
 
     let mut seen = Vec::new();
     let mut path = "/v1/suppressions?limit=2".to_string();

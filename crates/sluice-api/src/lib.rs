@@ -13,6 +13,7 @@ pub mod quota_headers;
 pub mod readiness;
 pub mod routes;
 pub mod scrape;
+mod spec_body_errors;
 mod templates;
 
 use std::sync::Arc;
@@ -168,7 +169,9 @@ pub fn app(state: AppState) -> Router {
 
 /// The OpenAPI document, as `sluice openapi` prints it and `api-spec/openapi.json` holds it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+    let mut spec = api_router().into_openapi();
+    spec_body_errors::document(&mut spec);
+    spec
 }
 
 /// The spec as served at `/openapi.json`, built once.

@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to 500 messages, each exactly as `POST /v1/messages` takes it.
-    #[schema(value_type = Vec<SendMessageRequest>)]
+    #[schema(value_type = Vec<SendMessageRequest>, min_items = 1, max_items = 500)]
     pub messages: Vec<serde_json::Value>,
 }
 

@@ -255,7 +255,8 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Optional
         let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
             .map_err(|rejection| ApiError::MalformedJson(rejection.body_text()))?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body, or JSON `null`: the defaults.
+        if bytes.trim_ascii().is_empty() || bytes.trim_ascii() == b"null" {
             return Ok(Self(None));
         }
         let request = Request::from_parts(parts, Body::from(bytes));

@@ -92,13 +92,18 @@ async fn list_events(
             )),
         }
     }
-    let message_id = params.message_id.as_deref().and_then(|id| {
-        let parsed = MessageId::parse(id.trim()).ok();
-        if parsed.is_none() {
-            errors.push(FieldError::new("message_id", "is not a message id (msg_…)"));
-        }
-        parsed
-    });
+    // An empty `message_id=` is no filter, as for `recipient` and `tag`.
+    let message_id = params
+        .message_id
+        .as_deref()
+        .filter(|id| !id.trim().is_empty())
+        .and_then(|id| {
+            let parsed = MessageId::parse(id.trim()).ok();
+            if parsed.is_none() {
+                errors.push(FieldError::new("message_id", "is not a message id (msg_…)"));
+            }
+            parsed
+        });
     let mut time = |name: &str, value: Option<&str>| {
         let value = value?;
         let parsed = OffsetDateTime::parse(value.trim(), &Rfc3339).ok();

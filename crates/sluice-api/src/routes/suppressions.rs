@@ -58,7 +58,8 @@ pub struct SuppressionList {
 pub struct AddSuppressionsRequest {
     #[schema(example = "jane@example.com")]
     pub address: Option<String>,
-    /// Up to 1000 addresses, all added with the same `note`.
+    /// Up to 1000 addresses, all added with the same `note` (with `address`, both
+    /// are added).
     pub addresses: Option<Vec<String>>,
     /// Free text kept with the entries (at most 1000 characters).
     pub note: Option<String>,
@@ -192,12 +193,22 @@ fn validate(request: AddSuppressionsRequest) -> Result<(Vec<String>, Option<Stri
                 .map(|(i, a)| (format!("addresses[{i}]"), a))
                 .collect()
         }
-        (Some(_), Some(_)) => {
-            errors.push(FieldError::new(
-                "addresses",
-                "give either `address` or `addresses`, not both",
-            ));
-            Vec::new()
+        // Both: every address given, `address` first, under the same limit.
+        (Some(address), Some(addresses)) => {
+            if addresses.len() >= MAX_ADDRESSES {
+                errors.push(FieldError::new(
+                    "addresses",
+                    format!("at most {MAX_ADDRESSES} addresses per request, with `address`"),
+                ));
+            }
+            std::iter::once(("address".to_string(), address))
+                .chain(
+                    addresses
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, a)| (format!("addresses[{i}]"), a)),
+                )
+                .collect()
         }
         (None, None) => {
             errors.push(FieldError::new(
