@@ -361,12 +361,8 @@ mod tests {
     }
 
     #[test]
-    fn wants_exactly_one_of_address_and_addresses() {
+    fn wants_address_or_addresses_and_takes_both_together() {
         assert_eq!(fields(validate(request(None, None, None))), ["address"]);
-        assert_eq!(
-            fields(validate(request(Some("a@x.test"), Some(vec![]), None))),
-            ["addresses"]
-        );
         assert_eq!(
             fields(validate(request(None, Some(vec![]), None))),
             ["addresses"]
@@ -374,6 +370,16 @@ mod tests {
         let too_many = vec!["a@x.test"; MAX_ADDRESSES + 1];
         assert_eq!(
             fields(validate(request(None, Some(too_many), None))),
+            ["addresses"]
+        );
+        // Both: every address, `address` first, within the same limit.
+        let (both, _) = validate(request(Some("a@x.test"), Some(vec!["b@x.test"]), None)).unwrap();
+        assert_eq!(both, ["a@x.test", "b@x.test"]);
+        let (one, _) = validate(request(Some("a@x.test"), Some(vec![]), None)).unwrap();
+        assert_eq!(one, ["a@x.test"]);
+        let at_limit = vec!["b@x.test"; MAX_ADDRESSES];
+        assert_eq!(
+            fields(validate(request(Some("a@x.test"), Some(at_limit), None))),
             ["addresses"]
         );
     }
