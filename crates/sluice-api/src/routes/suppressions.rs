@@ -373,9 +373,10 @@ mod tests {
             ["addresses"]
         );
         // Both: every address, `address` first, within the same limit.
-        let (both, _) = validate(request(Some("a@x.test"), Some(vec!["b@x.test"]), None)).unwrap();
+        let (both, _) =
+            validate(request(Some("a@x.test"), Some(vec!["b@x.test"]), None)).expect("both");
         assert_eq!(both, ["a@x.test", "b@x.test"]);
-        let (one, _) = validate(request(Some("a@x.test"), Some(vec![]), None)).unwrap();
+        let (one, _) = validate(request(Some("a@x.test"), Some(vec![]), None)).expect("one");
         assert_eq!(one, ["a@x.test"]);
         let at_limit = vec!["b@x.test"; MAX_ADDRESSES];
         assert_eq!(
