@@ -516,12 +516,8 @@ async fn the_operator_sees_delivery_and_pauses_and_resumes_a_target() {
     let response = post(&env, &session, "/console/delivery/pause", &pause).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let overview: Value = env
-        .http
-        .get(env.url("/v1/admin/delivery"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+        .get(ADMIN_TOKEN, "/v1/admin/delivery")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -543,12 +539,8 @@ async fn the_operator_sees_delivery_and_pauses_and_resumes_a_target() {
     let response = post(&env, &session, "/console/delivery/resume", &pause[..3]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let overview: Value = env
-        .http
-        .get(env.url("/v1/admin/delivery"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+        .get(ADMIN_TOKEN, "/v1/admin/delivery")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
