@@ -20,6 +20,7 @@ mod cancel;
 mod cluster;
 mod console;
 mod console_browser;
+mod contract_fuzz;
 mod crash_recovery;
 mod delivery;
 mod dev_restart;

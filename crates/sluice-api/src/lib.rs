@@ -14,6 +14,8 @@ pub mod readiness;
 pub mod routes;
 pub mod scrape;
 mod spec_body_errors;
+mod spec_links;
+mod spec_refine;
 mod templates;
 
 use std::sync::Arc;
@@ -167,15 +169,19 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The OpenAPI document, as `sluice openapi` prints it and `api-spec/openapi.json` holds it.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI document, as `sluice openapi` prints it and `api-spec/openapi.json`
+/// holds it: what utoipa derives from the routes, plus the body errors every
+/// JSON-taking operation can answer and the constraints and links of `spec_refine`.
+pub fn openapi() -> serde_json::Value {
     let mut spec = api_router().into_openapi();
     spec_body_errors::document(&mut spec);
+    let mut spec = serde_json::to_value(spec).unwrap_or_default();
+    spec_refine::refine(&mut spec);
     spec
 }
 
 /// The spec as served at `/openapi.json`, built once.
 pub fn openapi_json() -> &'static serde_json::Value {
     static SPEC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    SPEC.get_or_init(|| serde_json::to_value(openapi()).unwrap_or_default())
+    SPEC.get_or_init(openapi)
 }

@@ -66,6 +66,14 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A field names something that does not exist (a template, a template version, an
+    /// event): 404, with the field named as a validation error would be.
+    #[error("{}: {}", .0.field, .0.message)]
+    UnknownReference(FieldError),
+    /// A field's value conflicts with the current state of what it acts on: 409, with
+    /// the field named.
+    #[error("{}: {}", .0.field, .0.message)]
+    FieldConflict(FieldError),
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
     #[error(
@@ -200,7 +208,10 @@ impl ApiError {
             ),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::Conflict(_) | ApiError::FieldConflict(_) => {
+                (StatusCode::CONFLICT, "conflict", "Conflict")
+            }
+            ApiError::UnknownReference(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -297,7 +308,7 @@ impl From<DomainError> for ApiError {
                 ApiError::Conflict(error.to_string())
             }
             DomainError::Rotate(e @ RotateError::AlgorithmRequired) => {
-                ApiError::field("algorithm", e)
+                ApiError::FieldConflict(FieldError::new("algorithm", e))
             }
             DomainError::KeyGeneration(_) | DomainError::KeyTask(_) => ApiError::internal(error),
         }
@@ -330,6 +341,7 @@ impl ApiError {
         };
         let errors = match self {
             ApiError::Validation(errors) => errors,
+            ApiError::UnknownReference(error) | ApiError::FieldConflict(error) => vec![error],
             _ => Vec::new(),
         };
         Problem {

@@ -62,9 +62,20 @@ pub(crate) async fn render_template(
             ));
             None
         }
-        Ok(id) if errors.is_empty() => load(state, tenant, &id, version, &mut errors, cache)
-            .await?
-            .map(|body| (id, body)),
+        Ok(id) if errors.is_empty() => match load(state, tenant, &id, version, cache).await? {
+            Ok(body) => Some((id, body)),
+            // Naming a template (or version) that does not exist is a 404, unless
+            // the request has other faults to report with it.
+            Err(missing) => {
+                let others = other_errors(request, state, now);
+                if others.is_empty() {
+                    return Err(ApiError::UnknownReference(missing));
+                }
+                errors.push(missing);
+                errors.extend(others);
+                return Err(ApiError::Validation(errors));
+            }
+        },
         Ok(_) => None,
     };
     let rendered = match body {
@@ -118,16 +129,15 @@ pub(crate) async fn render_template(
     }
 }
 
-/// The template version to render, or `None` with the reason in `errors`. Another
+/// The template version to render, or the field naming what does not exist. Another
 /// tenant's id is simply not among this tenant's templates.
 async fn load(
     state: &AppState,
     tenant: &TenantId,
     id: &TemplateId,
     version: Option<u32>,
-    errors: &mut Vec<FieldError>,
     cache: &mut TemplateCache,
-) -> Result<Option<TemplateBody>, ApiError> {
+) -> Result<Result<TemplateBody, FieldError>, ApiError> {
     let cache_key = (id.clone(), version);
     let found = match cache.get(&cache_key) {
         Some(found) => found.clone(),
@@ -137,23 +147,19 @@ async fn load(
             found
         }
     };
-    match found {
-        TemplateLookup::Found(template) => Ok(Some(template.body())),
+    Ok(match found {
+        TemplateLookup::Found(template) => Ok(template.body()),
         TemplateLookup::NoTemplate => {
-            errors.push(FieldError::new("template_id", format!("no template {id}")));
-            Ok(None)
+            Err(FieldError::new("template_id", format!("no template {id}")))
         }
-        TemplateLookup::NoVersion { latest } => {
-            errors.push(FieldError::new(
-                "template_version",
-                format!(
-                    "template {id} has no version {} (the latest is {latest}; the last {VERSIONS_KEPT} are kept)",
-                    version.unwrap_or(latest)
-                ),
-            ));
-            Ok(None)
-        }
-    }
+        TemplateLookup::NoVersion { latest } => Err(FieldError::new(
+            "template_version",
+            format!(
+                "template {id} has no version {} (the latest is {latest}; the last {VERSIONS_KEPT} are kept)",
+                version.unwrap_or(latest)
+            ),
+        )),
+    })
 }
 
 /// How a render ended, as far as the sender is concerned.

@@ -19,6 +19,10 @@ macro_rules! prefixed_id {
 
         impl $name {
             pub const PREFIX: &'static str = $prefix;
+            /// What [`parse`](Self::parse) accepts, as a regular expression (ECMA 262, for
+            /// the OpenAPI document): the prefix, then 26 Crockford base-32 digits.
+            pub const PATTERN: &'static str =
+                concat!("^", $prefix, "[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$");
 
             /// A new, time-ordered id.
             pub fn generate() -> Self {
@@ -71,6 +75,7 @@ macro_rules! prefixed_id {
                         $prefix,
                         "` followed by a ULID."
                     )))
+                    .pattern(Some(Self::PATTERN))
                     .examples([serde_json::Value::String(
                         concat!($prefix, "01jdx8k3m5n6p7q8r9s0t1v2w3").into(),
                     )])
@@ -90,6 +95,33 @@ prefixed_id!(TemplateId, "tpl_", "template");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pattern_accepts_exactly_what_parse_accepts() {
+        let pattern = regex::Regex::new(MessageId::PATTERN).expect("a valid pattern");
+        let generated = MessageId::generate();
+        let samples = [
+            generated.as_str(),
+            "msg_01JDX8K3M5N6P7Q8R9S0T1V2W3",
+            "msg_01jdx8k3m5n6p7q8r9s0t1v2w3",
+            "msg_zzzzzzzzzzzzzzzzzzzzzzzzzz",
+            "msg_01jdx8k3m5n6p7q8r9s0t1v2w",
+            "msg_01jdx8k3m5n6p7q8r9s0t1v2w3x",
+            "msg_01jdx8k3m5n6p7q8r9s0t1v2wi",
+            "msg_01jdx8k3m5n6p7q8r9s0t1v2wu",
+            "MSG_01jdx8k3m5n6p7q8r9s0t1v2w3",
+            "tpl_01jdx8k3m5n6p7q8r9s0t1v2w3",
+            "msg_",
+            "",
+        ];
+        for sample in samples {
+            assert_eq!(
+                pattern.is_match(sample),
+                MessageId::parse(sample).is_ok(),
+                "{sample:?}"
+            );
+        }
+    }
 
     #[test]
     fn generated_ids_parse_back() {

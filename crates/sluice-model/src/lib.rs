@@ -31,6 +31,7 @@ pub mod time;
 pub mod validate;
 pub mod webhook;
 pub mod webhook_url;
+pub mod whole_number;
 
 pub use address::{AddressError, DomainName, EmailAddress, Mailbox};
 pub use domain::{

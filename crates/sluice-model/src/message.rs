@@ -101,7 +101,7 @@ pub struct SendMessageRequest {
     #[schema(example = "tpl_01jdx8k3m5n6p7q8r9s0t1v2w3")]
     pub template_id: Option<String>,
     /// The template version to render (default: the latest). Only with `template_id`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::option_u32")]
     #[schema(minimum = 1, example = 2)]
     pub template_version: Option<u32>,
     /// The template's variables. Every variable the template prints must be here: a

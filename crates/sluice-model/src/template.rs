@@ -127,8 +127,9 @@ impl TemplateRequest {
     pub fn validate(self) -> Result<NewTemplate, Vec<FieldError>> {
         let mut errors = Vec::new();
         let name = self.name.trim().to_string();
+        // The limit counts what was sent, spaces around included (as the schema does).
         if name.is_empty()
-            || name.chars().count() > MAX_NAME_CHARS
+            || self.name.chars().count() > MAX_NAME_CHARS
             || name.chars().any(char::is_control)
         {
             errors.push(FieldError::new(

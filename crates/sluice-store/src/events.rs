@@ -280,7 +280,15 @@ impl Store {
         const BUDGET: usize = 5_000;
         let limit = limit.clamp(1, 1000);
         let mut end = match (cursor, filter.until) {
-            (Some(cursor), _) => format!("({cursor}"),
+            (Some(cursor), _) => match crate::webhooks::after_cursor(cursor) {
+                Some(end) => end,
+                None => {
+                    return Ok(EventPage {
+                        events: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
+            },
             (None, Some(until)) => format!("{}-18446744073709551615", to_ms(until).max(0)),
             (None, None) => "+".to_string(),
         };

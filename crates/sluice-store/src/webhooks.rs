@@ -415,7 +415,18 @@ impl Store {
         limit: usize,
     ) -> Result<AttemptPage, StoreError> {
         let limit = limit.clamp(1, 1000);
-        let end = cursor.map_or_else(|| "+".to_string(), |c| format!("({c}"));
+        let end = match cursor {
+            None => "+".to_string(),
+            Some(cursor) => match after_cursor(cursor) {
+                Some(end) => end,
+                None => {
+                    return Ok(AttemptPage {
+                        attempts: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
+            },
+        };
         let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
             .arg(keys::webhook_attempts(tenant, id))
             .arg(end)
@@ -444,13 +455,22 @@ impl Store {
     }
 }
 
-/// A cursor this store hands out for attempt and event pages: a stream entry id.
+/// The `XREVRANGE` end that starts a page after `cursor` (exclusive), or `None` when
+/// nothing can come after it (`0-0`, the first id there is: Redis refuses `(0-0`).
+pub(crate) fn after_cursor(cursor: &str) -> Option<String> {
+    let (ms, seq) = cursor.split_once('-')?;
+    let zero = |part: &str| part.bytes().all(|b| b == b'0');
+    (!(zero(ms) && zero(seq))).then(|| format!("({cursor}"))
+}
+
+/// A cursor this store hands out for attempt and event pages: a stream entry id, each
+/// part at most 19 digits (so any such text is an id Redis takes: below 2^64).
 pub fn is_stream_cursor(value: &str) -> bool {
     value.split_once('-').is_some_and(|(ms, seq)| {
         !ms.is_empty()
             && !seq.is_empty()
-            && ms.len() <= 20
-            && seq.len() <= 20
+            && ms.len() <= 19
+            && seq.len() <= 19
             && ms.bytes().all(|b| b.is_ascii_digit())
             && seq.bytes().all(|b| b.is_ascii_digit())
     })

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sluice_model::{MessageId, OutboundMessage, Scope, SendMessageRequest};
+use sluice_model::{FieldError, MessageId, OutboundMessage, Scope, SendMessageRequest};
 use sluice_store::{AcceptOutcome, NewMessage};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -43,7 +43,7 @@ pub struct BatchResponse {
 }
 
 /// A message's result: accepted (`id`, `status`), or the problem that refused it
-/// (its own `status`: 409, 413, 422 or 429).
+/// (its own `status`: 403, 404, 409, 413, 429 or 503).
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum BatchResult {
@@ -51,9 +51,13 @@ pub enum BatchResult {
     Refused(Problem),
 }
 
-/// Send up to 500 messages at once. Every message is validated, checked against
-/// the quota of its stream (each message counts) and accepted on its own: one bad
-/// message does not stop the others. The answer is 200 with a result per message.
+/// Send up to 500 messages at once. Every message is validated first: if any is
+/// malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
+/// naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
+/// message is checked against the quota of its stream (each message counts) and
+/// accepted on its own: a message refused for what depends on state (quota, an
+/// unknown template, a reused idempotency key, its size) does not stop the others.
+/// The answer is 200 with a result per message.
 ///
 /// With an `Idempotency-Key` header, message *i* is idempotent under `<key>#<i>`:
 /// repeating the batch returns the same ids and sends nothing again.
@@ -66,7 +70,7 @@ pub enum BatchResult {
                 ("RateLimit" = String, description = "What remains of them after this batch"))),
         (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over the request size limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`messages` is missing, empty or has more than 500 entries", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`messages` is missing, empty or has more than 500 entries, or a message is malformed (`errors` names each fault as `messages[i].field`); nothing was sent", body = Problem, content_type = "application/problem+json"),
         CommonErrors,
     ))]
 async fn send_batch(
@@ -113,6 +117,26 @@ async fn send_batch(
             }
             Err(error) => results.push(Some(Err(error))),
         }
+    }
+
+    // A malformed message (a 422: wrong types, bad addresses, missing content) means
+    // a broken client: the whole batch is refused, every fault named by its index,
+    // and nothing is sent. What depends on state stays per message (below).
+    let malformed: Vec<FieldError> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(index, result)| match result {
+            Some(Err(ApiError::Validation(errors))) => Some((index, errors)),
+            _ => None,
+        })
+        .flat_map(|(index, errors)| {
+            errors
+                .iter()
+                .map(move |e| FieldError::new(format!("messages[{index}].{}", e.field), &e.message))
+        })
+        .collect();
+    if !malformed.is_empty() {
+        return Err(ApiError::Validation(malformed));
     }
 
     let news: Vec<NewMessage<'_>> = ready

@@ -144,7 +144,8 @@ pub struct PauseRequest {
     #[schema(example = "gmail")]
     pub provider: Option<String>,
     /// How long (1 to 10080 minutes; default 60). Only for pause.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "sluice_model::whole_number::option_u32")]
+    #[schema(minimum = 1, maximum = 10080)]
     pub minutes: Option<u32>,
 }
 

@@ -210,7 +210,7 @@ pub(crate) async fn verify(
     responses(
         (status = 201, description = "The pending key and the record to publish", body = DkimKeyView),
         (status = 404, description = "The tenant has no such domain", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A rotation is already pending", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A rotation is already pending; or the domain signs with more than one algorithm and `algorithm` does not name the one to rotate", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
         CommonErrors,
     ))]

@@ -28,9 +28,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
-    /// Only these event types (comma-separated), e.g. `message.bounced,message.complained`.
+    /// Only these event types, comma-separated, e.g. `message.bounced,message.complained`
+    /// (empty: every type).
     #[serde(rename = "type")]
-    #[param(rename = "type", value_type = Option<String>, example = "message.bounced")]
+    #[param(rename = "type", value_type = Option<Vec<EventType>>, style = Form, explode = false)]
     kind: Option<String>,
     /// Only events about this recipient (case-insensitive).
     recipient: Option<String>,
@@ -79,11 +80,9 @@ async fn list_events(
     let Query(params) = params.map_err(|e| ApiError::field("query", e.body_text()))?;
     let mut errors = Vec::new();
     let mut types = Vec::new();
-    for name in params.kind.iter().flat_map(|k| k.split(',')) {
-        let name = name.trim();
-        if name.is_empty() {
-            continue;
-        }
+    // `type=` (an empty list) is every type; otherwise each name exactly.
+    let names = params.kind.iter().filter(|k| !k.is_empty());
+    for name in names.flat_map(|k| k.split(',')) {
         match EventType::parse(name) {
             Some(kind) => types.push(kind),
             None => errors.push(FieldError::new(
@@ -96,9 +95,9 @@ async fn list_events(
     let message_id = params
         .message_id
         .as_deref()
-        .filter(|id| !id.trim().is_empty())
+        .filter(|id| !id.is_empty())
         .and_then(|id| {
-            let parsed = MessageId::parse(id.trim()).ok();
+            let parsed = MessageId::parse(id).ok();
             if parsed.is_none() {
                 errors.push(FieldError::new("message_id", "is not a message id (msg_…)"));
             }
@@ -117,11 +116,6 @@ async fn list_events(
     };
     let since = time("since", params.since.as_deref());
     let until = time("until", params.until.as_deref());
-    if let (Some(since), Some(until)) = (since, until)
-        && until < since
-    {
-        errors.push(FieldError::new("until", "must not be before `since`"));
-    }
     let cursor = check_cursor(params.cursor.as_deref(), &mut errors);
     let limit = paging::limit(params.limit.as_deref(), &mut errors);
     if !errors.is_empty() {
@@ -135,6 +129,15 @@ async fn list_events(
         since,
         until,
     };
+    // `until` before `since` is a window with nothing in it.
+    if let (Some(since), Some(until)) = (since, until)
+        && until < since
+    {
+        return Ok(Json(EventList {
+            events: Vec::new(),
+            next_cursor: None,
+        }));
+    }
     let page = state
         .store
         .list_events(&auth.0.tenant_id, &filter, cursor, limit)

@@ -67,6 +67,7 @@ pub struct MessageAccepted {
                 ("RateLimit-Policy" = String, description = "The stream's quotas (IETF draft syntax): `\"<stream>-rate\";q=<burst>;w=<seconds>, \"<stream>-day\";q=<per day>;w=86400`"),
                 ("RateLimit" = String, description = "What remains of each: `\"<stream>-rate\";r=<remaining>;t=<seconds to reset>, …`"))),
         (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`template_id` or `template_version` names a template (or version) this tenant does not have; `errors` names the field", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency-Key reused with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over the message size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not application/json", body = Problem, content_type = "application/problem+json"),

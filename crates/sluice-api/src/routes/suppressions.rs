@@ -193,12 +193,12 @@ fn validate(request: AddSuppressionsRequest) -> Result<(Vec<String>, Option<Stri
                 .map(|(i, a)| (format!("addresses[{i}]"), a))
                 .collect()
         }
-        // Both: every address given, `address` first, under the same limit.
+        // Both: every address given, `address` first, `addresses` under the same limit.
         (Some(address), Some(addresses)) => {
-            if addresses.len() >= MAX_ADDRESSES {
+            if addresses.len() > MAX_ADDRESSES {
                 errors.push(FieldError::new(
                     "addresses",
-                    format!("at most {MAX_ADDRESSES} addresses per request, with `address`"),
+                    format!("at most {MAX_ADDRESSES} addresses per request"),
                 ));
             }
             std::iter::once(("address".to_string(), address))
@@ -227,11 +227,9 @@ fn validate(request: AddSuppressionsRequest) -> Result<(Vec<String>, Option<Stri
             }
         }
     }
-    let note = request
+    // The limit counts what was sent, spaces around included (as the schema does).
+    if request
         .note
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
-    if note
         .as_ref()
         .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
     {
@@ -240,6 +238,10 @@ fn validate(request: AddSuppressionsRequest) -> Result<(Vec<String>, Option<Stri
             format!("at most {MAX_NOTE_CHARS} characters"),
         ));
     }
+    let note = request
+        .note
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
     if errors.is_empty() {
         Ok((addresses, note))
     } else {
@@ -372,15 +374,18 @@ mod tests {
             fields(validate(request(None, Some(too_many), None))),
             ["addresses"]
         );
-        // Both: every address, `address` first, within the same limit.
+        // Both: every address, `address` first, `addresses` within the same limit.
         let (both, _) =
             validate(request(Some("a@x.test"), Some(vec!["b@x.test"]), None)).expect("both");
         assert_eq!(both, ["a@x.test", "b@x.test"]);
         let (one, _) = validate(request(Some("a@x.test"), Some(vec![]), None)).expect("one");
         assert_eq!(one, ["a@x.test"]);
         let at_limit = vec!["b@x.test"; MAX_ADDRESSES];
+        let (all, _) = validate(request(Some("a@x.test"), Some(at_limit), None)).expect("limit");
+        assert_eq!(all.len(), MAX_ADDRESSES + 1);
+        let over = vec!["b@x.test"; MAX_ADDRESSES + 1];
         assert_eq!(
-            fields(validate(request(Some("a@x.test"), Some(at_limit), None))),
+            fields(validate(request(Some("a@x.test"), Some(over), None))),
             ["addresses"]
         );
     }

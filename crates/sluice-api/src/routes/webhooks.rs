@@ -395,9 +395,9 @@ async fn list_attempts(
     request_body = ReplayRequest,
     responses(
         (status = 202, description = "Scheduled", body = ReplayAccepted),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook, or no such event in the tenant's feed (`errors` names `event_id`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The webhook is disabled", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No such event in the tenant's feed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
         CommonErrors,
     ))]
 async fn replay_event(
@@ -434,10 +434,10 @@ pub(crate) async fn replay(
     }
     let event_id = event_id.trim();
     let Some(record) = state.store.get_event(tenant, event_id).await? else {
-        return Err(ApiError::field(
+        return Err(ApiError::UnknownReference(FieldError::new(
             "event_id",
             "no such event in this tenant's feed (events are kept for the retention period)",
-        ));
+        )));
     };
     let delivery = sluice_store::NewDelivery {
         tenant,
