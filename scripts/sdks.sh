@@ -47,8 +47,11 @@ generate_into() {
         "$PY" -m openapi_python_client generate --path "$SPEC" \
         --config "$ROOT/sdks/python-config.yaml" --meta uv --output-path "$out/python" >&2)
     say "openapi-typescript → sdks/typescript/src/schema.ts"
+    # An object schema without properties takes any (JSON Schema); by default
+    # openapi-typescript would type it as an object with no keys at all.
     (cd "$ROOT/sdks/typescript" \
-        && node node_modules/openapi-typescript/bin/cli.js "$SPEC" --output "$out/schema.ts" >&2)
+        && node node_modules/openapi-typescript/bin/cli.js "$SPEC" --empty-objects-unknown \
+            --output "$out/schema.ts" >&2)
 }
 
 tmp="$(mktemp -d)"

@@ -1430,7 +1430,7 @@ export interface components {
              * @description The template's variables. Every variable the template prints must be here: a
              *     missing one is a 422, not an empty string. Only with `template_id`.
              */
-            template_data?: Record<string, never> | null;
+            template_data?: Record<string, unknown> | null;
             /**
              * @description A template (`tpl_…`, see `/v1/templates`) that supplies `subject`, `text` and
              *     `html`, rendered with `template_data` when the message is accepted.
@@ -1939,7 +1939,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": Record<string, unknown>;
                 };
             };
         };
