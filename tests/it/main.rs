@@ -40,6 +40,7 @@ mod reserve;
 mod routing;
 mod sandbox;
 mod scheduled;
+mod sdks;
 mod send_path;
 mod shaping;
 mod submission;

@@ -1,0 +1,189 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.admin_revoke_api_key_response_401 import AdminRevokeApiKeyResponse401
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    id: str,
+    key_id: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "delete",
+        "url": "/v1/admin/tenants/{id}/api-keys/{key_id}".format(
+            id=quote(str(id), safe=""),
+            key_id=quote(str(key_id), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> AdminRevokeApiKeyResponse401 | Any | Problem | None:
+    if response.status_code == 204:
+        response_204 = cast(Any, None)
+        return response_204
+
+    if response.status_code == 401:
+        response_401 = AdminRevokeApiKeyResponse401.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[AdminRevokeApiKeyResponse401 | Any | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    id: str,
+    key_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[AdminRevokeApiKeyResponse401 | Any | Problem]:
+    """Revoke a tenant's API key; it is refused from the very next request on every node.
+
+    Args:
+        id (str):
+        key_id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[AdminRevokeApiKeyResponse401 | Any | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        key_id=key_id,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    id: str,
+    key_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> AdminRevokeApiKeyResponse401 | Any | Problem | None:
+    """Revoke a tenant's API key; it is refused from the very next request on every node.
+
+    Args:
+        id (str):
+        key_id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        AdminRevokeApiKeyResponse401 | Any | Problem
+    """
+
+    return sync_detailed(
+        id=id,
+        key_id=key_id,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    id: str,
+    key_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[AdminRevokeApiKeyResponse401 | Any | Problem]:
+    """Revoke a tenant's API key; it is refused from the very next request on every node.
+
+    Args:
+        id (str):
+        key_id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[AdminRevokeApiKeyResponse401 | Any | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        key_id=key_id,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    id: str,
+    key_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> AdminRevokeApiKeyResponse401 | Any | Problem | None:
+    """Revoke a tenant's API key; it is refused from the very next request on every node.
+
+    Args:
+        id (str):
+        key_id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        AdminRevokeApiKeyResponse401 | Any | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            id=id,
+            key_id=key_id,
+            client=client,
+        )
+    ).parsed

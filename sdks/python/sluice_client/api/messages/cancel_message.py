@@ -1,0 +1,210 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.cancel_message_response_401 import CancelMessageResponse401
+from ...models.message_view import MessageView
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    id: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "delete",
+        "url": "/v1/messages/{id}".format(
+            id=quote(str(id), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> CancelMessageResponse401 | MessageView | Problem | None:
+    if response.status_code == 200:
+        response_200 = MessageView.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 401:
+        response_401 = CancelMessageResponse401.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[CancelMessageResponse401 | MessageView | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[CancelMessageResponse401 | MessageView | Problem]:
+    """Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
+    waiting for a retry). Answers 200 with the message as it now stands: `cancelled`,
+    its pending recipients `cancelled`, a `message.cancelled` event in its timeline (and
+    the event feed and webhooks). When some recipients already received it in an
+    earlier attempt the status stays `delivered` and only the rest are cancelled.
+
+     409 when there is nothing left to cancel (already final) or a delivery attempt is
+    running right now (its outcome decides; retry if it ends `deferred`).
+
+    Args:
+        id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[CancelMessageResponse401 | MessageView | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    id: str,
+    *,
+    client: AuthenticatedClient,
+) -> CancelMessageResponse401 | MessageView | Problem | None:
+    """Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
+    waiting for a retry). Answers 200 with the message as it now stands: `cancelled`,
+    its pending recipients `cancelled`, a `message.cancelled` event in its timeline (and
+    the event feed and webhooks). When some recipients already received it in an
+    earlier attempt the status stays `delivered` and only the rest are cancelled.
+
+     409 when there is nothing left to cancel (already final) or a delivery attempt is
+    running right now (its outcome decides; retry if it ends `deferred`).
+
+    Args:
+        id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        CancelMessageResponse401 | MessageView | Problem
+    """
+
+    return sync_detailed(
+        id=id,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[CancelMessageResponse401 | MessageView | Problem]:
+    """Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
+    waiting for a retry). Answers 200 with the message as it now stands: `cancelled`,
+    its pending recipients `cancelled`, a `message.cancelled` event in its timeline (and
+    the event feed and webhooks). When some recipients already received it in an
+    earlier attempt the status stays `delivered` and only the rest are cancelled.
+
+     409 when there is nothing left to cancel (already final) or a delivery attempt is
+    running right now (its outcome decides; retry if it ends `deferred`).
+
+    Args:
+        id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[CancelMessageResponse401 | MessageView | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    id: str,
+    *,
+    client: AuthenticatedClient,
+) -> CancelMessageResponse401 | MessageView | Problem | None:
+    """Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
+    waiting for a retry). Answers 200 with the message as it now stands: `cancelled`,
+    its pending recipients `cancelled`, a `message.cancelled` event in its timeline (and
+    the event feed and webhooks). When some recipients already received it in an
+    earlier attempt the status stays `delivered` and only the rest are cancelled.
+
+     409 when there is nothing left to cancel (already final) or a delivery attempt is
+    running right now (its outcome decides; retry if it ends `deferred`).
+
+    Args:
+        id (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        CancelMessageResponse401 | MessageView | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            id=id,
+            client=client,
+        )
+    ).parsed

@@ -1,0 +1,175 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.delete_suppression_response_401 import DeleteSuppressionResponse401
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    address: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "delete",
+        "url": "/v1/suppressions/{address}".format(
+            address=quote(str(address), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Any | DeleteSuppressionResponse401 | Problem | None:
+    if response.status_code == 204:
+        response_204 = cast(Any, None)
+        return response_204
+
+    if response.status_code == 401:
+        response_401 = DeleteSuppressionResponse401.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Any | DeleteSuppressionResponse401 | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    address: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any | DeleteSuppressionResponse401 | Problem]:
+    """Remove an address from the suppression list: Sluice sends to it again.
+
+    Args:
+        address (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | DeleteSuppressionResponse401 | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        address=address,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    address: str,
+    *,
+    client: AuthenticatedClient,
+) -> Any | DeleteSuppressionResponse401 | Problem | None:
+    """Remove an address from the suppression list: Sluice sends to it again.
+
+    Args:
+        address (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | DeleteSuppressionResponse401 | Problem
+    """
+
+    return sync_detailed(
+        address=address,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    address: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any | DeleteSuppressionResponse401 | Problem]:
+    """Remove an address from the suppression list: Sluice sends to it again.
+
+    Args:
+        address (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | DeleteSuppressionResponse401 | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        address=address,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    address: str,
+    *,
+    client: AuthenticatedClient,
+) -> Any | DeleteSuppressionResponse401 | Problem | None:
+    """Remove an address from the suppression list: Sluice sends to it again.
+
+    Args:
+        address (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | DeleteSuppressionResponse401 | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            address=address,
+            client=client,
+        )
+    ).parsed
