@@ -142,3 +142,20 @@ ensure_sdk_tools() {
     ensure_sdk_python
     ensure_sdk_node
 }
+
+# The API contract checks: openapi-spec-validator (the committed spec is a valid
+# OpenAPI 3.1 document) and schemathesis (the contract fuzz of tests/it/contract_fuzz.rs),
+# pinned, in SLUICE_TEST_PYTHON.
+ensure_contract_fuzzer() {
+    local py="${SLUICE_TEST_PYTHON:-python3}"
+    local wanted=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
+    if "$py" -c 'import schemathesis, openapi_spec_validator' >/dev/null 2>&1 \
+        && "$py" -m pip show schemathesis 2>/dev/null | grep -qx 'Version: 4.32.5'; then
+        return 0
+    fi
+    if ! "$py" -m pip --version >/dev/null 2>&1; then apt_install python3-pip; fi
+    say "installing ${wanted[*]} (PyPI) for $py"
+    "$py" -m pip install --quiet --disable-pip-version-check "${wanted[@]}" >/dev/null 2>&1 \
+        || "$py" -m pip install --quiet --disable-pip-version-check --break-system-packages "${wanted[@]}" >/dev/null
+    "$py" -c 'import schemathesis, openapi_spec_validator'
+}

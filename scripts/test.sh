@@ -14,9 +14,12 @@ ensure_deploy_checker
 ensure_swaks
 ensure_chromium
 ensure_sdk_tools
+ensure_contract_fuzzer
 say "dkimpy found via $SLUICE_TEST_PYTHON"
 say "deploy/: alert rules, their tests, dashboard and compose file"
 "$SLUICE_TEST_PYTHON" scripts/check-deploy.py
+say "api-spec/openapi.json: a valid OpenAPI document"
+"$SLUICE_TEST_PYTHON" -m openapi_spec_validator api-spec/openapi.json
 say "sdks/: the generated SDKs match the spec"
 bash scripts/sdks.sh check
 cargo test --workspace "$@"

@@ -10,6 +10,8 @@
 //! Needs `schemathesis` (PyPI) in SLUICE_TEST_PYTHON: `scripts/lib.sh
 //! ensure_contract_fuzzer` installs the pinned version.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 use reqwest::StatusCode;

@@ -36,9 +36,10 @@ pub const STREAM_CURSOR: &str = "^[0-9]{1,19}-[0-9]{1,19}$";
 pub const BASE64URL: &str =
     "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$";
 
-/// Canonical standard base64, padding optional (attachment contents).
+/// Canonical standard base64 (attachment contents); padding is optional, and a short
+/// one is taken too (the decoder's `Indifferent` mode).
 const BASE64: &str =
-    "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw](?:==)?|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?)?$";
+    "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]={0,2}|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?)?$";
 
 /// `Idempotency-Key`: 1 to 255 printable ASCII characters.
 pub const IDEMPOTENCY_KEY: &str = "^[ -~]{1,255}$";

@@ -416,9 +416,13 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Send up to 500 messages at once. Every message is validated, checked against
-         *     the quota of its stream (each message counts) and accepted on its own: one bad
-         *     message does not stop the others. The answer is 200 with a result per message.
+         * Send up to 500 messages at once. Every message is validated first: if any is
+         *     malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
+         *     naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
+         *     message is checked against the quota of its stream (each message counts) and
+         *     accepted on its own: a message refused for what depends on state (quota, an
+         *     unknown template, a reused idempotency key, its size) does not stop the others.
+         *     The answer is 200 with a result per message.
          * @description With an `Idempotency-Key` header, message *i* is idempotent under `<key>#<i>`:
          *     repeating the batch returns the same ids and sends nothing again.
          */
@@ -817,7 +821,7 @@ export interface components {
         };
         /**
          * @description A message's result: accepted (`id`, `status`), or the problem that refused it
-         *     (its own `status`: 409, 413, 422 or 429).
+         *     (its own `status`: 403, 404, 409, 413, 429 or 503).
          */
         BatchResult: components["schemas"]["MessageAccepted"] | components["schemas"]["Problem"];
         /** @description The watch's state. */
@@ -3240,7 +3244,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A rotation is already pending */
+            /** @description A rotation is already pending; or the domain signs with more than one algorithm and `algorithm` does not name the one to rotate */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3371,10 +3375,10 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Only these event types (comma-separated), e.g. `message.bounced,message.complained`.
-                 * @example message.bounced
+                 * @description Only these event types, comma-separated, e.g. `message.bounced,message.complained`
+                 *     (empty: every type).
                  */
-                type?: string;
+                type?: components["schemas"]["EventType"][];
                 /** @description Only events about this recipient (case-insensitive). */
                 recipient?: string;
                 /** @description Only events of messages with this tag. */
@@ -3512,6 +3516,15 @@ export interface operations {
             };
             /** @description The credentials lack the scope this route needs. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `template_id` or `template_version` names a template (or version) this tenant does not have; `errors` names the field */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3660,7 +3673,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `messages` is missing, empty or has more than 500 entries */
+            /** @description `messages` is missing, empty or has more than 500 entries, or a message is malformed (`errors` names each fault as `messages[i].field`); nothing was sent */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5143,7 +5156,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such webhook */
+            /** @description No such webhook, or no such event in the tenant's feed (`errors` names `event_id`) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5179,7 +5192,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such event in the tenant's feed */
+            /** @description Invalid fields */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -7,6 +7,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.event_list import EventList
+from ...models.event_type import EventType
 from ...models.list_events_response_401 import ListEventsResponse401
 from ...models.problem import Problem
 from ...types import UNSET, Response, Unset
@@ -14,7 +15,7 @@ from ...types import UNSET, Response, Unset
 
 def _get_kwargs(
     *,
-    type_: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
     recipient: str | Unset = UNSET,
     tag: str | Unset = UNSET,
     message_id: str | Unset = UNSET,
@@ -26,7 +27,14 @@ def _get_kwargs(
 
     params: dict[str, Any] = {}
 
-    params["type"] = type_
+    json_type_: list[str] | Unset = UNSET
+    if not isinstance(type_, Unset):
+        json_type_ = []
+        for type_item_data in type_:
+            type_item = type_item_data.value
+            json_type_.append(type_item)
+
+    params["type"] = json_type_
 
     params["recipient"] = recipient
 
@@ -107,7 +115,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-    type_: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
     recipient: str | Unset = UNSET,
     tag: str | Unset = UNSET,
     message_id: str | Unset = UNSET,
@@ -120,7 +128,7 @@ def sync_detailed(
     stable `evt_…` ids. Kept for the retention period.
 
     Args:
-        type_ (str | Unset):
+        type_ (list[EventType] | Unset):
         recipient (str | Unset):
         tag (str | Unset):
         message_id (str | Unset):
@@ -158,7 +166,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-    type_: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
     recipient: str | Unset = UNSET,
     tag: str | Unset = UNSET,
     message_id: str | Unset = UNSET,
@@ -171,7 +179,7 @@ def sync(
     stable `evt_…` ids. Kept for the retention period.
 
     Args:
-        type_ (str | Unset):
+        type_ (list[EventType] | Unset):
         recipient (str | Unset):
         tag (str | Unset):
         message_id (str | Unset):
@@ -204,7 +212,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-    type_: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
     recipient: str | Unset = UNSET,
     tag: str | Unset = UNSET,
     message_id: str | Unset = UNSET,
@@ -217,7 +225,7 @@ async def asyncio_detailed(
     stable `evt_…` ids. Kept for the retention period.
 
     Args:
-        type_ (str | Unset):
+        type_ (list[EventType] | Unset):
         recipient (str | Unset):
         tag (str | Unset):
         message_id (str | Unset):
@@ -253,7 +261,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-    type_: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
     recipient: str | Unset = UNSET,
     tag: str | Unset = UNSET,
     message_id: str | Unset = UNSET,
@@ -266,7 +274,7 @@ async def asyncio(
     stable `evt_…` ids. Kept for the retention period.
 
     Args:
-        type_ (str | Unset):
+        type_ (list[EventType] | Unset):
         recipient (str | Unset):
         tag (str | Unset):
         message_id (str | Unset):

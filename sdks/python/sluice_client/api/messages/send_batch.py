@@ -100,9 +100,13 @@ def sync_detailed(
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Response[BatchResponse | Problem | SendBatchResponse401]:
-    """Send up to 500 messages at once. Every message is validated, checked against
-    the quota of its stream (each message counts) and accepted on its own: one bad
-    message does not stop the others. The answer is 200 with a result per message.
+    """Send up to 500 messages at once. Every message is validated first: if any is
+    malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
+    naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
+    message is checked against the quota of its stream (each message counts) and
+    accepted on its own: a message refused for what depends on state (quota, an
+    unknown template, a reused idempotency key, its size) does not stop the others.
+    The answer is 200 with a result per message.
 
      With an `Idempotency-Key` header, message *i* is idempotent under `<key>#<i>`:
     repeating the batch returns the same ids and sends nothing again.
@@ -137,9 +141,13 @@ def sync(
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
 ) -> BatchResponse | Problem | SendBatchResponse401 | None:
-    """Send up to 500 messages at once. Every message is validated, checked against
-    the quota of its stream (each message counts) and accepted on its own: one bad
-    message does not stop the others. The answer is 200 with a result per message.
+    """Send up to 500 messages at once. Every message is validated first: if any is
+    malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
+    naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
+    message is checked against the quota of its stream (each message counts) and
+    accepted on its own: a message refused for what depends on state (quota, an
+    unknown template, a reused idempotency key, its size) does not stop the others.
+    The answer is 200 with a result per message.
 
      With an `Idempotency-Key` header, message *i* is idempotent under `<key>#<i>`:
     repeating the batch returns the same ids and sends nothing again.
@@ -169,9 +177,13 @@ async def asyncio_detailed(
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Response[BatchResponse | Problem | SendBatchResponse401]:
-    """Send up to 500 messages at once. Every message is validated, checked against
-    the quota of its stream (each message counts) and accepted on its own: one bad
-    message does not stop the others. The answer is 200 with a result per message.
+    """Send up to 500 messages at once. Every message is validated first: if any is
+    malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
+    naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
+    message is checked against the quota of its stream (each message counts) and
+    accepted on its own: a message refused for what depends on state (quota, an
+    unknown template, a reused idempotency key, its size) does not stop the others.
+    The answer is 200 with a result per message.
 
      With an `Idempotency-Key` header, message *i* is idempotent under `<key>#<i>`:
     repeating the batch returns the same ids and sends nothing again.
@@ -204,9 +216,13 @@ async def asyncio(
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
 ) -> BatchResponse | Problem | SendBatchResponse401 | None:
-    """Send up to 500 messages at once. Every message is validated, checked against
-    the quota of its stream (each message counts) and accepted on its own: one bad
-    message does not stop the others. The answer is 200 with a result per message.
+    """Send up to 500 messages at once. Every message is validated first: if any is
+    malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
+    naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
+    message is checked against the quota of its stream (each message counts) and
+    accepted on its own: a message refused for what depends on state (quota, an
+    unknown template, a reused idempotency key, its size) does not stop the others.
+    The answer is 200 with a result per message.
 
      With an `Idempotency-Key` header, message *i* is idempotent under `<key>#<i>`:
     repeating the batch returns the same ids and sends nothing again.
