@@ -801,7 +801,7 @@ async fn webhooks_show_attempts_and_replay_and_rotate_through_the_api_calls() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "{event_id}");
     let unknown = [("csrf", session.csrf.as_str()), ("event_id", "evt_1-0")];
     let response = post(&env, &session, &replay, &unknown).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     let rotate = format!("{path}/rotate-secret");
     let response = post(&env, &session, &rotate, &[("csrf", &session.csrf)]).await;

@@ -294,8 +294,11 @@ async fn invalid_requests_are_problems_naming_the_field() {
     assert!(!fields(&unknown).is_empty());
 
     let query = problem(
-        env.get(&key, "/v1/suppressions?limit=0&reason=spam&cursor=nonsense")
-            .await,
+        env.get(
+            &key,
+            "/v1/suppressions?limit=0&reason=spam&cursor=not%20a%20cursor",
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;

@@ -207,7 +207,7 @@ async fn updates_make_versions_and_a_send_can_pin_one() {
     unknown_version["template_version"] = json!(3);
     let refused = env.post(&key, "/v1/messages", unknown_version).await;
     assert_eq!(
-        fields(&problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await),
+        fields(&problem(refused, StatusCode::NOT_FOUND).await),
         ["template_version"]
     );
 
@@ -302,11 +302,23 @@ async fn bad_templates_and_bad_templated_sends_are_refused_and_queue_nothing() {
     stray["template_data"] = json!({"code": "1"});
     assert_eq!(fields(&refuse(stray).await), ["template_data"]);
 
-    // An unknown id, a malformed one, and another tenant's template.
+    // An unknown id (404: what it names does not exist), a malformed one (422), and
+    // another tenant's template (404, as if unknown).
+    let missing = |body: Value| async {
+        let response = env.post(&key, "/v1/messages", body).await;
+        fields(&problem(response, StatusCode::NOT_FOUND).await)
+    };
     let unknown = "tpl_01jdx8k3m5n6p7q8r9s0t1v2w3";
     assert_eq!(
-        fields(&refuse(templated(unknown, json!({}))).await),
+        missing(templated(unknown, json!({}))).await,
         ["template_id"]
+    );
+    // With other faults, all are reported together as a 422.
+    let mut unknown_and_bad = templated(unknown, json!({}));
+    unknown_and_bad["to"] = json!(["not an address"]);
+    assert_eq!(
+        fields(&refuse(unknown_and_bad).await),
+        ["template_id", "to[0]"]
     );
     assert_eq!(
         fields(&refuse(templated("welcome", json!({}))).await),
@@ -320,7 +332,7 @@ async fn bad_templates_and_bad_templated_sends_are_refused_and_queue_nothing() {
     )
     .await;
     assert_eq!(
-        fields(&refuse(templated(&theirs, json!({}))).await),
+        missing(templated(&theirs, json!({}))).await,
         ["template_id"]
     );
     let path = format!("/v1/templates/{theirs}");
@@ -366,7 +378,7 @@ async fn bad_templates_and_bad_templated_sends_are_refused_and_queue_nothing() {
     )
     .await;
     let after_delete = templated(&id, json!({"code": "1", "user": {"name": "J"}}));
-    assert_eq!(fields(&refuse(after_delete).await), ["template_id"]);
+    assert_eq!(missing(after_delete).await, ["template_id"]);
 
     // Nothing above reached the queue: the one good send is the only delivery.
     let good = create(

@@ -235,12 +235,13 @@ async fn a_tenant_cannot_reach_another_tenants_resources() {
         "template_id": a.template,
         "template_data": {"name": "x"},
     });
-    for (body, field) in [(from_a, "from"), (with_a_template, "template_id")] {
-        let refused = problem(
-            env.post(&b, "/v1/messages", body).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+    // Another tenant's domain is not one of B's (422); its template is, to B, one
+    // that does not exist (404).
+    for (body, field, status) in [
+        (from_a, "from", StatusCode::UNPROCESSABLE_ENTITY),
+        (with_a_template, "template_id", StatusCode::NOT_FOUND),
+    ] {
+        let refused = problem(env.post(&b, "/v1/messages", body).await, status).await;
         assert_eq!(common::fields(&refused), [field], "{refused}");
     }
     let owned = [
@@ -286,7 +287,7 @@ async fn a_tenant_cannot_reach_another_tenants_resources() {
             json!({"event_id": a.event}),
         )
         .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::NOT_FOUND,
     )
     .await;
     assert_eq!(common::fields(&replay), ["event_id"]);

@@ -581,7 +581,7 @@ async fn rotation_signs_with_both_secrets_and_replay_keeps_the_webhook_id() {
             json!({"event_id": "evt_1-0"}),
         )
         .await;
-    assert_eq!(unknown.status(), HttpStatus::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.status(), HttpStatus::NOT_FOUND);
     let problem: Value = unknown.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "event_id");
     let missing = env

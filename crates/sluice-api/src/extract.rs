@@ -62,6 +62,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 /// Deserializes JSON into `T`; a shape error is a 422 naming the field's path (`body`
 /// for the document itself).
 pub fn deserialize<T: DeserializeOwned>(json: serde_json::Value) -> Result<T, ApiError> {
+    // Every body (and batch item) is an object; serde would also fill a struct from
+    // an array of its fields in order, which no client means.
+    if json.is_array() {
+        return Err(ApiError::field(
+            "body",
+            "must be a JSON object, not an array",
+        ));
+    }
     serde_path_to_error::deserialize(json).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {

@@ -103,7 +103,7 @@ pub fn refine(spec: &mut Value) {
         json!({
             "properties": {
                 "name": {"pattern": format!(r"^\s*[^\s\x00-\x1f\x7f-\x9f]{TEXT}*$"), "maxLength": 200},
-                "subject": {"pattern": format!(r"^{TEXT}*[^\s\x00-\x1f\x7f-\x9f]{TEXT}*$"), "maxLength": 2048},
+                "subject": {"pattern": format!(r"^{TEXT}*[^\s\x00-\x1f\x7f-\x9f]{TEXT}*$"), "maxLength": 998},
             },
             // `text` or `html` (not empty) is required.
             "not": {"properties": {"text": {"maxLength": 0}, "html": {"maxLength": 0}}},
@@ -154,6 +154,7 @@ pub fn refine(spec: &mut Value) {
         &mut schemas["ReplayRequest"]["properties"]["event_id"],
         json!({"pattern": "^evt_[0-9]{1,19}-[0-9]{1,19}$"}),
     );
+    admin(schemas);
     parameters(spec);
     spec_links::add(spec);
 }
@@ -173,7 +174,6 @@ fn send_message(schema: &mut Value) {
                 "bcc": {"items": {"pattern": mailbox}, "maxItems": 50},
                 "template_id": {"pattern": TemplateId::PATTERN},
                 "tags": {"items": {"pattern": format!("^{TEXT}{{1,128}}$")}, "maxItems": 10},
-                // Lengths in bytes on the server; a schema counts characters.
                 "metadata": {
                     "maxProperties": 20,
                     "propertyNames": {"pattern": format!("^{TEXT}+$"), "maxLength": 64},
@@ -217,6 +217,58 @@ fn send_message(schema: &mut Value) {
                 },
                 "not": {"properties": {"text": {"maxLength": 0}, "html": {"maxLength": 0}}},
             },
+        }),
+    );
+}
+
+/// A label for people: something besides spaces, no control characters.
+fn label(max: usize) -> Value {
+    json!({"pattern": format!(r"^\s*[^\s\x00-\x1f\x7f-\x9f]{TEXT}*$"), "maxLength": max})
+}
+
+/// An IPv4 or IPv6 address as Rust's `IpAddr` parses it (no zone ids).
+fn ip_address() -> String {
+    let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+    let v4 = format!(r"{octet}(?:\.{octet}){{3}}");
+    let h = "[0-9a-fA-F]{1,4}";
+    let v6 = [
+        format!("(?:{h}:){{7}}{h}"),
+        format!("(?:{h}:){{1,7}}:"),
+        format!("(?:{h}:){{1,6}}:{h}"),
+        format!("(?:{h}:){{1,5}}(?::{h}){{1,2}}"),
+        format!("(?:{h}:){{1,4}}(?::{h}){{1,3}}"),
+        format!("(?:{h}:){{1,3}}(?::{h}){{1,4}}"),
+        format!("(?:{h}:){{1,2}}(?::{h}){{1,5}}"),
+        format!("{h}:(?::{h}){{1,6}}"),
+        format!(":(?:(?::{h}){{1,7}}|:)"),
+        format!("::(?:[fF]{{4}}:)?{v4}"),
+    ];
+    format!("{v4}|{}", v6.join("|"))
+}
+
+/// The admin API's request bodies.
+fn admin(schemas: &mut Value) {
+    merge(
+        &mut schemas["CreateTenantRequest"]["properties"]["name"],
+        label(100),
+    );
+    merge(
+        &mut schemas["CreateApiKeyRequest"]["properties"],
+        json!({"name": label(100), "scopes": {"minItems": 1}}),
+    );
+    merge(
+        &mut schemas["UpdateTenantRequest"]["properties"]["pools"],
+        json!({"propertyNames": {"enum": ["transactional", "bulk"]}}),
+    );
+    merge(
+        &mut schemas["PauseRequest"],
+        json!({
+            "properties": {
+                "ip": {"pattern": format!("^(?:any|{})$", ip_address())},
+                "provider": {"pattern": "^[A-Za-z0-9._-]{1,253}$"},
+            },
+            // An address, a provider, or both.
+            "not": {"properties": {"ip": {"type": "null"}, "provider": {"type": "null"}}},
         }),
     );
 }

@@ -17,6 +17,7 @@ pub mod domain;
 pub mod duration;
 pub mod event;
 pub mod ids;
+pub mod json_object;
 pub mod message;
 pub mod net;
 pub mod quota;

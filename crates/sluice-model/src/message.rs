@@ -107,7 +107,7 @@ pub struct SendMessageRequest {
     /// The template's variables. Every variable the template prints must be here: a
     /// missing one is a 422, not an empty string. Only with `template_id`.
     #[serde(default)]
-    #[schema(value_type = Option<Object>, example = json!({"user": {"name": "Jane"}, "code": "123456"}))]
+    #[schema(value_type = Option<BTreeMap<String, serde_json::Value>>, example = json!({"user": {"name": "Jane"}, "code": "123456"}))]
     pub template_data: Option<serde_json::Map<String, serde_json::Value>>,
     /// Extra headers, name to value: a string is one header line, an array of strings
     /// one line per element, in order (for headers that repeat, such as `Received`).
@@ -119,7 +119,8 @@ pub struct SendMessageRequest {
     #[serde(default)]
     #[schema(example = json!({"X-Campaign": "spring", "Received": ["from a by b; Mon, 1 Dec 2026 10:00:00 +0000"]}))]
     pub headers: BTreeMap<String, HeaderValues>,
-    #[serde(default)]
+    /// Files to attach (at most 100; the message's size limit counts them).
+    #[serde(default, deserialize_with = "crate::json_object::vec")]
     pub attachments: Vec<AttachmentRequest>,
     /// `transactional` (default) or `bulk`.
     #[serde(default)]

@@ -79,14 +79,14 @@ impl Default for TenantQuotas {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuotaPatch {
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<u32>, minimum = 1)]
+    #[serde(default, deserialize_with = "crate::whole_number::patch_u32")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 2147483647)]
     pub per_second: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<u32>, minimum = 1)]
+    #[serde(default, deserialize_with = "crate::whole_number::patch_u32")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 2147483647)]
     pub burst: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<u64>, minimum = 1)]
+    #[serde(default, deserialize_with = "crate::whole_number::patch_u64")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 9223372036854775807_u64)]
     pub per_day: Option<Option<u64>>,
 }
 
@@ -94,19 +94,10 @@ pub struct StreamQuotaPatch {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotasPatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::option")]
     pub transactional: Option<StreamQuotaPatch>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::option")]
     pub bulk: Option<StreamQuotaPatch>,
-}
-
-/// Absent → `None`; `null` → `Some(None)`; a value → `Some(Some(v))`.
-fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]

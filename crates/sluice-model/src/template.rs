@@ -22,7 +22,9 @@ pub use render::{FUEL, RenderContext, RenderError, Rendered};
 pub const MAX_NAME_CHARS: usize = 200;
 /// Largest subject template, in bytes. The rendered subject has its own limit (998
 /// bytes, one header line); the template may be longer because of its tags.
-pub const MAX_SUBJECT_BYTES: usize = 2048;
+/// What a rendered subject may be too (`SendMessageRequest::validate`): a longer
+/// template could never be sent.
+pub const MAX_SUBJECT_BYTES: usize = 998;
 /// Largest text or HTML template, in bytes: generous for inline-styled HTML mail,
 /// small enough that compiling one at every send stays well under a millisecond.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -42,7 +44,7 @@ pub struct TemplateRequest {
     #[serde(default)]
     #[schema(required = true)]
     pub name: String,
-    /// Subject template, one line (at most 2048 bytes). Required.
+    /// Subject template, one line (at most 998 bytes). Required.
     #[serde(default)]
     #[schema(required = true)]
     pub subject: String,

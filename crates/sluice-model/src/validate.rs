@@ -64,6 +64,7 @@ use headers::validate_headers;
 const MAX_TAGS: usize = 10;
 const MAX_METADATA: usize = 20;
 const MAX_SUBJECT: usize = 998;
+const MAX_ATTACHMENTS: usize = 100;
 
 impl SendMessageRequest {
     pub fn validate(
@@ -205,6 +206,13 @@ fn decode_attachments(
         base64::engine::GeneralPurposeConfig::new()
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
+    if raw.len() > MAX_ATTACHMENTS {
+        errors.push(FieldError::new(
+            "attachments",
+            format!("at most {MAX_ATTACHMENTS} attachments"),
+        ));
+        return Vec::new();
+    }
     let mut out = Vec::with_capacity(raw.len());
     for (i, a) in raw.iter().enumerate() {
         let field = |name: &str| format!("attachments[{i}].{name}");
@@ -293,15 +301,16 @@ fn validate_metadata(metadata: &BTreeMap<String, String>, errors: &mut Vec<Field
         ));
     }
     for (key, value) in metadata {
-        if key.is_empty() || key.len() > 64 || key.chars().any(char::is_control) {
+        // Characters, as a schema's `maxLength` counts them.
+        if key.is_empty() || key.chars().count() > 64 || key.chars().any(char::is_control) {
             errors.push(FieldError::new(
                 format!("metadata.{key}"),
-                "keys are 1 to 64 bytes without control characters",
+                "keys are 1 to 64 characters without control characters",
             ));
-        } else if value.len() > 1024 {
+        } else if value.chars().count() > 1024 {
             errors.push(FieldError::new(
                 format!("metadata.{key}"),
-                "values are at most 1024 bytes",
+                "values are at most 1024 characters",
             ));
         }
     }

@@ -45,6 +45,9 @@ pub fn check_target(url: &Url, allow_private: bool) -> Result<(), UrlError> {
         return Err(UrlError::Scheme);
     }
     let host = url.host_str().ok_or(UrlError::Invalid)?;
+    if literal_ip(host).is_none() && !is_host_name(host) {
+        return Err(UrlError::Invalid);
+    }
     if allow_private {
         return Ok(());
     }
@@ -71,6 +74,23 @@ fn literal_ip(host: &str) -> Option<IpAddr> {
         .ok()
 }
 
+/// A DNS host name: labels of letters, digits and inner hyphens (IDNs arrive in
+/// their `xn--` form). The URL standard would also take `*`, `_` and more, which no
+/// host name resolves to.
+fn is_host_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 fn is_local_name(name: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     name == "localhost" || name.ends_with(".localhost")
@@ -89,6 +109,18 @@ mod tests {
             Err(UrlError::Scheme)
         );
         assert_eq!(parse_url("not a url", false), Err(UrlError::Invalid));
+        for bad_host in [
+            "https://a*.example.com/",
+            "https://a_b.example.com/",
+            "https://-a.com/",
+        ] {
+            assert_eq!(
+                parse_url(bad_host, true),
+                Err(UrlError::Invalid),
+                "{bad_host}"
+            );
+        }
+        assert!(parse_url("https://bücher.example/", false).is_ok());
         assert_eq!(parse_url("/relative", false), Err(UrlError::Invalid));
         for private in [
             "http://127.0.0.1:9000/hook",

@@ -4,27 +4,56 @@
 
 use serde::{Deserialize, Deserializer, de::Error};
 
+/// `number` if it is whole and from 0 to `max`.
+fn whole(number: &serde_json::Number, max: u64) -> Option<u64> {
+    number
+        .as_u64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= max as f64)
+                .map(|f| f as u64)
+        })
+        .filter(|n| *n <= max)
+}
+
+fn out_of_range<E: Error>(number: &serde_json::Number, max: u64) -> E {
+    E::custom(format!(
+        "must be a whole number from 0 to {max}, got {number}"
+    ))
+}
+
 /// For `#[serde(default, deserialize_with = "…")]` on an `Option<u32>` documented as
 /// an `int32`: `null` or absent is `None`; a number must be whole, from 0 to 2^31 - 1.
 pub fn option_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
     let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
         return Ok(None);
     };
-    let whole = number.as_u64().or_else(|| {
-        number
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(i32::MAX))
-            .map(|f| f as u64)
-    });
-    whole
-        .filter(|n| *n <= i32::MAX as u64)
+    let max = i32::MAX as u64;
+    whole(&number, max)
         .map(|n| Some(n as u32))
-        .ok_or_else(|| {
-            D::Error::custom(format!(
-                "must be a whole number from 0 to {}, got {number}",
-                i32::MAX
-            ))
-        })
+        .ok_or_else(|| out_of_range(&number, max))
+}
+
+/// For a patch field (`Option<Option<u32>>`, an `int32`): absent is `None` (with
+/// `#[serde(default)]`), `null` is `Some(None)`, a whole number `Some(Some(n))`.
+pub fn patch_u32<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<u32>>, D::Error> {
+    option_u32(deserializer).map(Some)
+}
+
+/// As [`patch_u32`], for an `int64` (0 to 2^63 - 1).
+pub fn patch_u64<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<u64>>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(Some(None));
+    };
+    let max = i64::MAX as u64;
+    whole(&number, max)
+        .map(|n| Some(Some(n)))
+        .ok_or_else(|| out_of_range(&number, max))
 }
 
 #[cfg(test)]
@@ -39,6 +68,21 @@ mod tests {
         serde_json::from_str::<Holder>(json)
             .map(|h| h.n)
             .map_err(|e| e.to_string())
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Patch {
+        #[serde(default, deserialize_with = "super::patch_u64")]
+        n: Option<Option<u64>>,
+    }
+
+    #[test]
+    fn patches_tell_absent_from_null() {
+        let n = |json: &str| serde_json::from_str::<Patch>(json).map(|p| p.n).ok();
+        assert_eq!(n("{}"), Some(None));
+        assert_eq!(n(r#"{"n": null}"#), Some(Some(None)));
+        assert_eq!(n(r#"{"n": 7.0}"#), Some(Some(Some(7))));
+        assert_eq!(n(r#"{"n": 9223372036854775808}"#), None);
     }
 
     #[test]

@@ -1387,6 +1387,7 @@ export interface components {
          *     }
          */
         SendMessageRequest: {
+            /** @description Files to attach (at most 100; the message's size limit counts them). */
             attachments?: components["schemas"]["AttachmentRequest"][];
             /** @description Blind copies: in the envelope, never in the headers. */
             bcc?: string[];
@@ -1433,8 +1434,16 @@ export interface components {
             /**
              * @description The template's variables. Every variable the template prints must be here: a
              *     missing one is a 422, not an empty string. Only with `template_id`.
+             * @example {
+             *       "code": "123456",
+             *       "user": {
+             *         "name": "Jane"
+             *       }
+             *     }
              */
-            template_data?: Record<string, unknown> | null;
+            template_data?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * @description A template (`tpl_…`, see `/v1/templates`) that supplies `subject`, `text` and
              *     `html`, rendered with `template_data` when the message is accepted.
@@ -1631,7 +1640,7 @@ export interface components {
             html?: string | null;
             /** @description A label for people (1 to 200 characters); not unique, not versioned. */
             name: string;
-            /** @description Subject template, one line (at most 2048 bytes). Required. */
+            /** @description Subject template, one line (at most 998 bytes). Required. */
             subject: string;
             /**
              * @description Plain-text body template. At least one of `text` and `html` is required (each
@@ -2001,16 +2010,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2070,16 +2070,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2164,16 +2155,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2260,16 +2242,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2346,16 +2319,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2427,16 +2391,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2522,16 +2477,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2603,16 +2549,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2698,16 +2635,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2766,16 +2694,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2840,16 +2759,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2897,16 +2807,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -2962,16 +2863,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3031,16 +2923,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3129,16 +3012,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3214,16 +3088,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3321,16 +3186,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3415,16 +3271,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3502,16 +3349,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3634,16 +3472,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3720,16 +3549,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3788,16 +3608,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3869,16 +3680,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -3956,16 +3758,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4045,16 +3838,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4114,16 +3898,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4184,16 +3959,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4264,16 +4030,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4353,16 +4110,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4443,16 +4191,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4536,16 +4275,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4674,16 +4404,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4743,16 +4464,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4838,16 +4550,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4904,16 +4607,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -4977,16 +4671,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -5054,16 +4739,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -5135,16 +4811,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */
@@ -5239,16 +4906,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        /** @description For validation problems: one entry per invalid field. */
-                        errors?: components["schemas"]["FieldError"][];
-                        /** Format: int32 */
-                        status: number;
-                        title: string;
-                        /** @description A URN naming the kind of problem; stable, safe to match on. */
-                        type: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The credentials lack the scope this route needs. */

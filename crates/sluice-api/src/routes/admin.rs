@@ -76,7 +76,11 @@ async fn create_tenant(
     body: JsonBody<CreateTenantRequest>,
 ) -> Result<(StatusCode, Json<TenantView>), ApiError> {
     let name = body.value.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    // The limit counts what was sent, spaces around included (as the schema does).
+    if name.is_empty()
+        || body.value.name.chars().count() > 100
+        || name.chars().any(char::is_control)
+    {
         return Err(ApiError::field(
             "name",
             "must be 1 to 100 characters without control characters",
@@ -232,7 +236,7 @@ pub struct UpdateTenantRequest {
     pub pools: Option<BTreeMap<String, Option<String>>>,
     /// The tenant's own sending quotas per stream; any part may be left out, and a
     /// `null` returns that value to the configured default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "sluice_model::json_object::option")]
     #[schema(example = json!({"transactional": {"per_second": 50, "burst": 200, "per_day": 100000}, "bulk": {"per_day": 20000}}))]
     pub quotas: Option<QuotasPatch>,
 }

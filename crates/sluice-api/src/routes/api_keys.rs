@@ -93,9 +93,11 @@ pub(crate) fn new_key(
     if scopes.is_empty() {
         errors.push(FieldError::new("scopes", "at least one scope is required"));
     }
+    // The limit counts what was sent, spaces around included (as the schema does).
+    let too_long = name.as_ref().is_some_and(|n| n.chars().count() > 100);
     let name = name.map(|n| n.trim().to_string());
     if let Some(name) = &name
-        && (name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control))
+        && (name.is_empty() || too_long || name.chars().any(char::is_control))
     {
         errors.push(FieldError::new(
             "name",

@@ -230,9 +230,6 @@ pub(crate) async fn pause_target(
     request: &PauseRequest,
 ) -> Result<TargetView, ApiError> {
     let minutes = request.minutes.unwrap_or(60);
-    if !(1..=10_080).contains(&minutes) {
-        return Err(ApiError::field("minutes", "must be 1 to 10080"));
-    }
     let target = target(request)?;
     let until = OffsetDateTime::now_utc() + time::Duration::minutes(i64::from(minutes));
     state.store.suspend_adaptive_target(&target, until).await?;
@@ -272,7 +269,12 @@ pub(crate) async fn resume_target(
     Ok(())
 }
 
+/// The `<ip>|<provider>` a pause or resume acts on (`*` for any); `minutes`, which
+/// only a pause uses, is checked for both, as the schema states it once.
 fn target(request: &PauseRequest) -> Result<String, ApiError> {
+    if request.minutes.is_some_and(|m| !(1..=10_080).contains(&m)) {
+        return Err(ApiError::field("minutes", "must be 1 to 10080"));
+    }
     let ip = match request.ip.as_deref() {
         Some(ip) if ip.parse::<std::net::IpAddr>().is_ok() || ip == "any" => ip,
         Some(_) => return Err(ApiError::field("ip", "must be an IP address")),

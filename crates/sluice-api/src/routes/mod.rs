@@ -20,7 +20,7 @@ use crate::problem::Problem;
 pub enum CommonErrors {
     /// Missing, malformed or unknown credentials.
     #[response(status = 401, content_type = "application/problem+json")]
-    Unauthorized(#[to_schema] Problem),
+    Unauthorized(Problem),
     /// The credentials lack the scope this route needs.
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(Problem),

@@ -192,3 +192,37 @@ fn the_document_carries_the_refinements() {
     assert!(message["not"].is_object() && message["if"].is_object());
     assert!(spec["components"]["schemas"]["CreateDomainRequest"]["not"].is_object());
 }
+
+#[test]
+fn ip_addresses_the_pattern_matches_parse() {
+    let pattern = regex(&format!("^(?:{})$", ip_address()));
+    for ip in [
+        "192.0.2.10",
+        "0.0.0.0",
+        "255.255.255.255",
+        "::",
+        "::1",
+        "2001:db8::1",
+        "fe80::",
+        "1:2:3:4:5:6:7:8",
+        "1::8",
+        "::ffff:192.0.2.1",
+        "::192.0.2.1",
+        "1:2:3:4:5:6:7::",
+    ] {
+        assert!(pattern.is_match(ip), "{ip}");
+        assert!(ip.parse::<std::net::IpAddr>().is_ok(), "{ip}");
+    }
+    for bad in [
+        "256.0.0.1",
+        "01.2.3.4",
+        "1.2.3",
+        "1:2:3:4:5:6:7:8:9",
+        "::g",
+        "1:::2",
+        "",
+    ] {
+        assert!(!pattern.is_match(bad), "{bad}");
+        assert!(bad.parse::<std::net::IpAddr>().is_err(), "{bad}");
+    }
+}

@@ -30,7 +30,8 @@ class SendMessageRequest:
 
     Attributes:
         from_ (str): Sender mailbox; its domain must be one of the tenant's domains.
-        attachments (list[AttachmentRequest] | Unset):
+        attachments (list[AttachmentRequest] | Unset): Files to attach (at most 100; the message's size limit counts
+            them).
         bcc (list[str] | Unset): Blind copies: in the envelope, never in the headers.
         cc (list[str] | Unset):
         headers (SendMessageRequestHeaders | Unset): Extra headers, name to value: a string is one header line, an array
@@ -53,7 +54,8 @@ class SendMessageRequest:
         tags (list[str] | Unset): Labels for filtering events (at most 10, each 1 to 128 characters).
         template_data (None | SendMessageRequestTemplateDataType0 | Unset): The template's variables. Every variable the
             template prints must be here: a
-            missing one is a 422, not an empty string. Only with `template_id`.
+            missing one is a 422, not an empty string. Only with `template_id`. Example: {'code': '123456', 'user': {'name':
+            'Jane'}}.
         template_id (None | str | Unset): A template (`tpl_…`, see `/v1/templates`) that supplies `subject`, `text` and
             `html`, rendered with `template_data` when the message is accepted. Example: tpl_01jdx8k3m5n6p7q8r9s0t1v2w3.
         template_version (int | None | Unset): The template version to render (default: the latest). Only with

@@ -14,6 +14,9 @@ class SendMessageRequestTemplateDataType0:
     """The template's variables. Every variable the template prints must be here: a
     missing one is a 422, not an empty string. Only with `template_id`.
 
+        Example:
+            {'code': '123456', 'user': {'name': 'Jane'}}
+
     """
 
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)

@@ -21,7 +21,7 @@ class TemplateRequest:
 
         Attributes:
             name (str): A label for people (1 to 200 characters); not unique, not versioned.
-            subject (str): Subject template, one line (at most 2048 bytes). Required.
+            subject (str): Subject template, one line (at most 998 bytes). Required.
             html (None | str | Unset): HTML body template. Values are HTML-escaped unless marked `|safe`.
             text (None | str | Unset): Plain-text body template. At least one of `text` and `html` is required (each
                 at most 512 KiB). Values are inserted as they are.

@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.admin_list_api_keys_response_401 import AdminListApiKeysResponse401
 from ...models.api_key_list import ApiKeyList
 from ...models.problem import Problem
 from ...types import Response
@@ -26,16 +25,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> AdminListApiKeysResponse401 | ApiKeyList | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ApiKeyList | Problem | None:
     if response.status_code == 200:
         response_200 = ApiKeyList.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = AdminListApiKeysResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -62,7 +59,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[AdminListApiKeysResponse401 | ApiKeyList | Problem]:
+) -> Response[ApiKeyList | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -75,7 +72,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[AdminListApiKeysResponse401 | ApiKeyList | Problem]:
+) -> Response[ApiKeyList | Problem]:
     """A tenant's API keys, as the tenant itself sees them (`GET /v1/api-keys`).
 
     Args:
@@ -86,7 +83,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AdminListApiKeysResponse401 | ApiKeyList | Problem]
+        Response[ApiKeyList | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -104,7 +101,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> AdminListApiKeysResponse401 | ApiKeyList | Problem | None:
+) -> ApiKeyList | Problem | None:
     """A tenant's API keys, as the tenant itself sees them (`GET /v1/api-keys`).
 
     Args:
@@ -115,7 +112,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AdminListApiKeysResponse401 | ApiKeyList | Problem
+        ApiKeyList | Problem
     """
 
     return sync_detailed(
@@ -128,7 +125,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[AdminListApiKeysResponse401 | ApiKeyList | Problem]:
+) -> Response[ApiKeyList | Problem]:
     """A tenant's API keys, as the tenant itself sees them (`GET /v1/api-keys`).
 
     Args:
@@ -139,7 +136,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AdminListApiKeysResponse401 | ApiKeyList | Problem]
+        Response[ApiKeyList | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -155,7 +152,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> AdminListApiKeysResponse401 | ApiKeyList | Problem | None:
+) -> ApiKeyList | Problem | None:
     """A tenant's API keys, as the tenant itself sees them (`GET /v1/api-keys`).
 
     Args:
@@ -166,7 +163,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AdminListApiKeysResponse401 | ApiKeyList | Problem
+        ApiKeyList | Problem
     """
 
     return (

@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.admin_revoke_api_key_response_401 import AdminRevokeApiKeyResponse401
 from ...models.problem import Problem
 from ...types import Response
 
@@ -27,15 +26,13 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> AdminRevokeApiKeyResponse401 | Any | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
     if response.status_code == 204:
         response_204 = cast(Any, None)
         return response_204
 
     if response.status_code == 401:
-        response_401 = AdminRevokeApiKeyResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -60,9 +57,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[AdminRevokeApiKeyResponse401 | Any | Problem]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -76,7 +71,7 @@ def sync_detailed(
     key_id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[AdminRevokeApiKeyResponse401 | Any | Problem]:
+) -> Response[Any | Problem]:
     """Revoke a tenant's API key; it is refused from the very next request on every node.
 
     Args:
@@ -88,7 +83,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AdminRevokeApiKeyResponse401 | Any | Problem]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -108,7 +103,7 @@ def sync(
     key_id: str,
     *,
     client: AuthenticatedClient,
-) -> AdminRevokeApiKeyResponse401 | Any | Problem | None:
+) -> Any | Problem | None:
     """Revoke a tenant's API key; it is refused from the very next request on every node.
 
     Args:
@@ -120,7 +115,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AdminRevokeApiKeyResponse401 | Any | Problem
+        Any | Problem
     """
 
     return sync_detailed(
@@ -135,7 +130,7 @@ async def asyncio_detailed(
     key_id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[AdminRevokeApiKeyResponse401 | Any | Problem]:
+) -> Response[Any | Problem]:
     """Revoke a tenant's API key; it is refused from the very next request on every node.
 
     Args:
@@ -147,7 +142,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AdminRevokeApiKeyResponse401 | Any | Problem]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -165,7 +160,7 @@ async def asyncio(
     key_id: str,
     *,
     client: AuthenticatedClient,
-) -> AdminRevokeApiKeyResponse401 | Any | Problem | None:
+) -> Any | Problem | None:
     """Revoke a tenant's API key; it is refused from the very next request on every node.
 
     Args:
@@ -177,7 +172,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AdminRevokeApiKeyResponse401 | Any | Problem
+        Any | Problem
     """
 
     return (

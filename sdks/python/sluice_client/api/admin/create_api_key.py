@@ -8,7 +8,6 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.api_key_created import ApiKeyCreated
 from ...models.create_api_key_request import CreateApiKeyRequest
-from ...models.create_api_key_response_401 import CreateApiKeyResponse401
 from ...models.problem import Problem
 from ...types import Response
 
@@ -37,7 +36,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ApiKeyCreated | CreateApiKeyResponse401 | Problem | None:
+) -> ApiKeyCreated | Problem | None:
     if response.status_code == 201:
         response_201 = ApiKeyCreated.from_dict(response.json())
 
@@ -49,7 +48,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = CreateApiKeyResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -91,7 +90,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ApiKeyCreated | CreateApiKeyResponse401 | Problem]:
+) -> Response[ApiKeyCreated | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -105,7 +104,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateApiKeyRequest,
-) -> Response[ApiKeyCreated | CreateApiKeyResponse401 | Problem]:
+) -> Response[ApiKeyCreated | Problem]:
     """Create an API key for a tenant. The key is in this response only; Sluice keeps its hash.
 
      With `"mode": "test"` it is a sandbox key (`sk_test_…`): nothing sent with it leaves
@@ -120,7 +119,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ApiKeyCreated | CreateApiKeyResponse401 | Problem]
+        Response[ApiKeyCreated | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -140,7 +139,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: CreateApiKeyRequest,
-) -> ApiKeyCreated | CreateApiKeyResponse401 | Problem | None:
+) -> ApiKeyCreated | Problem | None:
     """Create an API key for a tenant. The key is in this response only; Sluice keeps its hash.
 
      With `"mode": "test"` it is a sandbox key (`sk_test_…`): nothing sent with it leaves
@@ -155,7 +154,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ApiKeyCreated | CreateApiKeyResponse401 | Problem
+        ApiKeyCreated | Problem
     """
 
     return sync_detailed(
@@ -170,7 +169,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateApiKeyRequest,
-) -> Response[ApiKeyCreated | CreateApiKeyResponse401 | Problem]:
+) -> Response[ApiKeyCreated | Problem]:
     """Create an API key for a tenant. The key is in this response only; Sluice keeps its hash.
 
      With `"mode": "test"` it is a sandbox key (`sk_test_…`): nothing sent with it leaves
@@ -185,7 +184,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ApiKeyCreated | CreateApiKeyResponse401 | Problem]
+        Response[ApiKeyCreated | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -203,7 +202,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: CreateApiKeyRequest,
-) -> ApiKeyCreated | CreateApiKeyResponse401 | Problem | None:
+) -> ApiKeyCreated | Problem | None:
     """Create an API key for a tenant. The key is in this response only; Sluice keeps its hash.
 
      With `"mode": "test"` it is a sandbox key (`sk_test_…`): nothing sent with it leaves
@@ -218,7 +217,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ApiKeyCreated | CreateApiKeyResponse401 | Problem
+        ApiKeyCreated | Problem
     """
 
     return (

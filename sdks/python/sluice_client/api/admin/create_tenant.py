@@ -6,7 +6,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.create_tenant_request import CreateTenantRequest
-from ...models.create_tenant_response_401 import CreateTenantResponse401
 from ...models.problem import Problem
 from ...models.tenant_view import TenantView
 from ...types import Response
@@ -31,9 +30,7 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> CreateTenantResponse401 | Problem | TenantView | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | TenantView | None:
     if response.status_code == 201:
         response_201 = TenantView.from_dict(response.json())
 
@@ -45,7 +42,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = CreateTenantResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -82,7 +79,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[CreateTenantResponse401 | Problem | TenantView]:
+) -> Response[Problem | TenantView]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -95,7 +92,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateTenantRequest,
-) -> Response[CreateTenantResponse401 | Problem | TenantView]:
+) -> Response[Problem | TenantView]:
     """Create a tenant.
 
     Args:
@@ -106,7 +103,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreateTenantResponse401 | Problem | TenantView]
+        Response[Problem | TenantView]
     """
 
     kwargs = _get_kwargs(
@@ -124,7 +121,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: CreateTenantRequest,
-) -> CreateTenantResponse401 | Problem | TenantView | None:
+) -> Problem | TenantView | None:
     """Create a tenant.
 
     Args:
@@ -135,7 +132,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreateTenantResponse401 | Problem | TenantView
+        Problem | TenantView
     """
 
     return sync_detailed(
@@ -148,7 +145,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateTenantRequest,
-) -> Response[CreateTenantResponse401 | Problem | TenantView]:
+) -> Response[Problem | TenantView]:
     """Create a tenant.
 
     Args:
@@ -159,7 +156,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreateTenantResponse401 | Problem | TenantView]
+        Response[Problem | TenantView]
     """
 
     kwargs = _get_kwargs(
@@ -175,7 +172,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: CreateTenantRequest,
-) -> CreateTenantResponse401 | Problem | TenantView | None:
+) -> Problem | TenantView | None:
     """Create a tenant.
 
     Args:
@@ -186,7 +183,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreateTenantResponse401 | Problem | TenantView
+        Problem | TenantView
     """
 
     return (

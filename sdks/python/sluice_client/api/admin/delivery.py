@@ -6,7 +6,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.delivery_overview import DeliveryOverview
-from ...models.delivery_response_401 import DeliveryResponse401
 from ...models.problem import Problem
 from ...types import Response
 
@@ -23,14 +22,14 @@ def _get_kwargs() -> dict[str, Any]:
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> DeliveryOverview | DeliveryResponse401 | Problem | None:
+) -> DeliveryOverview | Problem | None:
     if response.status_code == 200:
         response_200 = DeliveryOverview.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = DeliveryResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -52,7 +51,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[DeliveryOverview | DeliveryResponse401 | Problem]:
+) -> Response[DeliveryOverview | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -64,7 +63,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[DeliveryOverview | DeliveryResponse401 | Problem]:
+) -> Response[DeliveryOverview | Problem]:
     """Delivery state: pools, providers, learned rates and suspensions.
 
     Raises:
@@ -72,7 +71,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DeliveryOverview | DeliveryResponse401 | Problem]
+        Response[DeliveryOverview | Problem]
     """
 
     kwargs = _get_kwargs()
@@ -87,7 +86,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-) -> DeliveryOverview | DeliveryResponse401 | Problem | None:
+) -> DeliveryOverview | Problem | None:
     """Delivery state: pools, providers, learned rates and suspensions.
 
     Raises:
@@ -95,7 +94,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DeliveryOverview | DeliveryResponse401 | Problem
+        DeliveryOverview | Problem
     """
 
     return sync_detailed(
@@ -106,7 +105,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[DeliveryOverview | DeliveryResponse401 | Problem]:
+) -> Response[DeliveryOverview | Problem]:
     """Delivery state: pools, providers, learned rates and suspensions.
 
     Raises:
@@ -114,7 +113,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DeliveryOverview | DeliveryResponse401 | Problem]
+        Response[DeliveryOverview | Problem]
     """
 
     kwargs = _get_kwargs()
@@ -127,7 +126,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-) -> DeliveryOverview | DeliveryResponse401 | Problem | None:
+) -> DeliveryOverview | Problem | None:
     """Delivery state: pools, providers, learned rates and suspensions.
 
     Raises:
@@ -135,7 +134,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DeliveryOverview | DeliveryResponse401 | Problem
+        DeliveryOverview | Problem
     """
 
     return (

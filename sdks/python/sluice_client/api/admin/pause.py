@@ -6,7 +6,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.pause_request import PauseRequest
-from ...models.pause_response_401 import PauseResponse401
 from ...models.problem import Problem
 from ...models.target_view import TargetView
 from ...types import Response
@@ -31,9 +30,7 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> PauseResponse401 | Problem | TargetView | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | TargetView | None:
     if response.status_code == 200:
         response_200 = TargetView.from_dict(response.json())
 
@@ -45,7 +42,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = PauseResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -82,7 +79,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[PauseResponse401 | Problem | TargetView]:
+) -> Response[Problem | TargetView]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -95,7 +92,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: PauseRequest,
-) -> Response[PauseResponse401 | Problem | TargetView]:
+) -> Response[Problem | TargetView]:
     """Pause sending from an address, to a provider, or both, until a time; it ends by itself.
 
     Args:
@@ -106,7 +103,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[PauseResponse401 | Problem | TargetView]
+        Response[Problem | TargetView]
     """
 
     kwargs = _get_kwargs(
@@ -124,7 +121,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: PauseRequest,
-) -> PauseResponse401 | Problem | TargetView | None:
+) -> Problem | TargetView | None:
     """Pause sending from an address, to a provider, or both, until a time; it ends by itself.
 
     Args:
@@ -135,7 +132,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        PauseResponse401 | Problem | TargetView
+        Problem | TargetView
     """
 
     return sync_detailed(
@@ -148,7 +145,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: PauseRequest,
-) -> Response[PauseResponse401 | Problem | TargetView]:
+) -> Response[Problem | TargetView]:
     """Pause sending from an address, to a provider, or both, until a time; it ends by itself.
 
     Args:
@@ -159,7 +156,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[PauseResponse401 | Problem | TargetView]
+        Response[Problem | TargetView]
     """
 
     kwargs = _get_kwargs(
@@ -175,7 +172,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: PauseRequest,
-) -> PauseResponse401 | Problem | TargetView | None:
+) -> Problem | TargetView | None:
     """Pause sending from an address, to a provider, or both, until a time; it ends by itself.
 
     Args:
@@ -186,7 +183,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        PauseResponse401 | Problem | TargetView
+        Problem | TargetView
     """
 
     return (

@@ -7,7 +7,6 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.pause_request import PauseRequest
 from ...models.problem import Problem
-from ...models.resume_response_401 import ResumeResponse401
 from ...types import Response
 
 
@@ -30,9 +29,7 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | Problem | ResumeResponse401 | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
     if response.status_code == 204:
         response_204 = cast(Any, None)
         return response_204
@@ -43,7 +40,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = ResumeResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -78,9 +75,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | Problem | ResumeResponse401]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -93,7 +88,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: PauseRequest,
-) -> Response[Any | Problem | ResumeResponse401]:
+) -> Response[Any | Problem]:
     """Lift a pause or an adaptive suspension now (a blocklist listing stays until the
     blocklist drops it).
 
@@ -105,7 +100,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem | ResumeResponse401]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -123,7 +118,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: PauseRequest,
-) -> Any | Problem | ResumeResponse401 | None:
+) -> Any | Problem | None:
     """Lift a pause or an adaptive suspension now (a blocklist listing stays until the
     blocklist drops it).
 
@@ -135,7 +130,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem | ResumeResponse401
+        Any | Problem
     """
 
     return sync_detailed(
@@ -148,7 +143,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: PauseRequest,
-) -> Response[Any | Problem | ResumeResponse401]:
+) -> Response[Any | Problem]:
     """Lift a pause or an adaptive suspension now (a blocklist listing stays until the
     blocklist drops it).
 
@@ -160,7 +155,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem | ResumeResponse401]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -176,7 +171,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: PauseRequest,
-) -> Any | Problem | ResumeResponse401 | None:
+) -> Any | Problem | None:
     """Lift a pause or an adaptive suspension now (a blocklist listing stays until the
     blocklist drops it).
 
@@ -188,7 +183,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem | ResumeResponse401
+        Any | Problem
     """
 
     return (

@@ -7,7 +7,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from ...models.resume_tenant_response_401 import ResumeTenantResponse401
 from ...models.tenant_view import TenantView
 from ...types import Response
 
@@ -26,16 +25,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Problem | ResumeTenantResponse401 | TenantView | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | TenantView | None:
     if response.status_code == 200:
         response_200 = TenantView.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = ResumeTenantResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -67,7 +64,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | ResumeTenantResponse401 | TenantView]:
+) -> Response[Problem | TenantView]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -80,7 +77,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Problem | ResumeTenantResponse401 | TenantView]:
+) -> Response[Problem | TenantView]:
     """Resume a tenant's bulk stream after the reputation guard paused it: bulk sends are
     accepted again, the held bulk mail is released at once, a `tenant.resumed` event
     goes to the tenant's feed and webhooks, and the bulk rates start afresh. 409 when
@@ -94,7 +91,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | ResumeTenantResponse401 | TenantView]
+        Response[Problem | TenantView]
     """
 
     kwargs = _get_kwargs(
@@ -112,7 +109,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Problem | ResumeTenantResponse401 | TenantView | None:
+) -> Problem | TenantView | None:
     """Resume a tenant's bulk stream after the reputation guard paused it: bulk sends are
     accepted again, the held bulk mail is released at once, a `tenant.resumed` event
     goes to the tenant's feed and webhooks, and the bulk rates start afresh. 409 when
@@ -126,7 +123,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | ResumeTenantResponse401 | TenantView
+        Problem | TenantView
     """
 
     return sync_detailed(
@@ -139,7 +136,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Problem | ResumeTenantResponse401 | TenantView]:
+) -> Response[Problem | TenantView]:
     """Resume a tenant's bulk stream after the reputation guard paused it: bulk sends are
     accepted again, the held bulk mail is released at once, a `tenant.resumed` event
     goes to the tenant's feed and webhooks, and the bulk rates start afresh. 409 when
@@ -153,7 +150,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | ResumeTenantResponse401 | TenantView]
+        Response[Problem | TenantView]
     """
 
     kwargs = _get_kwargs(
@@ -169,7 +166,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Problem | ResumeTenantResponse401 | TenantView | None:
+) -> Problem | TenantView | None:
     """Resume a tenant's bulk stream after the reputation guard paused it: bulk sends are
     accepted again, the held bulk mail is released at once, a `tenant.resumed` event
     goes to the tenant's feed and webhooks, and the bulk rates start afresh. 409 when
@@ -183,7 +180,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | ResumeTenantResponse401 | TenantView
+        Problem | TenantView
     """
 
     return (

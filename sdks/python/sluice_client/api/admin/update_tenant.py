@@ -9,7 +9,6 @@ from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
 from ...models.tenant_view import TenantView
 from ...models.update_tenant_request import UpdateTenantRequest
-from ...models.update_tenant_response_401 import UpdateTenantResponse401
 from ...types import Response
 
 
@@ -35,9 +34,7 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Problem | TenantView | UpdateTenantResponse401 | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | TenantView | None:
     if response.status_code == 200:
         response_200 = TenantView.from_dict(response.json())
 
@@ -49,7 +46,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = UpdateTenantResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -91,7 +88,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | TenantView | UpdateTenantResponse401]:
+) -> Response[Problem | TenantView]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -105,7 +102,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: UpdateTenantRequest,
-) -> Response[Problem | TenantView | UpdateTenantResponse401]:
+) -> Response[Problem | TenantView]:
     """Change a tenant's settings: the source pools it sends from and its sending quotas.
     Quota changes apply to the very next send on every node.
 
@@ -118,7 +115,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | TenantView | UpdateTenantResponse401]
+        Response[Problem | TenantView]
     """
 
     kwargs = _get_kwargs(
@@ -138,7 +135,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: UpdateTenantRequest,
-) -> Problem | TenantView | UpdateTenantResponse401 | None:
+) -> Problem | TenantView | None:
     """Change a tenant's settings: the source pools it sends from and its sending quotas.
     Quota changes apply to the very next send on every node.
 
@@ -151,7 +148,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | TenantView | UpdateTenantResponse401
+        Problem | TenantView
     """
 
     return sync_detailed(
@@ -166,7 +163,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: UpdateTenantRequest,
-) -> Response[Problem | TenantView | UpdateTenantResponse401]:
+) -> Response[Problem | TenantView]:
     """Change a tenant's settings: the source pools it sends from and its sending quotas.
     Quota changes apply to the very next send on every node.
 
@@ -179,7 +176,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | TenantView | UpdateTenantResponse401]
+        Response[Problem | TenantView]
     """
 
     kwargs = _get_kwargs(
@@ -197,7 +194,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: UpdateTenantRequest,
-) -> Problem | TenantView | UpdateTenantResponse401 | None:
+) -> Problem | TenantView | None:
     """Change a tenant's settings: the source pools it sends from and its sending quotas.
     Quota changes apply to the very next send on every node.
 
@@ -210,7 +207,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | TenantView | UpdateTenantResponse401
+        Problem | TenantView
     """
 
     return (

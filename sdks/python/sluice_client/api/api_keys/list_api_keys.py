@@ -6,7 +6,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.api_key_list import ApiKeyList
-from ...models.list_api_keys_response_401 import ListApiKeysResponse401
 from ...models.problem import Problem
 from ...types import Response
 
@@ -21,16 +20,14 @@ def _get_kwargs() -> dict[str, Any]:
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ApiKeyList | ListApiKeysResponse401 | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ApiKeyList | Problem | None:
     if response.status_code == 200:
         response_200 = ApiKeyList.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = ListApiKeysResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -52,7 +49,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ApiKeyList | ListApiKeysResponse401 | Problem]:
+) -> Response[ApiKeyList | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -64,7 +61,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[ApiKeyList | ListApiKeysResponse401 | Problem]:
+) -> Response[ApiKeyList | Problem]:
     """This tenant's API keys: id, name, scopes, the secret's last four characters and
     the key's life cycle. The secrets themselves were shown once, at creation.
 
@@ -73,7 +70,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ApiKeyList | ListApiKeysResponse401 | Problem]
+        Response[ApiKeyList | Problem]
     """
 
     kwargs = _get_kwargs()
@@ -88,7 +85,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-) -> ApiKeyList | ListApiKeysResponse401 | Problem | None:
+) -> ApiKeyList | Problem | None:
     """This tenant's API keys: id, name, scopes, the secret's last four characters and
     the key's life cycle. The secrets themselves were shown once, at creation.
 
@@ -97,7 +94,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ApiKeyList | ListApiKeysResponse401 | Problem
+        ApiKeyList | Problem
     """
 
     return sync_detailed(
@@ -108,7 +105,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[ApiKeyList | ListApiKeysResponse401 | Problem]:
+) -> Response[ApiKeyList | Problem]:
     """This tenant's API keys: id, name, scopes, the secret's last four characters and
     the key's life cycle. The secrets themselves were shown once, at creation.
 
@@ -117,7 +114,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ApiKeyList | ListApiKeysResponse401 | Problem]
+        Response[ApiKeyList | Problem]
     """
 
     kwargs = _get_kwargs()
@@ -130,7 +127,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-) -> ApiKeyList | ListApiKeysResponse401 | Problem | None:
+) -> ApiKeyList | Problem | None:
     """This tenant's API keys: id, name, scopes, the secret's last four characters and
     the key's life cycle. The secrets themselves were shown once, at creation.
 
@@ -139,7 +136,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ApiKeyList | ListApiKeysResponse401 | Problem
+        ApiKeyList | Problem
     """
 
     return (

@@ -7,7 +7,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from ...models.revoke_api_key_response_401 import RevokeApiKeyResponse401
 from ...types import Response
 
 
@@ -25,15 +24,13 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | Problem | RevokeApiKeyResponse401 | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
     if response.status_code == 204:
         response_204 = cast(Any, None)
         return response_204
 
     if response.status_code == 401:
-        response_401 = RevokeApiKeyResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -58,9 +55,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | Problem | RevokeApiKeyResponse401]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -73,7 +68,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Any | Problem | RevokeApiKeyResponse401]:
+) -> Response[Any | Problem]:
     """Revoke one of this tenant's keys. It is refused from the very next request, on
     every Sluice process (keys are looked up in Redis on each request, never cached).
     A key may revoke itself. Revoking a revoked key again is a 204 too.
@@ -86,7 +81,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem | RevokeApiKeyResponse401]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -104,7 +99,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Any | Problem | RevokeApiKeyResponse401 | None:
+) -> Any | Problem | None:
     """Revoke one of this tenant's keys. It is refused from the very next request, on
     every Sluice process (keys are looked up in Redis on each request, never cached).
     A key may revoke itself. Revoking a revoked key again is a 204 too.
@@ -117,7 +112,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem | RevokeApiKeyResponse401
+        Any | Problem
     """
 
     return sync_detailed(
@@ -130,7 +125,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Any | Problem | RevokeApiKeyResponse401]:
+) -> Response[Any | Problem]:
     """Revoke one of this tenant's keys. It is refused from the very next request, on
     every Sluice process (keys are looked up in Redis on each request, never cached).
     A key may revoke itself. Revoking a revoked key again is a 204 too.
@@ -143,7 +138,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Problem | RevokeApiKeyResponse401]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -159,7 +154,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Any | Problem | RevokeApiKeyResponse401 | None:
+) -> Any | Problem | None:
     """Revoke one of this tenant's keys. It is refused from the very next request, on
     every Sluice process (keys are looked up in Redis on each request, never cached).
     A key may revoke itself. Revoking a revoked key again is a 204 too.
@@ -172,7 +167,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Problem | RevokeApiKeyResponse401
+        Any | Problem
     """
 
     return (

@@ -6,7 +6,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.create_domain_request import CreateDomainRequest
-from ...models.create_domain_response_401 import CreateDomainResponse401
 from ...models.domain_view import DomainView
 from ...models.problem import Problem
 from ...types import Response
@@ -31,9 +30,7 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> CreateDomainResponse401 | DomainView | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> DomainView | Problem | None:
     if response.status_code == 201:
         response_201 = DomainView.from_dict(response.json())
 
@@ -45,7 +42,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = CreateDomainResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -87,7 +84,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[CreateDomainResponse401 | DomainView | Problem]:
+) -> Response[DomainView | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -100,7 +97,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateDomainRequest,
-) -> Response[CreateDomainResponse401 | DomainView | Problem]:
+) -> Response[DomainView | Problem]:
     """Add a sending domain. Sluice generates its DKIM key(s) and answers with the DNS
     records to publish (DKIM, SPF, DMARC, return path). The domain starts unverified:
     publish the records, then call `POST /v1/domains/{name}/verify`.
@@ -113,7 +110,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreateDomainResponse401 | DomainView | Problem]
+        Response[DomainView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -131,7 +128,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: CreateDomainRequest,
-) -> CreateDomainResponse401 | DomainView | Problem | None:
+) -> DomainView | Problem | None:
     """Add a sending domain. Sluice generates its DKIM key(s) and answers with the DNS
     records to publish (DKIM, SPF, DMARC, return path). The domain starts unverified:
     publish the records, then call `POST /v1/domains/{name}/verify`.
@@ -144,7 +141,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreateDomainResponse401 | DomainView | Problem
+        DomainView | Problem
     """
 
     return sync_detailed(
@@ -157,7 +154,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateDomainRequest,
-) -> Response[CreateDomainResponse401 | DomainView | Problem]:
+) -> Response[DomainView | Problem]:
     """Add a sending domain. Sluice generates its DKIM key(s) and answers with the DNS
     records to publish (DKIM, SPF, DMARC, return path). The domain starts unverified:
     publish the records, then call `POST /v1/domains/{name}/verify`.
@@ -170,7 +167,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreateDomainResponse401 | DomainView | Problem]
+        Response[DomainView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -186,7 +183,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: CreateDomainRequest,
-) -> CreateDomainResponse401 | DomainView | Problem | None:
+) -> DomainView | Problem | None:
     """Add a sending domain. Sluice generates its DKIM key(s) and answers with the DNS
     records to publish (DKIM, SPF, DMARC, return path). The domain starts unverified:
     publish the records, then call `POST /v1/domains/{name}/verify`.
@@ -199,7 +196,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreateDomainResponse401 | DomainView | Problem
+        DomainView | Problem
     """
 
     return (

@@ -7,7 +7,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.domain_view import DomainView
-from ...models.get_domain_response_401 import GetDomainResponse401
 from ...models.problem import Problem
 from ...types import Response
 
@@ -26,16 +25,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> DomainView | GetDomainResponse401 | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> DomainView | Problem | None:
     if response.status_code == 200:
         response_200 = DomainView.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = GetDomainResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -62,7 +59,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[DomainView | GetDomainResponse401 | Problem]:
+) -> Response[DomainView | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -75,7 +72,7 @@ def sync_detailed(
     name: str,
     *,
     client: AuthenticatedClient,
-) -> Response[DomainView | GetDomainResponse401 | Problem]:
+) -> Response[DomainView | Problem]:
     """Read a domain: its keys, its verification and the DNS records to publish.
 
     Args:
@@ -86,7 +83,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DomainView | GetDomainResponse401 | Problem]
+        Response[DomainView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -104,7 +101,7 @@ def sync(
     name: str,
     *,
     client: AuthenticatedClient,
-) -> DomainView | GetDomainResponse401 | Problem | None:
+) -> DomainView | Problem | None:
     """Read a domain: its keys, its verification and the DNS records to publish.
 
     Args:
@@ -115,7 +112,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DomainView | GetDomainResponse401 | Problem
+        DomainView | Problem
     """
 
     return sync_detailed(
@@ -128,7 +125,7 @@ async def asyncio_detailed(
     name: str,
     *,
     client: AuthenticatedClient,
-) -> Response[DomainView | GetDomainResponse401 | Problem]:
+) -> Response[DomainView | Problem]:
     """Read a domain: its keys, its verification and the DNS records to publish.
 
     Args:
@@ -139,7 +136,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DomainView | GetDomainResponse401 | Problem]
+        Response[DomainView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -155,7 +152,7 @@ async def asyncio(
     name: str,
     *,
     client: AuthenticatedClient,
-) -> DomainView | GetDomainResponse401 | Problem | None:
+) -> DomainView | Problem | None:
     """Read a domain: its keys, its verification and the DNS records to publish.
 
     Args:
@@ -166,7 +163,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DomainView | GetDomainResponse401 | Problem
+        DomainView | Problem
     """
 
     return (

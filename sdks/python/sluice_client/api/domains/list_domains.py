@@ -6,7 +6,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.domain_list import DomainList
-from ...models.list_domains_response_401 import ListDomainsResponse401
 from ...models.problem import Problem
 from ...types import Response
 
@@ -21,16 +20,14 @@ def _get_kwargs() -> dict[str, Any]:
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> DomainList | ListDomainsResponse401 | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> DomainList | Problem | None:
     if response.status_code == 200:
         response_200 = DomainList.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = ListDomainsResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -52,7 +49,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[DomainList | ListDomainsResponse401 | Problem]:
+) -> Response[DomainList | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -64,7 +61,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[DomainList | ListDomainsResponse401 | Problem]:
+) -> Response[DomainList | Problem]:
     """Every domain of the tenant, with its keys, verification and records.
 
     Raises:
@@ -72,7 +69,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DomainList | ListDomainsResponse401 | Problem]
+        Response[DomainList | Problem]
     """
 
     kwargs = _get_kwargs()
@@ -87,7 +84,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-) -> DomainList | ListDomainsResponse401 | Problem | None:
+) -> DomainList | Problem | None:
     """Every domain of the tenant, with its keys, verification and records.
 
     Raises:
@@ -95,7 +92,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DomainList | ListDomainsResponse401 | Problem
+        DomainList | Problem
     """
 
     return sync_detailed(
@@ -106,7 +103,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[DomainList | ListDomainsResponse401 | Problem]:
+) -> Response[DomainList | Problem]:
     """Every domain of the tenant, with its keys, verification and records.
 
     Raises:
@@ -114,7 +111,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DomainList | ListDomainsResponse401 | Problem]
+        Response[DomainList | Problem]
     """
 
     kwargs = _get_kwargs()
@@ -127,7 +124,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-) -> DomainList | ListDomainsResponse401 | Problem | None:
+) -> DomainList | Problem | None:
     """Every domain of the tenant, with its keys, verification and records.
 
     Raises:
@@ -135,7 +132,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DomainList | ListDomainsResponse401 | Problem
+        DomainList | Problem
     """
 
     return (

@@ -8,7 +8,6 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.dkim_key_view import DkimKeyView
 from ...models.problem import Problem
-from ...models.rotate_dkim_key_response_401 import RotateDkimKeyResponse401
 from ...models.rotate_dkim_request import RotateDkimRequest
 from ...types import UNSET, Response, Unset
 
@@ -38,9 +37,7 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> DkimKeyView | Problem | RotateDkimKeyResponse401 | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> DkimKeyView | Problem | None:
     if response.status_code == 201:
         response_201 = DkimKeyView.from_dict(response.json())
 
@@ -52,7 +49,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = RotateDkimKeyResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -99,7 +96,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[DkimKeyView | Problem | RotateDkimKeyResponse401]:
+) -> Response[DkimKeyView | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -113,7 +110,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: None | RotateDkimRequest | Unset = UNSET,
-) -> Response[DkimKeyView | Problem | RotateDkimKeyResponse401]:
+) -> Response[DkimKeyView | Problem]:
     """Start a DKIM key rotation: a new key (new selector) is created `pending` and its
     DNS record returned. Mail stays signed with the current key until the new record
     verifies (on `verify` or the periodic check); then the new key becomes active and
@@ -128,7 +125,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DkimKeyView | Problem | RotateDkimKeyResponse401]
+        Response[DkimKeyView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -148,7 +145,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: None | RotateDkimRequest | Unset = UNSET,
-) -> DkimKeyView | Problem | RotateDkimKeyResponse401 | None:
+) -> DkimKeyView | Problem | None:
     """Start a DKIM key rotation: a new key (new selector) is created `pending` and its
     DNS record returned. Mail stays signed with the current key until the new record
     verifies (on `verify` or the periodic check); then the new key becomes active and
@@ -163,7 +160,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DkimKeyView | Problem | RotateDkimKeyResponse401
+        DkimKeyView | Problem
     """
 
     return sync_detailed(
@@ -178,7 +175,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: None | RotateDkimRequest | Unset = UNSET,
-) -> Response[DkimKeyView | Problem | RotateDkimKeyResponse401]:
+) -> Response[DkimKeyView | Problem]:
     """Start a DKIM key rotation: a new key (new selector) is created `pending` and its
     DNS record returned. Mail stays signed with the current key until the new record
     verifies (on `verify` or the periodic check); then the new key becomes active and
@@ -193,7 +190,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DkimKeyView | Problem | RotateDkimKeyResponse401]
+        Response[DkimKeyView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -211,7 +208,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: None | RotateDkimRequest | Unset = UNSET,
-) -> DkimKeyView | Problem | RotateDkimKeyResponse401 | None:
+) -> DkimKeyView | Problem | None:
     """Start a DKIM key rotation: a new key (new selector) is created `pending` and its
     DNS record returned. Mail stays signed with the current key until the new record
     verifies (on `verify` or the periodic check); then the new key becomes active and
@@ -226,7 +223,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DkimKeyView | Problem | RotateDkimKeyResponse401
+        DkimKeyView | Problem
     """
 
     return (

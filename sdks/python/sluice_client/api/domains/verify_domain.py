@@ -8,7 +8,6 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.domain_view import DomainView
 from ...models.problem import Problem
-from ...models.verify_domain_response_401 import VerifyDomainResponse401
 from ...types import Response
 
 
@@ -26,16 +25,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> DomainView | Problem | VerifyDomainResponse401 | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> DomainView | Problem | None:
     if response.status_code == 200:
         response_200 = DomainView.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = VerifyDomainResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -67,7 +64,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[DomainView | Problem | VerifyDomainResponse401]:
+) -> Response[DomainView | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -80,7 +77,7 @@ def sync_detailed(
     name: str,
     *,
     client: AuthenticatedClient,
-) -> Response[DomainView | Problem | VerifyDomainResponse401]:
+) -> Response[DomainView | Problem]:
     """Check the domain's DNS now: each DKIM key's record, SPF and DMARC, each reported
     as `verified`, `missing`, `mismatch` (with what was found) or `lookup_failed`.
     The domain is verified when every active key's record and SPF verify; a pending
@@ -94,7 +91,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DomainView | Problem | VerifyDomainResponse401]
+        Response[DomainView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -112,7 +109,7 @@ def sync(
     name: str,
     *,
     client: AuthenticatedClient,
-) -> DomainView | Problem | VerifyDomainResponse401 | None:
+) -> DomainView | Problem | None:
     """Check the domain's DNS now: each DKIM key's record, SPF and DMARC, each reported
     as `verified`, `missing`, `mismatch` (with what was found) or `lookup_failed`.
     The domain is verified when every active key's record and SPF verify; a pending
@@ -126,7 +123,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DomainView | Problem | VerifyDomainResponse401
+        DomainView | Problem
     """
 
     return sync_detailed(
@@ -139,7 +136,7 @@ async def asyncio_detailed(
     name: str,
     *,
     client: AuthenticatedClient,
-) -> Response[DomainView | Problem | VerifyDomainResponse401]:
+) -> Response[DomainView | Problem]:
     """Check the domain's DNS now: each DKIM key's record, SPF and DMARC, each reported
     as `verified`, `missing`, `mismatch` (with what was found) or `lookup_failed`.
     The domain is verified when every active key's record and SPF verify; a pending
@@ -153,7 +150,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[DomainView | Problem | VerifyDomainResponse401]
+        Response[DomainView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -169,7 +166,7 @@ async def asyncio(
     name: str,
     *,
     client: AuthenticatedClient,
-) -> DomainView | Problem | VerifyDomainResponse401 | None:
+) -> DomainView | Problem | None:
     """Check the domain's DNS now: each DKIM key's record, SPF and DMARC, each reported
     as `verified`, `missing`, `mismatch` (with what was found) or `lookup_failed`.
     The domain is verified when every active key's record and SPF verify; a pending
@@ -183,7 +180,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        DomainView | Problem | VerifyDomainResponse401
+        DomainView | Problem
     """
 
     return (

@@ -8,7 +8,6 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.event_list import EventList
 from ...models.event_type import EventType
-from ...models.list_events_response_401 import ListEventsResponse401
 from ...models.problem import Problem
 from ...types import UNSET, Response, Unset
 
@@ -67,16 +66,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> EventList | ListEventsResponse401 | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> EventList | Problem | None:
     if response.status_code == 200:
         response_200 = EventList.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = ListEventsResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -101,9 +98,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[EventList | ListEventsResponse401 | Problem]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[EventList | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -123,7 +118,7 @@ def sync_detailed(
     until: datetime.datetime | Unset = UNSET,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Response[EventList | ListEventsResponse401 | Problem]:
+) -> Response[EventList | Problem]:
     """The tenant's events, newest first: the same records webhooks carry, with their
     stable `evt_…` ids. Kept for the retention period.
 
@@ -142,7 +137,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EventList | ListEventsResponse401 | Problem]
+        Response[EventList | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -174,7 +169,7 @@ def sync(
     until: datetime.datetime | Unset = UNSET,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> EventList | ListEventsResponse401 | Problem | None:
+) -> EventList | Problem | None:
     """The tenant's events, newest first: the same records webhooks carry, with their
     stable `evt_…` ids. Kept for the retention period.
 
@@ -193,7 +188,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EventList | ListEventsResponse401 | Problem
+        EventList | Problem
     """
 
     return sync_detailed(
@@ -220,7 +215,7 @@ async def asyncio_detailed(
     until: datetime.datetime | Unset = UNSET,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Response[EventList | ListEventsResponse401 | Problem]:
+) -> Response[EventList | Problem]:
     """The tenant's events, newest first: the same records webhooks carry, with their
     stable `evt_…` ids. Kept for the retention period.
 
@@ -239,7 +234,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EventList | ListEventsResponse401 | Problem]
+        Response[EventList | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -269,7 +264,7 @@ async def asyncio(
     until: datetime.datetime | Unset = UNSET,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> EventList | ListEventsResponse401 | Problem | None:
+) -> EventList | Problem | None:
     """The tenant's events, newest first: the same records webhooks carry, with their
     stable `evt_…` ids. Kept for the retention period.
 
@@ -288,7 +283,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EventList | ListEventsResponse401 | Problem
+        EventList | Problem
     """
 
     return (

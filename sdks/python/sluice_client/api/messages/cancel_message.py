@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.cancel_message_response_401 import CancelMessageResponse401
 from ...models.message_view import MessageView
 from ...models.problem import Problem
 from ...types import Response
@@ -26,16 +25,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> CancelMessageResponse401 | MessageView | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> MessageView | Problem | None:
     if response.status_code == 200:
         response_200 = MessageView.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = CancelMessageResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -67,7 +64,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[CancelMessageResponse401 | MessageView | Problem]:
+) -> Response[MessageView | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -80,7 +77,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[CancelMessageResponse401 | MessageView | Problem]:
+) -> Response[MessageView | Problem]:
     """Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
     waiting for a retry). Answers 200 with the message as it now stands: `cancelled`,
     its pending recipients `cancelled`, a `message.cancelled` event in its timeline (and
@@ -98,7 +95,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CancelMessageResponse401 | MessageView | Problem]
+        Response[MessageView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -116,7 +113,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> CancelMessageResponse401 | MessageView | Problem | None:
+) -> MessageView | Problem | None:
     """Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
     waiting for a retry). Answers 200 with the message as it now stands: `cancelled`,
     its pending recipients `cancelled`, a `message.cancelled` event in its timeline (and
@@ -134,7 +131,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CancelMessageResponse401 | MessageView | Problem
+        MessageView | Problem
     """
 
     return sync_detailed(
@@ -147,7 +144,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[CancelMessageResponse401 | MessageView | Problem]:
+) -> Response[MessageView | Problem]:
     """Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
     waiting for a retry). Answers 200 with the message as it now stands: `cancelled`,
     its pending recipients `cancelled`, a `message.cancelled` event in its timeline (and
@@ -165,7 +162,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CancelMessageResponse401 | MessageView | Problem]
+        Response[MessageView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -181,7 +178,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> CancelMessageResponse401 | MessageView | Problem | None:
+) -> MessageView | Problem | None:
     """Cancel a message that has not been sent yet (`scheduled`, `queued`, or `deferred`
     waiting for a retry). Answers 200 with the message as it now stands: `cancelled`,
     its pending recipients `cancelled`, a `message.cancelled` event in its timeline (and
@@ -199,7 +196,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CancelMessageResponse401 | MessageView | Problem
+        MessageView | Problem
     """
 
     return (

@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.get_message_response_401 import GetMessageResponse401
 from ...models.message_view import MessageView
 from ...models.problem import Problem
 from ...types import Response
@@ -26,16 +25,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> GetMessageResponse401 | MessageView | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> MessageView | Problem | None:
     if response.status_code == 200:
         response_200 = MessageView.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = GetMessageResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -62,7 +59,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[GetMessageResponse401 | MessageView | Problem]:
+) -> Response[MessageView | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -75,7 +72,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[GetMessageResponse401 | MessageView | Problem]:
+) -> Response[MessageView | Problem]:
     """A message's status, each recipient's result with the SMTP reply, and its events.
 
     Args:
@@ -86,7 +83,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetMessageResponse401 | MessageView | Problem]
+        Response[MessageView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -104,7 +101,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> GetMessageResponse401 | MessageView | Problem | None:
+) -> MessageView | Problem | None:
     """A message's status, each recipient's result with the SMTP reply, and its events.
 
     Args:
@@ -115,7 +112,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetMessageResponse401 | MessageView | Problem
+        MessageView | Problem
     """
 
     return sync_detailed(
@@ -128,7 +125,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[GetMessageResponse401 | MessageView | Problem]:
+) -> Response[MessageView | Problem]:
     """A message's status, each recipient's result with the SMTP reply, and its events.
 
     Args:
@@ -139,7 +136,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetMessageResponse401 | MessageView | Problem]
+        Response[MessageView | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -155,7 +152,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> GetMessageResponse401 | MessageView | Problem | None:
+) -> MessageView | Problem | None:
     """A message's status, each recipient's result with the SMTP reply, and its events.
 
     Args:
@@ -166,7 +163,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetMessageResponse401 | MessageView | Problem
+        MessageView | Problem
     """
 
     return (

@@ -8,7 +8,6 @@ from ...client import AuthenticatedClient, Client
 from ...models.batch_request import BatchRequest
 from ...models.batch_response import BatchResponse
 from ...models.problem import Problem
-from ...models.send_batch_response_401 import SendBatchResponse401
 from ...types import UNSET, Response, Unset
 
 
@@ -36,7 +35,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> BatchResponse | Problem | SendBatchResponse401 | None:
+) -> BatchResponse | Problem | None:
     if response.status_code == 200:
         response_200 = BatchResponse.from_dict(response.json())
 
@@ -48,7 +47,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = SendBatchResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -85,7 +84,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[BatchResponse | Problem | SendBatchResponse401]:
+) -> Response[BatchResponse | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -99,7 +98,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
-) -> Response[BatchResponse | Problem | SendBatchResponse401]:
+) -> Response[BatchResponse | Problem]:
     """Send up to 500 messages at once. Every message is validated first: if any is
     malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
     naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
@@ -120,7 +119,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[BatchResponse | Problem | SendBatchResponse401]
+        Response[BatchResponse | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -140,7 +139,7 @@ def sync(
     client: AuthenticatedClient,
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
-) -> BatchResponse | Problem | SendBatchResponse401 | None:
+) -> BatchResponse | Problem | None:
     """Send up to 500 messages at once. Every message is validated first: if any is
     malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
     naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
@@ -161,7 +160,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        BatchResponse | Problem | SendBatchResponse401
+        BatchResponse | Problem
     """
 
     return sync_detailed(
@@ -176,7 +175,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
-) -> Response[BatchResponse | Problem | SendBatchResponse401]:
+) -> Response[BatchResponse | Problem]:
     """Send up to 500 messages at once. Every message is validated first: if any is
     malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
     naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
@@ -197,7 +196,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[BatchResponse | Problem | SendBatchResponse401]
+        Response[BatchResponse | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -215,7 +214,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: BatchRequest,
     idempotency_key: None | str | Unset = UNSET,
-) -> BatchResponse | Problem | SendBatchResponse401 | None:
+) -> BatchResponse | Problem | None:
     """Send up to 500 messages at once. Every message is validated first: if any is
     malformed (what `POST /v1/messages` answers with 422), the whole batch is a 422
     naming each fault as `messages[i].field`, and nothing is sent. Otherwise each
@@ -236,7 +235,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        BatchResponse | Problem | SendBatchResponse401
+        BatchResponse | Problem
     """
 
     return (

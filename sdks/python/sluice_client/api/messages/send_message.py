@@ -8,7 +8,6 @@ from ...client import AuthenticatedClient, Client
 from ...models.message_accepted import MessageAccepted
 from ...models.problem import Problem
 from ...models.send_message_request import SendMessageRequest
-from ...models.send_message_response_401 import SendMessageResponse401
 from ...types import UNSET, Response, Unset
 
 
@@ -36,7 +35,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> MessageAccepted | Problem | SendMessageResponse401 | None:
+) -> MessageAccepted | Problem | None:
     if response.status_code == 202:
         response_202 = MessageAccepted.from_dict(response.json())
 
@@ -48,7 +47,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = SendMessageResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -100,7 +99,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[MessageAccepted | Problem | SendMessageResponse401]:
+) -> Response[MessageAccepted | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -114,7 +113,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: SendMessageRequest,
     idempotency_key: None | str | Unset = UNSET,
-) -> Response[MessageAccepted | Problem | SendMessageResponse401]:
+) -> Response[MessageAccepted | Problem]:
     """Send a message. Answers 202 once the message is safely in Redis; delivery happens
     in the background (follow it with `GET /v1/messages/{id}`).
 
@@ -139,7 +138,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[MessageAccepted | Problem | SendMessageResponse401]
+        Response[MessageAccepted | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -159,7 +158,7 @@ def sync(
     client: AuthenticatedClient,
     body: SendMessageRequest,
     idempotency_key: None | str | Unset = UNSET,
-) -> MessageAccepted | Problem | SendMessageResponse401 | None:
+) -> MessageAccepted | Problem | None:
     """Send a message. Answers 202 once the message is safely in Redis; delivery happens
     in the background (follow it with `GET /v1/messages/{id}`).
 
@@ -184,7 +183,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        MessageAccepted | Problem | SendMessageResponse401
+        MessageAccepted | Problem
     """
 
     return sync_detailed(
@@ -199,7 +198,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: SendMessageRequest,
     idempotency_key: None | str | Unset = UNSET,
-) -> Response[MessageAccepted | Problem | SendMessageResponse401]:
+) -> Response[MessageAccepted | Problem]:
     """Send a message. Answers 202 once the message is safely in Redis; delivery happens
     in the background (follow it with `GET /v1/messages/{id}`).
 
@@ -224,7 +223,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[MessageAccepted | Problem | SendMessageResponse401]
+        Response[MessageAccepted | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -242,7 +241,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: SendMessageRequest,
     idempotency_key: None | str | Unset = UNSET,
-) -> MessageAccepted | Problem | SendMessageResponse401 | None:
+) -> MessageAccepted | Problem | None:
     """Send a message. Answers 202 once the message is safely in Redis; delivery happens
     in the background (follow it with `GET /v1/messages/{id}`).
 
@@ -267,7 +266,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        MessageAccepted | Problem | SendMessageResponse401
+        MessageAccepted | Problem
     """
 
     return (

@@ -6,7 +6,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.add_suppressions_request import AddSuppressionsRequest
-from ...models.add_suppressions_response_401 import AddSuppressionsResponse401
 from ...models.added_suppressions import AddedSuppressions
 from ...models.problem import Problem
 from ...types import Response
@@ -33,7 +32,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> AddSuppressionsResponse401 | AddedSuppressions | Problem | None:
+) -> AddedSuppressions | Problem | None:
     if response.status_code == 200:
         response_200 = AddedSuppressions.from_dict(response.json())
 
@@ -50,7 +49,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = AddSuppressionsResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -87,7 +86,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[AddSuppressionsResponse401 | AddedSuppressions | Problem]:
+) -> Response[AddedSuppressions | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -100,7 +99,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: AddSuppressionsRequest,
-) -> Response[AddSuppressionsResponse401 | AddedSuppressions | Problem]:
+) -> Response[AddedSuppressions | Problem]:
     """Add addresses to the suppression list. An address already on it keeps its entry
     (and reason): adding is safe to repeat.
 
@@ -113,7 +112,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AddSuppressionsResponse401 | AddedSuppressions | Problem]
+        Response[AddedSuppressions | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -131,7 +130,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: AddSuppressionsRequest,
-) -> AddSuppressionsResponse401 | AddedSuppressions | Problem | None:
+) -> AddedSuppressions | Problem | None:
     """Add addresses to the suppression list. An address already on it keeps its entry
     (and reason): adding is safe to repeat.
 
@@ -144,7 +143,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AddSuppressionsResponse401 | AddedSuppressions | Problem
+        AddedSuppressions | Problem
     """
 
     return sync_detailed(
@@ -157,7 +156,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: AddSuppressionsRequest,
-) -> Response[AddSuppressionsResponse401 | AddedSuppressions | Problem]:
+) -> Response[AddedSuppressions | Problem]:
     """Add addresses to the suppression list. An address already on it keeps its entry
     (and reason): adding is safe to repeat.
 
@@ -170,7 +169,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AddSuppressionsResponse401 | AddedSuppressions | Problem]
+        Response[AddedSuppressions | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -186,7 +185,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: AddSuppressionsRequest,
-) -> AddSuppressionsResponse401 | AddedSuppressions | Problem | None:
+) -> AddedSuppressions | Problem | None:
     """Add addresses to the suppression list. An address already on it keeps its entry
     (and reason): adding is safe to repeat.
 
@@ -199,7 +198,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AddSuppressionsResponse401 | AddedSuppressions | Problem
+        AddedSuppressions | Problem
     """
 
     return (

@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.get_suppression_response_401 import GetSuppressionResponse401
 from ...models.problem import Problem
 from ...models.suppression import Suppression
 from ...types import Response
@@ -26,16 +25,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> GetSuppressionResponse401 | Problem | Suppression | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | Suppression | None:
     if response.status_code == 200:
         response_200 = Suppression.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = GetSuppressionResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -62,7 +59,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[GetSuppressionResponse401 | Problem | Suppression]:
+) -> Response[Problem | Suppression]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -75,7 +72,7 @@ def sync_detailed(
     address: str,
     *,
     client: AuthenticatedClient,
-) -> Response[GetSuppressionResponse401 | Problem | Suppression]:
+) -> Response[Problem | Suppression]:
     """Whether an address is on the suppression list, and why.
 
     Args:
@@ -86,7 +83,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetSuppressionResponse401 | Problem | Suppression]
+        Response[Problem | Suppression]
     """
 
     kwargs = _get_kwargs(
@@ -104,7 +101,7 @@ def sync(
     address: str,
     *,
     client: AuthenticatedClient,
-) -> GetSuppressionResponse401 | Problem | Suppression | None:
+) -> Problem | Suppression | None:
     """Whether an address is on the suppression list, and why.
 
     Args:
@@ -115,7 +112,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetSuppressionResponse401 | Problem | Suppression
+        Problem | Suppression
     """
 
     return sync_detailed(
@@ -128,7 +125,7 @@ async def asyncio_detailed(
     address: str,
     *,
     client: AuthenticatedClient,
-) -> Response[GetSuppressionResponse401 | Problem | Suppression]:
+) -> Response[Problem | Suppression]:
     """Whether an address is on the suppression list, and why.
 
     Args:
@@ -139,7 +136,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetSuppressionResponse401 | Problem | Suppression]
+        Response[Problem | Suppression]
     """
 
     kwargs = _get_kwargs(
@@ -155,7 +152,7 @@ async def asyncio(
     address: str,
     *,
     client: AuthenticatedClient,
-) -> GetSuppressionResponse401 | Problem | Suppression | None:
+) -> Problem | Suppression | None:
     """Whether an address is on the suppression list, and why.
 
     Args:
@@ -166,7 +163,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetSuppressionResponse401 | Problem | Suppression
+        Problem | Suppression
     """
 
     return (

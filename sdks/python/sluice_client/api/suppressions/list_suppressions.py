@@ -5,7 +5,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.list_suppressions_response_401 import ListSuppressionsResponse401
 from ...models.problem import Problem
 from ...models.suppression_list import SuppressionList
 from ...models.suppression_reason import SuppressionReason
@@ -44,14 +43,14 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ListSuppressionsResponse401 | Problem | SuppressionList | None:
+) -> Problem | SuppressionList | None:
     if response.status_code == 200:
         response_200 = SuppressionList.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = ListSuppressionsResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -78,7 +77,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ListSuppressionsResponse401 | Problem | SuppressionList]:
+) -> Response[Problem | SuppressionList]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -93,7 +92,7 @@ def sync_detailed(
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     reason: SuppressionReason | Unset = UNSET,
-) -> Response[ListSuppressionsResponse401 | Problem | SuppressionList]:
+) -> Response[Problem | SuppressionList]:
     """List the suppression list, newest first, a page at a time.
 
     Args:
@@ -106,7 +105,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ListSuppressionsResponse401 | Problem | SuppressionList]
+        Response[Problem | SuppressionList]
     """
 
     kwargs = _get_kwargs(
@@ -128,7 +127,7 @@ def sync(
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     reason: SuppressionReason | Unset = UNSET,
-) -> ListSuppressionsResponse401 | Problem | SuppressionList | None:
+) -> Problem | SuppressionList | None:
     """List the suppression list, newest first, a page at a time.
 
     Args:
@@ -141,7 +140,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ListSuppressionsResponse401 | Problem | SuppressionList
+        Problem | SuppressionList
     """
 
     return sync_detailed(
@@ -158,7 +157,7 @@ async def asyncio_detailed(
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     reason: SuppressionReason | Unset = UNSET,
-) -> Response[ListSuppressionsResponse401 | Problem | SuppressionList]:
+) -> Response[Problem | SuppressionList]:
     """List the suppression list, newest first, a page at a time.
 
     Args:
@@ -171,7 +170,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ListSuppressionsResponse401 | Problem | SuppressionList]
+        Response[Problem | SuppressionList]
     """
 
     kwargs = _get_kwargs(
@@ -191,7 +190,7 @@ async def asyncio(
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     reason: SuppressionReason | Unset = UNSET,
-) -> ListSuppressionsResponse401 | Problem | SuppressionList | None:
+) -> Problem | SuppressionList | None:
     """List the suppression list, newest first, a page at a time.
 
     Args:
@@ -204,7 +203,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ListSuppressionsResponse401 | Problem | SuppressionList
+        Problem | SuppressionList
     """
 
     return (

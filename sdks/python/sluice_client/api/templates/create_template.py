@@ -5,7 +5,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.create_template_response_401 import CreateTemplateResponse401
 from ...models.problem import Problem
 from ...models.template import Template
 from ...models.template_request import TemplateRequest
@@ -31,9 +30,7 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> CreateTemplateResponse401 | Problem | Template | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | Template | None:
     if response.status_code == 201:
         response_201 = Template.from_dict(response.json())
 
@@ -45,7 +42,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = CreateTemplateResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -80,9 +77,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[CreateTemplateResponse401 | Problem | Template]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | Template]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -95,7 +90,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: TemplateRequest,
-) -> Response[CreateTemplateResponse401 | Problem | Template]:
+) -> Response[Problem | Template]:
     """Create a template (version 1). Its syntax is checked now; what depends on the
     data (a missing variable) is checked when a message is sent with it.
 
@@ -112,7 +107,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreateTemplateResponse401 | Problem | Template]
+        Response[Problem | Template]
     """
 
     kwargs = _get_kwargs(
@@ -130,7 +125,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: TemplateRequest,
-) -> CreateTemplateResponse401 | Problem | Template | None:
+) -> Problem | Template | None:
     """Create a template (version 1). Its syntax is checked now; what depends on the
     data (a missing variable) is checked when a message is sent with it.
 
@@ -147,7 +142,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreateTemplateResponse401 | Problem | Template
+        Problem | Template
     """
 
     return sync_detailed(
@@ -160,7 +155,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: TemplateRequest,
-) -> Response[CreateTemplateResponse401 | Problem | Template]:
+) -> Response[Problem | Template]:
     """Create a template (version 1). Its syntax is checked now; what depends on the
     data (a missing variable) is checked when a message is sent with it.
 
@@ -177,7 +172,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreateTemplateResponse401 | Problem | Template]
+        Response[Problem | Template]
     """
 
     kwargs = _get_kwargs(
@@ -193,7 +188,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: TemplateRequest,
-) -> CreateTemplateResponse401 | Problem | Template | None:
+) -> Problem | Template | None:
     """Create a template (version 1). Its syntax is checked now; what depends on the
     data (a missing variable) is checked when a message is sent with it.
 
@@ -210,7 +205,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreateTemplateResponse401 | Problem | Template
+        Problem | Template
     """
 
     return (

@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.delete_template_response_401 import DeleteTemplateResponse401
 from ...models.problem import Problem
 from ...types import Response
 
@@ -25,15 +24,13 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | DeleteTemplateResponse401 | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
     if response.status_code == 204:
         response_204 = cast(Any, None)
         return response_204
 
     if response.status_code == 401:
-        response_401 = DeleteTemplateResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -58,9 +55,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | DeleteTemplateResponse401 | Problem]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -73,7 +68,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Any | DeleteTemplateResponse401 | Problem]:
+) -> Response[Any | Problem]:
     """Delete a template and all its versions. Sends naming it are refused from now on
     (messages already accepted were rendered when accepted and are not affected).
 
@@ -85,7 +80,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | DeleteTemplateResponse401 | Problem]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -103,7 +98,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Any | DeleteTemplateResponse401 | Problem | None:
+) -> Any | Problem | None:
     """Delete a template and all its versions. Sends naming it are refused from now on
     (messages already accepted were rendered when accepted and are not affected).
 
@@ -115,7 +110,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | DeleteTemplateResponse401 | Problem
+        Any | Problem
     """
 
     return sync_detailed(
@@ -128,7 +123,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Any | DeleteTemplateResponse401 | Problem]:
+) -> Response[Any | Problem]:
     """Delete a template and all its versions. Sends naming it are refused from now on
     (messages already accepted were rendered when accepted and are not affected).
 
@@ -140,7 +135,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | DeleteTemplateResponse401 | Problem]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -156,7 +151,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Any | DeleteTemplateResponse401 | Problem | None:
+) -> Any | Problem | None:
     """Delete a template and all its versions. Sends naming it are refused from now on
     (messages already accepted were rendered when accepted and are not affected).
 
@@ -168,7 +163,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | DeleteTemplateResponse401 | Problem
+        Any | Problem
     """
 
     return (

@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.get_template_response_401 import GetTemplateResponse401
 from ...models.problem import Problem
 from ...models.template import Template
 from ...types import UNSET, Response, Unset
@@ -35,16 +34,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> GetTemplateResponse401 | Problem | Template | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | Template | None:
     if response.status_code == 200:
         response_200 = Template.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = GetTemplateResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -74,9 +71,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[GetTemplateResponse401 | Problem | Template]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | Template]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -90,7 +85,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     version: int | Unset = UNSET,
-) -> Response[GetTemplateResponse401 | Problem | Template]:
+) -> Response[Problem | Template]:
     """A template: its latest version, or the one asked for with `version`.
 
     Args:
@@ -102,7 +97,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetTemplateResponse401 | Problem | Template]
+        Response[Problem | Template]
     """
 
     kwargs = _get_kwargs(
@@ -122,7 +117,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     version: int | Unset = UNSET,
-) -> GetTemplateResponse401 | Problem | Template | None:
+) -> Problem | Template | None:
     """A template: its latest version, or the one asked for with `version`.
 
     Args:
@@ -134,7 +129,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetTemplateResponse401 | Problem | Template
+        Problem | Template
     """
 
     return sync_detailed(
@@ -149,7 +144,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     version: int | Unset = UNSET,
-) -> Response[GetTemplateResponse401 | Problem | Template]:
+) -> Response[Problem | Template]:
     """A template: its latest version, or the one asked for with `version`.
 
     Args:
@@ -161,7 +156,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetTemplateResponse401 | Problem | Template]
+        Response[Problem | Template]
     """
 
     kwargs = _get_kwargs(
@@ -179,7 +174,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     version: int | Unset = UNSET,
-) -> GetTemplateResponse401 | Problem | Template | None:
+) -> Problem | Template | None:
     """A template: its latest version, or the one asked for with `version`.
 
     Args:
@@ -191,7 +186,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetTemplateResponse401 | Problem | Template
+        Problem | Template
     """
 
     return (

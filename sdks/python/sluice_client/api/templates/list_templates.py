@@ -5,7 +5,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.list_templates_response_401 import ListTemplatesResponse401
 from ...models.problem import Problem
 from ...models.template_list import TemplateList
 from ...types import UNSET, Response, Unset
@@ -34,16 +33,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ListTemplatesResponse401 | Problem | TemplateList | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | TemplateList | None:
     if response.status_code == 200:
         response_200 = TemplateList.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = ListTemplatesResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -70,7 +67,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ListTemplatesResponse401 | Problem | TemplateList]:
+) -> Response[Problem | TemplateList]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -84,7 +81,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Response[ListTemplatesResponse401 | Problem | TemplateList]:
+) -> Response[Problem | TemplateList]:
     """List the tenant's templates, newest first, a page at a time.
 
     Args:
@@ -96,7 +93,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ListTemplatesResponse401 | Problem | TemplateList]
+        Response[Problem | TemplateList]
     """
 
     kwargs = _get_kwargs(
@@ -116,7 +113,7 @@ def sync(
     client: AuthenticatedClient,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> ListTemplatesResponse401 | Problem | TemplateList | None:
+) -> Problem | TemplateList | None:
     """List the tenant's templates, newest first, a page at a time.
 
     Args:
@@ -128,7 +125,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ListTemplatesResponse401 | Problem | TemplateList
+        Problem | TemplateList
     """
 
     return sync_detailed(
@@ -143,7 +140,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Response[ListTemplatesResponse401 | Problem | TemplateList]:
+) -> Response[Problem | TemplateList]:
     """List the tenant's templates, newest first, a page at a time.
 
     Args:
@@ -155,7 +152,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ListTemplatesResponse401 | Problem | TemplateList]
+        Response[Problem | TemplateList]
     """
 
     kwargs = _get_kwargs(
@@ -173,7 +170,7 @@ async def asyncio(
     client: AuthenticatedClient,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> ListTemplatesResponse401 | Problem | TemplateList | None:
+) -> Problem | TemplateList | None:
     """List the tenant's templates, newest first, a page at a time.
 
     Args:
@@ -185,7 +182,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ListTemplatesResponse401 | Problem | TemplateList
+        Problem | TemplateList
     """
 
     return (

@@ -9,7 +9,6 @@ from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
 from ...models.template import Template
 from ...models.template_request import TemplateRequest
-from ...models.update_template_response_401 import UpdateTemplateResponse401
 from ...types import Response
 
 
@@ -35,9 +34,7 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Problem | Template | UpdateTemplateResponse401 | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | Template | None:
     if response.status_code == 200:
         response_200 = Template.from_dict(response.json())
 
@@ -49,7 +46,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = UpdateTemplateResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -89,9 +86,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | Template | UpdateTemplateResponse401]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | Template]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -105,7 +100,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: TemplateRequest,
-) -> Response[Problem | Template | UpdateTemplateResponse401]:
+) -> Response[Problem | Template]:
     """Replace a template: the body becomes its next version (old versions stay readable
     and sendable, the last 50 of them).
 
@@ -123,7 +118,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | Template | UpdateTemplateResponse401]
+        Response[Problem | Template]
     """
 
     kwargs = _get_kwargs(
@@ -143,7 +138,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: TemplateRequest,
-) -> Problem | Template | UpdateTemplateResponse401 | None:
+) -> Problem | Template | None:
     """Replace a template: the body becomes its next version (old versions stay readable
     and sendable, the last 50 of them).
 
@@ -161,7 +156,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | Template | UpdateTemplateResponse401
+        Problem | Template
     """
 
     return sync_detailed(
@@ -176,7 +171,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: TemplateRequest,
-) -> Response[Problem | Template | UpdateTemplateResponse401]:
+) -> Response[Problem | Template]:
     """Replace a template: the body becomes its next version (old versions stay readable
     and sendable, the last 50 of them).
 
@@ -194,7 +189,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | Template | UpdateTemplateResponse401]
+        Response[Problem | Template]
     """
 
     kwargs = _get_kwargs(
@@ -212,7 +207,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: TemplateRequest,
-) -> Problem | Template | UpdateTemplateResponse401 | None:
+) -> Problem | Template | None:
     """Replace a template: the body becomes its next version (old versions stay readable
     and sendable, the last 50 of them).
 
@@ -230,7 +225,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | Template | UpdateTemplateResponse401
+        Problem | Template
     """
 
     return (

@@ -6,7 +6,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.create_webhook_request import CreateWebhookRequest
-from ...models.create_webhook_response_401 import CreateWebhookResponse401
 from ...models.problem import Problem
 from ...models.webhook_with_secret import WebhookWithSecret
 from ...types import Response
@@ -33,7 +32,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> CreateWebhookResponse401 | Problem | WebhookWithSecret | None:
+) -> Problem | WebhookWithSecret | None:
     if response.status_code == 201:
         response_201 = WebhookWithSecret.from_dict(response.json())
 
@@ -45,7 +44,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = CreateWebhookResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -87,7 +86,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[CreateWebhookResponse401 | Problem | WebhookWithSecret]:
+) -> Response[Problem | WebhookWithSecret]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -100,7 +99,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateWebhookRequest,
-) -> Response[CreateWebhookResponse401 | Problem | WebhookWithSecret]:
+) -> Response[Problem | WebhookWithSecret]:
     """Register a webhook endpoint. The answer carries its signing secret, shown only
     now (and after a rotation).
 
@@ -113,7 +112,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreateWebhookResponse401 | Problem | WebhookWithSecret]
+        Response[Problem | WebhookWithSecret]
     """
 
     kwargs = _get_kwargs(
@@ -131,7 +130,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: CreateWebhookRequest,
-) -> CreateWebhookResponse401 | Problem | WebhookWithSecret | None:
+) -> Problem | WebhookWithSecret | None:
     """Register a webhook endpoint. The answer carries its signing secret, shown only
     now (and after a rotation).
 
@@ -144,7 +143,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreateWebhookResponse401 | Problem | WebhookWithSecret
+        Problem | WebhookWithSecret
     """
 
     return sync_detailed(
@@ -157,7 +156,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateWebhookRequest,
-) -> Response[CreateWebhookResponse401 | Problem | WebhookWithSecret]:
+) -> Response[Problem | WebhookWithSecret]:
     """Register a webhook endpoint. The answer carries its signing secret, shown only
     now (and after a rotation).
 
@@ -170,7 +169,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreateWebhookResponse401 | Problem | WebhookWithSecret]
+        Response[Problem | WebhookWithSecret]
     """
 
     kwargs = _get_kwargs(
@@ -186,7 +185,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: CreateWebhookRequest,
-) -> CreateWebhookResponse401 | Problem | WebhookWithSecret | None:
+) -> Problem | WebhookWithSecret | None:
     """Register a webhook endpoint. The answer carries its signing secret, shown only
     now (and after a rotation).
 
@@ -199,7 +198,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreateWebhookResponse401 | Problem | WebhookWithSecret
+        Problem | WebhookWithSecret
     """
 
     return (

@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.delete_webhook_response_401 import DeleteWebhookResponse401
 from ...models.problem import Problem
 from ...types import Response
 
@@ -25,15 +24,13 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | DeleteWebhookResponse401 | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
     if response.status_code == 204:
         response_204 = cast(Any, None)
         return response_204
 
     if response.status_code == 401:
-        response_401 = DeleteWebhookResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -58,9 +55,7 @@ def _parse_response(
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | DeleteWebhookResponse401 | Problem]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -73,7 +68,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Any | DeleteWebhookResponse401 | Problem]:
+) -> Response[Any | Problem]:
     """Delete a webhook. Deliveries still scheduled for it are dropped.
 
     Args:
@@ -84,7 +79,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | DeleteWebhookResponse401 | Problem]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -102,7 +97,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Any | DeleteWebhookResponse401 | Problem | None:
+) -> Any | Problem | None:
     """Delete a webhook. Deliveries still scheduled for it are dropped.
 
     Args:
@@ -113,7 +108,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | DeleteWebhookResponse401 | Problem
+        Any | Problem
     """
 
     return sync_detailed(
@@ -126,7 +121,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Any | DeleteWebhookResponse401 | Problem]:
+) -> Response[Any | Problem]:
     """Delete a webhook. Deliveries still scheduled for it are dropped.
 
     Args:
@@ -137,7 +132,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | DeleteWebhookResponse401 | Problem]
+        Response[Any | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -153,7 +148,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Any | DeleteWebhookResponse401 | Problem | None:
+) -> Any | Problem | None:
     """Delete a webhook. Deliveries still scheduled for it are dropped.
 
     Args:
@@ -164,7 +159,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | DeleteWebhookResponse401 | Problem
+        Any | Problem
     """
 
     return (

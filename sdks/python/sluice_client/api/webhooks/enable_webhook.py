@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.enable_webhook_response_401 import EnableWebhookResponse401
 from ...models.problem import Problem
 from ...models.webhook_view import WebhookView
 from ...types import Response
@@ -26,16 +25,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> EnableWebhookResponse401 | Problem | WebhookView | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | WebhookView | None:
     if response.status_code == 200:
         response_200 = WebhookView.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = EnableWebhookResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -62,7 +59,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[EnableWebhookResponse401 | Problem | WebhookView]:
+) -> Response[Problem | WebhookView]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -75,7 +72,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[EnableWebhookResponse401 | Problem | WebhookView]:
+) -> Response[Problem | WebhookView]:
     """Enable a webhook again (after it was disabled for failing). Events from now on are
     delivered; what was given up meanwhile can be sent again with `replay`.
 
@@ -87,7 +84,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EnableWebhookResponse401 | Problem | WebhookView]
+        Response[Problem | WebhookView]
     """
 
     kwargs = _get_kwargs(
@@ -105,7 +102,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> EnableWebhookResponse401 | Problem | WebhookView | None:
+) -> Problem | WebhookView | None:
     """Enable a webhook again (after it was disabled for failing). Events from now on are
     delivered; what was given up meanwhile can be sent again with `replay`.
 
@@ -117,7 +114,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EnableWebhookResponse401 | Problem | WebhookView
+        Problem | WebhookView
     """
 
     return sync_detailed(
@@ -130,7 +127,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[EnableWebhookResponse401 | Problem | WebhookView]:
+) -> Response[Problem | WebhookView]:
     """Enable a webhook again (after it was disabled for failing). Events from now on are
     delivered; what was given up meanwhile can be sent again with `replay`.
 
@@ -142,7 +139,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EnableWebhookResponse401 | Problem | WebhookView]
+        Response[Problem | WebhookView]
     """
 
     kwargs = _get_kwargs(
@@ -158,7 +155,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> EnableWebhookResponse401 | Problem | WebhookView | None:
+) -> Problem | WebhookView | None:
     """Enable a webhook again (after it was disabled for failing). Events from now on are
     delivered; what was given up meanwhile can be sent again with `replay`.
 
@@ -170,7 +167,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EnableWebhookResponse401 | Problem | WebhookView
+        Problem | WebhookView
     """
 
     return (

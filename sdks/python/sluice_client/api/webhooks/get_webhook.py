@@ -6,7 +6,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.get_webhook_response_401 import GetWebhookResponse401
 from ...models.problem import Problem
 from ...models.webhook_view import WebhookView
 from ...types import Response
@@ -26,16 +25,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> GetWebhookResponse401 | Problem | WebhookView | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | WebhookView | None:
     if response.status_code == 200:
         response_200 = WebhookView.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = GetWebhookResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -62,7 +59,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[GetWebhookResponse401 | Problem | WebhookView]:
+) -> Response[Problem | WebhookView]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -75,7 +72,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[GetWebhookResponse401 | Problem | WebhookView]:
+) -> Response[Problem | WebhookView]:
     """One webhook (its secret is not shown).
 
     Args:
@@ -86,7 +83,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetWebhookResponse401 | Problem | WebhookView]
+        Response[Problem | WebhookView]
     """
 
     kwargs = _get_kwargs(
@@ -104,7 +101,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> GetWebhookResponse401 | Problem | WebhookView | None:
+) -> Problem | WebhookView | None:
     """One webhook (its secret is not shown).
 
     Args:
@@ -115,7 +112,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetWebhookResponse401 | Problem | WebhookView
+        Problem | WebhookView
     """
 
     return sync_detailed(
@@ -128,7 +125,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[GetWebhookResponse401 | Problem | WebhookView]:
+) -> Response[Problem | WebhookView]:
     """One webhook (its secret is not shown).
 
     Args:
@@ -139,7 +136,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[GetWebhookResponse401 | Problem | WebhookView]
+        Response[Problem | WebhookView]
     """
 
     kwargs = _get_kwargs(
@@ -155,7 +152,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> GetWebhookResponse401 | Problem | WebhookView | None:
+) -> Problem | WebhookView | None:
     """One webhook (its secret is not shown).
 
     Args:
@@ -166,7 +163,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        GetWebhookResponse401 | Problem | WebhookView
+        Problem | WebhookView
     """
 
     return (

@@ -7,7 +7,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.attempt_list import AttemptList
-from ...models.list_attempts_response_401 import ListAttemptsResponse401
 from ...models.problem import Problem
 from ...types import UNSET, Response, Unset
 
@@ -38,16 +37,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> AttemptList | ListAttemptsResponse401 | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> AttemptList | Problem | None:
     if response.status_code == 200:
         response_200 = AttemptList.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = ListAttemptsResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -79,7 +76,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[AttemptList | ListAttemptsResponse401 | Problem]:
+) -> Response[AttemptList | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -94,7 +91,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Response[AttemptList | ListAttemptsResponse401 | Problem]:
+) -> Response[AttemptList | Problem]:
     """The webhook's delivery attempts, newest first: time, event, attempt number, HTTP
     status or error, duration and the next retry.
 
@@ -108,7 +105,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AttemptList | ListAttemptsResponse401 | Problem]
+        Response[AttemptList | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -130,7 +127,7 @@ def sync(
     client: AuthenticatedClient,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> AttemptList | ListAttemptsResponse401 | Problem | None:
+) -> AttemptList | Problem | None:
     """The webhook's delivery attempts, newest first: time, event, attempt number, HTTP
     status or error, duration and the next retry.
 
@@ -144,7 +141,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AttemptList | ListAttemptsResponse401 | Problem
+        AttemptList | Problem
     """
 
     return sync_detailed(
@@ -161,7 +158,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> Response[AttemptList | ListAttemptsResponse401 | Problem]:
+) -> Response[AttemptList | Problem]:
     """The webhook's delivery attempts, newest first: time, event, attempt number, HTTP
     status or error, duration and the next retry.
 
@@ -175,7 +172,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AttemptList | ListAttemptsResponse401 | Problem]
+        Response[AttemptList | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -195,7 +192,7 @@ async def asyncio(
     client: AuthenticatedClient,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> AttemptList | ListAttemptsResponse401 | Problem | None:
+) -> AttemptList | Problem | None:
     """The webhook's delivery attempts, newest first: time, event, attempt number, HTTP
     status or error, duration and the next retry.
 
@@ -209,7 +206,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AttemptList | ListAttemptsResponse401 | Problem
+        AttemptList | Problem
     """
 
     return (

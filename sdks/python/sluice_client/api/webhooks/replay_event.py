@@ -8,7 +8,6 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
 from ...models.replay_accepted import ReplayAccepted
-from ...models.replay_event_response_401 import ReplayEventResponse401
 from ...models.replay_request import ReplayRequest
 from ...types import Response
 
@@ -37,7 +36,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Problem | ReplayAccepted | ReplayEventResponse401 | None:
+) -> Problem | ReplayAccepted | None:
     if response.status_code == 202:
         response_202 = ReplayAccepted.from_dict(response.json())
 
@@ -49,7 +48,7 @@ def _parse_response(
         return response_400
 
     if response.status_code == 401:
-        response_401 = ReplayEventResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -96,7 +95,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | ReplayAccepted | ReplayEventResponse401]:
+) -> Response[Problem | ReplayAccepted]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -110,7 +109,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: ReplayRequest,
-) -> Response[Problem | ReplayAccepted | ReplayEventResponse401]:
+) -> Response[Problem | ReplayAccepted]:
     """Deliver one event of the feed to this webhook again, with its original
     `webhook-id` (receivers that de-duplicate see a repeat).
 
@@ -123,7 +122,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | ReplayAccepted | ReplayEventResponse401]
+        Response[Problem | ReplayAccepted]
     """
 
     kwargs = _get_kwargs(
@@ -143,7 +142,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: ReplayRequest,
-) -> Problem | ReplayAccepted | ReplayEventResponse401 | None:
+) -> Problem | ReplayAccepted | None:
     """Deliver one event of the feed to this webhook again, with its original
     `webhook-id` (receivers that de-duplicate see a repeat).
 
@@ -156,7 +155,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | ReplayAccepted | ReplayEventResponse401
+        Problem | ReplayAccepted
     """
 
     return sync_detailed(
@@ -171,7 +170,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: ReplayRequest,
-) -> Response[Problem | ReplayAccepted | ReplayEventResponse401]:
+) -> Response[Problem | ReplayAccepted]:
     """Deliver one event of the feed to this webhook again, with its original
     `webhook-id` (receivers that de-duplicate see a repeat).
 
@@ -184,7 +183,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | ReplayAccepted | ReplayEventResponse401]
+        Response[Problem | ReplayAccepted]
     """
 
     kwargs = _get_kwargs(
@@ -202,7 +201,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: ReplayRequest,
-) -> Problem | ReplayAccepted | ReplayEventResponse401 | None:
+) -> Problem | ReplayAccepted | None:
     """Deliver one event of the feed to this webhook again, with its original
     `webhook-id` (receivers that de-duplicate see a repeat).
 
@@ -215,7 +214,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | ReplayAccepted | ReplayEventResponse401
+        Problem | ReplayAccepted
     """
 
     return (

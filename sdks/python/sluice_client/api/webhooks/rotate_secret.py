@@ -7,7 +7,6 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from ...models.rotate_secret_response_401 import RotateSecretResponse401
 from ...models.webhook_with_secret import WebhookWithSecret
 from ...types import Response
 
@@ -28,14 +27,14 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Problem | RotateSecretResponse401 | WebhookWithSecret | None:
+) -> Problem | WebhookWithSecret | None:
     if response.status_code == 200:
         response_200 = WebhookWithSecret.from_dict(response.json())
 
         return response_200
 
     if response.status_code == 401:
-        response_401 = RotateSecretResponse401.from_dict(response.json())
+        response_401 = Problem.from_dict(response.json())
 
         return response_401
 
@@ -62,7 +61,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | RotateSecretResponse401 | WebhookWithSecret]:
+) -> Response[Problem | WebhookWithSecret]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -75,7 +74,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Problem | RotateSecretResponse401 | WebhookWithSecret]:
+) -> Response[Problem | WebhookWithSecret]:
     """Replace the signing secret. The answer carries the new one; the old one keeps
     signing every delivery too until `previous_secret_expires_at` (24 hours by
     default), so receivers can switch over without missing a delivery.
@@ -88,7 +87,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | RotateSecretResponse401 | WebhookWithSecret]
+        Response[Problem | WebhookWithSecret]
     """
 
     kwargs = _get_kwargs(
@@ -106,7 +105,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Problem | RotateSecretResponse401 | WebhookWithSecret | None:
+) -> Problem | WebhookWithSecret | None:
     """Replace the signing secret. The answer carries the new one; the old one keeps
     signing every delivery too until `previous_secret_expires_at` (24 hours by
     default), so receivers can switch over without missing a delivery.
@@ -119,7 +118,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | RotateSecretResponse401 | WebhookWithSecret
+        Problem | WebhookWithSecret
     """
 
     return sync_detailed(
@@ -132,7 +131,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Response[Problem | RotateSecretResponse401 | WebhookWithSecret]:
+) -> Response[Problem | WebhookWithSecret]:
     """Replace the signing secret. The answer carries the new one; the old one keeps
     signing every delivery too until `previous_secret_expires_at` (24 hours by
     default), so receivers can switch over without missing a delivery.
@@ -145,7 +144,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | RotateSecretResponse401 | WebhookWithSecret]
+        Response[Problem | WebhookWithSecret]
     """
 
     kwargs = _get_kwargs(
@@ -161,7 +160,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
-) -> Problem | RotateSecretResponse401 | WebhookWithSecret | None:
+) -> Problem | WebhookWithSecret | None:
     """Replace the signing secret. The answer carries the new one; the old one keeps
     signing every delivery too until `previous_secret_expires_at` (24 hours by
     default), so receivers can switch over without missing a delivery.
@@ -174,7 +173,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | RotateSecretResponse401 | WebhookWithSecret
+        Problem | WebhookWithSecret
     """
 
     return (
