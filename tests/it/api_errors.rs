@@ -352,7 +352,7 @@ async fn health_and_readiness() {
         .unwrap();
     for expected in [
         "sluice_queue_depth{queue=\"transactional\"} 0",
-        "sluice_messages_accepted_total{stream=\"transactional\"}",
+        "sluice_messages_accepted_total{stream=\"transactional\",mode=\"live\"}",
         "sluice_recipient_outcomes_total{event=\"message.delivered\",stream=\"transactional\"}",
         "sluice_smtp_transaction_seconds",
     ] {

@@ -180,6 +180,24 @@ async fn login_sets_a_strict_http_only_cookie_and_a_bad_token_is_refused() {
         assert!(html.contains(r#"name="token""#), "{html}");
     }
 
+    // A good key posted from another site's page (login CSRF): refused, no cookie.
+    // From this console's own page (same Origin as Host), it logs in.
+    let host = env.url("").trim_start_matches("http://").to_string();
+    let login_from = |origin: String| {
+        client()
+            .post(env.url("/console/login"))
+            .header(CONTENT_TYPE, FORM)
+            .header("Origin", origin)
+            .body(form_body(&[("token", &key)]))
+            .send()
+    };
+    let response = login_from("https://evil.example".into()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get(SET_COOKIE).is_none());
+    let response = login_from(format!("http://{host}")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.headers().get(SET_COOKIE).is_some());
+
     // No cookie, or a made-up one: to the login page.
     let nobody = Session {
         cookie: "sluice_console=made-up".into(),

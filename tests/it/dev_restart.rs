@@ -132,7 +132,11 @@ fn workdir() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("sluice.toml"),
-        "listen = \"127.0.0.1:0\"\ninbound_listen = \"127.0.0.1:0\"\n",
+        // Every listener on a free port: `sluice dev` prefers 2587 and 2465 for
+        // submission when they look free, and tests running at once would race
+        // (given a `listen` of its own, it opens no implicit-TLS one).
+        "listen = \"127.0.0.1:0\"\ninbound_listen = \"127.0.0.1:0\"\n\
+         [submission]\nlisten = \"127.0.0.1:0\"\n",
     )
     .unwrap();
     let redis_dir = tmp

@@ -119,6 +119,12 @@ async fn each_local_part_gets_its_outcome_with_test_events_webhooks_and_nothing_
         .collect();
     sent.push((ids[0].clone(), "Delivered+b@batch.test", "delivered"));
     sent.push((ids[1].clone(), "bounced+b@batch.test", "bounced"));
+    // Counted as accepted, but apart from live mail.
+    let metrics = env.get(ADMIN_TOKEN, "/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"sluice_messages_accepted_total{stream="transactional",mode="test"}"#),
+        "{metrics}"
+    );
 
     let selector = selector(&env, &test).await;
     for (id, to, status) in &sent {

@@ -113,7 +113,7 @@ impl Submission {
             test: is_sandbox(peer),
         };
         match self.store.accept_message(new, &self.settings.quotas).await {
-            Ok((outcome, _)) => reply(outcome, message.stream),
+            Ok((outcome, _)) => reply(outcome, message.stream, is_sandbox(peer)),
             Err(e) => {
                 tracing::warn!(%tenant, error = %e, "submission: the message was not stored");
                 Reply::new(
@@ -183,11 +183,15 @@ fn is_sandbox(peer: &Peer) -> bool {
 }
 
 /// The end-of-data reply for an accept's outcome.
-fn reply(outcome: AcceptOutcome, stream: sluice_model::MessageStream) -> Reply {
+fn reply(outcome: AcceptOutcome, stream: sluice_model::MessageStream, test: bool) -> Reply {
     match outcome {
         AcceptOutcome::Created { id, .. } => {
-            metrics::counter!("sluice_messages_accepted_total", "stream" => stream.as_str())
-                .increment(1);
+            metrics::counter!(
+                "sluice_messages_accepted_total",
+                "stream" => stream.as_str(),
+                "mode" => if test { "test" } else { "live" },
+            )
+            .increment(1);
             metrics::counter!("sluice_submission_accepted_total").increment(1);
             Reply::new(250, format!("2.0.0 Ok: queued as {id}"))
         }

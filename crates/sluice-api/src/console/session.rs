@@ -267,6 +267,27 @@ fn over_https(parts: &HeaderMap, uri: &axum::http::Uri) -> bool {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
+/// Whether a browser sent this request from another site (login CSRF: a page
+/// elsewhere logging the visitor into the attacker's account). The login form has
+/// no session to hold a token yet, so the browser's own headers decide, as OWASP
+/// advises: `Sec-Fetch-Site` when sent, else an `Origin` that is not this host.
+/// Clients that send neither (curl, scripts) are not browsers and are let through.
+fn from_another_site(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = text("origin") else {
+        return false;
+    };
+    let authority = origin.split_once("://").map(|(_, rest)| rest);
+    let hosts = [text("x-forwarded-host"), text("host")];
+    !hosts
+        .iter()
+        .flatten()
+        .any(|host| authority.is_some_and(|a| a.eq_ignore_ascii_case(host.trim())))
+}
+
 /// `POST /console/login`, form field `token`: a tenant API key, or the operator's
 /// admin token or admin JWT (checked exactly as the API checks them).
 pub async fn login(
@@ -275,6 +296,12 @@ pub async fn login(
     uri: axum::http::Uri,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ConsoleError> {
+    if from_another_site(&headers) {
+        return login_refused(
+            StatusCode::FORBIDDEN,
+            "Log in from this console's own page.",
+        );
+    }
     let Ok(Form(form)) = form else {
         return login_refused(StatusCode::BAD_REQUEST, "Send the form with a token.");
     };
@@ -367,6 +394,49 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logins_from_another_site_are_told_apart() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            headers
+        };
+        assert!(!from_another_site(&headers(&[])), "curl");
+        assert!(!from_another_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(!from_another_site(&headers(&[("sec-fetch-site", "none")])));
+        assert!(from_another_site(&headers(&[(
+            "sec-fetch-site",
+            "cross-site"
+        )])));
+        assert!(from_another_site(&headers(&[(
+            "sec-fetch-site",
+            "same-site"
+        )])));
+        let same = [
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080"),
+        ];
+        assert!(!from_another_site(&headers(&same)));
+        let proxied = [
+            ("origin", "https://mail.example.com"),
+            ("host", "10.0.0.5:8080"),
+            ("x-forwarded-host", "mail.example.com"),
+        ];
+        assert!(!from_another_site(&headers(&proxied)));
+        let evil = [
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:8080"),
+        ];
+        assert!(from_another_site(&headers(&evil)));
+        let null = [("origin", "null"), ("host", "127.0.0.1:8080")];
+        assert!(from_another_site(&headers(&null)));
+    }
 
     #[test]
     fn the_session_cookie_is_found_among_others() {

@@ -105,7 +105,7 @@ async fn send_message(
             &state.settings.quotas,
         )
         .await?;
-    let mut response = match accepted(outcome, message.stream) {
+    let mut response = match accepted(outcome, message.stream, auth.0.mode.is_test()) {
         Ok((accepted, replayed)) => {
             let location = format!("/v1/messages/{}", accepted.id);
             let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
@@ -126,15 +126,21 @@ async fn send_message(
 }
 
 /// What the client hears about one message: accepted (and whether it was a replay),
-/// or why not. Counts accepted messages for the metrics.
+/// or why not. Counts accepted messages for the metrics, a sandbox key's apart
+/// (`mode="test"`: they are never sent).
 pub(crate) fn accepted(
     outcome: AcceptOutcome,
     stream: MessageStream,
+    test: bool,
 ) -> Result<(MessageAccepted, bool), ApiError> {
     match outcome {
         AcceptOutcome::Created { id, status } => {
-            metrics::counter!("sluice_messages_accepted_total", "stream" => stream.as_str())
-                .increment(1);
+            metrics::counter!(
+                "sluice_messages_accepted_total",
+                "stream" => stream.as_str(),
+                "mode" => if test { "test" } else { "live" },
+            )
+            .increment(1);
             Ok((MessageAccepted { id, status }, false))
         }
         AcceptOutcome::Replayed { id, status } => Ok((MessageAccepted { id, status }, true)),
