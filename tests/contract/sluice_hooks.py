@@ -86,30 +86,28 @@ def _own_domain(mailbox):
     return AT_DOMAIN.sub(lambda m: "@" + DOMAIN + m.group(1), mailbox)
 
 
-def _within_schedule_window(send_at):
-    if not isinstance(send_at, str):
-        return send_at
+def _moved(text, out_of_range, to):
+    """An RFC 3339 `text` for which `out_of_range(time, now)` holds, replaced by
+    now + `to`; anything else (not a time, no offset, in range) as it is."""
+    if not isinstance(text, str):
+        return text
     try:
-        at = datetime.datetime.fromisoformat(send_at.replace("Z", "+00:00"))
+        at = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
         now = datetime.datetime.now(datetime.timezone.utc)
-        if at.tzinfo is not None and at > now + datetime.timedelta(days=29):
-            return (now + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if at.tzinfo is not None and out_of_range(at, now):
+            return (now + to).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (ValueError, OverflowError):
         pass
-    return send_at
+    return text
+
+
+def _within_schedule_window(send_at):
+    too_far = lambda at, now: at > now + datetime.timedelta(days=29)  # noqa: E731
+    return _moved(send_at, too_far, datetime.timedelta(hours=1))
 
 
 def _in_the_future(expires_at):
-    if not isinstance(expires_at, str):
-        return expires_at
-    try:
-        at = datetime.datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
-        now = datetime.datetime.now(datetime.timezone.utc)
-        if at.tzinfo is not None and at <= now:
-            return (now + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (ValueError, OverflowError):
-        pass
-    return expires_at
+    return _moved(expires_at, lambda at, now: at <= now, datetime.timedelta(days=1))
 
 
 def _adjust_message(message):

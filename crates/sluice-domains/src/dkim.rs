@@ -252,16 +252,7 @@ fn has_from_header(message: &[u8]) -> bool {
 
 /// PKCS#8 first (what Sluice generates), then PKCS#1.
 fn is_valid_selector(selector: &str) -> bool {
-    selector.len() <= 253
-        && selector.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+    selector.len() <= 253 && selector.split('.').all(sluice_model::net::is_ldh_label)
 }
 
 /// Operator-level settings that shape the DNS records tenants publish.

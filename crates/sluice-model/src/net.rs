@@ -19,6 +19,18 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// A DNS label as host names and DKIM selectors use it ("LDH"): 1 to 63 ASCII
+/// letters, digits and hyphens, not starting or ending with a hyphen.
+pub fn is_ldh_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     let [a, b, c, _] = ip.octets();
     !(a == 0 // "this network", incl. 0.0.0.0

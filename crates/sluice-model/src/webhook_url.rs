@@ -79,16 +79,7 @@ fn literal_ip(host: &str) -> Option<IpAddr> {
 /// host name resolves to.
 fn is_host_name(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
-    !host.is_empty()
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+    !host.is_empty() && host.split('.').all(crate::net::is_ldh_label)
 }
 
 fn is_local_name(name: &str) -> bool {
