@@ -821,7 +821,7 @@ export interface components {
         };
         /**
          * @description A message's result: accepted (`id`, `status`), or the problem that refused it
-         *     (its own `status`: 403, 404, 409, 413, 429 or 503).
+         *     (its own `status`: 404, 409, 413, 429 or 503).
          */
         BatchResult: components["schemas"]["MessageAccepted"] | components["schemas"]["Problem"];
         /** @description The watch's state. */

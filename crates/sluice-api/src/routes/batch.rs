@@ -43,7 +43,7 @@ pub struct BatchResponse {
 }
 
 /// A message's result: accepted (`id`, `status`), or the problem that refused it
-/// (its own `status`: 403, 404, 409, 413, 429 or 503).
+/// (its own `status`: 404, 409, 413, 429 or 503).
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum BatchResult {
