@@ -85,10 +85,7 @@ pub fn refine(spec: &mut Value) {
     merge(
         &mut schemas["AttachmentRequest"]["properties"],
         json!({
-            "filename": {
-                "pattern": format!(r"^{TEXT}*[^\s\x00-\x1f\x7f-\x9f]{TEXT}*$"),
-                "maxLength": 255,
-            },
+            "filename": non_blank(255),
             "content_type": {"pattern": "^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}$"},
             "content": {"pattern": BASE64},
         }),
@@ -102,8 +99,8 @@ pub fn refine(spec: &mut Value) {
         &mut schemas["TemplateRequest"],
         json!({
             "properties": {
-                "name": {"pattern": format!(r"^\s*[^\s\x00-\x1f\x7f-\x9f]{TEXT}*$"), "maxLength": 200},
-                "subject": {"pattern": format!(r"^{TEXT}*[^\s\x00-\x1f\x7f-\x9f]{TEXT}*$"), "maxLength": 998},
+                "name": label(200),
+                "subject": non_blank(998),
             },
             // `text` or `html` (not empty) is required.
             "not": {"properties": {"text": {"maxLength": 0}, "html": {"maxLength": 0}}},
@@ -208,10 +205,7 @@ fn send_message(schema: &mut Value) {
             "else": {
                 "required": ["subject"],
                 "properties": {
-                    "subject": {
-                        "pattern": format!(r"^{TEXT}*[^\s\x00-\x1f\x7f-\x9f]{TEXT}*$"),
-                        "maxLength": 998,
-                    },
+                    "subject": non_blank(998),
                     "template_version": {"type": "null"},
                     "template_data": {"type": "null"},
                 },
@@ -221,9 +215,18 @@ fn send_message(schema: &mut Value) {
     );
 }
 
-/// A label for people: something besides spaces, no control characters.
+/// A character that is neither a control character nor white space.
+const VISIBLE: &str = r"[^\s\x00-\x1f\x7f-\x9f]";
+
+/// Text checked as sent: something besides spaces, no control characters anywhere.
+fn non_blank(max: usize) -> Value {
+    json!({"pattern": format!("^{TEXT}*{VISIBLE}{TEXT}*$"), "maxLength": max})
+}
+
+/// A label for people, which the server trims before checking: leading white space
+/// (control characters included) goes, the rest is as [`non_blank`].
 fn label(max: usize) -> Value {
-    json!({"pattern": format!(r"^\s*[^\s\x00-\x1f\x7f-\x9f]{TEXT}*$"), "maxLength": max})
+    json!({"pattern": format!(r"^\s*{VISIBLE}{TEXT}*$"), "maxLength": max})
 }
 
 /// An IPv4 or IPv6 address as Rust's `IpAddr` parses it (no zone ids).

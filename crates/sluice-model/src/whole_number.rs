@@ -4,8 +4,15 @@
 
 use serde::{Deserialize, Deserializer, de::Error};
 
-/// `number` if it is whole and from 0 to `max`.
-fn whole(number: &serde_json::Number, max: u64) -> Option<u64> {
+/// `null` (or nothing) as `None`; a number as `Some` if it is whole and from 0 to
+/// `max`, else an error saying so.
+fn option_up_to<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    max: u64,
+) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
     number
         .as_u64()
         .or_else(|| {
@@ -15,24 +22,19 @@ fn whole(number: &serde_json::Number, max: u64) -> Option<u64> {
                 .map(|f| f as u64)
         })
         .filter(|n| *n <= max)
-}
-
-fn out_of_range<E: Error>(number: &serde_json::Number, max: u64) -> E {
-    E::custom(format!(
-        "must be a whole number from 0 to {max}, got {number}"
-    ))
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "must be a whole number from 0 to {max}, got {number}"
+            ))
+        })
 }
 
 /// For `#[serde(default, deserialize_with = "…")]` on an `Option<u32>` documented as
 /// an `int32`: `null` or absent is `None`; a number must be whole, from 0 to 2^31 - 1.
 pub fn option_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let max = i32::MAX as u64;
-    whole(&number, max)
-        .map(|n| Some(n as u32))
-        .ok_or_else(|| out_of_range(&number, max))
+    // At most i32::MAX, so the cast keeps the value.
+    Ok(option_up_to(deserializer, i32::MAX as u64)?.map(|n| n as u32))
 }
 
 /// For a patch field (`Option<Option<u32>>`, an `int32`): absent is `None` (with
@@ -47,13 +49,7 @@ pub fn patch_u32<'de, D: Deserializer<'de>>(
 pub fn patch_u64<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<u64>>, D::Error> {
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(Some(None));
-    };
-    let max = i64::MAX as u64;
-    whole(&number, max)
-        .map(|n| Some(Some(n)))
-        .ok_or_else(|| out_of_range(&number, max))
+    option_up_to(deserializer, i64::MAX as u64).map(Some)
 }
 
 #[cfg(test)]
