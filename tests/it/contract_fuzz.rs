@@ -37,7 +37,8 @@ fn fuzz(env: &TestEnv, auth: &str, paths: (&str, &str), extra_env: &[(&str, &str
     let examples = std::env::var("SLUICE_FUZZ_EXAMPLES").unwrap_or_else(|_| EXAMPLES.into());
     let seed = std::env::var("SLUICE_FUZZ_SEED").unwrap_or_else(|_| SEED.into());
     let output = Command::new(python())
-        .current_dir(root)
+        // Its cache (`.schemathesis/`) goes under target/, not into the checkout.
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .args(["-m", "schemathesis.cli", "run", &env.url("/openapi.json")])
         .args([
             "--checks",
