@@ -81,8 +81,25 @@ fn event_order(id: &str) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mail_flows_end_to_end_over_a_three_master_cluster() {
-    let mut env = TestEnv::start_on_cluster(CLUSTER, Arc::new(AcceptAll), Roles::ALL, |_| {}).await;
+    let mut env = TestEnv::start_on_cluster(CLUSTER, Arc::new(AcceptAll), Roles::ALL, |c| {
+        c.webhook_allow_private = true;
+    })
+    .await;
     let key = env.ready_tenant().await;
+    // Six endpoints for the delivered events: their schedules spread over the shards.
+    let (hook_url, hooks) = common::webhook_receiver().await;
+    let mut endpoints = Vec::new();
+    for n in 0..6 {
+        let created = env
+            .post(
+                &key,
+                "/v1/webhooks",
+                json!({"url": format!("{hook_url}/{n}"), "events": ["message.delivered"]}),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        endpoints.push(created.json::<Value>().await.unwrap()["id"].clone());
+    }
 
     let mut ids = Vec::new();
     for i in 0..30 {
@@ -176,6 +193,37 @@ async fn mail_flows_end_to_end_over_a_three_master_cluster() {
         assert_eq!(kinds.first(), Some(&"message.accepted"), "{id}: {kinds:?}");
         assert_eq!(kinds.last(), Some(&"message.delivered"), "{id}: {kinds:?}");
     }
+
+    // Every endpoint gets every delivered event once (a repeat would be harmless to
+    // a receiver that deduplicates on webhook-id, but none is expected here).
+    let expected = ids.len() * endpoints.len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hooks.lock().unwrap().len() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let received = hooks.lock().unwrap().clone();
+    assert_eq!(received.len(), expected, "webhooks received");
+    let mut per_event: HashMap<&str, usize> = HashMap::new();
+    for (webhook_id, _) in &received {
+        *per_event.entry(webhook_id.as_str()).or_default() += 1;
+    }
+    assert_eq!(
+        per_event.len(),
+        ids.len(),
+        "one delivered event per message"
+    );
+    assert!(
+        per_event.values().all(|n| *n == endpoints.len()),
+        "{per_event:?}"
+    );
+    let about: HashSet<&str> = received
+        .iter()
+        .filter_map(|(_, body)| body["data"]["message_id"].as_str())
+        .collect();
+    assert_eq!(
+        about,
+        ids.iter().map(String::as_str).collect::<HashSet<_>>()
+    );
     env.stop().await;
 }
 

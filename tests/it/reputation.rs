@@ -5,10 +5,9 @@
 //! and the operator's resume are watched through the API, the event feed and the sink.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice::run::Roles;
@@ -17,7 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::bounce_support::{BOUNCE_DOMAIN, delivered, fixture, inbound, inject, rewrite};
-use crate::common::{ADMIN_TOKEN, TestEnv, bulk, problem, simple_message};
+use crate::common::{ADMIN_TOKEN, TestEnv, bulk, problem, simple_message, webhook_receiver};
 
 /// A guard that acts from 10 recipients; held bulk is rechecked only hourly, so
 /// held mail that arrives promptly after a resume was released by the resume.
@@ -29,29 +28,6 @@ async fn env() -> TestEnv {
         config.reputation.hold_interval = Duration::from_secs(3600);
     })
     .await
-}
-
-/// A real HTTP receiver on loopback recording each webhook: (webhook-id, body).
-type Hooks = Arc<Mutex<Vec<(String, Value)>>>;
-
-async fn receiver() -> (String, Hooks) {
-    let hooks: Hooks = Arc::default();
-    let recorded = hooks.clone();
-    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: axum::body::Bytes| {
-        let recorded = recorded.clone();
-        async move {
-            let id = headers["webhook-id"].to_str().unwrap().to_string();
-            recorded
-                .lock()
-                .unwrap()
-                .push((id, serde_json::from_slice(&body).unwrap()));
-            axum::http::StatusCode::OK
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, hooks)
 }
 
 /// A tenant with a full-scope key and the domain `acme.test`: (tenant id, key).
@@ -117,7 +93,7 @@ async fn settled(env: &TestEnv, key: &str, to: &str, stream: &str, status: &str)
 async fn hard_bounces_warn_then_pause_bulk_until_an_operator_resumes_it() {
     let env = env().await;
     let (tenant, key) = tenant(&env).await;
-    let (url, hooks) = receiver().await;
+    let (url, hooks) = webhook_receiver().await;
     let kinds = [
         "tenant.reputation_warning",
         "tenant.paused",

@@ -475,7 +475,8 @@ mod tests {
             SECRET.to_string(),
             TENANT_DOMAINS_PATTERN.to_string(),
             domain_checks(),
-            webhook_ready(),
+            webhook_ready(Partition(0)),
+            webhook_ready(Partition(5)),
             throttle_bucket("k", 1, 1000, None),
             adaptive("127.0.0.2|gmail"),
             warmup("127.0.0.2|gmail"),
@@ -515,7 +516,15 @@ mod tests {
             )),
             "{sluice:t:ten_01jd4k5q8z6y2x1w0v9t8s7r6p}"
         );
-        assert_eq!(tag(&webhook_ready()), "{sluice:wh}");
+        assert_eq!(tag(&webhook_ready(Partition(0))), "{sluice:wh}");
+        // Shard p > 0 of the webhook schedule shares queue partition p's slot.
+        assert_eq!(
+            tag(&webhook_ready(Partition(9))),
+            tag(&message(Partition(9), &id))
+        );
+        for prefix in webhook_schedule_prefixes(Partition(9)) {
+            assert_eq!(tag(&prefix), tag(&webhook_ready(Partition(9))));
+        }
         assert_eq!(tag(&adaptive("1.2.3.4|gmail")), "{1.2.3.4|gmail}");
     }
 

@@ -184,8 +184,11 @@
 //!   the last 1000 kept (`MAXLEN ~`), read newest first with the entry id as cursor;
 //!   expires a retention period after the last attempt.
 //!
-//! Webhook delivery schedule (tag `{sluice:wh}`; one delivery = one event for one
-//! endpoint, `<ep>` = `<tenant id>|<webhook id>`; see `webhooks::schedule`):
+//! Webhook delivery schedule (one delivery = one event for one endpoint, `<ep>` =
+//! `<tenant id>|<webhook id>`; see `webhooks::schedule`), in shards like the queue's
+//! partitions: an endpoint is in the shard `<ep>` hashes to among `queue.partitions`.
+//! Shard 0's keys start `sluice:v1:{sluice:wh}`, shard `p` > 0's
+//! `sluice:v1:{sluice:q<p>}:wh` (queue partition `p`'s slot); below, shard 0's names:
 //! - `sluice:v1:{sluice:wh}:ready` — ZSET of `<ep>` scored by when a claim can next do
 //!   something for it (unix ms): its first due delivery while it has a free slot, else
 //!   its first lease expiry. Absent when it has nothing scheduled or in flight.

@@ -124,3 +124,44 @@ async fn a_campaign_body_shared_per_partition_comes_back_whole_on_a_cluster() {
         assert_eq!(&loaded[id], message);
     }
 }
+
+#[tokio::test]
+async fn the_webhook_schedule_is_spread_over_the_masters() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = EmbeddedCluster::start(dir.path(), 3, 0, false)
+        .await
+        .unwrap();
+    let store = connect(&cluster.url()).await;
+    let tenant = store.create_tenant("acme").await.unwrap().id;
+    let endpoints: Vec<_> = (0..64)
+        .map(|_| sluice_model::WebhookId::generate())
+        .collect();
+    let events: Vec<_> = (1..=2).map(support::event_record).collect();
+    support::schedule_webhooks(&store, &tenant, &endpoints, &events).await;
+    // Up to 8 shards' ready sets, spread like the partitions over the three masters
+    // (each master serves 2 or 3 of the 8: 64 endpoints miss them all about once in
+    // 10^8 runs).
+    let ready = support::keys_on_each_node(&cluster.node_urls(), "sluice:v1:*:ready").await;
+    assert!(ready.iter().sum::<usize>() <= 8, "{ready:?}");
+    assert!(ready.iter().all(|n| *n >= 1), "{ready:?}");
+    // Every delivery is claimed once, across the shards.
+    let mut claimed = std::collections::HashSet::new();
+    loop {
+        let claims = store
+            .claim_webhook_deliveries(sluice_model::time::now_ms(), 10, 4, Duration::from_secs(60))
+            .await
+            .unwrap();
+        if claims.deliveries.is_empty() {
+            break;
+        }
+        for delivery in claims.deliveries {
+            assert!(claimed.insert((delivery.endpoint.clone(), delivery.record.id.clone())));
+            store
+                .settle_webhook_delivery(&delivery, None, 4)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(claimed.len(), 128);
+    cluster.stop().await;
+}

@@ -156,3 +156,78 @@ async fn a_message_is_found_under_any_partition_count_seen() {
         "{cancelled:?}"
     );
 }
+
+/// Claims every due webhook delivery one endpoint slot at a time (cap 1), settling
+/// each and taking the endpoint's next in the same call; the (endpoint, event) pairs.
+async fn deliver_webhooks(store: &Store) -> Vec<(String, String)> {
+    let lease = Duration::from_secs(60);
+    let mut delivered = Vec::new();
+    loop {
+        let now = sluice_model::time::now_ms();
+        let claims = store
+            .claim_webhook_deliveries(now, 100, 1, lease)
+            .await
+            .unwrap();
+        if claims.deliveries.is_empty() {
+            assert_eq!(claims.next_due_ms, None, "something is left scheduled");
+            return delivered;
+        }
+        // Cap 1: one delivery per endpoint at a time, whatever its shard.
+        let mut endpoints: Vec<_> = claims.deliveries.iter().map(|d| &d.endpoint).collect();
+        endpoints.sort();
+        endpoints.dedup();
+        assert_eq!(endpoints.len(), claims.deliveries.len());
+        for first in claims.deliveries {
+            let mut delivery = first;
+            loop {
+                delivered.push((delivery.endpoint.to_string(), delivery.record.id.clone()));
+                let settled = store
+                    .settle_webhook_delivery_and_claim_next(&delivery, None, 1, now, lease)
+                    .await
+                    .unwrap();
+                assert!(settled.held);
+                match settled.next {
+                    Some(next) => delivery = next,
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn webhook_deliveries_spread_over_shards_and_survive_a_change_of_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = EmbeddedRedis::start(dir.path(), false).await.unwrap();
+    let eight = store(&redis, 8).await;
+    let tenant = eight.create_tenant("acme").await.unwrap().id;
+    let endpoints: Vec<_> = (0..24)
+        .map(|_| sluice_model::WebhookId::generate())
+        .collect();
+    let events: Vec<_> = (1..=3).map(support::event_record).collect();
+    support::schedule_webhooks(&eight, &tenant, &endpoints, &events).await;
+    // 24 endpoints over 8 shards: several ready sets (fewer than 4 about once in
+    // 10^9 runs), each endpoint in one of them.
+    let ready = support::keys_on_each_node(&[redis.url()], "sluice:v1:*:ready").await;
+    assert!(
+        (4..=8).contains(&ready[0]),
+        "{ready:?} shards hold the 24 endpoints"
+    );
+    assert_eq!(eight.webhook_endpoints_with_work().await.unwrap(), 24);
+
+    // A process started with one partition serves the 8 shards too, and its own new
+    // deliveries go to shard 0.
+    let one = store(&redis, 1).await;
+    let late = sluice_model::WebhookId::generate();
+    support::schedule_webhooks(&one, &tenant, std::slice::from_ref(&late), &events).await;
+    let mut delivered = deliver_webhooks(&one).await;
+    delivered.sort();
+    let mut expected: Vec<(String, String)> = endpoints
+        .iter()
+        .chain([&late])
+        .flat_map(|ep| events.iter().map(move |e| (ep.to_string(), e.id.clone())))
+        .collect();
+    expected.sort();
+    assert_eq!(delivered, expected);
+    assert_eq!(one.webhook_endpoints_with_work().await.unwrap(), 0);
+}

@@ -19,7 +19,9 @@ use sluice_store::embedded::{EmbeddedCluster, EmbeddedRedis};
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+mod hooks;
 mod mail;
+pub use hooks::webhook_receiver;
 pub use mail::{
     bulk, delivered_counts, delivered_until, queue_bulk, send_numbered, wait_delivered,
 };

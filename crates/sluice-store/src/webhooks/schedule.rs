@@ -13,18 +13,30 @@
 //! someone else's attempt. Leases outlast the request timeout several times over, so
 //! two senders never send the same attempt at once unless one stalls for that long.
 //!
-//! All keys share the tag `{sluice:wh}` (one hash slot); scripts build the
-//! per-endpoint names from the prefixes they are given (`keys::webhook_schedule_prefixes`).
+//! **Shards.** The schedule is split like the queue: an endpoint's deliveries live in
+//! the shard its `<tenant>|<webhook>` hashes to among `queue.partitions`, each shard
+//! one hash slot (`keys::webhook_ready`), so on a Redis Cluster every master carries
+//! a share of the webhook traffic instead of one carrying all of it. An endpoint is
+//! in one shard, so its in-flight cap and its leases stay exact. A claim first reads
+//! every served shard's earliest score at once, then claims from the due shards only,
+//! starting at a random one. After the partition count changes, senders keep serving
+//! every shard of every count seen (as workers serve old partitions), so deliveries
+//! scheduled under the old count drain; while both hold deliveries of one endpoint,
+//! each shard applies the cap on its own. On a single Redis with one partition there
+//! is one shard, `{sluice:wh}`, as before shards. Scripts build the per-endpoint names
+//! from the prefixes they are given (`keys::webhook_schedule_prefixes`).
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::Script;
 use sluice_model::{EventRecord, TenantId, WebhookId};
 
+use crate::partitions::partition_of_text;
 use crate::reply::{self, Reply};
 use crate::scripts::compose;
-use crate::{Store, StoreError, keys};
+use crate::{Partition, Store, StoreError, keys};
 
 /// The `rescore` function the claim and settle scripts share.
 const RESCORE: &str = include_str!("../scripts/webhook_rescore.lua");
@@ -67,6 +79,8 @@ pub struct ClaimedDelivery {
     pub record: EventRecord,
     token: String,
     member: String,
+    /// The schedule shard it was claimed from.
+    shard: Partition,
 }
 
 /// What settling did.
@@ -116,8 +130,21 @@ fn member(tenant: &TenantId, endpoint: &WebhookId) -> String {
     format!("{tenant}|{endpoint}")
 }
 
+/// The earlier of two optional times.
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The delivery schedule.
 impl Store {
+    /// The shard endpoint `member` schedules into (see the module doc).
+    fn webhook_shard(&self, member: &str) -> Partition {
+        partition_of_text(member, self.partitions.count())
+    }
+
     /// Schedules deliveries, due now. `replay` re-delivers even an event that is
     /// already scheduled (with a fresh attempt count) unless it is in flight.
     /// `ttl` bounds how long a delivery's record may live (longer than the whole
@@ -129,28 +156,37 @@ impl Store {
         ttl: Duration,
         replay: bool,
     ) -> Result<usize, StoreError> {
+        let mut by_shard: BTreeMap<Partition, Vec<(String, &EventRecord)>> = BTreeMap::new();
+        for delivery in deliveries {
+            let member = member(delivery.tenant, delivery.endpoint);
+            by_shard
+                .entry(self.webhook_shard(&member))
+                .or_default()
+                .push((member, delivery.record));
+        }
         let mut scheduled = 0;
-        for chunk in deliveries.chunks(200) {
-            let mut call = ENQUEUE.key(keys::webhook_ready());
-            call.arg(&keys::webhook_schedule_prefixes()[..])
-                .arg(now_ms)
-                .arg(ttl.as_millis() as u64)
-                .arg(if replay { "1" } else { "0" });
-            for delivery in chunk {
-                let json = serde_json::to_string(delivery.record)
-                    .map_err(|e| StoreError::corrupt("event", e))?;
-                call.arg(member(delivery.tenant, delivery.endpoint))
-                    .arg(&delivery.record.id)
-                    .arg(json);
+        for (shard, deliveries) in by_shard {
+            for chunk in deliveries.chunks(200) {
+                let mut call = ENQUEUE.key(keys::webhook_ready(shard));
+                call.arg(&keys::webhook_schedule_prefixes(shard)[..])
+                    .arg(now_ms)
+                    .arg(ttl.as_millis() as u64)
+                    .arg(if replay { "1" } else { "0" });
+                for (member, record) in chunk {
+                    let json = serde_json::to_string(record)
+                        .map_err(|e| StoreError::corrupt("event", e))?;
+                    call.arg(member).arg(&record.id).arg(json);
+                }
+                let added = call.invoke_async(&mut self.conn()).await?;
+                scheduled += reply::int("webhook_enqueue", added)?.max(0) as usize;
             }
-            let added = call.invoke_async(&mut self.conn()).await?;
-            scheduled += reply::int("webhook_enqueue", added)?.max(0) as usize;
         }
         Ok(scheduled)
     }
 
     /// Leases up to `max` due deliveries, at most `cap` in flight per endpoint
-    /// (counting every sender's), each for `lease`.
+    /// (counting every sender's), each for `lease`. A shard that cannot be reached
+    /// is skipped while others answer (its deliveries wait for the next claim).
     pub async fn claim_webhook_deliveries(
         &self,
         now_ms: i64,
@@ -158,10 +194,75 @@ impl Store {
         cap: usize,
         lease: Duration,
     ) -> Result<Claims, StoreError> {
+        let (due, mut next_due_ms, mut failed) = self.due_webhook_shards(now_ms).await;
+        let mut claims = Claims::default();
+        for shard in due {
+            let wanted = max.saturating_sub(claims.deliveries.len());
+            if wanted == 0 {
+                break;
+            }
+            match self
+                .claim_webhook_shard(shard, now_ms, wanted, cap, lease)
+                .await
+            {
+                Ok(claimed) => {
+                    claims.deliveries.extend(claimed.deliveries);
+                    next_due_ms = earliest(next_due_ms, claimed.next_due_ms);
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        claims.next_due_ms = next_due_ms;
+        match failed {
+            Some(e) if claims.deliveries.is_empty() => Err(e),
+            _ => Ok(claims),
+        }
+    }
+
+    /// The served shards with something due by `now_ms` (read at once, in a random
+    /// rotation so no shard is always served first), the earliest score of the others,
+    /// and an error if some shard could not be read.
+    async fn due_webhook_shards(
+        &self,
+        now_ms: i64,
+    ) -> (Vec<Partition>, Option<i64>, Option<StoreError>) {
+        let mut shards = self.partitions.served();
+        let start = rand::random::<u32>() as usize % shards.len().max(1);
+        shards.rotate_left(start);
+        let heads = futures_util::future::join_all(shards.iter().map(|shard| async move {
+            let head: Result<Vec<(String, f64)>, _> = redis::cmd("ZRANGE")
+                .arg(keys::webhook_ready(*shard))
+                .arg(0)
+                .arg(0)
+                .arg("WITHSCORES")
+                .query_async(&mut self.conn())
+                .await;
+            head.map(|head| head.first().map(|(_, score)| *score as i64))
+        }))
+        .await;
+        let (mut due, mut next_due, mut failed) = (Vec::new(), None, None);
+        for (shard, head) in shards.into_iter().zip(heads) {
+            match head {
+                Ok(Some(score)) if score <= now_ms => due.push(shard),
+                Ok(later) => next_due = earliest(next_due, later),
+                Err(e) => failed = Some(e.into()),
+            }
+        }
+        (due, next_due, failed)
+    }
+
+    async fn claim_webhook_shard(
+        &self,
+        shard: Partition,
+        now_ms: i64,
+        max: usize,
+        cap: usize,
+        lease: Duration,
+    ) -> Result<Claims, StoreError> {
         let token_prefix = format!("{:016x}", rand::random::<u64>());
         let reply = CLAIM
-            .key(keys::webhook_ready())
-            .arg(&keys::webhook_schedule_prefixes()[..])
+            .key(keys::webhook_ready(shard))
+            .arg(&keys::webhook_schedule_prefixes(shard)[..])
             .arg(now_ms)
             .arg(max)
             .arg(cap.max(1))
@@ -188,7 +289,7 @@ impl Store {
         }
         while !reply.is_empty() {
             let raw = RawClaim::read(&mut reply, None)?;
-            if let Some(delivery) = self.parse_webhook_claim(raw, cap).await? {
+            if let Some(delivery) = self.parse_webhook_claim(raw, shard, cap).await? {
                 claims.deliveries.push(delivery);
             }
         }
@@ -206,6 +307,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let settled = self
             .settle_webhook_raw(
+                delivery.shard,
                 &delivery.member,
                 &delivery.record.id,
                 &delivery.token,
@@ -230,6 +332,7 @@ impl Store {
         lease: Duration,
     ) -> Result<Settled, StoreError> {
         self.settle_webhook_raw(
+            delivery.shard,
             &delivery.member,
             &delivery.record.id,
             &delivery.token,
@@ -240,8 +343,10 @@ impl Store {
         .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn settle_webhook_raw(
         &self,
+        shard: Partition,
         member: &str,
         event_id: &str,
         token: &str,
@@ -254,8 +359,8 @@ impl Store {
             .unwrap_or_default();
         let (now_ms, lease) = next.unwrap_or((0, Duration::ZERO));
         let reply = SETTLE
-            .key(keys::webhook_ready())
-            .arg(&keys::webhook_schedule_prefixes()[..])
+            .key(keys::webhook_ready(shard))
+            .arg(&keys::webhook_schedule_prefixes(shard)[..])
             .arg(member)
             .arg(event_id)
             .arg(token)
@@ -281,41 +386,18 @@ impl Store {
             0 => None,
             4 => {
                 let raw = RawClaim::read(&mut reply, Some(member))?;
-                self.parse_webhook_claim(raw, cap).await?
+                self.parse_webhook_claim(raw, shard, cap).await?
             }
             n => return Err(reply.error(format!("{n} items after `held`"))),
         };
         Ok(Settled { held, next })
     }
 
-    async fn drop_unreadable_webhook_delivery(
-        &self,
-        member: &str,
-        event_id: &str,
-        token: &str,
-        cap: usize,
-    ) -> Result<(), StoreError> {
-        let _: redis::Value = SETTLE
-            .key(keys::webhook_ready())
-            .arg(&keys::webhook_schedule_prefixes()[..])
-            .arg(member)
-            .arg(event_id)
-            .arg(token)
-            .arg("done")
-            .arg(0)
-            .arg(cap.max(1))
-            .arg("")
-            .arg(0)
-            .arg(0)
-            .invoke_async(&mut self.conn())
-            .await?;
-        Ok(())
-    }
-
     /// A claimed delivery from a script's reply; an unreadable one is dropped.
     async fn parse_webhook_claim(
         &self,
         raw: RawClaim,
+        shard: Partition,
         cap: usize,
     ) -> Result<Option<ClaimedDelivery>, StoreError> {
         let parsed = raw
@@ -330,23 +412,37 @@ impl Store {
                 record,
                 token: raw.token,
                 member: raw.member,
+                shard,
             })),
             _ => {
                 tracing::error!(endpoint = %raw.member, event = %raw.event_id, "unreadable webhook delivery dropped");
-                self.drop_unreadable_webhook_delivery(&raw.member, &raw.event_id, &raw.token, cap)
-                    .await?;
+                // Settling with no next token only removes it.
+                Box::pin(self.settle_webhook_raw(
+                    shard,
+                    &raw.member,
+                    &raw.event_id,
+                    &raw.token,
+                    None,
+                    cap,
+                    None,
+                ))
+                .await?;
                 Ok(None)
             }
         }
     }
 
-    /// Endpoints with scheduled deliveries (for metrics).
+    /// Endpoints with scheduled deliveries, over every served shard (for metrics).
     pub async fn webhook_endpoints_with_work(&self) -> Result<u64, StoreError> {
-        let n: u64 = redis::cmd("ZCARD")
-            .arg(keys::webhook_ready())
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(n)
+        let mut total = 0;
+        for shard in self.partitions.served() {
+            let n: u64 = redis::cmd("ZCARD")
+                .arg(keys::webhook_ready(shard))
+                .query_async(&mut self.conn())
+                .await?;
+            total += n;
+        }
+        Ok(total)
     }
 
     /// Takes or renews partition `p`'s fan-out lease for `holder`: `true` while it

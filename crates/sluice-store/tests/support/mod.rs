@@ -102,3 +102,62 @@ pub fn created_id(outcome: AcceptOutcome) -> MessageId {
 pub async fn queued(f: &Fixture, stream: MessageStream) -> MessageId {
     created_id(accept(f, &message(stream, "jane@example.com"), None).await)
 }
+
+/// An event record to deliver to webhooks (`evt_<n>-0`).
+pub fn event_record(n: usize) -> sluice_model::EventRecord {
+    sluice_model::EventRecord {
+        id: format!("evt_{n}-0"),
+        message_id: None,
+        event: sluice_model::MessageEvent::new(
+            sluice_model::EventType::Delivered,
+            OffsetDateTime::now_utc(),
+        ),
+        tags: Vec::new(),
+        metadata: Default::default(),
+    }
+}
+
+/// Schedules `events` for each of `endpoints`, due now.
+pub async fn schedule_webhooks(
+    store: &Store,
+    tenant: &TenantId,
+    endpoints: &[sluice_model::WebhookId],
+    events: &[sluice_model::EventRecord],
+) {
+    let deliveries: Vec<_> = endpoints
+        .iter()
+        .flat_map(|endpoint| {
+            events.iter().map(move |record| sluice_store::NewDelivery {
+                tenant,
+                endpoint,
+                record,
+            })
+        })
+        .collect();
+    let scheduled = store
+        .enqueue_webhook_deliveries(
+            &deliveries,
+            sluice_model::time::now_ms(),
+            Duration::from_secs(3600),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(scheduled, deliveries.len());
+}
+
+/// The keys matching `pattern` on each node (`KEYS`: test servers only).
+pub async fn keys_on_each_node(urls: &[String], pattern: &str) -> Vec<usize> {
+    let mut counts = Vec::new();
+    for url in urls {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        counts.push(keys.len());
+    }
+    counts
+}
