@@ -400,6 +400,26 @@ async fn master_killed_under_load(mode: sluice::config::DurabilityMode) -> Vec<S
         Instant::now() + Duration::from_secs(90),
     )
     .await;
+    // What became of the missing: a record gone with the master (asynchronous
+    // replication) or a message that is still there but was not delivered (stranded).
+    let mut missing_by_status: HashMap<String, usize> = HashMap::new();
+    for id in &missing {
+        let response = env
+            .http
+            .get(env.url(&format!("/v1/messages/{id}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        let status = match response.status() {
+            StatusCode::OK => response.json::<Value>().await.unwrap()["status"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+            other => other.as_u16().to_string(),
+        };
+        *missing_by_status.entry(status).or_default() += 1;
+    }
     let counts = delivered_counts(&env.sink);
     let duplicated = accepted
         .iter()
@@ -428,7 +448,7 @@ async fn master_killed_under_load(mode: sluice::config::DurabilityMode) -> Vec<S
             .unwrap_or(0)
     };
     println!(
-        "cluster failover ({mode:?}): {} accepted, {} refused {refused:?}, {} lost, {duplicated} sent twice; the cluster healed in {healed_in:?}; accept to delivery p50 {} ms, p99 {} ms, max {} ms, {} over 1 s",
+        "cluster failover ({mode:?}): {} accepted, {} refused {refused:?}, {} lost {missing_by_status:?}, {duplicated} sent twice; the cluster healed in {healed_in:?}; accept to delivery p50 {} ms, p99 {} ms, max {} ms, {} over 1 s",
         unique.len(),
         refused.values().sum::<usize>(),
         missing.len(),

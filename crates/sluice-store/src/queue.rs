@@ -17,8 +17,8 @@ use crate::keys::{self, msg};
 use crate::messages::parse_status;
 use crate::partitions::Partitions;
 use crate::queue_depth::QueueDepth;
-use crate::queue_read::read_entries;
 pub use crate::queue_read::{MAX_BLOCK, QueueEntry};
+use crate::queue_read::{entries_read, read_entries};
 use crate::reply::{self, Reply};
 use crate::{Partition, Store, StoreError, from_ms, now_ms, scripts, to_ms};
 
@@ -188,8 +188,8 @@ impl Queue {
                 }
                 read_entries(&self.conn, *p, consumer, each, &[stream], None).await
             });
-            let found = futures_util::future::try_join_all(reads).await?;
-            entries.extend(found.into_iter().flatten());
+            let found = entries_read(futures_util::future::join_all(reads).await)?;
+            entries.extend(found);
             if !entries.is_empty() {
                 return Ok(self.keep_extra(entries, count));
             }

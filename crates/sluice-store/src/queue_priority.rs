@@ -18,7 +18,7 @@ use crate::connection::Conn;
 use crate::partitions::Partitions;
 use crate::queue::Queue;
 use crate::queue_idle::IdleWatch;
-use crate::queue_read::{MAX_BLOCK, QueueEntry, read_entries};
+use crate::queue_read::{MAX_BLOCK, QueueEntry, entries_read, read_entries};
 use crate::{Partition, StoreError};
 
 const TRANSACTIONAL: &[MessageStream] = &[MessageStream::Transactional];
@@ -68,11 +68,7 @@ impl TransactionalReader {
             let conn = &self.conn;
             async move { read_entries(conn, *p, consumer, count, TRANSACTIONAL, None).await }
         });
-        let mut entries: Vec<QueueEntry> = futures_util::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut entries = entries_read(futures_util::future::join_all(reads).await)?;
         if entries.is_empty() && !block.is_zero() {
             self.idle
                 .wait(&partitions, consumer, block.min(MAX_BLOCK))

@@ -85,3 +85,28 @@ pub(crate) fn to_entry(
         }
     }
 }
+
+/// The entries of reads from several partitions at once. Entries a partition handed
+/// over are kept even when another partition's read failed (its master failing
+/// over): dropped, they would stay pending on this consumer until the lost-track scan
+/// found them. The error counts only when nothing was read.
+pub(crate) fn entries_read(
+    reads: Vec<Result<Vec<QueueEntry>, StoreError>>,
+) -> Result<Vec<QueueEntry>, StoreError> {
+    let mut entries = Vec::new();
+    let mut failed = None;
+    for read in reads {
+        match read {
+            Ok(found) => entries.extend(found),
+            Err(e) => failed = Some(e),
+        }
+    }
+    match failed {
+        Some(e) if entries.is_empty() => Err(e),
+        Some(e) => {
+            tracing::warn!(error = %e, "a queue partition could not be read; serving the others");
+            Ok(entries)
+        }
+        None => Ok(entries),
+    }
+}
