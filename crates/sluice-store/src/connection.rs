@@ -7,6 +7,10 @@
 //! works. On a cluster the client follows MOVED and ASK, learns the slot map again
 //! after a failover, and reconnects by itself.
 //!
+//! `rediss://` and `rediss+cluster://` speak TLS (rustls), verifying the servers
+//! against the system's roots or the CA of [`RedisTls`], and presenting its client
+//! certificate to servers that ask for one (`tls-auth-clients yes`).
+//!
 //! Every command with keys goes to the node serving its first key's slot; a
 //! script's keys, a MULTI and a pipeline must therefore share one slot (the key
 //! schema's hash tags see to it). Commands without keys that are about one node
@@ -26,41 +30,94 @@ use crate::StoreError;
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// TLS settings for `rediss://` URLs beyond the defaults (the system's roots, no
+/// client certificate), as PEM.
+#[derive(Clone, Default)]
+pub struct RedisTls {
+    /// The CA that signed the servers' certificates, trusted instead of the system's
+    /// roots.
+    pub ca: Option<Vec<u8>>,
+    /// A client certificate and its private key, for servers that require one.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTls")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl RedisTls {
+    fn certificates(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: self.ca.clone(),
+        }
+    }
+}
+
 /// Where the data lives: one server or a cluster's seed nodes.
 #[derive(Clone)]
 pub(crate) enum Backend {
-    /// The client and the URL it was made from (a seed, should it be a cluster node).
-    Single(redis::Client, String),
-    Cluster(Vec<String>),
+    /// The client, the URL it was made from and its TLS settings (a seed, should it
+    /// be a cluster node).
+    Single(Box<redis::Client>, String, Option<RedisTls>),
+    Cluster(Vec<String>, Option<RedisTls>),
 }
 
 impl Backend {
-    /// Reads `redis_url` (see the module documentation). A plain URL is checked for a
-    /// cluster node when the store connects ([`Backend::connect`]).
-    pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
+    /// Reads `redis_url` (see the module documentation); `tls` applies to `rediss`
+    /// URLs. A plain URL is checked for a cluster node when the store connects
+    /// ([`Backend::connect`]).
+    pub(crate) fn open(url: &str, tls: Option<RedisTls>) -> Result<Self, StoreError> {
+        if url.starts_with("rediss") {
+            // rustls needs one crypto provider for the process: the workspace's (ring).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         match cluster_seeds(url)? {
-            Some(seeds) => Ok(Backend::Cluster(seeds)),
-            None => Ok(Backend::Single(redis::Client::open(url)?, url.to_string())),
+            Some(seeds) => Ok(Backend::Cluster(seeds, tls)),
+            None => {
+                let client = match &tls {
+                    Some(tls) if url.starts_with("rediss://") => {
+                        redis::Client::build_with_tls(url, tls.certificates())?
+                    }
+                    _ => redis::Client::open(url)?,
+                };
+                Ok(Backend::Single(Box::new(client), url.to_string(), tls))
+            }
         }
     }
 
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Backend::Cluster(_))
+        matches!(self, Backend::Cluster(..))
     }
 
     /// A connection whose replies may take up to `response_timeout` (blocking reads
     /// and `WAIT` need more than the default). Reconnects by itself.
     pub(crate) async fn connect(&self, response_timeout: Duration) -> Result<Conn, StoreError> {
         match self {
-            Backend::Single(client, _) => {
+            Backend::Single(client, ..) => {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(CONNECT_TIMEOUT))
                     .set_response_timeout(Some(response_timeout));
-                let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+                let conn = ConnectionManager::new_with_config((**client).clone(), config).await?;
                 Ok(Conn::Single(conn))
             }
-            Backend::Cluster(seeds) => {
-                let client = ClusterClientBuilder::new(seeds.clone())
+            Backend::Cluster(seeds, tls) => {
+                let mut builder = ClusterClientBuilder::new(seeds.clone());
+                if let Some(tls) = tls.as_ref().filter(|_| seeds[0].starts_with("rediss://")) {
+                    builder = builder.certs(tls.certificates());
+                }
+                let client = builder
                     .connection_timeout(CONNECT_TIMEOUT)
                     .response_timeout(response_timeout)
                     // A failover takes a few seconds (the node timeout plus an
@@ -76,7 +133,7 @@ impl Backend {
 
     /// A plain URL that points at a cluster node becomes a cluster with that seed.
     pub(crate) async fn detect_cluster(self) -> Result<Self, StoreError> {
-        let Backend::Single(client, url) = &self else {
+        let Backend::Single(client, url, tls) = &self else {
             return Ok(self);
         };
         let mut conn = client.get_multiplexed_async_connection().await?;
@@ -88,7 +145,7 @@ impl Backend {
             .unwrap_or_default();
         if info.lines().any(|line| line.trim() == "cluster_enabled:1") {
             tracing::info!("redis_url points at a Redis Cluster node; using it as a seed");
-            return Ok(Backend::Cluster(vec![url.clone()]));
+            return Ok(Backend::Cluster(vec![url.clone()], tls.clone()));
         }
         Ok(self)
     }

@@ -11,7 +11,7 @@ use tokio::process::{Child, Command};
 pub mod cluster;
 mod leftover;
 
-pub use cluster::EmbeddedCluster;
+pub use cluster::{EmbeddedCluster, ServerTls};
 
 /// Redis's `hash-max-listpack-value` that the embedded server runs with, and the one
 /// to configure in production: with it a queued message's record (a hash whose

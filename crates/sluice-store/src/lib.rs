@@ -288,7 +288,7 @@ use connection::{Backend, Conn};
 pub(crate) use sluice_model::time::{from_ms, now_ms, to_ms};
 
 pub use cancel::CancelOutcome;
-pub use connection::NodeAddress;
+pub use connection::{NodeAddress, RedisTls};
 pub use console::{ConsoleLogin, ConsoleSession};
 pub use domains::seal::KeySealer;
 pub use domains::{DkimKey, DomainRecord, DomainUpdate, SendingDomain, SigningKey};
@@ -318,11 +318,14 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the store connects: the retention of settled messages and the queue's
 /// partition count (see [`partitions`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct StoreOptions {
     pub retention: Duration,
     /// `queue.partitions`: 1 on a single server by default, e.g. 16 on a cluster.
     pub partitions: u16,
+    /// For `rediss://` URLs: a CA and a client certificate (default: the system's
+    /// roots, no client certificate).
+    pub tls: Option<RedisTls>,
 }
 
 impl Default for StoreOptions {
@@ -330,6 +333,7 @@ impl Default for StoreOptions {
         Self {
             retention: DEFAULT_RETENTION,
             partitions: 1,
+            tls: None,
         }
     }
 }
@@ -367,7 +371,9 @@ impl Store {
     /// [`connect`](Self::connect) with every option. `url` names one server or a
     /// cluster (see [`connection`]).
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        let backend = Backend::open(url)?.detect_cluster().await?;
+        let backend = Backend::open(url, options.tls.clone())?
+            .detect_cluster()
+            .await?;
         let conn = backend.connect(RESPONSE_TIMEOUT).await?;
         let store = Self {
             backend,

@@ -21,6 +21,7 @@ async fn fixture(partitions: u16) -> Fixture {
     support::fixture_with(StoreOptions {
         retention: RETENTION,
         partitions,
+        ..StoreOptions::default()
     })
     .await
 }

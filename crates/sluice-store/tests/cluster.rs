@@ -17,6 +17,7 @@ async fn connect(url: &str) -> Store {
         StoreOptions {
             retention: Duration::from_secs(3600),
             partitions: 8,
+            ..StoreOptions::default()
         },
     )
     .await

@@ -22,6 +22,7 @@ async fn store(redis: &EmbeddedRedis, partitions: u16) -> Store {
         StoreOptions {
             retention: Duration::from_secs(3600),
             partitions,
+            ..StoreOptions::default()
         },
     )
     .await

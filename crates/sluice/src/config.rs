@@ -33,6 +33,7 @@ mod inbound;
 pub mod keys;
 mod metrics;
 mod queue;
+mod redis;
 mod reputation;
 pub mod settings;
 mod submission;
@@ -61,6 +62,14 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Redis URL (SLUICE_REDIS_URL).
     pub redis_url: String,
+    /// PEM file of the CA that signed the Redis servers' certificates
+    /// (SLUICE_REDIS_CA_FILE), trusted instead of the system's roots; `rediss` URLs only.
+    pub redis_ca_file: Option<String>,
+    /// PEM files of a client certificate and its key (SLUICE_REDIS_CLIENT_CERT,
+    /// SLUICE_REDIS_CLIENT_KEY) for Redis servers that require one
+    /// (`tls-auth-clients yes`); `rediss` URLs only.
+    pub redis_client_cert: Option<String>,
+    pub redis_client_key: Option<String>,
     /// The default smart host (SLUICE_RELAY_URL); unset = direct MX delivery:
     /// `smtp://host:port` (STARTTLS when offered), `smtp+starttls://` (required),
     /// `smtps://` (implicit TLS), `user:pass@` for AUTH.
@@ -175,6 +184,9 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             redis_url: "redis://127.0.0.1:6379/".into(),
+            redis_ca_file: None,
+            redis_client_cert: None,
+            redis_client_key: None,
             relay_url: None,
             admin_token: None,
             max_message_bytes: 10_000_000,
@@ -268,6 +280,7 @@ impl Config {
             );
         }
         check_redis_url(&self.redis_url)?;
+        self.redis_tls()?;
         self.admin_jwt_verifier()?;
         self.delivery
             .validate()

@@ -79,7 +79,7 @@ async fn run_on(
         config.submission.tls_key = Some(key);
     }
 
-    let store = Store::connect_with(&config.redis_url, config.store_options())
+    let store = Store::connect_with(&config.redis_url, config.store_options()?)
         .await?
         .with_key_sealer(config.key_sealer()?);
     let tenant = store.ensure_labeled_tenant("dev", "dev").await?;

@@ -118,7 +118,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     } else {
         None
     };
-    let mut store = Store::connect_with(&config.redis_url, config.store_options())
+    let mut store = Store::connect_with(&config.redis_url, config.store_options()?)
         .await
         .with_context(|| format!("connecting to Redis at {}", redact(&config.redis_url)))?;
     if let Some(sealer) = sealer {

@@ -17,7 +17,6 @@
 //! start (or another server answers on it, which [`EmbeddedRedis`] notices) and is
 //! started again on another port.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -26,6 +25,12 @@ use std::time::{Duration, Instant};
 use futures_util::future::{join_all, try_join_all};
 
 use super::{EmbeddedRedis, EmbeddedRedisError};
+
+mod nodes;
+mod tls;
+
+use nodes::{Layout, NodeLine, ask, ask_nodes, cluster, cluster_ok, node_url};
+pub use tls::ServerTls;
 
 const SLOTS: u16 = 16384;
 /// The cluster bus of a node listens on its port plus this.
@@ -37,8 +42,6 @@ const PORTS: RangeInclusive<u16> = 20000..=55000;
 const START_ATTEMPTS: usize = 10;
 /// How long the nodes may take to meet, replicate and agree on the slot map.
 const FORM_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long one node may take to answer one command.
-const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
 
 /// A Redis Cluster of private `redis-server` processes on loopback, each under
@@ -49,6 +52,8 @@ pub struct EmbeddedCluster {
 
 struct Node {
     port: u16,
+    /// The TLS port, on a cluster started with [`EmbeddedCluster::start_tls`].
+    tls_port: Option<u16>,
     /// `None` once [`EmbeddedCluster::kill`] has killed it.
     server: Option<EmbeddedRedis>,
 }
@@ -68,6 +73,31 @@ impl EmbeddedCluster {
         replicas: usize,
         persist: bool,
     ) -> Result<Self, EmbeddedRedisError> {
+        Self::start_inner(dir, masters, replicas, persist, None).await
+    }
+
+    /// [`start`](Self::start), every node also listening with TLS on a port of its own
+    /// (see [`tls_url`](Self::tls_url)) with the certificate and key of `tls`, and the
+    /// cluster bus and replication over TLS too (`tls-cluster`, `tls-replication`).
+    /// Clients need no certificate unless `tls.require_client_certs`. The plain ports
+    /// stay open for the cluster's own management.
+    pub async fn start_tls(
+        dir: &Path,
+        masters: usize,
+        replicas: usize,
+        persist: bool,
+        tls: &ServerTls,
+    ) -> Result<Self, EmbeddedRedisError> {
+        Self::start_inner(dir, masters, replicas, persist, Some(tls)).await
+    }
+
+    async fn start_inner(
+        dir: &Path,
+        masters: usize,
+        replicas: usize,
+        persist: bool,
+        tls: Option<&ServerTls>,
+    ) -> Result<Self, EmbeddedRedisError> {
         let failed = |reason: String| EmbeddedRedisError::Cluster {
             dir: dir.into(),
             reason,
@@ -78,12 +108,13 @@ impl EmbeddedCluster {
             )));
         }
         let count = masters * (1 + replicas);
-        let servers = try_join_all((0..count).map(|_| start_node(dir, persist))).await?;
+        let servers = try_join_all((0..count).map(|_| start_node(dir, persist, tls))).await?;
         let cluster = Self {
             nodes: servers
                 .into_iter()
-                .map(|server| Node {
+                .map(|(server, tls_port)| Node {
                     port: server.port(),
+                    tls_port,
                     server: Some(server),
                 })
                 .collect(),
@@ -100,6 +131,21 @@ impl EmbeddedCluster {
             .map(|node| format!("127.0.0.1:{}", node.port))
             .collect();
         format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// `rediss+cluster://127.0.0.1:<tls port>,...` listing every node's TLS port; on a
+    /// cluster started without TLS, [`url`](Self::url).
+    pub fn tls_url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|node| node.tls_port)
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        if seeds.is_empty() {
+            return self.url();
+        }
+        format!("rediss+cluster://{}", seeds.join(","))
     }
 
     /// `redis://127.0.0.1:<port>/` of each node, in start order.
@@ -207,8 +253,10 @@ impl EmbeddedCluster {
                     .insert(port, Some(ports[(index - masters) % masters]));
             }
         }
+        // The bus port given, as a TLS cluster's is not derived from the plain port.
+        let meet = cluster(("MEET", "127.0.0.1", ports[0], ports[0] + BUS_OFFSET));
         for &port in &ports[1..] {
-            ask::<()>(port, &cluster(("MEET", "127.0.0.1", ports[0]))).await?;
+            ask::<()>(port, &meet).await?;
         }
         until(deadline, || self.acquainted()).await?;
         for (index, &port) in ports.iter().enumerate().skip(masters) {
@@ -305,10 +353,19 @@ impl EmbeddedCluster {
 
 /// Starts one cluster node on a port of [`PORTS`] whose bus port is free too, under
 /// `dir/<port>/`, trying other ports while someone else takes the chosen one first.
-async fn start_node(dir: &Path, persist: bool) -> Result<EmbeddedRedis, EmbeddedRedisError> {
+/// With `tls`, the node listens with TLS on a second port too, returned beside it.
+async fn start_node(
+    dir: &Path,
+    persist: bool,
+    tls: Option<&ServerTls>,
+) -> Result<(EmbeddedRedis, Option<u16>), EmbeddedRedisError> {
     let mut last_error = None;
     for _ in 0..START_ATTEMPTS {
         let port = free_port_pair()?;
+        let tls_port = match tls {
+            Some(_) => Some(super::free_port().map_err(EmbeddedRedisError::Spawn)?),
+            None => None,
+        };
         let node_dir = dir.join(port.to_string());
         // A directory left by an earlier cluster holds its nodes.conf, with which the
         // node would rejoin that cluster instead of starting empty. No server runs
@@ -336,9 +393,21 @@ async fn start_node(dir: &Path, persist: bool) -> Result<EmbeddedRedis, Embedded
             // Replicas sync at once, not after waiting 5 s for others to join.
             "--repl-diskless-sync-delay",
             "0",
+            // Said outright: with `tls-cluster` it would follow the TLS port.
+            "--cluster-port",
+            &(port + BUS_OFFSET).to_string(),
         ];
+        let tls_args = match (tls, tls_port) {
+            (Some(tls), Some(tls_port)) => tls.args(tls_port),
+            _ => Vec::new(),
+        };
+        let args: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(tls_args.iter().map(String::as_str))
+            .collect();
         match EmbeddedRedis::start_on_port(&node_dir, port, persist, &args).await {
-            Ok(server) => return Ok(server),
+            Ok(server) => return Ok((server, tls_port)),
             Err(error @ EmbeddedRedisError::NotReady { .. }) => last_error = Some(error),
             Err(error) => return Err(error),
         }
@@ -380,122 +449,6 @@ where
             }
             Err(_) => tokio::time::sleep(POLL).await,
         }
-    }
-}
-
-/// `CLUSTER <args>`.
-fn cluster(args: impl redis::ToRedisArgs) -> redis::Cmd {
-    let mut cmd = redis::cmd("CLUSTER");
-    cmd.arg(args);
-    cmd
-}
-
-fn node_url(port: u16) -> String {
-    format!("redis://127.0.0.1:{port}/")
-}
-
-/// Sends one command to the node on `port`, on a connection of its own.
-async fn ask<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> Result<T, String> {
-    let failed = |error: &dyn std::fmt::Display| format!("node {port}: {error}");
-    let exchange = async {
-        let client = redis::Client::open(node_url(port))?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        cmd.query_async(&mut conn).await
-    };
-    match tokio::time::timeout(ASK_TIMEOUT, exchange).await {
-        Ok(Ok(reply)) => Ok(reply),
-        Ok(Err(error)) => Err(failed(&error)),
-        Err(_) => Err(failed(&"no answer")),
-    }
-}
-
-async fn cluster_ok(port: u16) -> Result<(), String> {
-    let info: String = ask(port, &cluster("INFO")).await?;
-    if info.contains("cluster_state:ok") {
-        Ok(())
-    } else {
-        Err(format!("node {port} reports cluster_state:fail"))
-    }
-}
-
-async fn ask_nodes(port: u16) -> Result<Vec<NodeLine>, String> {
-    let text: String = ask(port, &cluster("NODES")).await?;
-    Ok(text.lines().filter_map(NodeLine::parse).collect())
-}
-
-/// One line of `CLUSTER NODES`:
-/// `<id> <ip:port@cport[,hostname]> <flags> <master> <ping-sent> <pong-recv>
-/// <config-epoch> <link-state> <slot> <slot> ...`.
-#[derive(Debug)]
-struct NodeLine {
-    id: String,
-    port: u16,
-    flags: Vec<String>,
-    master: Option<String>,
-    connected: bool,
-    /// Inclusive ranges; slots being imported or migrated (`[...]`) left out.
-    slots: Vec<(u16, u16)>,
-}
-
-impl NodeLine {
-    fn parse(line: &str) -> Option<Self> {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [id, address, flags, master, _, _, _, link, slots @ ..] = fields.as_slice() else {
-            return None;
-        };
-        let (host_port, _) = address.split_once('@')?;
-        let (_, port) = host_port.rsplit_once(':')?;
-        let slots = slots
-            .iter()
-            .filter(|slot| !slot.starts_with('['))
-            .map(|slot| match slot.split_once('-') {
-                Some((first, last)) => Some((first.parse().ok()?, last.parse().ok()?)),
-                None => slot.parse().ok().map(|one| (one, one)),
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Self {
-            id: (*id).to_string(),
-            port: port.parse().ok()?,
-            flags: flags.split(',').map(str::to_string).collect(),
-            master: (*master != "-").then(|| (*master).to_string()),
-            connected: *link == "connected",
-            slots,
-        })
-    }
-
-    fn has_flag(&self, flag: &str) -> bool {
-        self.flags.iter().any(|own| own == flag)
-    }
-
-    fn owns(&self, slot: u16) -> bool {
-        self.slots
-            .iter()
-            .any(|&(first, last)| (first..=last).contains(&slot))
-    }
-}
-
-/// Who serves which slots and who follows whom, by port: what every node must agree
-/// on before [`EmbeddedCluster::start`] returns.
-#[derive(Debug, Default, PartialEq)]
-struct Layout {
-    /// First slot of a range → its last slot and the master serving it.
-    slots: BTreeMap<u16, (u16, u16)>,
-    /// Each node → the master it replicates (`None` for a master).
-    roles: BTreeMap<u16, Option<u16>>,
-}
-
-impl Layout {
-    fn of(view: &[NodeLine]) -> Self {
-        let port_of = |id: &str| view.iter().find(|node| node.id == id).map(|node| node.port);
-        let mut layout = Self::default();
-        for node in view {
-            for &(first, last) in &node.slots {
-                layout.slots.insert(first, (last, node.port));
-            }
-            let master = node.master.as_deref().and_then(port_of);
-            layout.roles.insert(node.port, master);
-        }
-        layout
     }
 }
 

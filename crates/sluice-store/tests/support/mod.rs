@@ -23,6 +23,7 @@ pub async fn fixture() -> Fixture {
     fixture_with(StoreOptions {
         retention: Duration::from_secs(3600),
         partitions: 1,
+        ..StoreOptions::default()
     })
     .await
 }

@@ -33,12 +33,4 @@ impl Config {
         }
         Ok(())
     }
-
-    /// How the store connects (retention and partitions).
-    pub fn store_options(&self) -> sluice_store::StoreOptions {
-        sluice_store::StoreOptions {
-            retention: self.retention,
-            partitions: self.queue.partitions,
-        }
-    }
 }

@@ -252,3 +252,44 @@ fn blocklists_and_the_operator_webhook_come_from_the_environment() {
         Ok(())
     });
 }
+
+#[test]
+#[allow(clippy::result_large_err)]
+fn redis_tls_files_are_read_at_start_and_refused_with_their_key_named() {
+    let fixture = |name: &str| {
+        format!(
+            "{}/../../tests/fixtures/redis_tls/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    };
+    figment::Jail::expect_with(|jail| {
+        jail.set_env(
+            "SLUICE_REDIS_URL",
+            "rediss+cluster://10.0.0.1:6379,10.0.0.2:6379",
+        );
+        jail.set_env("SLUICE_REDIS_CA_FILE", fixture("ca.pem"));
+        jail.set_env("SLUICE_REDIS_CLIENT_CERT", fixture("client.pem"));
+        jail.set_env("SLUICE_REDIS_CLIENT_KEY", fixture("client.key"));
+        let config = Config::load(None).unwrap();
+        let tls = config.store_options().unwrap().tls.unwrap();
+        assert_eq!(tls.ca.unwrap(), std::fs::read(fixture("ca.pem")).unwrap());
+        assert!(tls.client.is_some());
+
+        let refused = |needle: &str| {
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains(needle), "{error}");
+        };
+        // A certificate file that is not there.
+        jail.set_env("SLUICE_REDIS_CLIENT_CERT", fixture("nothing-here.pem"));
+        refused("`redis_client_cert` (SLUICE_REDIS_CLIENT_CERT)");
+        // A key where the CA should be.
+        jail.set_env("SLUICE_REDIS_CLIENT_CERT", fixture("client.pem"));
+        jail.set_env("SLUICE_REDIS_CA_FILE", fixture("client.key"));
+        refused("`redis_ca_file` (SLUICE_REDIS_CA_FILE)");
+        jail.set_env("SLUICE_REDIS_CA_FILE", fixture("ca.pem"));
+        // TLS files with a plain URL: they would be ignored, so they are refused.
+        jail.set_env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/");
+        refused("must start with rediss:// or rediss+cluster://");
+        Ok(())
+    });
+}
