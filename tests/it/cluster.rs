@@ -1,7 +1,7 @@
 //! Sluice on a real Redis Cluster: 3 masters with a replica each (6 `redis-server`
 //! processes on loopback, see `EmbeddedCluster`), the queue in 16 partitions. The
-//! end-to-end path, priority, fair sharing, the takeover of a killed worker process
-//! and a master failover under load.
+//! end-to-end path (over TLS), priority, fair sharing, the takeover of a killed worker
+//! process and a master failover under load.
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
@@ -79,12 +79,15 @@ fn event_order(id: &str) -> (u64, u64) {
     (ms.parse().unwrap(), seq.parse().unwrap())
 }
 
+/// Over TLS (`rediss+cluster://`, client certificates required, bus and replication
+/// over TLS too): every redirection and every node is reached over TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mail_flows_end_to_end_over_a_three_master_cluster() {
-    let mut env = TestEnv::start_on_cluster(CLUSTER, Arc::new(AcceptAll), Roles::ALL, |c| {
+    let mut env = TestEnv::start_on_tls_cluster(CLUSTER, Arc::new(AcceptAll), Roles::ALL, |c| {
         c.webhook_allow_private = true;
     })
     .await;
+    assert!(env.config.redis_url.starts_with("rediss+cluster://"));
     let key = env.ready_tenant().await;
     // Six endpoints for the delivered events: their schedules spread over the shards.
     let (hook_url, hooks) = common::webhook_receiver().await;

@@ -133,15 +133,54 @@ impl TestEnv {
     /// with `replicas` replicas each (append-only files on), the queue in
     /// `partitions` partitions.
     pub async fn start_on_cluster(
+        shape: (usize, usize, u16),
+        behavior: Arc<dyn SinkBehavior>,
+        roles: Roles,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start_on_any_cluster(shape, false, behavior, roles, tweak).await
+    }
+
+    /// [`start_on_cluster`](Self::start_on_cluster), Sluice reaching the nodes over
+    /// TLS only (`rediss+cluster://`, the test CA of `tests/fixtures/redis_tls` and its
+    /// client certificate, which the nodes require); the nodes' bus and replication
+    /// run over TLS too.
+    pub async fn start_on_tls_cluster(
+        shape: (usize, usize, u16),
+        behavior: Arc<dyn SinkBehavior>,
+        roles: Roles,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start_on_any_cluster(shape, true, behavior, roles, tweak).await
+    }
+
+    async fn start_on_any_cluster(
         (masters, replicas, partitions): (usize, usize, u16),
+        tls: bool,
         behavior: Arc<dyn SinkBehavior>,
         roles: Roles,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let cluster = EmbeddedCluster::start(&dir.path().join("cluster"), masters, replicas, true)
-            .await
-            .unwrap();
+        let nodes = dir.path().join("cluster");
+        let fixture = |name: &str| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/redis_tls")
+                .join(name)
+        };
+        let cluster = if tls {
+            let server = sluice_store::embedded::ServerTls {
+                cert_file: fixture("server.pem"),
+                key_file: fixture("server.key"),
+                ca_file: fixture("ca.pem"),
+                require_client_certs: true,
+            };
+            EmbeddedCluster::start_tls(&nodes, masters, replicas, true, &server).await
+        } else {
+            EmbeddedCluster::start(&nodes, masters, replicas, true).await
+        }
+        .unwrap();
+        let tls_url = tls.then(|| cluster.tls_url());
         Self::start_on(
             dir,
             TestRedis::Cluster(cluster),
@@ -149,6 +188,13 @@ impl TestEnv {
             roles,
             |config| {
                 config.queue.partitions = partitions;
+                if let Some(url) = tls_url {
+                    let path = |name: &str| Some(fixture(name).to_string_lossy().into_owned());
+                    config.redis_url = url;
+                    config.redis_ca_file = path("ca.pem");
+                    config.redis_client_cert = path("client.pem");
+                    config.redis_client_key = path("client.key");
+                }
                 tweak(config);
             },
         )
