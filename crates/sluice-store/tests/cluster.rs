@@ -24,6 +24,17 @@ async fn connect(url: &str) -> Store {
     .unwrap()
 }
 
+/// A cluster of 3 masters (no replicas) and a store on it; the directory holds the
+/// nodes' files.
+async fn three_masters() -> (tempfile::TempDir, EmbeddedCluster, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = EmbeddedCluster::start(dir.path(), 3, 0, false)
+        .await
+        .unwrap();
+    let store = connect(&cluster.url()).await;
+    (dir, cluster, store)
+}
+
 #[tokio::test]
 async fn a_plain_url_to_a_cluster_node_is_used_as_a_seed() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,11 +84,7 @@ async fn a_plain_url_to_a_cluster_node_is_used_as_a_seed() {
 
 #[tokio::test]
 async fn a_campaign_body_shared_per_partition_comes_back_whole_on_a_cluster() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = EmbeddedCluster::start(dir.path(), 3, 0, false)
-        .await
-        .unwrap();
-    let store = connect(&cluster.url()).await;
+    let (_dir, cluster, store) = three_masters().await;
     let tenant = store.create_tenant("acme").await.unwrap().id;
     let mut messages = Vec::new();
     for i in 0..60 {
@@ -124,15 +131,12 @@ async fn a_campaign_body_shared_per_partition_comes_back_whole_on_a_cluster() {
     for (id, message) in ids.iter().zip(&messages) {
         assert_eq!(&loaded[id], message);
     }
+    cluster.stop().await;
 }
 
 #[tokio::test]
 async fn the_webhook_schedule_is_spread_over_the_masters() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = EmbeddedCluster::start(dir.path(), 3, 0, false)
-        .await
-        .unwrap();
-    let store = connect(&cluster.url()).await;
+    let (_dir, cluster, store) = three_masters().await;
     let tenant = store.create_tenant("acme").await.unwrap().id;
     let endpoints: Vec<_> = (0..64)
         .map(|_| sluice_model::WebhookId::generate())
