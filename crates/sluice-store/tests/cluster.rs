@@ -170,3 +170,38 @@ async fn the_webhook_schedule_is_spread_over_the_masters() {
     assert_eq!(claimed.len(), 128);
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn node_commands_and_reads_reach_the_promoted_master_after_a_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = EmbeddedCluster::start(dir.path(), 3, 1, false)
+        .await
+        .unwrap();
+    let store = connect(&cluster.url()).await;
+    let queue = store.queue().await.unwrap();
+    for p in store.served_partitions() {
+        queue.redis_uptime(p).await.unwrap();
+    }
+    let victim = cluster.masters().await[0];
+    cluster.kill(victim).await;
+    assert!(cluster.wait_until_healthy(Duration::from_secs(20)).await);
+    // Within a few seconds of the cluster healing, every partition answers again:
+    // commands about a node (INFO) and reads of its streams.
+    let started = std::time::Instant::now();
+    let mut last_error = String::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        let mut healthy = true;
+        for p in store.served_partitions() {
+            if let Err(e) = queue.redis_uptime(p).await {
+                healthy = false;
+                last_error = format!("partition {p}: {e}");
+            }
+        }
+        if healthy && queue.own_idle("w1", Duration::ZERO, 10).await.is_ok() {
+            cluster.stop().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("still failing 15 s after the cluster healed: {last_error}");
+}
