@@ -41,7 +41,7 @@ impl Worker {
         {
             Ok(signer) => signer,
             Err(SignerError::Store(e)) => {
-                return AttemptResult::transient(format!("loading the DKIM key: {e}"));
+                return AttemptResult::unavailable(format!("loading the DKIM key: {e}"));
             }
             Err(e) => return AttemptResult::failed(e.to_string()),
         };

@@ -268,7 +268,7 @@ impl Dispatcher {
                 return AttemptResult::everyone(RecipientOutcome::Waiting { waitlist, fallback });
             }
             Slot::Unavailable(reason) => {
-                return AttemptResult::transient(format!("throttle state unavailable: {reason}"));
+                return AttemptResult::unavailable(format!("throttle state unavailable: {reason}"));
             }
         };
         // Only now, with a sending slot, is the message worth building and signing.

@@ -43,7 +43,16 @@ pub enum RecipientOutcome {
     /// Not attempted: the address is on the tenant's suppression list. Final, with a
     /// `message.suppressed` event; not counted as an attempt.
     Suppressed(SuppressionReason),
+    /// Not attempted: Sluice's own state (Redis) could not be read, e.g. while a
+    /// cluster master fails over. Nothing is wrong with the destination, so the
+    /// recipient is tried again after [`UNAVAILABLE_RETRY`], with no attempt counted
+    /// and no event (the maximum queue age still applies).
+    Unavailable(String),
 }
+
+/// How soon a recipient whose attempt could not read Sluice's own state is tried
+/// again: about a Redis Cluster failover.
+pub const UNAVAILABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl From<&sluice_smtp_client::SmtpError> for RecipientOutcome {
     /// A session that failed before any recipient was answered.
@@ -92,6 +101,11 @@ impl AttemptResult {
 
     pub fn transient(detail: impl Into<String>) -> Self {
         Self::everyone(RecipientOutcome::Transient(detail.into()))
+    }
+
+    /// Sluice's own state could not be read (see [`RecipientOutcome::Unavailable`]).
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::everyone(RecipientOutcome::Unavailable(detail.into()))
     }
 
     pub fn failed(detail: impl Into<String>) -> Self {
@@ -174,6 +188,7 @@ pub fn settle_attempt(
         .filter_map(|r| match result.outcome_for(&r.address) {
             RecipientOutcome::Throttled(wait) | RecipientOutcome::Held(wait) => Some(*wait),
             RecipientOutcome::Waiting { fallback, .. } => Some(*fallback),
+            RecipientOutcome::Unavailable(_) => Some(UNAVAILABLE_RETRY),
             _ => None,
         })
         .collect();
@@ -209,6 +224,7 @@ pub fn settle_attempt(
         let (status, reply, detail) = match outcome {
             RecipientOutcome::Throttled(_)
             | RecipientOutcome::Held(_)
+            | RecipientOutcome::Unavailable(_)
             | RecipientOutcome::Waiting { .. } => continue,
             RecipientOutcome::Suppressed(reason) => (
                 RecipientStatus::Suppressed,

@@ -33,8 +33,8 @@ impl Worker {
         {
             Ok(checks) => checks,
             Err(e) => {
-                tracing::warn!(message = %job.entry.message_id, error = %e, "could not check the suppression list; deferring");
-                return AttemptResult::transient(format!("checking the suppression list: {e}"));
+                tracing::warn!(message = %job.entry.message_id, error = %e, "could not check the suppression list; trying again in a few seconds");
+                return AttemptResult::unavailable(format!("checking the suppression list: {e}"));
             }
         };
         if checks.bulk_paused {

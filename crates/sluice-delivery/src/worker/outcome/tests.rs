@@ -350,3 +350,24 @@ fn held_mail_waits_for_the_operator_past_the_maximum_age() {
     );
     assert_eq!(throttled.status, MessageStatus::Bounced, "the contrast");
 }
+
+#[test]
+fn an_attempt_that_could_not_read_sluices_own_state_is_retried_in_seconds_uncounted() {
+    let mut job = job(&["a@x.test", "b@x.test"]);
+    job.attempts = 2;
+    let now = OffsetDateTime::now_utc();
+    let result = AttemptResult::unavailable("checking the suppression list: broken pipe");
+    let settlement = settle_attempt(&job, &result, &RetryPolicy::default(), now);
+    // Not a deferral with the 5-minute backoff, no attempt counted, no event: the
+    // recipients stay queued and come back after a few seconds.
+    assert_eq!(settlement.status, MessageStatus::Queued);
+    assert_eq!(settlement.attempts, 2);
+    assert!(settlement.events.is_empty(), "{:?}", settlement.events);
+    assert!(
+        settlement
+            .recipients
+            .iter()
+            .all(|r| r.status == RecipientStatus::Queued)
+    );
+    assert_eq!(settlement.retry_at, Some(now + UNAVAILABLE_RETRY));
+}
