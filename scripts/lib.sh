@@ -51,15 +51,16 @@ ensure_dkim_verifier() {
 
 # The webhook tests verify every signature with the Standard Webhooks reference
 # library (PyPI `standardwebhooks`, not packaged by Debian), in the same Python as
-# dkimpy (SLUICE_TEST_PYTHON).
+# dkimpy (SLUICE_TEST_PYTHON). Pinned, so every run checks against the same version.
+STANDARDWEBHOOKS_VERSION=1.3.0
 ensure_webhook_verifier() {
     local py="${SLUICE_TEST_PYTHON:-python3}"
     if "$py" -c 'import standardwebhooks' >/dev/null 2>&1; then return 0; fi
     if ! "$py" -m pip --version >/dev/null 2>&1; then apt_install python3-pip; fi
-    say "installing standardwebhooks (PyPI) for $py"
+    say "installing standardwebhooks==$STANDARDWEBHOOKS_VERSION (PyPI) for $py"
     # A distribution's own Python refuses plain pip installs (PEP 668).
-    "$py" -m pip install --quiet --disable-pip-version-check standardwebhooks >/dev/null 2>&1 \
-        || "$py" -m pip install --quiet --disable-pip-version-check --break-system-packages standardwebhooks >/dev/null
+    "$py" -m pip install --quiet --disable-pip-version-check "standardwebhooks==$STANDARDWEBHOOKS_VERSION" >/dev/null 2>&1 \
+        || "$py" -m pip install --quiet --disable-pip-version-check --break-system-packages "standardwebhooks==$STANDARDWEBHOOKS_VERSION" >/dev/null
     "$py" -c 'import standardwebhooks'
 }
 

@@ -10,8 +10,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use redis::AsyncCommands;
 use sluice_model::{ApiKeyId, TenantId};
 use time::OffsetDateTime;
@@ -38,14 +36,6 @@ pub struct ConsoleSession {
     pub created_at: OffsetDateTime,
 }
 
-fn random_token(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
-
 impl Store {
     /// Starts a session that lasts `ttl`; returns the cookie's secret and the session.
     pub async fn create_console_session(
@@ -53,8 +43,8 @@ impl Store {
         login: ConsoleLogin,
         ttl: Duration,
     ) -> Result<(String, ConsoleSession), StoreError> {
-        let token = random_token(43);
-        let csrf = random_token(32);
+        let token = crate::random_token(43);
+        let csrf = crate::random_token(32);
         let created_ms = now_ms();
         let key = keys::console_session(&hash_secret(&token));
         let mut fields: Vec<(&str, String)> = vec![

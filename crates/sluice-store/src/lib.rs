@@ -338,6 +338,17 @@ impl Default for StoreOptions {
     }
 }
 
+/// `len` random letters and digits from the thread's CSPRNG: API key secrets,
+/// console session cookies and CSRF tokens, generated admin tokens.
+pub fn random_token(len: usize) -> String {
+    use rand::Rng as _;
+    rand::rng()
+        .sample_iter(&rand::distr::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,

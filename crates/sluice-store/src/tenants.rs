@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
 use sluice_model::{
@@ -131,11 +129,7 @@ impl Store {
         new: &NewApiKey,
     ) -> Result<ApiKeyCreated, StoreError> {
         let id = ApiKeyId::generate();
-        let secret: String = rand::rng()
-            .sample_iter(&Alphanumeric)
-            .take(40)
-            .map(char::from)
-            .collect();
+        let secret = crate::random_token(40);
         // A sandbox key says so in its prefix, so it is told apart at a glance (and by
         // secret scanners) from one that sends real mail.
         let key = match new.mode {

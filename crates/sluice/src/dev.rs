@@ -17,8 +17,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use sluice_model::{DkimAlgorithm, DomainName, Scope};
 use sluice_smtp_server::{SinkConfig, SmtpSink};
 use sluice_store::Store;
@@ -61,7 +59,7 @@ async fn run_on(
     config.delivery.allow_private_mx = true;
     let admin_token = config
         .admin_token
-        .get_or_insert_with(|| random_token(32))
+        .get_or_insert_with(|| sluice_store::random_token(32))
         .clone();
 
     // The dev domain has no real DNS, so it can never verify: send from it anyway.
@@ -204,12 +202,4 @@ fn dev_certificate(data_dir: &std::path::Path) -> anyhow::Result<(PathBuf, PathB
     std::fs::write(&cert, generated.cert.pem())
         .with_context(|| format!("writing {}", cert.display()))?;
     Ok((cert, key))
-}
-
-fn random_token(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }
