@@ -393,12 +393,15 @@ async fn start_node(
             // Replicas sync at once, not after waiting 5 s for others to join.
             "--repl-diskless-sync-delay",
             "0",
-            // Said outright: with `tls-cluster` it would follow the TLS port.
-            "--cluster-port",
-            &(port + BUS_OFFSET).to_string(),
         ];
         let tls_args = match (tls, tls_port) {
-            (Some(tls), Some(tls_port)) => tls.args(tls_port),
+            (Some(tls), Some(tls_port)) => {
+                let mut args = tls.args(tls_port);
+                // Said outright (Redis 7): with `tls-cluster` the bus port would
+                // follow the TLS port, which was not chosen with its bus port free.
+                args.extend(["--cluster-port".into(), (port + BUS_OFFSET).to_string()]);
+                args
+            }
             _ => Vec::new(),
         };
         let args: Vec<&str> = args
