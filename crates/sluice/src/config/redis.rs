@@ -33,17 +33,17 @@ impl Config {
         let ca = read_pem(
             self.redis_ca_file.as_deref(),
             "redis_ca_file",
-            "CERTIFICATE",
+            Pem::Certificates,
         )?;
         let cert = read_pem(
             self.redis_client_cert.as_deref(),
             "redis_client_cert",
-            "CERTIFICATE",
+            Pem::Certificates,
         )?;
         let key = read_pem(
             self.redis_client_key.as_deref(),
             "redis_client_key",
-            "PRIVATE KEY",
+            Pem::PrivateKey,
         )?;
         let client = match (cert, key) {
             (Some(cert), Some(key)) => Some((cert, key)),
@@ -56,23 +56,45 @@ impl Config {
     }
 }
 
-/// The PEM file at `path`, which must hold a block whose label ends with `label`
-/// (`CERTIFICATE`; `PRIVATE KEY` for PKCS#8, RSA and EC keys).
-fn read_pem(path: Option<&str>, key: &str, label: &str) -> anyhow::Result<Option<Vec<u8>>> {
+/// What a PEM file must hold.
+#[derive(Clone, Copy)]
+enum Pem {
+    Certificates,
+    PrivateKey,
+}
+
+impl Pem {
+    /// Parsed as rustls will, so a file it would refuse stops the start instead.
+    fn check(self, pem: &[u8]) -> Result<(), String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        match self {
+            Pem::Certificates => {
+                let certificates = CertificateDer::pem_slice_iter(pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                if certificates.is_empty() {
+                    return Err("no PEM certificate in it".into());
+                }
+                Ok(())
+            }
+            Pem::PrivateKey => PrivateKeyDer::from_pem_slice(pem)
+                .map(drop)
+                .map_err(|e| format!("no PEM private key in it ({e})")),
+        }
+    }
+}
+
+/// The PEM file at `path` (configuration key `key`), checked to hold `expected`.
+fn read_pem(path: Option<&str>, key: &str, expected: Pem) -> anyhow::Result<Option<Vec<u8>>> {
     let Some(path) = path else {
         return Ok(None);
     };
-    let variable = format!("SLUICE_{}", key.to_uppercase());
-    let pem = std::fs::read(path)
-        .map_err(|e| anyhow!("invalid configuration: `{key}` ({variable}) {path}: {e}"))?;
-    let text = String::from_utf8_lossy(&pem);
-    let has_block = text.lines().any(|line| {
-        line.strip_prefix("-----BEGIN ")
-            .and_then(|rest| rest.strip_suffix("-----"))
-            .is_some_and(|found| found.ends_with(label))
-    });
-    if !has_block {
-        bail!("invalid configuration: `{key}` ({variable}) {path}: no PEM {label} in it");
-    }
+    let bad = |reason: String| {
+        let variable = format!("SLUICE_{}", key.to_uppercase());
+        anyhow!("invalid configuration: `{key}` ({variable}) {path}: {reason}")
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    expected.check(&pem).map_err(bad)?;
     Ok(Some(pem))
 }
